@@ -1,0 +1,67 @@
+// The three attention functions of the pixel Transformer, full-sequence and single-step forms.
+//
+// Letters used in shape comments throughout model/: B batch, T sequence, H heads, D head size,
+// W window, K top-k, S keys held in a decode cache.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace krause {
+
+// ---- Krause attention (RBF scores, causal window of W keys, K nearest kept) ----------------
+
+// The production CPU path: queries in blocks of W against the current and previous key block, so
+// time and memory are O(B*H*T*W). q, k, v: (B, H, T, D); log_sigma: (H). Returns (B, H, T, D).
+// Distances are computed in fp32 (fp64 when the inputs are fp64).
+at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+
+// The specification: dense T x T scores, causal and window masks, top-K, softmax. Tests only.
+at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+
+// Dispatch: the fused CUDA kernel when the inputs live on a GPU and it was compiled, else the
+// windowed ATen path.
+at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+
+// Scores of queries against keys, -||q - k||^2 / (2 sigma_h^2), in fp32 (fp64 for fp64 inputs).
+// q: (B, H, Q, D), k: (B, H, S, D), log_sigma: (H) -> (B, H, Q, S).
+at::Tensor krause_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma);
+
+// Keeps the top_k largest entries of each row among those where `valid` is true; the rest become
+// -inf. Selection is not differentiated (a fixed mask in the backward pass), values are.
+at::Tensor keep_top_k(const at::Tensor& scores, const at::Tensor& valid, int64_t top_k);
+
+// ---- Softmax attention (causal, scaled dot product) ----------------------------------------
+
+at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+// Dense masked reference, always the plain formula.
+at::Tensor softmax_attention_reference(const at::Tensor& q, const at::Tensor& k,
+                                       const at::Tensor& v);
+
+// ---- Linear attention (phi = elu + 1, causal prefix sums) ----------------------------------
+
+// Chunked: exact prefix sums with O(T*C*D + T*D^2/C) work and no (T, D, D) tensor.
+at::Tensor linear_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+// Plain cumulative sums over (B, H, T, D, D): the specification. Tests only.
+at::Tensor linear_attention_reference(const at::Tensor& q, const at::Tensor& k,
+                                      const at::Tensor& v);
+at::Tensor linear_feature_map(const at::Tensor& x);
+constexpr double kLinearEps = 1e-6;
+
+// ---- Attention weights of chosen queries (for probes and measures) --------------------------
+
+// Dense weights of queries at positions [q_begin, q_begin + Q) over keys [0, q_begin + Q).
+// q: (B, H, Q, D); k: (B, H, S, D) with S >= q_begin + Q. Returns fp32 (B, H, Q, q_begin + Q):
+// zero where a key is not attended. For linear attention these are the implied weights
+// phi(q_i).phi(k_j) / (phi(q_i).z_i + eps).
+// `kept`, when given, receives the attended keys as a bool (B, H, Q, S) mask: weights can underflow
+// to zero for a kept key, so the mask, not the weight, says what top-K selected.
+at::Tensor krause_weights(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma,
+                          int64_t q_begin, int64_t window, int64_t top_k,
+                          at::Tensor* kept = nullptr);
+at::Tensor softmax_weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin);
+at::Tensor linear_weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin);
+
+}  // namespace krause

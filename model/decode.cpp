@@ -1,0 +1,98 @@
+// Token-by-token decoding: one attention step per kind against its cache.
+#include "model/attention.h"
+#include "model/transformer.h"
+
+#include <cmath>
+
+namespace krause {
+
+LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& options) const {
+    const int64_t H = config_.n_heads, D = config_.head_dim();
+    LayerCache cache;
+    switch (config_.attention) {
+        case AttentionKind::Krause: {
+            const int64_t W = std::min(config_.window, config_.seq_len());
+            cache.keys = at::zeros({batch, H, W, D}, options);
+            cache.values = at::zeros({batch, H, W, D}, options);
+            break;
+        }
+        case AttentionKind::Softmax:
+            cache.keys = at::zeros({batch, H, config_.seq_len(), D}, options);
+            cache.values = at::zeros({batch, H, config_.seq_len(), D}, options);
+            break;
+        case AttentionKind::Linear:
+            cache.state = at::zeros({batch, H, D, D}, options.dtype(at::kFloat));
+            cache.norm = at::zeros({batch, H, D}, options.dtype(at::kFloat));
+            break;
+    }
+    return cache;
+}
+
+at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
+    const auto q = split_heads(q_proj->forward(x));  // (B, H, 1, D)
+    const auto k = split_heads(k_proj->forward(x));
+    const auto v = split_heads(v_proj->forward(x));
+    at::Tensor out;  // (B, H, 1, D)
+    switch (config_.attention) {
+        case AttentionKind::Krause: {
+            const int64_t W = cache.keys.size(2);
+            const int64_t slot = position % W;
+            cache.keys.narrow(2, slot, 1).copy_(k);
+            cache.values.narrow(2, slot, 1).copy_(v);
+            // The window is the last W positions, this one included: slot order does not matter.
+            const int64_t n = std::min(position + 1, W);
+            const auto keys = cache.keys.narrow(2, 0, n);
+            const auto scores = krause_scores(q, keys, log_sigma);  // (B, H, 1, n)
+            const auto all = at::ones({1}, scores.options().dtype(at::kBool));
+            const auto w = at::softmax(keep_top_k(scores, all, config_.top_k), -1);
+            out = at::matmul(w, cache.values.narrow(2, 0, n).to(w.scalar_type()));
+            break;
+        }
+        case AttentionKind::Softmax: {
+            cache.keys.narrow(2, position, 1).copy_(k);
+            cache.values.narrow(2, position, 1).copy_(v);
+            const auto keys = cache.keys.narrow(2, 0, position + 1);
+            const auto type = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+            const auto scores = at::matmul(q.to(type), keys.to(type).transpose(-1, -2)) /
+                                std::sqrt(static_cast<double>(q.size(3)));
+            const auto w = at::softmax(scores, -1);
+            out = at::matmul(w, cache.values.narrow(2, 0, position + 1).to(type));
+            break;
+        }
+        case AttentionKind::Linear: {
+            const auto pq = linear_feature_map(q.to(cache.state.scalar_type()));  // (B, H, 1, D)
+            const auto pk = linear_feature_map(k.to(cache.state.scalar_type()));
+            cache.state.add_(at::matmul(pk.transpose(-1, -2), v.to(cache.state.scalar_type())));
+            cache.norm.add_(pk.squeeze(2));
+            const auto num = at::matmul(pq, cache.state);                          // (B, H, 1, D)
+            const auto den = (pq.squeeze(2) * cache.norm).sum(-1).view({q.size(0), q.size(1), 1, 1});
+            out = num / (den + kLinearEps);
+            break;
+        }
+    }
+    return out_proj->forward(merge_heads(out.to(x.scalar_type())));
+}
+
+DecodeState PixelTransformerImpl::start_decode(int64_t batch) {
+    TORCH_CHECK(batch >= 1, "start_decode: batch must be >= 1");
+    DecodeState state;
+    state.batch = batch;
+    const auto options = pos_emb.options();
+    for (size_t i = 0; i < blocks->size(); ++i) {
+        state.layers.push_back(block(i)->attn->empty_cache(batch, options));
+    }
+    return state;
+}
+
+at::Tensor PixelTransformerImpl::decode_step(DecodeState& state, const at::Tensor& tokens) {
+    const int64_t p = state.position;
+    TORCH_CHECK(p < config_.seq_len() - 1, "decode_step: sequence already complete");
+    TORCH_CHECK(tokens.dim() == 1 && tokens.size(0) == state.batch,
+                "decode_step: tokens must be (", state.batch, ")");
+    auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.select(0, p)).unsqueeze(1);
+    for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step(h, state.layers[i], p);
+    state.position = p + 1;
+    return head->forward(ln_f->forward(h)).squeeze(1);  // (B, 256)
+}
+
+}  // namespace krause

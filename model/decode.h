@@ -1,0 +1,27 @@
+// Per-layer caches for token-by-token decoding.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace krause {
+
+// What one attention layer remembers between decode steps.
+//   Krause:  keys/values are ring buffers (B, H, W, D); the key of position t sits in slot t mod W.
+//   softmax: keys/values are preallocated (B, H, T, D) caches.
+//   linear:  state (B, H, D, D) = sum phi(k) v^T and norm (B, H, D) = sum phi(k).
+struct LayerCache {
+    at::Tensor keys;
+    at::Tensor values;
+    at::Tensor state;
+    at::Tensor norm;
+};
+
+struct DecodeState {
+    std::vector<LayerCache> layers;
+    int64_t batch = 0;
+    int64_t position = 0;  // the network position the next decode step consumes
+};
+
+}  // namespace krause

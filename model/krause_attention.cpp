@@ -1,0 +1,140 @@
+// Krause attention on ATen: the blocked O(T*W) path, the dense reference, and probe weights.
+#include "model/attention.h"
+
+#include <limits>
+
+#ifdef KRAUSE_WITH_CUDA
+#include "model/krause_attention_cuda.h"
+#endif
+
+namespace krause {
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Distances are accumulated in fp32 at least: the expanded form cancels badly in bf16.
+at::ScalarType distance_type(const at::Tensor& t) {
+    return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+void check_qkv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+               const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+    TORCH_CHECK(q.dim() == 4, "krause attention: q must be (B, H, T, D), got ", q.sizes());
+    TORCH_CHECK(k.sizes() == q.sizes() && v.sizes() == q.sizes(),
+                "krause attention: q, k, v shapes differ: ", q.sizes(), k.sizes(), v.sizes());
+    TORCH_CHECK(log_sigma.dim() == 1 && log_sigma.size(0) == q.size(1),
+                "krause attention: log_sigma must be (H) with H = ", q.size(1));
+    TORCH_CHECK(window >= 1, "krause attention: window must be >= 1, got ", window);
+    TORCH_CHECK(top_k >= 1, "krause attention: top_k must be >= 1, got ", top_k);
+}
+
+// log_sigma (H) as a factor 1 / (2 sigma^2) broadcastable against a (B, H, ...) tensor of `dims`.
+at::Tensor inverse_two_sigma_sq(const at::Tensor& log_sigma, int64_t dims, at::ScalarType type) {
+    std::vector<int64_t> shape(dims, 1);
+    shape[1] = log_sigma.size(0);
+    return (log_sigma.to(type) * -2.0).exp().mul(0.5).view(shape);
+}
+
+}  // namespace
+
+at::Tensor krause_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma) {
+    const auto type = distance_type(q);
+    const auto qf = q.to(type);
+    const auto kf = k.to(type);
+    const auto q_sq = qf.pow(2).sum(-1, /*keepdim=*/true);      // (B, H, ..., Q, 1)
+    const auto k_sq = kf.pow(2).sum(-1).unsqueeze(-2);          // (B, H, ..., 1, S)
+    const auto dot = at::matmul(qf, kf.transpose(-1, -2));      // (B, H, ..., Q, S)
+    const auto dist = (q_sq + k_sq - dot * 2.0).clamp_min(0.0);
+    return -dist * inverse_two_sigma_sq(log_sigma, dist.dim(), type);
+}
+
+at::Tensor keep_top_k(const at::Tensor& scores, const at::Tensor& valid, int64_t top_k) {
+    const auto masked = scores.masked_fill(valid.logical_not(), kNegInf);
+    if (top_k >= scores.size(-1)) return masked;
+    // The selection is a constant of the backward pass: pick on a detached copy.
+    const auto picked = std::get<1>(masked.detach().topk(top_k, -1, /*largest=*/true,
+                                                         /*sorted=*/false));
+    const auto keep =
+        at::zeros(scores.sizes(), scores.options().dtype(at::kBool)).scatter_(-1, picked, true);
+    return masked.masked_fill(keep.logical_and(valid).logical_not(), kNegInf);
+}
+
+at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+    check_qkv(q, k, v, log_sigma, window, top_k);
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+    // Block of Q queries sees keys from W-1 before its first query to its last: L = Q + W - 1.
+    const int64_t w = std::min(window, T);
+    const int64_t Q = w;
+    const int64_t n_blocks = (T + Q - 1) / Q;
+    const int64_t L = Q + w - 1;
+    const int64_t T_padded = n_blocks * Q;
+
+    auto pad_keys = [&](const at::Tensor& x) {  // (B, H, w - 1 + T_padded, D)
+        return at::constant_pad_nd(x, {0, 0, w - 1, T_padded - T});
+    };
+    const auto q_blocks =
+        at::constant_pad_nd(q, {0, 0, 0, T_padded - T}).view({B, H, n_blocks, Q, D});
+    const auto k_blocks = pad_keys(k).unfold(2, L, Q).transpose(-1, -2);  // (B, H, nb, L, D)
+    const auto v_blocks = pad_keys(v).unfold(2, L, Q).transpose(-1, -2);  // (B, H, nb, L, D)
+
+    const auto scores = krause_scores(q_blocks, k_blocks, log_sigma);  // (B, H, nb, Q, L)
+
+    const auto idx_opts = q.options().dtype(at::kLong);
+    const auto block = at::arange(n_blocks, idx_opts).view({n_blocks, 1, 1});
+    const auto query = block * Q + at::arange(Q, idx_opts).view({1, Q, 1});          // i
+    const auto key = block * Q + at::arange(L, idx_opts).view({1, 1, L}) - (w - 1);   // j
+    const auto valid = key.ge(0).logical_and(key.le(query)).logical_and(key.gt(query - window));
+
+    const auto weights = at::softmax(keep_top_k(scores, valid, top_k), -1);
+    const auto out = at::matmul(weights, v_blocks.to(weights.scalar_type()));  // (B, H, nb, Q, D)
+    return out.reshape({B, H, T_padded, D}).narrow(2, 0, T).to(v.scalar_type());
+}
+
+at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+    check_qkv(q, k, v, log_sigma, window, top_k);
+    const int64_t H = q.size(1), T = q.size(2);
+    const auto type = distance_type(q);
+    // Plain differences, no expanded form: this is the formula as written.
+    const auto diff = q.to(type).unsqueeze(3) - k.to(type).unsqueeze(2);  // (B, H, T, T, D)
+    const auto sigma_sq = (log_sigma.to(type) * 2.0).exp().view({1, H, 1, 1});
+    const auto scores = -diff.pow(2).sum(-1) / (sigma_sq * 2.0);        // (B, H, T, T)
+
+    const auto idx_opts = q.options().dtype(at::kLong);
+    const auto i = at::arange(T, idx_opts).view({T, 1});
+    const auto j = at::arange(T, idx_opts).view({1, T});
+    const auto in_window = j.le(i).logical_and(j.gt(i - window));
+    auto masked = scores.masked_fill(in_window.logical_not(), kNegInf);
+    if (top_k < T) {
+        const auto kth = std::get<0>(masked.detach().topk(top_k, -1)).narrow(-1, top_k - 1, 1);
+        // Ties at the K-th value are vanishingly rare for continuous inputs.
+        masked = masked.masked_fill(masked.detach().lt(kth), kNegInf);
+    }
+    const auto weights = at::softmax(masked, -1);
+    return at::matmul(weights, v.to(type)).to(v.scalar_type());
+}
+
+at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+#ifdef KRAUSE_WITH_CUDA
+    if (q.is_cuda()) return krause_attention_cuda(q, k, v, log_sigma, window, top_k);
+#endif
+    return krause_attention_windowed(q, k, v, log_sigma, window, top_k);
+}
+
+at::Tensor krause_weights(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma,
+                          int64_t q_begin, int64_t window, int64_t top_k, at::Tensor* kept) {
+    const int64_t Q = q.size(2), S = q_begin + Q;
+    TORCH_CHECK(k.size(2) >= S, "krause_weights: need ", S, " keys, got ", k.size(2));
+    const auto scores = krause_scores(q, k.narrow(2, 0, S), log_sigma);  // (B, H, Q, S)
+    const auto idx_opts = q.options().dtype(at::kLong);
+    const auto i = at::arange(q_begin, S, idx_opts).view({Q, 1});
+    const auto j = at::arange(S, idx_opts).view({1, S});
+    const auto valid = j.le(i).logical_and(j.gt(i - window));
+    const auto selected = keep_top_k(scores, valid, top_k);
+    if (kept) *kept = selected.isfinite();
+    return at::softmax(selected, -1).to(at::kFloat);
+}
+
+}  // namespace krause

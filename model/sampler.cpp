@@ -1,0 +1,77 @@
+// Ancestral sampling over the decode caches; the prompt is fed through the same steps.
+#include "model/sampler.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/module.h>
+
+#include <stdexcept>
+
+namespace krause {
+
+at::Tensor sample_categorical(const at::Tensor& probs, const at::Tensor& u) {
+    const auto cdf = at::cumsum(probs.to(at::kDouble), -1);              // (N, C)
+    const auto threshold = u.to(at::kDouble).view({-1, 1}) * cdf.narrow(-1, cdf.size(-1) - 1, 1);
+    return cdf.le(threshold).sum(-1).clamp_max(probs.size(-1) - 1);     // (N)
+}
+
+SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
+    const int64_t T = model->config().seq_len();
+    const int64_t n = options.count;
+    if (n < 1) throw std::invalid_argument("sample: count must be >= 1");
+    if (!(options.temperature > 0.0)) throw std::invalid_argument("sample: temperature must be > 0");
+
+    at::Tensor prefix;  // (n, P) int64 on the CPU
+    if (options.prefix.defined() && options.prefix.numel() > 0) {
+        prefix = options.prefix.to(at::kCPU).to(at::kLong);
+        if (prefix.dim() == 1) prefix = prefix.unsqueeze(0).expand({n, prefix.size(0)});
+        if (prefix.dim() != 2 || prefix.size(0) != n || prefix.size(1) > T) {
+            throw std::invalid_argument("sample: prefix must be (P) or (count, P) with P <= T");
+        }
+        if (prefix.min().item<int64_t>() < 0 || prefix.max().item<int64_t>() > 255) {
+            throw std::invalid_argument("sample: prefix tokens must be in 0..255");
+        }
+    }
+    const int64_t P = prefix.defined() ? prefix.size(1) : 0;
+
+    torch::NoGradGuard no_grad;
+    const bool was_training = model->is_training();
+    model->eval();
+    const auto device = model->pos_emb.device();
+    auto gen = at::detail::createCPUGenerator(options.seed);
+    auto draw = [&](const at::Tensor& logits) {  // logits (n, 256) -> (n) int64 on the CPU
+        const auto probs = at::softmax(logits.to(at::kFloat) / options.temperature, -1);
+        const auto u = at::rand({n}, gen, at::TensorOptions().dtype(at::kDouble));
+        return sample_categorical(probs.to(at::kCPU), u);
+    };
+
+    SampleResult result;
+    result.tokens = at::zeros({n, T}, at::kByte);
+    auto column = [&](int64_t p) -> at::Tensor {
+        if (p < P) return prefix.select(1, p).clone();
+        return at::Tensor();
+    };
+
+    at::Tensor current = column(0);
+    if (!current.defined()) current = draw(model->prior.unsqueeze(0).expand({n, 256}));
+    result.tokens.select(1, 0).copy_(current);
+    result.filled = 1;
+    if (options.on_token) options.on_token(1, result.tokens);
+
+    auto state = model->start_decode(n);
+    for (int64_t p = 0; p + 1 < T; ++p) {
+        if (options.stop && options.stop->load()) {
+            result.stopped = true;
+            break;
+        }
+        const auto logits = model->decode_step(state, current.to(device));
+        current = column(p + 1);
+        if (!current.defined()) current = draw(logits);
+        result.tokens.select(1, p + 1).copy_(current);
+        result.filled = p + 2;
+        if (options.on_token) options.on_token(result.filled, result.tokens);
+    }
+    if (was_training) model->train();
+    return result;
+}
+
+}  // namespace krause

@@ -1,0 +1,168 @@
+// The pixel Transformer's modules and full-sequence forward pass.
+#include "model/transformer.h"
+
+#include "model/attention.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/init.h>
+
+#include <cmath>
+
+namespace krause {
+
+namespace nn = torch::nn;
+
+AttentionImpl::AttentionImpl(const ModelConfig& config) : config_(config) {
+    const int64_t d = config.d_model;
+    q_proj = register_module("q_proj", nn::Linear(d, d));
+    k_proj = register_module("k_proj", nn::Linear(d, d));
+    v_proj = register_module("v_proj", nn::Linear(d, d));
+    out_proj = register_module("out_proj", nn::Linear(d, d));
+    if (config.attention == AttentionKind::Krause) {
+        log_sigma = register_parameter(
+            "log_sigma", at::full({config.n_heads}, std::log(config.init_sigma)));
+    }
+}
+
+at::Tensor AttentionImpl::split_heads(const at::Tensor& x) const {
+    const int64_t B = x.size(0), T = x.size(1);
+    return x.view({B, T, config_.n_heads, config_.head_dim()}).transpose(1, 2);
+}
+
+at::Tensor AttentionImpl::merge_heads(const at::Tensor& x) const {
+    const int64_t B = x.size(0), T = x.size(2);
+    return x.transpose(1, 2).reshape({B, T, config_.d_model});
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x) {
+    const auto q = split_heads(q_proj->forward(x));  // (B, H, T, D)
+    const auto k = split_heads(k_proj->forward(x));
+    const auto v = split_heads(v_proj->forward(x));
+    if (capture) {
+        captured_q = q.detach();
+        captured_k = k.detach();
+    }
+    at::Tensor out;
+    switch (config_.attention) {
+        case AttentionKind::Krause:
+            out = krause_attention(q, k, v, log_sigma, config_.window, config_.top_k);
+            break;
+        case AttentionKind::Softmax: out = softmax_attention(q, k, v); break;
+        case AttentionKind::Linear: out = linear_attention(q, k, v); break;
+    }
+    return out_proj->forward(merge_heads(out));
+}
+
+at::Tensor AttentionImpl::weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
+                                  at::Tensor* attended) const {
+    if (config_.attention == AttentionKind::Krause) {
+        return krause_weights(q, k, log_sigma, q_begin, config_.window, config_.top_k, attended);
+    }
+    if (attended) {  // every earlier key
+        const int64_t Q = q.size(2), S = q_begin + Q;
+        const auto opts = q.options().dtype(at::kLong);
+        *attended = at::arange(S, opts).view({1, S}).le(at::arange(q_begin, S, opts).view({Q, 1}))
+                        .expand({q.size(0), q.size(1), Q, S});
+    }
+    return config_.attention == AttentionKind::Softmax ? softmax_weights(q, k, q_begin)
+                                                       : linear_weights(q, k, q_begin);
+}
+
+BlockImpl::BlockImpl(const ModelConfig& config) {
+    const int64_t d = config.d_model;
+    ln1 = register_module("ln1", nn::LayerNorm(nn::LayerNormOptions({d})));
+    attn = register_module("attn", Attention(config));
+    ln2 = register_module("ln2", nn::LayerNorm(nn::LayerNormOptions({d})));
+    fc1 = register_module("fc1", nn::Linear(d, 4 * d));
+    fc2 = register_module("fc2", nn::Linear(4 * d, d));
+    drop = register_module("drop", nn::Dropout(config.dropout));
+}
+
+at::Tensor BlockImpl::mlp(const at::Tensor& x) {
+    return fc2->forward(at::gelu(fc1->forward(x)));
+}
+
+at::Tensor BlockImpl::forward(const at::Tensor& x) {
+    const auto h = x + drop->forward(attn->forward(ln1->forward(x)));
+    return h + drop->forward(mlp(ln2->forward(h)));
+}
+
+at::Tensor BlockImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
+    const auto h = x + attn->step(ln1->forward(x), cache, position);
+    return h + mlp(ln2->forward(h));
+}
+
+PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(config) {
+    config.validate();
+    const int64_t d = config.d_model;
+    tok_emb = register_module("tok_emb", nn::Embedding(kVocab, d));
+    pos_emb = register_parameter("pos_emb", at::zeros({config.seq_len(), d}));
+    blocks = register_module("blocks", nn::ModuleList());
+    for (int64_t i = 0; i < config.n_layers; ++i) blocks->push_back(Block(config));
+    ln_f = register_module("ln_f", nn::LayerNorm(nn::LayerNormOptions({d})));
+    head = register_module("head", nn::Linear(d, kVocab));
+    prior = register_parameter("prior", at::zeros({kVocab}));
+
+    torch::NoGradGuard no_grad;
+    nn::init::normal_(tok_emb->weight, 0.0, 0.02);
+    nn::init::normal_(pos_emb, 0.0, 0.02);
+}
+
+Block PixelTransformerImpl::block(size_t i) const { return blocks->ptr<BlockImpl>(i); }
+
+at::Tensor PixelTransformerImpl::forward(const at::Tensor& tokens) {
+    TORCH_CHECK(tokens.dim() == 2, "forward: tokens must be (B, S), got ", tokens.sizes());
+    const int64_t S = tokens.size(1);
+    TORCH_CHECK(S >= 1 && S <= config_.seq_len() - 1, "forward: sequence length ", S,
+                " outside 1..", config_.seq_len() - 1);
+    auto h = tok_emb->forward(tokens.to(at::kLong)) + pos_emb.narrow(0, 0, S);  // (B, S, d)
+    for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->forward(h);
+    return head->forward(ln_f->forward(h));  // (B, S, 256)
+}
+
+at::Tensor PixelTransformerImpl::token_nll(const at::Tensor& images) {
+    const int64_t T = config_.seq_len();
+    TORCH_CHECK(images.dim() == 2 && images.size(1) == T, "token_nll: images must be (B, ", T,
+                "), got ", images.sizes());
+    const auto x = images.to(at::kLong);
+    const int64_t B = x.size(0);
+    const auto logits = forward(x.narrow(1, 0, T - 1));                          // (B, T-1, 256)
+    const auto targets = x.narrow(1, 1, T - 1);
+    const auto network = -at::log_softmax(logits.to(at::kFloat), -1)
+                              .gather(-1, targets.unsqueeze(-1))
+                              .squeeze(-1);                                      // (B, T-1)
+    const auto prior_nll = -at::log_softmax(prior.to(at::kFloat), -1)
+                                .index_select(0, x.select(1, 0))
+                                .view({B, 1});                                   // (B, 1)
+    return at::cat({prior_nll, network}, 1);
+}
+
+std::vector<std::pair<at::Tensor, at::Tensor>> PixelTransformerImpl::capture_queries_keys(
+    const at::Tensor& tokens) {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < blocks->size(); ++i) block(i)->attn->capture = true;
+    std::vector<std::pair<at::Tensor, at::Tensor>> out;
+    try {
+        forward(tokens);
+    } catch (...) {
+        for (size_t i = 0; i < blocks->size(); ++i) block(i)->attn->capture = false;
+        throw;
+    }
+    for (size_t i = 0; i < blocks->size(); ++i) {
+        auto& attn = *block(i)->attn;
+        attn.capture = false;
+        out.emplace_back(std::move(attn.captured_q), std::move(attn.captured_k));
+        attn.captured_q = at::Tensor();
+        attn.captured_k = at::Tensor();
+    }
+    return out;
+}
+
+int64_t PixelTransformerImpl::parameter_count() const {
+    int64_t n = 0;
+    for (const auto& p : parameters()) n += p.numel();
+    return n;
+}
+
+}  // namespace krause

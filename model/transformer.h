@@ -1,0 +1,101 @@
+// PixelTransformer: the paper's pixel-autoregressive Transformer plus a learned prior for x[0].
+#pragma once
+
+#include "model/config.h"
+#include "model/decode.h"
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <utility>
+#include <vector>
+
+namespace krause {
+
+constexpr int64_t kVocab = 256;
+
+// Multi-head attention of one of three kinds, with q, k, v and out projections (Linear + bias).
+class AttentionImpl : public torch::nn::Module {
+public:
+    explicit AttentionImpl(const ModelConfig& config);
+
+    at::Tensor forward(const at::Tensor& x);  // (B, T, d) -> (B, T, d)
+    // One new position per sequence: x (B, 1, d) -> (B, 1, d), updating the cache.
+    at::Tensor step(const at::Tensor& x, LayerCache& cache, int64_t position);
+    LayerCache empty_cache(int64_t batch, const at::TensorOptions& options) const;
+    // Weights of queries [q_begin, q_begin + Q) over keys [0, q_begin + Q), fp32 (B, H, Q, S);
+    // `attended`, when given, receives the bool mask of keys each query attends to.
+    at::Tensor weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
+                       at::Tensor* attended = nullptr) const;
+
+    // When set, forward() keeps its per-head queries and keys (B, H, T, D) for probes.
+    bool capture = false;
+    at::Tensor captured_q, captured_k;
+
+    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+    at::Tensor log_sigma;  // (H), Krause only
+
+private:
+    at::Tensor split_heads(const at::Tensor& x) const;  // (B, T, d) -> (B, H, T, D)
+    at::Tensor merge_heads(const at::Tensor& x) const;  // (B, H, T, D) -> (B, T, d)
+    ModelConfig config_;
+};
+TORCH_MODULE(Attention);
+
+// Pre-LayerNorm block: x += drop(attn(LN(x))); x += drop(MLP(LN(x))).
+class BlockImpl : public torch::nn::Module {
+public:
+    explicit BlockImpl(const ModelConfig& config);
+    at::Tensor forward(const at::Tensor& x);
+    at::Tensor step(const at::Tensor& x, LayerCache& cache, int64_t position);
+
+    torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+    Attention attn{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+    torch::nn::Dropout drop{nullptr};
+
+private:
+    at::Tensor mlp(const at::Tensor& x);
+};
+TORCH_MODULE(Block);
+
+class PixelTransformerImpl : public torch::nn::Module {
+public:
+    explicit PixelTransformerImpl(const ModelConfig& config);
+
+    // tokens (B, S) with S <= T - 1, the network inputs x[0..S-1]; returns logits (B, S, 256)
+    // where logits[:, p] predicts x[p + 1].
+    at::Tensor forward(const at::Tensor& tokens);
+    // Negative log-likelihood in nats of each sub-pixel: images (B, T) -> (B, T); column 0 is the
+    // prior's NLL of x[0], column p >= 1 the network's NLL of x[p].
+    at::Tensor token_nll(const at::Tensor& images);
+
+    DecodeState start_decode(int64_t batch);
+    // Consumes x[position] for each sequence (tokens (B)) and returns logits (B, 256) for
+    // x[position + 1]. Equal, up to rounding, to forward()'s logits at that position.
+    at::Tensor decode_step(DecodeState& state, const at::Tensor& tokens);
+
+    // Per layer, the per-head queries and keys (B, H, S, D) of a forward pass over tokens.
+    std::vector<std::pair<at::Tensor, at::Tensor>> capture_queries_keys(const at::Tensor& tokens);
+
+    const ModelConfig& config() const { return config_; }
+    int64_t parameter_count() const;
+
+    torch::nn::Embedding tok_emb{nullptr};
+    at::Tensor pos_emb;  // (T, d)
+    torch::nn::ModuleList blocks{nullptr};
+    torch::nn::LayerNorm ln_f{nullptr};
+    torch::nn::Linear head{nullptr};
+    at::Tensor prior;  // (256) logits of x[0]
+
+private:
+    Block block(size_t i) const;
+    ModelConfig config_;
+};
+TORCH_MODULE(PixelTransformer);
+
+}  // namespace krause

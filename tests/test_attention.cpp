@@ -1,0 +1,167 @@
+// Attention functions against their references: values and gradients on fresh random inputs.
+#include "model/attention.h"
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <tuple>
+
+namespace krause {
+namespace {
+
+using test::max_abs_diff;
+
+struct KrauseShape {
+    int64_t B, H, T, D, W, K;
+};
+
+std::ostream& operator<<(std::ostream& os, const KrauseShape& s) {
+    return os << "B" << s.B << " H" << s.H << " T" << s.T << " D" << s.D << " W" << s.W << " K"
+              << s.K;
+}
+
+// A fresh seed per run: the inputs differ each time the suite runs, and failures print it.
+uint64_t fresh_seed() { return std::random_device{}(); }
+
+struct Inputs {
+    at::Tensor q, k, v, log_sigma;
+};
+
+Inputs random_inputs(const KrauseShape& s, at::ScalarType type, uint64_t seed) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    const auto opts = at::TensorOptions().dtype(type);
+    Inputs in;
+    in.q = at::randn({s.B, s.H, s.T, s.D}, gen, opts).requires_grad_(true);
+    in.k = at::randn({s.B, s.H, s.T, s.D}, gen, opts).requires_grad_(true);
+    in.v = at::randn({s.B, s.H, s.T, s.D}, gen, opts).requires_grad_(true);
+    in.log_sigma = (at::rand({s.H}, gen, opts) * 0.8 + 0.3).requires_grad_(true);
+    return in;
+}
+
+std::vector<at::Tensor> grads_of(const at::Tensor& out, const Inputs& in, const at::Tensor& dout) {
+    return torch::autograd::grad({out}, {in.q, in.k, in.v, in.log_sigma}, {dout});
+}
+
+class KrauseWindowed : public ::testing::TestWithParam<KrauseShape> {};
+
+TEST_P(KrauseWindowed, MatchesDenseReferenceValuesAndGradients) {
+    const auto s = GetParam();
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE(::testing::Message() << s << " seed " << seed);
+    const auto in = random_inputs(s, at::kDouble, seed);
+    const auto fast = krause_attention_windowed(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
+    const auto ref = krause_attention_reference(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
+    ASSERT_EQ(fast.sizes(), ref.sizes());
+    EXPECT_LT(max_abs_diff(fast, ref), 1e-10);
+
+    const auto dout = at::randn_like(ref);
+    const auto g_fast = grads_of(fast, in, dout);
+    const auto g_ref = grads_of(ref, in, dout);
+    const char* names[] = {"q", "k", "v", "log_sigma"};
+    // With a single attended key the weight is 1 whatever q, k and sigma are.
+    const bool single_key = std::min({s.T, s.W, s.K}) == 1;
+    for (size_t i = 0; i < g_ref.size(); ++i) {
+        EXPECT_LT(max_abs_diff(g_fast[i], g_ref[i]), 1e-9) << "gradient of " << names[i];
+        if (!single_key || i == 2) {
+            EXPECT_GT(g_ref[i].abs().sum().item<double>(), 0.0) << "gradient of " << names[i];
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(OddShapes, KrauseWindowed,
+                         ::testing::Values(KrauseShape{2, 3, 5, 4, 8, 3},     // T < W
+                                           KrauseShape{1, 2, 37, 8, 8, 5},    // T % W != 0
+                                           KrauseShape{2, 2, 20, 4, 6, 10},   // K >= W
+                                           KrauseShape{1, 1, 16, 3, 5, 1},    // K = 1
+                                           KrauseShape{2, 2, 9, 4, 1, 1},     // W = 1
+                                           KrauseShape{1, 4, 50, 16, 16, 12}, // several heads
+                                           KrauseShape{1, 2, 64, 8, 16, 16},  // K = W
+                                           KrauseShape{1, 1, 1, 4, 4, 2}));   // T = 1
+
+TEST(KrauseAttention, Fp32WindowedWithinTwiceTheReferenceError) {
+    const KrauseShape s{2, 4, 100, 16, 24, 12};
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    const auto in64 = random_inputs(s, at::kDouble, seed);
+    const auto exact = krause_attention_reference(in64.q, in64.k, in64.v, in64.log_sigma, s.W, s.K);
+    auto f32 = [](const at::Tensor& t) { return t.detach().to(at::kFloat); };
+    const auto ref32 = krause_attention_reference(f32(in64.q), f32(in64.k), f32(in64.v),
+                                                  f32(in64.log_sigma), s.W, s.K);
+    const auto fast32 = krause_attention_windowed(f32(in64.q), f32(in64.k), f32(in64.v),
+                                                  f32(in64.log_sigma), s.W, s.K);
+    const double ref_err = max_abs_diff(ref32, exact);
+    const double fast_err = max_abs_diff(fast32, exact);
+    EXPECT_LE(fast_err, 2.0 * ref_err + 1e-6) << "reference error " << ref_err;
+}
+
+TEST(KrauseAttention, KeepsExactlyTheKNearestKeysOfTheWindow) {
+    // One query at distance 0..5 from six keys (key j at distance 5 - j): W = 4, K = 2 must
+    // attend only to the two nearest keys of its window, positions 4 and 5.
+    auto k = at::zeros({1, 1, 6, 1}, at::kDouble);
+    for (int j = 0; j < 6; ++j) k[0][0][j][0] = static_cast<double>(j);
+    auto q = at::full({1, 1, 6, 1}, 5.0, at::kDouble);
+    auto v = at::eye(6, at::kDouble).view({1, 1, 6, 6});
+    const auto log_sigma = at::zeros({1}, at::kDouble);
+    const auto qs = q.expand({1, 1, 6, 6}).contiguous();
+    const auto ks = at::cat({k, at::zeros({1, 1, 6, 5}, at::kDouble)}, -1);
+    const auto out = krause_attention_windowed(qs, ks, v, log_sigma, 4, 2);
+    const auto last = out[0][0][5];  // weights over keys, since v is the identity
+    EXPECT_NEAR(last[4].item<double>() + last[5].item<double>(), 1.0, 1e-12);
+    EXPECT_EQ(last[3].item<double>(), 0.0);
+    EXPECT_EQ(last[1].item<double>(), 0.0);
+    // Expected ratio exp(-0/2) : exp(-1/2) for sigma = 1.
+    EXPECT_NEAR(last[5].item<double>() / last[4].item<double>(), std::exp(0.5), 1e-9);
+}
+
+TEST(SoftmaxAttention, ReferenceMatchesPerQueryFormula) {
+    const uint64_t seed = fresh_seed();
+    auto gen = at::detail::createCPUGenerator(seed);
+    const auto q = at::randn({2, 3, 11, 5}, gen, at::kDouble);
+    const auto k = at::randn({2, 3, 11, 5}, gen, at::kDouble);
+    const auto v = at::randn({2, 3, 11, 5}, gen, at::kDouble);
+    const auto out = softmax_attention(q, k, v);
+    for (int64_t i = 0; i < 11; ++i) {
+        const auto qi = q.narrow(2, i, 1);
+        const auto ks = k.narrow(2, 0, i + 1);
+        const auto w = at::softmax(at::matmul(qi, ks.transpose(-1, -2)) / std::sqrt(5.0), -1);
+        const auto expect = at::matmul(w, v.narrow(2, 0, i + 1));
+        EXPECT_LT(max_abs_diff(out.narrow(2, i, 1), expect), 1e-12) << "query " << i;
+    }
+}
+
+TEST(LinearAttention, ChunkedMatchesPrefixSumReferenceValuesAndGradients) {
+    for (int64_t T : {1, 63, 64, 150}) {
+        const uint64_t seed = fresh_seed();
+        SCOPED_TRACE(::testing::Message() << "T " << T << " seed " << seed);
+        auto gen = at::detail::createCPUGenerator(seed);
+        const auto opts = at::TensorOptions().dtype(at::kDouble);
+        const auto q = at::randn({2, 2, T, 8}, gen, opts).requires_grad_(true);
+        const auto k = at::randn({2, 2, T, 8}, gen, opts).requires_grad_(true);
+        const auto v = at::randn({2, 2, T, 8}, gen, opts).requires_grad_(true);
+        const auto fast = linear_attention(q, k, v);
+        const auto ref = linear_attention_reference(q, k, v);
+        EXPECT_LT(max_abs_diff(fast, ref), 1e-10);
+        const auto dout = at::randn_like(ref);
+        const auto gf = torch::autograd::grad({fast}, {q, k, v}, {dout});
+        const auto gr = torch::autograd::grad({ref}, {q, k, v}, {dout});
+        for (size_t i = 0; i < gr.size(); ++i) EXPECT_LT(max_abs_diff(gf[i], gr[i]), 1e-9);
+    }
+}
+
+TEST(AttentionWeights, KrauseWeightsReproduceTheAttentionOutput) {
+    const KrauseShape s{1, 2, 30, 4, 8, 5};
+    const auto in = random_inputs(s, at::kDouble, fresh_seed());
+    const auto out = krause_attention_windowed(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
+    at::Tensor kept;
+    const auto w = krause_weights(in.q.narrow(2, 10, 20), in.k, in.log_sigma, 10, s.W, s.K, &kept);
+    const auto via_weights = at::matmul(w.to(at::kDouble), in.v);  // (B, H, 20, D)
+    EXPECT_LT(max_abs_diff(via_weights, out.narrow(2, 10, 20)), 1e-6);
+    EXPECT_TRUE(kept.sum(-1).le(s.K).all().item<bool>());
+}
+
+}  // namespace
+}  // namespace krause
