@@ -20,10 +20,14 @@ at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, c
 at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& log_sigma, int64_t window, int64_t top_k);
 
-// Dispatch: the fused CUDA kernel when the inputs live on a GPU and it was compiled, else the
-// windowed ATen path.
+// Dispatch: the fused CUDA kernel when the inputs live on a GPU, it was compiled and it is
+// enabled (the default), else the windowed ATen path.
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+
+// Whether krause_attention may use the fused CUDA kernels (benchmarks compare both paths).
+void set_krause_fused_enabled(bool enabled);
+bool krause_fused_available();
 
 // Scores of queries against keys, -||q - k||^2 / (2 sigma_h^2), in fp32 (fp64 for fp64 inputs).
 // q: (B, H, Q, D), k: (B, H, S, D), log_sigma: (H) -> (B, H, Q, S).

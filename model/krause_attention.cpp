@@ -1,6 +1,7 @@
 // Krause attention on ATen: the blocked O(T*W) path, the dense reference, and probe weights.
 #include "model/attention.h"
 
+#include <atomic>
 #include <limits>
 
 #ifdef KRAUSE_WITH_CUDA
@@ -115,10 +116,26 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
     return at::matmul(weights, v.to(type)).to(v.scalar_type());
 }
 
+namespace {
+std::atomic<bool> fused_enabled{true};
+}  // namespace
+
+void set_krause_fused_enabled(bool enabled) { fused_enabled = enabled; }
+
+bool krause_fused_available() {
+#ifdef KRAUSE_WITH_CUDA
+    return fused_enabled.load();
+#else
+    return false;
+#endif
+}
+
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
 #ifdef KRAUSE_WITH_CUDA
-    if (q.is_cuda()) return krause_attention_cuda(q, k, v, log_sigma, window, top_k);
+    if (q.is_cuda() && fused_enabled.load()) {
+        return krause_attention_cuda(q, k, v, log_sigma, window, top_k);
+    }
 #endif
     return krause_attention_windowed(q, k, v, log_sigma, window, top_k);
 }

@@ -5,8 +5,13 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace krause::test {
 
@@ -33,6 +38,51 @@ inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
 inline std::string data_dir() {
     const char* dir = std::getenv("KRAUSE_DATA_DIR");
     return dir ? std::string(dir) : std::string();
+}
+
+// A fresh, empty folder under the system temp directory.
+inline std::string fresh_dir(const std::string& name) {
+    static std::mt19937_64 rng(std::random_device{}());
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("krause-" + name + "-" + std::to_string(rng()));
+    std::filesystem::create_directories(dir);
+    return dir.string();
+}
+
+// Writes an uncompressed MNIST-style IDX pair (28x28 images with a bright blob at a random
+// place, labels 0..9) as <dir>/<prefix>-images-idx3-ubyte and -labels-idx1-ubyte.
+inline void write_fake_mnist(const std::string& dir, const std::string& prefix, int n,
+                             uint32_t seed) {
+    std::mt19937 rng(seed);
+    auto be32 = [](std::ofstream& out, uint32_t v) {
+        const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+        out.write(b, 4);
+    };
+    std::ofstream images(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary);
+    std::ofstream labels(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary);
+    be32(images, 0x803);
+    be32(images, n);
+    be32(images, 28);
+    be32(images, 28);
+    be32(labels, 0x801);
+    be32(labels, n);
+    for (int i = 0; i < n; ++i) {
+        std::vector<char> px(28 * 28, 0);
+        const int cy = 6 + rng() % 16, cx = 6 + rng() % 16;
+        for (int y = cy - 4; y <= cy + 4; ++y) {
+            for (int x = cx - 4; x <= cx + 4; ++x) px[y * 28 + x] = char(255);
+        }
+        images.write(px.data(), px.size());
+        labels.put(char(i % 10));
+    }
+}
+
+// A folder with a small fake MNIST (train and t10k) for tests that must always run.
+inline std::string fake_mnist_dir(int n_train = 64, int n_test = 16) {
+    const auto dir = fresh_dir("fake-mnist");
+    write_fake_mnist(dir, "train", n_train, 1);
+    write_fake_mnist(dir, "t10k", n_test, 2);
+    return dir;
 }
 
 }  // namespace krause::test

@@ -1,0 +1,252 @@
+// krause bench: training, forward, sampling and attention-op speed of the presets, as medians of
+// repeated timed runs after warm-up (CUDA events on a GPU), printed as a table or one JSON object.
+#include "app/commands.h"
+#include "app/bench_util.h"
+#include "model/attention.h"
+#include "model/checkpoint.h"
+#include "model/sampler.h"
+#include "training/autocast.h"
+#include "training/evaluate.h"
+#include "training/optimizer.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/module.h>
+#include <torch/utils.h>
+
+#include <atomic>
+#include <memory>
+#include <sstream>
+
+namespace krause::cli {
+namespace {
+
+struct BenchOptions {
+    std::string presets = "mnist,cifar10";
+    std::string attentions = "krause,krause-ref,softmax,linear";
+    std::string what = "train,forward,sample,op";
+    std::string device = "auto";
+    int64_t train_batch = 0;   // 0: 64 for mnist, 32 for cifar10 (8 on a CPU)
+    int64_t sample_batch = 0;  // 0: 2000 / 200 on a GPU, 8 on a CPU
+    int64_t sample_tokens = 0; // 0: whole images; else time this many and extrapolate
+    int64_t op_batch = 32;
+    int repeats = 5, warmup = 2;
+    int threads = 0;
+    bool json = false;
+};
+
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (!item.empty()) out.push_back(item);
+    }
+    return out;
+}
+
+bool has(const std::string& list, const std::string& item) {
+    for (const auto& x : split_list(list)) {
+        if (x == item) return true;
+    }
+    return false;
+}
+
+nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name,
+                           const std::string& attention, const at::Device& device) {
+    const bool cuda = device.is_cuda();
+    const bool reference = attention == "krause-ref";
+    set_krause_fused_enabled(!reference);
+    auto config = preset(preset_name, parse_attention_kind(reference ? "krause" : attention));
+    const int64_t T = config.seq_len();
+    torch::manual_seed(0);
+    PixelTransformer model(config);
+    model->to(device);
+    nlohmann::json row = {{"preset", preset_name}, {"attention", attention},
+                          {"parameters", model->parameter_count()}};
+    const int64_t big = preset_name == "mnist" ? 64 : 32;
+    const int64_t B = o.train_batch > 0 ? o.train_batch : (cuda ? big : 8);
+    const auto images = at::randint(0, 256, {B, T}, at::TensorOptions().device(device).dtype(at::kLong));
+    const double flops = training_flops_per_image(config);
+    row["train_flops_per_image"] = flops;
+
+    if (has(o.what, "forward")) {
+        torch::NoGradGuard no_grad;
+        model->eval();
+        const auto t = median_ms(o.repeats, o.warmup, cuda, [&] {
+            CudaAutocast cast(cuda);
+            model->forward(images.narrow(1, 0, T - 1));
+        });
+        row["forward_batch"] = B;
+        row["forward_ms"] = t;
+        row["forward_images_per_s"] = B / (t / 1000.0);
+    }
+    if (has(o.what, "train")) {
+        model->train();
+        std::vector<at::Tensor> params;
+        for (auto& [name, p] : model_tensors(model)) params.push_back(p);
+        FlatAdamW optimizer(params);
+        reset_peak_memory(device);
+        const auto t = median_ms(o.repeats, o.warmup, cuda, [&] {
+            optimizer.zero_grad();
+            at::Tensor loss;
+            {
+                CudaAutocast cast(cuda);
+                loss = model->token_nll(images).mean();
+            }
+            loss.backward();
+            optimizer.clip_grad_norm(1.0);
+            optimizer.step(1e-4, 0.01);
+        });
+        row["train_batch"] = B;
+        row["train_step_ms"] = t;
+        row["train_images_per_s"] = B / (t / 1000.0);
+        row["train_peak_gib"] = peak_memory_gib(device);
+        const double peak = peak_bf16_flops(device);
+        if (peak > 0) row["train_mfu"] = flops * B / (t / 1000.0) / peak;
+    }
+    if (has(o.what, "sample")) {
+        const int64_t n = o.sample_batch > 0 ? o.sample_batch
+                                             : (cuda ? (preset_name == "mnist" ? 2000 : 200) : 8);
+        const int64_t tokens = o.sample_tokens > 0 ? std::min(o.sample_tokens, T) : T;
+        std::atomic<bool> stop{false};
+        SampleOptions so;
+        so.count = n;
+        so.stop = &stop;
+        so.on_token = [&](int64_t filled, const at::Tensor&) {
+            if (filled >= tokens) stop = true;
+        };
+        // Sampling is long: one warm-up of a few tokens, then the timed runs.
+        const auto t = median_ms(std::max(1, o.repeats / 2), 0, cuda, [&] {
+            stop = false;
+            sample(model, so);
+        });
+        const double per_image_s = t / 1000.0 * static_cast<double>(T) / tokens;
+        row["sample_batch"] = n;
+        row["sample_tokens_timed"] = tokens;
+        row["sample_images_per_s"] = n / per_image_s;
+        row["sample_extrapolated"] = tokens < T;
+    }
+    set_krause_fused_enabled(true);
+    return row;
+}
+
+// The attention op alone, forward + backward, at the preset's length and head size.
+nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
+                        const std::string& attention, const at::Device& device) {
+    const bool cuda = device.is_cuda();
+    const auto config = preset(preset_name);
+    const int64_t B = o.op_batch, H = config.n_heads, T = config.seq_len(), D = config.head_dim();
+    const auto dtype = cuda ? at::kBFloat16 : at::kFloat;
+    const auto opts = at::TensorOptions().device(device).dtype(dtype);
+    auto q = at::randn({B, H, T, D}, opts).requires_grad_(true);
+    auto k = at::randn({B, H, T, D}, opts).requires_grad_(true);
+    auto v = at::randn({B, H, T, D}, opts).requires_grad_(true);
+    auto log_sigma = at::full({H}, std::log(2.5), opts.dtype(at::kFloat)).requires_grad_(true);
+    const auto dout = at::randn({B, H, T, D}, opts);
+    set_krause_fused_enabled(attention != "krause-ref");
+    reset_peak_memory(device);
+    const auto t = median_ms(o.repeats, o.warmup, cuda, [&] {
+        at::Tensor out;
+        if (attention == "krause" || attention == "krause-ref") {
+            out = krause_attention(q, k, v, log_sigma, config.window, config.top_k);
+        } else if (attention == "softmax") {
+            out = softmax_attention(q, k, v);
+        } else {
+            out = linear_attention(q, k, v);
+        }
+        torch::autograd::grad({out}, {q, k, v}, {dout});
+    });
+    set_krause_fused_enabled(true);
+    return {{"preset", preset_name}, {"attention", attention}, {"B", B}, {"H", H}, {"T", T},
+            {"D", D}, {"dtype", cuda ? "bf16" : "fp32"}, {"fwd_bwd_ms", t},
+            {"peak_gib", peak_memory_gib(device)}};
+}
+
+void print_table(const nlohmann::json& result) {
+    fmt::print("device: {}   date: {}   repeats: {} (median)\n", result["device"].get<std::string>(),
+               result["date"].get<std::string>(), result["repeats"].get<int>());
+    fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}\n", "preset",
+               "attention", "batch", "train img/s", "peak GiB", "MFU", "fwd b", "fwd img/s",
+               "smp b", "sample im/s");
+    auto num = [](const nlohmann::json& r, const char* key, const char* format) -> std::string {
+        if (!r.contains(key)) return "-";
+        return fmt::format(fmt::runtime(format), r[key].get<double>());
+    };
+    for (const auto& r : result["models"]) {
+        fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}\n",
+                   r["preset"].get<std::string>(), r["attention"].get<std::string>(),
+                   r.value("train_batch", 0), num(r, "train_images_per_s", "{:.1f}"),
+                   num(r, "train_peak_gib", "{:.2f}"), num(r, "train_mfu", "{:.3f}"),
+                   r.value("forward_batch", 0), num(r, "forward_images_per_s", "{:.1f}"),
+                   r.value("sample_batch", 0),
+                   num(r, "sample_images_per_s", "{:.2f}") +
+                       (r.value("sample_extrapolated", false) ? "*" : ""));
+    }
+    if (!result["ops"].empty()) {
+        fmt::print("\nattention op, forward + backward:\n{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} "
+                   "{:>10} {:>9}\n",
+                   "preset", "attention", "B", "H", "T", "D", "dtype", "ms", "peak GiB");
+        for (const auto& r : result["ops"]) {
+            fmt::print("{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>9.2f}\n",
+                       r["preset"].get<std::string>(), r["attention"].get<std::string>(),
+                       r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
+                       r["D"].get<int64_t>(), r["dtype"].get<std::string>(),
+                       r["fwd_bwd_ms"].get<double>(), r["peak_gib"].get<double>());
+        }
+    }
+    fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");
+}
+
+void run_bench(const BenchOptions& o) {
+    if (o.threads > 0) at::set_num_threads(o.threads);
+    if (o.repeats < 1 || o.warmup < 0) throw UsageError("--repeats must be >= 1", "");
+    const auto device = pick_device(o.device);
+    nlohmann::json result = {{"device", device_name(device)}, {"date", today()},
+                             {"repeats", o.repeats}, {"models", nlohmann::json::array()},
+                             {"ops", nlohmann::json::array()}};
+    for (const auto& p : split_list(o.presets)) {
+        for (const auto& a : split_list(o.attentions)) {
+            if (a != "krause" && a != "krause-ref" && a != "softmax" && a != "linear") {
+                throw UsageError("unknown attention '" + a + "' in --attention",
+                                 "use krause, krause-ref, softmax, linear");
+            }
+            if (!o.json) fmt::print(stderr, "bench {} {} ...\n", p, a);
+            if (has(o.what, "train") || has(o.what, "forward") || has(o.what, "sample")) {
+                result["models"].push_back(bench_model(o, p, a, device));
+            }
+            if (has(o.what, "op")) result["ops"].push_back(bench_op(o, p, a, device));
+        }
+    }
+    if (o.json) {
+        fmt::print("{}\n", result.dump());
+    } else {
+        print_table(result);
+    }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+    auto o = std::make_shared<BenchOptions>();
+    auto* c = app.add_subcommand("bench", "Measure training, sampling and attention speed");
+    c->add_option("--preset", o->presets, "comma-separated presets")->capture_default_str();
+    c->add_option("--attention", o->attentions, "krause, krause-ref (ATen path), softmax, linear")
+        ->capture_default_str();
+    c->add_option("--what", o->what, "train, forward, sample, op")->capture_default_str();
+    c->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
+    c->add_option("--batch", o->train_batch, "training/forward batch (0: per preset)");
+    c->add_option("--sample-batch", o->sample_batch, "images sampled at once (0: per preset)");
+    c->add_option("--sample-tokens", o->sample_tokens, "time only this many tokens (0: all)");
+    c->add_option("--op-batch", o->op_batch, "batch of the attention-op benchmark")
+        ->capture_default_str();
+    c->add_option("--repeats", o->repeats, "timed runs (the median is reported)")
+        ->capture_default_str();
+    c->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
+    c->add_option("--threads", o->threads, "CPU threads (0: all)");
+    c->add_flag("--json", o->json, "print one JSON object");
+    c->callback([o] { run_bench(*o); });
+}
+
+}  // namespace krause::cli

@@ -1,0 +1,114 @@
+// Checkpoint, image and pixel arguments, with errors that say how to fix them.
+#include "app/inputs.h"
+
+#include "app/commands.h"
+#include "training/dataset.h"
+
+#include <stb/stb_image.h>
+
+#include <cctype>
+#include <filesystem>
+#include <sstream>
+
+namespace krause::cli {
+
+std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path) {
+    std::string chosen = path;
+    if (chosen.empty()) {
+        chosen = bundled_model_path();
+        if (chosen.empty()) {
+            throw UsageError("no --checkpoint given and no bundled model found",
+                             "pass --checkpoint FILE, or train one with `krause train --data "
+                             "mnist --out runs/mnist`");
+        }
+    }
+    if (!std::filesystem::exists(chosen)) {
+        throw UsageError(chosen + ": no such checkpoint file",
+                         "check the path; `krause init --out FILE` makes a fresh model");
+    }
+    return open_model(chosen);
+}
+
+namespace {
+
+bool all_digits(const std::string& s) {
+    if (s.empty()) return false;
+    for (char c : s) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::vector<uint8_t> load_image_tokens(const std::string& spec, int64_t height, int64_t width,
+                                       int64_t channels) {
+    std::string lower = spec;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (ends_with(lower, ".png")) {
+        int w = 0, h = 0, n = 0;
+        if (!std::filesystem::exists(spec)) throw UsageError(spec + ": no such image file", "");
+        unsigned char* pixels = stbi_load(spec.c_str(), &w, &h, &n, static_cast<int>(channels));
+        if (!pixels) {
+            throw UsageError(spec + ": not a readable PNG (" + stbi_failure_reason() + ")", "");
+        }
+        std::vector<uint8_t> tokens(pixels, pixels + static_cast<size_t>(w) * h * channels);
+        stbi_image_free(pixels);
+        if (h != height || w != width) {
+            throw UsageError(spec + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
+                                 ", the model works on " + std::to_string(width) + "x" +
+                                 std::to_string(height),
+                             "resize it, or pick a model of that shape");
+        }
+        return tokens;
+    }
+    const auto colon = spec.rfind(':');
+    if (colon == std::string::npos || !all_digits(spec.substr(colon + 1))) {
+        throw UsageError("--image '" + spec + "' is neither a .png file nor KIND[:DIR]:INDEX",
+                         "e.g. --image mnist:0 or --image mnist:/data/mnist:42 or --image x.png");
+    }
+    const int64_t index = std::stoll(spec.substr(colon + 1));
+    const auto data = load_dataset(parse_dataset_spec(spec.substr(0, colon)), Split::Test, index + 1);
+    if (index >= data.size()) {
+        throw UsageError("--image index " + std::to_string(index) + " is beyond the " +
+                             std::to_string(data.size()) + " test images",
+                         "");
+    }
+    if (data.height != height || data.width != width || data.channels != channels) {
+        throw UsageError("the data set's images do not have the model's shape", "");
+    }
+    return std::vector<uint8_t>(data.image(index), data.image(index) + data.seq_len());
+}
+
+PixelRef parse_pixel(const std::string& text, int64_t height, int64_t width, int64_t channels) {
+    std::vector<int64_t> parts;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (!all_digits(item)) {
+            throw UsageError("--pixel '" + text + "' must be ROW,COL or ROW,COL,CHANNEL", "");
+        }
+        parts.push_back(std::stoll(item));
+    }
+    if (parts.size() != 2 && parts.size() != 3) {
+        throw UsageError("--pixel '" + text + "' must be ROW,COL or ROW,COL,CHANNEL", "");
+    }
+    PixelRef p{parts[0], parts[1], parts.size() == 3 ? parts[2] : 0};
+    if (p.row >= height || p.col >= width || p.channel >= channels) {
+        throw UsageError("--pixel " + text + " is outside the " + std::to_string(height) + "x" +
+                             std::to_string(width) + "x" + std::to_string(channels) + " image",
+                         "");
+    }
+    if (p.row == 0 && p.col == 0 && p.channel == 0) {
+        throw UsageError("--pixel 0,0 is the first sub-pixel: it comes from the prior and "
+                         "attends to nothing",
+                         "pick any later pixel");
+    }
+    return p;
+}
+
+}  // namespace krause::cli

@@ -1,0 +1,26 @@
+// Resolving what the user names on the command line: checkpoints and images.
+#pragma once
+
+#include "training/engine.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace krause::cli {
+
+// Opens --checkpoint, or the bundled model when the path is empty; UsageError when neither.
+std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path);
+
+// An image as tokens in model order from "FILE.png" or "KIND[:DIR]:INDEX" (a test-split image),
+// checked against the expected shape.
+std::vector<uint8_t> load_image_tokens(const std::string& spec, int64_t height, int64_t width,
+                                       int64_t channels);
+
+// "ROW,COL" or "ROW,COL,CHANNEL" -> (row, col, channel), range-checked.
+struct PixelRef {
+    int64_t row = 0, col = 0, channel = 0;
+};
+PixelRef parse_pixel(const std::string& text, int64_t height, int64_t width, int64_t channels);
+
+}  // namespace krause::cli

@@ -1,0 +1,145 @@
+// The krause command line end to end: init -> train -> eval -> sample -> complete -> inspect,
+// checking the files and JSON it writes, and the one-line error of every command.
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stb/stb_image.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace krause {
+namespace {
+
+struct Run {
+    int code = -1;  // exit status, or 128 + signal
+    std::string out, err;
+};
+
+Run krause_cli(const std::string& args, const std::string& dir) {
+    const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
+    const std::string cmd = "cd '" + dir + "' && '" KRAUSE_CLI "' " + args + " >'" + out +
+                            "' 2>'" + err + "' </dev/null";
+    const int status = std::system(cmd.c_str());
+    Run r;
+    if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.code = 128 + WTERMSIG(status);
+    auto slurp = [](const std::string& path) {
+        std::ifstream in(path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    };
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+std::pair<int, int> png_size(const std::string& path) {
+    int w = 0, h = 0, n = 0;
+    if (!stbi_info(path.c_str(), &w, &h, &n)) return {-1, -1};
+    return {w, h};
+}
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = test::fresh_dir("cli");
+        data_ = test::fake_mnist_dir(64, 16);
+    }
+    std::string dir_, data_;
+};
+
+TEST_F(Cli, InitTrainEvalSampleCompleteInspect) {
+    auto r = krause_cli("init --preset mnist-tiny --seed 1 --out fresh.safetensors", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+
+    r = krause_cli("train --preset mnist-tiny --data mnist:" + data_ +
+                       " --steps 6 --batch 4 --eval-every 3 --eval-limit 8 --preview 4"
+                       " --threads 1 --out run",
+                   dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("finished at step 6"), std::string::npos) << r.out;
+    EXPECT_EQ(png_size(dir_ + "/run/samples-6.png"), std::make_pair(57, 57));
+    const std::string ckpt = "run/checkpoint.safetensors";
+
+    r = krause_cli("eval --checkpoint " + ckpt + " --data mnist:" + data_ + " --json", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto ev = nlohmann::json::parse(r.out);
+    EXPECT_EQ(ev["images"].get<int64_t>(), 16);
+    EXPECT_GT(ev["bpd_all"].get<double>(), 0.0);
+    EXPECT_GT(ev["bpd_predicted"].get<double>(), 0.0);
+    EXPECT_LT(ev["bpd_all"].get<double>(), 8.5);
+
+    r = krause_cli("sample --checkpoint " + ckpt + " -n 4 --seed 3 --out s.png", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(png_size(dir_ + "/s.png"), std::make_pair(57, 57));
+
+    r = krause_cli("complete --checkpoint " + ckpt + " --data mnist:" + data_ +
+                       " --index 1 --rows 14 -n 3 --out c.png",
+                   dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(png_size(dir_ + "/c.png"), std::make_pair(5 * 28 + 4, 28));
+
+    r = krause_cli("inspect --checkpoint " + ckpt + " --image mnist:" + data_ +
+                       ":2 --pixel 14,14 --json",
+                   dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto in = nlohmann::json::parse(r.out);
+    EXPECT_EQ(in["sub_pixel"].get<int64_t>(), 14 * 28 + 14);
+    ASSERT_EQ(in["layers"].size(), 2u);
+    ASSERT_EQ(in["layers"][0]["heads"].size(), 4u);
+    EXPECT_LE(in["layers"][0]["heads"][0]["attended"].get<int64_t>(), 24);  // top_k
+    EXPECT_TRUE(in["layers"][1]["image_measures"].contains("sink_mass"));
+
+    r = krause_cli("train --resume " + ckpt + " --steps 8", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("finished at step 8"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
+    std::ofstream(dir_ + "/garbage.safetensors") << "garbage";
+    std::ofstream(dir_ + "/empty.safetensors");
+    const std::vector<std::string> bad = {
+        "init --preset imagenet --out x.safetensors",
+        "init --out /nonexistent-dir/x.safetensors",
+        "train --data mnist:/nonexistent --steps 2 --out run",
+        "train --steps 0 --out run",
+        "train --resume missing.safetensors",
+        "eval --checkpoint missing.safetensors --data mnist:" + data_,
+        "eval --checkpoint garbage.safetensors --data mnist:" + data_,
+        "sample --checkpoint empty.safetensors",
+        "sample --checkpoint garbage.safetensors -n 0",
+        "complete --checkpoint garbage.safetensors --data mnist:" + data_,
+        "inspect --checkpoint garbage.safetensors --pixel 3,3",
+        "data fetch imagenet --dir d",
+        "bench --attention flash --what op",
+        "no-such-command",
+    };
+    for (const auto& args : bad) {
+        const auto r = krause_cli(args, dir_);
+        EXPECT_NE(r.code, 0) << args;
+        EXPECT_LT(r.code, 128) << args << ": crashed\n" << r.err;
+        EXPECT_FALSE(r.err.empty()) << args;
+        EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 3) << args << ":\n" << r.err;
+    }
+    // A model exists from here on: the remaining errors are about the other arguments.
+    ASSERT_EQ(krause_cli("init --preset mnist-tiny --out m.safetensors", dir_).code, 0);
+    for (const std::string& args : std::vector<std::string>{
+             "inspect --checkpoint m.safetensors --image mnist:" + data_ + ":0 --pixel 99,99",
+          "inspect --checkpoint m.safetensors --image nothing.png --pixel 3,3",
+          "inspect --checkpoint m.safetensors --image mnist:" + data_ + ":9999 --pixel 3,3",
+          "complete --checkpoint m.safetensors --data mnist:" + data_ + " --rows 40",
+          "sample --checkpoint m.safetensors --temperature 0"}) {
+        const auto r = krause_cli(args, dir_);
+        EXPECT_NE(r.code, 0) << args;
+        EXPECT_LT(r.code, 128) << args << ": crashed\n" << r.err;
+        EXPECT_NE(r.err.find("error"), std::string::npos) << args << ":\n" << r.err;
+    }
+}
+
+}  // namespace
+}  // namespace krause

@@ -1,0 +1,199 @@
+// Trainer pieces: AdamW against LibTorch's, the schedule, data order, resume, NaN, real training.
+#include "model/checkpoint.h"
+#include "test_util.h"
+#include "training/data_order.h"
+#include "training/engine.h"
+#include "training/optimizer.h"
+#include "training/trainer.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+namespace krause {
+namespace {
+
+using test::fake_mnist_dir;
+using test::fresh_dir;
+using test::tiny_config;
+
+TEST(FlatAdamW, MatchesLibTorchAdamWStepForStep) {
+    torch::manual_seed(1);
+    PixelTransformer a(tiny_config(AttentionKind::Krause));
+    PixelTransformer b(tiny_config(AttentionKind::Krause));
+    {
+        torch::NoGradGuard no_grad;
+        const auto pa = model_tensors(a), pb = model_tensors(b);
+        for (size_t i = 0; i < pa.size(); ++i) pb[i].second.copy_(pa[i].second);
+    }
+    std::vector<at::Tensor> params;
+    for (auto& [n, p] : model_tensors(a)) params.push_back(p);
+    FlatAdamW flat(params);
+    torch::optim::AdamW reference(b->parameters(),
+                                  torch::optim::AdamWOptions(2e-3).weight_decay(0.01));
+    const int64_t T = a->config().seq_len();
+    for (int step = 0; step < 4; ++step) {
+        const auto x = at::randint(0, 256, {2, T}, at::kLong);
+        flat.zero_grad();
+        a->token_nll(x).mean().backward();
+        flat.step(2e-3, 0.01);
+        reference.zero_grad();
+        b->token_nll(x).mean().backward();
+        reference.step();
+    }
+    const auto pa = model_tensors(a), pb = model_tensors(b);
+    for (size_t i = 0; i < pa.size(); ++i) {
+        EXPECT_TRUE(at::allclose(pa[i].second, pb[i].second, 1e-5, 1e-6)) << pa[i].first;
+    }
+}
+
+TEST(FlatAdamW, ClippingBoundsTheGlobalNorm) {
+    std::vector<at::Tensor> params = {at::zeros({3}).requires_grad_(true),
+                                      at::zeros({2, 2}).requires_grad_(true)};
+    FlatAdamW opt(params);
+    (params[0].sum() * 30 + params[1].sum() * 40).backward();
+    const double before = opt.clip_grad_norm(1.0).item<double>();
+    EXPECT_NEAR(before, std::sqrt(3 * 900.0 + 4 * 1600.0), 1e-3);
+    EXPECT_NEAR(opt.flat_grad().norm().item<double>(), 1.0, 1e-4);
+    EXPECT_NEAR(params[1].grad().norm().item<double>(), 80.0 / before, 1e-4);
+}
+
+TEST(Schedule, WarmsUpLinearlyThenFollowsACosineToTheFloor) {
+    const int64_t total = 100;
+    EXPECT_NEAR(lr_at(0, total, 1e-3, 1e-9, 0.05), 1e-3 / 5, 1e-12);
+    EXPECT_NEAR(lr_at(4, total, 1e-3, 1e-9, 0.05), 1e-3, 1e-12);
+    EXPECT_NEAR(lr_at(5, total, 1e-3, 1e-9, 0.05), 1e-3, 1e-12);
+    EXPECT_NEAR(lr_at(5 + 95 / 2, total, 1e-3, 1e-9, 0.05), 0.5e-3, 2e-5);
+    EXPECT_NEAR(lr_at(100, total, 1e-3, 1e-9, 0.05), 1e-9, 1e-12);
+    for (int64_t s = 6; s < total; ++s) {
+        EXPECT_LE(lr_at(s, total, 1e-3, 1e-9, 0.05), lr_at(s - 1, total, 1e-3, 1e-9, 0.05));
+    }
+}
+
+TEST(DataOrder, EpochsArePermutationsAndShardsPartitionTheGlobalBatch) {
+    const auto p0 = DataOrder::permutation(1000, 7, 0);
+    auto sorted = p0;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
+    EXPECT_EQ(p0, DataOrder::permutation(1000, 7, 0));
+    EXPECT_NE(p0, DataOrder::permutation(1000, 7, 1));
+    EXPECT_NE(p0, DataOrder::permutation(1000, 8, 0));
+
+    DataOrder whole(100, 3);
+    std::multiset<int64_t> epoch;
+    for (int64_t step = 0; step < 10; ++step) {
+        for (int64_t i : whole.batch(step, 10)) epoch.insert(i);
+    }
+    EXPECT_EQ(epoch.size(), 100u);
+    EXPECT_EQ(std::set<int64_t>(epoch.begin(), epoch.end()).size(), 100u);
+
+    DataOrder r0(100, 3, 0, 2), r1(100, 3, 1, 2);
+    DataOrder single(100, 3);
+    for (int64_t step = 0; step < 7; ++step) {
+        auto global = single.batch(step, 8);
+        auto a = r0.batch(step, 4), b = r1.batch(step, 4);
+        a.insert(a.end(), b.begin(), b.end());
+        EXPECT_EQ(a, global) << "step " << step;
+    }
+}
+
+// Reads metrics.jsonl and returns the training loss logged at `step`.
+double logged_loss(const std::string& out_dir, int64_t step) {
+    std::ifstream in(metrics_path(out_dir));
+    std::string line;
+    double found = std::nan("");
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line);
+        if (j.value("step", -1) == step && j.contains("loss")) found = j["loss"].get<double>();
+    }
+    return found;
+}
+
+TrainConfig tiny_run(const std::string& data_dir, const std::string& out, int64_t steps) {
+    TrainConfig c;
+    c.preset = "mnist-tiny";
+    c.data = "mnist:" + data_dir;
+    c.out_dir = out;
+    c.batch_size = 4;
+    c.steps = steps;
+    c.eval_every = 0;
+    c.eval_limit = 8;
+    c.checkpoint_every = 0;
+    c.log_every = 1;
+    c.preview_count = 0;
+    c.threads = 1;
+    return c;
+}
+
+TEST(Trainer, ResumedRunReachesTheSameLossAsAnUninterruptedOne) {
+    const auto data = fake_mnist_dir();
+    const auto straight = fresh_dir("straight");
+    auto job = start_training(tiny_run(data, straight, 12));
+    job->wait();
+    ASSERT_EQ(job->state(), JobState::Finished) << job->error();
+
+    const auto interrupted = fresh_dir("interrupted");
+    auto first = start_training(tiny_run(data, interrupted, 12));
+    while (first->snapshot()->step < 5 && !first->done()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    first->request_stop();
+    first->wait();
+    const int64_t stopped_at = first->snapshot()->step;
+    ASSERT_LT(stopped_at, 12) << "the run finished before it could be stopped";
+    ASSERT_EQ(first->snapshot()->checkpoint, checkpoint_path(interrupted));
+
+    auto config = tiny_run(data, interrupted, 12);
+    config.resume = checkpoint_path(interrupted);
+    auto second = start_training(config);
+    second->wait();
+    ASSERT_EQ(second->state(), JobState::Finished) << second->error();
+    const double a = logged_loss(straight, 12), b = logged_loss(interrupted, 12);
+    ASSERT_FALSE(std::isnan(a));
+    EXPECT_NEAR(a, b, 1e-6) << "stopped at step " << stopped_at;
+}
+
+TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+    const auto data = fake_mnist_dir();
+    const auto out = fresh_dir("nan");
+    auto config = tiny_run(data, out, 20);
+    config.checkpoint_every = 3;
+    config.inject_nan_at = 7;  // the 8th step
+    auto job = start_training(config);
+    job->wait();
+    ASSERT_EQ(job->state(), JobState::Failed);
+    EXPECT_NE(job->error().find("non-finite training loss at step 8"), std::string::npos)
+        << job->error();
+    EXPECT_NE(job->error().find("step 6"), std::string::npos) << job->error();
+    const auto ck = load_checkpoint(checkpoint_path(out));
+    EXPECT_EQ(ck.metadata.at(kMetaStep), "6");
+    for (const auto& [name, t] : model_tensors(const_cast<PixelTransformer&>(ck.model))) {
+        EXPECT_TRUE(t.isfinite().all().item<bool>()) << name;
+    }
+}
+
+TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
+    auto config = tiny_run("/nonexistent/folder", fresh_dir("bad"), 5);
+    auto job = start_training(config);
+    job->wait();
+    EXPECT_EQ(job->state(), JobState::Failed);
+    EXPECT_NE(job->error().find("/nonexistent/folder"), std::string::npos) << job->error();
+
+    config.batch_size = 0;
+    EXPECT_THROW(start_training(config), std::invalid_argument);
+
+    auto cifar_shape = tiny_run(fake_mnist_dir(), fresh_dir("shape"), 5);
+    cifar_shape.preset = "cifar10-small";
+    auto mismatch = start_training(cifar_shape);
+    mismatch->wait();
+    EXPECT_EQ(mismatch->state(), JobState::Failed);
+    EXPECT_NE(mismatch->error().find("preset"), std::string::npos) << mismatch->error();
+}
+
+}  // namespace
+}  // namespace krause

@@ -1,0 +1,234 @@
+// The front-end facade: model handles and the sample, inspect, evaluate and train jobs.
+#include "training/engine.h"
+
+#include "model/checkpoint.h"
+#include "model/probe.h"
+#include "model/sampler.h"
+#include "training/dataset.h"
+#include "training/evaluate.h"
+#include "training/trainer.h"
+
+#include <ATen/Parallel.h>
+#include <torch/nn/module.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+
+namespace krause {
+
+class ModelHandle {
+public:
+    ModelHandle(std::string path, LoadedCheckpoint ck)
+        : path_(std::move(path)), model_(ck.model), metadata_(std::move(ck.metadata)) {}
+
+    // A private copy of the weights, so jobs never share module state (modes, probe captures).
+    PixelTransformer copy() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        PixelTransformer out(model_->config());
+        torch::NoGradGuard no_grad;
+        const auto src = model_tensors(const_cast<PixelTransformer&>(model_));
+        const auto dst = model_tensors(out);
+        for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
+        out->eval();
+        return out;
+    }
+    ModelSummary summary() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto& c = model_->config();
+        ModelSummary s;
+        s.path = path_;
+        s.attention = to_string(c.attention);
+        s.image_height = c.image_height;
+        s.image_width = c.image_width;
+        s.image_channels = c.image_channels;
+        s.d_model = c.d_model;
+        s.n_heads = c.n_heads;
+        s.n_layers = c.n_layers;
+        s.window = c.window;
+        s.top_k = c.top_k;
+        s.parameters = model_->parameter_count();
+        s.config_json = c.to_json();
+        const auto step = metadata_.find("step");
+        if (step != metadata_.end()) s.step = std::atoll(step->second.c_str());
+        const auto data = metadata_.find("dataset");
+        if (data != metadata_.end()) s.dataset = data->second;
+        return s;
+    }
+
+private:
+    std::string path_;
+    mutable std::mutex mutex_;
+    PixelTransformer model_;
+    Metadata metadata_;
+};
+
+void set_compute_threads(int threads) {
+    if (threads > 0) at::set_num_threads(threads);
+}
+
+std::shared_ptr<ModelHandle> open_model(const std::string& path) {
+    try {
+        return std::make_shared<ModelHandle>(path, load_checkpoint(path));
+    } catch (const CheckpointError& e) {
+        throw std::runtime_error(e.what());
+    }
+}
+
+ModelSummary summarize(const ModelHandle& model) { return model.summary(); }
+
+std::string bundled_model_path() {
+    namespace fs = std::filesystem;
+    const char* name = "models/mnist-krause.safetensors";
+    std::vector<fs::path> roots;
+    if (const char* env = std::getenv("KRAUSE_ASSETS_DIR")) roots.emplace_back(env);
+    std::error_code ec;
+    const auto exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+             dir = dir.parent_path()) {
+            roots.push_back(dir / "assets");
+        }
+    }
+#ifdef KRAUSE_SOURCE_DIR
+    roots.emplace_back(fs::path(KRAUSE_SOURCE_DIR) / "assets");
+#endif
+    for (const auto& root : roots) {
+        if (fs::is_regular_file(root / name, ec)) return (root / name).string();
+    }
+    return {};
+}
+
+namespace {
+
+Images images_from(const at::Tensor& tokens, const ModelConfig& c, int64_t filled) {
+    Images out;
+    out.count = tokens.size(0);
+    out.height = c.image_height;
+    out.width = c.image_width;
+    out.channels = c.image_channels;
+    out.filled = filled;
+    const auto cpu = tokens.to(at::kCPU).to(at::kByte).contiguous();
+    out.tokens.assign(cpu.data_ptr<uint8_t>(), cpu.data_ptr<uint8_t>() + cpu.numel());
+    return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle> handle,
+                                                    SampleRequest request) {
+    if (!handle) throw std::invalid_argument("no model is open");
+    return std::make_unique<Job<SampleSnapshot>>([handle, request](JobContext<SampleSnapshot>& job) {
+        auto model = handle->copy();
+        const auto& c = model->config();
+        const int64_t T = c.seq_len();
+        SampleOptions options;
+        options.count = request.count;
+        options.temperature = request.temperature;
+        options.seed = request.seed;
+        options.stop = &job.stop_flag();
+        if (request.prefix_len > 0) {
+            const auto n = static_cast<int64_t>(request.prefix.size());
+            if (n != request.prefix_len && n != request.prefix_len * request.count) {
+                throw std::invalid_argument("prompt has " + std::to_string(n) +
+                                            " tokens, expected prefix_len or count * prefix_len");
+            }
+            auto prefix = at::tensor(std::vector<int64_t>(request.prefix.begin(),
+                                                          request.prefix.end()), at::kLong);
+            options.prefix = n == request.prefix_len ? prefix
+                                                     : prefix.view({request.count, request.prefix_len});
+        }
+        const auto start = std::chrono::steady_clock::now();
+        options.on_token = [&](int64_t filled, const at::Tensor& tokens) {
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            if (request.max_tokens_per_s > 0) {
+                const double due = filled / request.max_tokens_per_s;
+                if (due > elapsed) {
+                    std::this_thread::sleep_for(std::chrono::duration<double>(due - elapsed));
+                }
+            }
+            if (filled % std::max<int64_t>(1, request.publish_every) != 0 && filled != T) return;
+            SampleSnapshot snap;
+            snap.images = images_from(tokens, c, filled);
+            const double rate = filled / std::max(elapsed, 1e-9);
+            snap.progress = {filled, T, rate, rate > 0 ? (T - filled) / rate : 0, "tokens"};
+            job.publish(std::move(snap));
+        };
+        sample(model, options);
+    });
+}
+
+std::unique_ptr<Job<InspectSnapshot>> start_inspect(std::shared_ptr<ModelHandle> handle,
+                                                    InspectRequest request) {
+    if (!handle) throw std::invalid_argument("no model is open");
+    return std::make_unique<Job<InspectSnapshot>>([handle, request](JobContext<InspectSnapshot>& job) {
+        auto model = handle->copy();
+        const int64_t T = model->config().seq_len();
+        if (static_cast<int64_t>(request.image.size()) != T) {
+            throw std::invalid_argument("the image has " + std::to_string(request.image.size()) +
+                                        " sub-pixels; this model works on " + std::to_string(T));
+        }
+        std::vector<int64_t> queries;
+        for (int64_t i : request.sub_pixels) {
+            if (i < 1 || i >= T) {
+                throw std::invalid_argument("sub-pixel " + std::to_string(i) +
+                                            " has no attention to show (pick one in 1.." +
+                                            std::to_string(T - 1) + ")");
+            }
+            queries.push_back(i - 1);
+        }
+        const auto image =
+            at::tensor(std::vector<int64_t>(request.image.begin(), request.image.end()), at::kLong);
+        InspectSnapshot snap;
+        snap.result = probe_attention(model, image, queries, request.image_measures);
+        snap.ready = true;
+        job.publish(std::move(snap));
+    });
+}
+
+std::unique_ptr<Job<EvalSnapshot>> start_eval(std::shared_ptr<ModelHandle> handle,
+                                              EvalRequest request) {
+    if (!handle) throw std::invalid_argument("no model is open");
+    return std::make_unique<Job<EvalSnapshot>>([handle, request](JobContext<EvalSnapshot>& job) {
+        auto model = handle->copy();
+        Split split;
+        if (request.split == "test") split = Split::Test;
+        else if (request.split == "train") split = Split::Train;
+        else throw std::invalid_argument("unknown split '" + request.split + "' (test or train)");
+        const auto data = load_dataset(parse_dataset_spec(request.data), split, request.limit);
+        const auto& c = model->config();
+        if (data.height != c.image_height || data.width != c.image_width ||
+            data.channels != c.image_channels) {
+            throw std::invalid_argument("data set " + request.data +
+                                        " does not have this model's image shape");
+        }
+        const auto start = std::chrono::steady_clock::now();
+        EvalSnapshot snap;
+        snap.result = evaluate_bpd(
+            model, images_tensor(data), request.batch_size,
+            [&](int64_t done, int64_t total) {
+                const double t = std::chrono::duration<double>(
+                                     std::chrono::steady_clock::now() - start).count();
+                const double rate = done / std::max(t, 1e-9);
+                EvalSnapshot s;
+                s.progress = {done, total, rate, (total - done) / std::max(rate, 1e-9), "images"};
+                job.publish(std::move(s));
+            },
+            &job.stop_flag());
+        snap.progress = {snap.result.images, data.size(), 0, 0, "images"};
+        snap.done = true;
+        job.publish(std::move(snap));
+    });
+}
+
+std::unique_ptr<Job<TrainSnapshot>> start_training(TrainConfig config) {
+    config.validate();
+    return std::make_unique<Job<TrainSnapshot>>(
+        [config](JobContext<TrainSnapshot>& job) { run_training(config, job); });
+}
+
+}  // namespace krause

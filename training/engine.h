@@ -1,0 +1,137 @@
+// The engine as front ends see it: plain structs in, jobs publishing plain snapshots out.
+// No LibTorch type appears here, so the GUI can include it without torch headers.
+#pragma once
+
+#include "model/probe_types.h"
+#include "training/job.h"
+#include "training/train_config.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace krause {
+
+// Images as sub-pixel tokens in model order: index = (row * width + col) * channels + channel.
+struct Images {
+    int64_t count = 0, height = 0, width = 0, channels = 0;
+    std::vector<uint8_t> tokens;  // count * height * width * channels
+    int64_t filled = 0;           // sub-pixels known per image (the rest are 0)
+    std::vector<int64_t> filled_each;  // when not empty, overrides `filled` image by image
+
+    int64_t seq_len() const { return height * width * channels; }
+    int64_t filled_of(int64_t index) const {
+        return filled_each.empty() ? filled : filled_each[static_cast<size_t>(index)];
+    }
+};
+
+// One image as RGBA bytes (height * width * 4): grey for one channel; unknown sub-pixels of a
+// partly generated image are drawn in a dim blue so the frontier is visible.
+std::vector<uint8_t> image_rgba(const Images& images, int64_t index);
+// Writes a grid of the images with `columns` per row (0 = square-ish) and a 1-pixel gap as PNG.
+// Throws std::runtime_error naming the path when it cannot be written.
+void write_png_grid(const std::string& path, const Images& images, int64_t columns = 0);
+
+struct Progress {
+    int64_t done = 0, total = 0;
+    double rate = 0;   // units per second
+    double eta_s = 0;  // seconds left, 0 when unknown
+    std::string unit;  // "tokens", "images", "steps"
+};
+
+struct ModelSummary {
+    std::string path;
+    std::string attention;
+    int64_t image_height = 0, image_width = 0, image_channels = 0;
+    int64_t d_model = 0, n_heads = 0, n_layers = 0, window = 0, top_k = 0;
+    int64_t parameters = 0;
+    int64_t step = 0;     // training steps behind the weights (0 for a fresh model)
+    std::string dataset;  // what it was trained on, if known
+    std::string config_json;
+};
+
+// CPU threads LibTorch may use for jobs (the GUI leaves one core to drawing); 0 = its default.
+void set_compute_threads(int threads);
+
+// A loaded model shared by jobs; each job works on its own copy of the weights.
+class ModelHandle;
+// Throws std::runtime_error with a message naming the file and the problem.
+std::shared_ptr<ModelHandle> open_model(const std::string& path);
+ModelSummary summarize(const ModelHandle& model);
+// The model shipped in assets/models (found beside the executable, in the source tree, or in
+// $KRAUSE_ASSETS_DIR); empty when there is none.
+std::string bundled_model_path();
+
+struct SampleRequest {
+    int64_t count = 16;
+    double temperature = 1.0;
+    uint64_t seed = 0;
+    // Optional prompt: prefix_len tokens shared by all images, or count * prefix_len tokens.
+    std::vector<uint8_t> prefix;
+    int64_t prefix_len = 0;
+    int64_t publish_every = 1;    // publish a snapshot every this many sub-pixels
+    double max_tokens_per_s = 0;  // slow down for display; 0 = as fast as possible
+};
+struct SampleSnapshot {
+    Images images;
+    Progress progress;  // unit "tokens" (sub-pixels per image)
+};
+std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle> model,
+                                                    SampleRequest request);
+
+struct InspectRequest {
+    std::vector<uint8_t> image;       // T tokens
+    std::vector<int64_t> sub_pixels;  // sub-pixel indices i >= 1 to explain (query i - 1)
+    bool image_measures = true;       // also average the measures over the whole image
+};
+struct InspectSnapshot {
+    bool ready = false;
+    ProbeResult result;  // result.queries[n].position = sub_pixels[n] - 1
+};
+std::unique_ptr<Job<InspectSnapshot>> start_inspect(std::shared_ptr<ModelHandle> model,
+                                                    InspectRequest request);
+
+struct EvalRequest {
+    std::string data = "mnist";  // KIND[:DIR]
+    std::string split = "test";  // test | train
+    int64_t limit = 0;           // images (0 = the whole split)
+    int64_t batch_size = 32;
+};
+struct EvalResult {
+    double bpd_all = 0;        // over all T sub-pixels (prior included)
+    double bpd_predicted = 0;  // over the T-1 the network predicts (the paper's figure)
+    int64_t images = 0;
+    double seconds = 0;
+};
+struct EvalSnapshot {
+    Progress progress;  // unit "images"
+    bool done = false;
+    EvalResult result;
+};
+std::unique_ptr<Job<EvalSnapshot>> start_eval(std::shared_ptr<ModelHandle> model,
+                                              EvalRequest request);
+
+struct TrainPoint {
+    int64_t step = 0;
+    double value = 0;
+};
+struct TrainSnapshot {
+    Progress progress;  // unit "steps"
+    int64_t step = 0;
+    double loss_bpd = 0;  // training loss of the last step, bits per sub-pixel
+    double lr = 0;
+    double tokens_per_s = 0;
+    std::vector<TrainPoint> loss_curve;        // training loss (bits/dim) per logged step
+    std::vector<TrainPoint> test_curve;        // test BPD over all T dims, per evaluation
+    std::vector<TrainPoint> test_curve_pred;   // test BPD over the T-1 predicted dims
+    std::vector<int64_t> sink_steps;           // steps of the evaluations ...
+    std::vector<std::vector<double>> sink_mass;  // ... and [evaluation][layer] sink mass
+    Images preview;                            // samples drawn at the last evaluation
+    std::string checkpoint;                    // the newest checkpoint written
+    std::string status;                        // one line for the user
+};
+std::unique_ptr<Job<TrainSnapshot>> start_training(TrainConfig config);
+
+}  // namespace krause

@@ -1,0 +1,319 @@
+// The training loop behind `krause train` and the studio's Train panel.
+#include "training/trainer.h"
+
+#include "model/checkpoint.h"
+#include "model/probe.h"
+#include "model/sampler.h"
+#include "training/autocast.h"
+#include "training/data_order.h"
+#include "training/evaluate.h"
+#include "training/metrics.h"
+#include "training/optimizer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/module.h>
+#include <torch/version.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+
+namespace krause {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+at::Tensor cpu_rng_state() {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state();
+}
+
+std::string fixed(double v, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+struct Resumed {
+    PixelTransformer model{nullptr};
+    int64_t step = 0;
+    int64_t optimizer_steps = 0;
+    at::Tensor exp_avg, exp_avg_sq, rng_cpu;
+};
+
+Resumed load_resume(const std::string& path) {
+    auto ck = load_checkpoint(path);
+    Resumed r;
+    r.model = ck.model;
+    auto number = [&](const char* key) -> int64_t {
+        const auto it = ck.metadata.find(key);
+        if (it == ck.metadata.end()) {
+            throw std::runtime_error(path + ": cannot resume: no '" + key +
+                                     "' in the checkpoint (a model-only checkpoint?)");
+        }
+        try {
+            return std::stoll(it->second);
+        } catch (const std::exception&) {
+            throw std::runtime_error(path + ": bad '" + key + "' value '" + it->second + "'");
+        }
+    };
+    r.step = number(kMetaStep);
+    r.optimizer_steps = number(kMetaOptimizerSteps);
+    for (auto& [name, t] : ck.extra_tensors) {
+        if (name == "optim.exp_avg") r.exp_avg = t;
+        if (name == "optim.exp_avg_sq") r.exp_avg_sq = t;
+        if (name == "train.rng_cpu") r.rng_cpu = t;
+    }
+    if (!r.exp_avg.defined() || !r.exp_avg_sq.defined()) {
+        throw std::runtime_error(path + ": cannot resume: no optimizer state in the checkpoint");
+    }
+    return r;
+}
+
+void check_shape_matches(const ModelConfig& mc, const Dataset& data, const std::string& spec) {
+    if (mc.image_height != data.height || mc.image_width != data.width ||
+        mc.image_channels != data.channels) {
+        throw std::invalid_argument(
+            "data set " + spec + " has " + std::to_string(data.height) + "x" +
+            std::to_string(data.width) + "x" + std::to_string(data.channels) +
+            " images but the model expects " + std::to_string(mc.image_height) + "x" +
+            std::to_string(mc.image_width) + "x" + std::to_string(mc.image_channels) +
+            " (pick a matching --preset)");
+    }
+}
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& out_dir) {
+    return (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
+}
+std::string metrics_path(const std::string& out_dir) {
+    return (std::filesystem::path(out_dir) / "metrics.jsonl").string();
+}
+
+void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
+    config.validate();
+    if (config.threads > 0) at::set_num_threads(config.threads);
+    const auto device = pick_device(config.device);
+
+    TrainSnapshot snap;
+    snap.status = "loading data";
+    job.publish(snap);
+    const auto spec = parse_dataset_spec(config.data);
+    const Dataset train_set = load_dataset(spec, Split::Train, config.train_limit);
+    const Dataset test_set = load_dataset(spec, Split::Test, config.eval_limit);
+
+    Resumed resumed;
+    PixelTransformer model{nullptr};
+    if (!config.resume.empty()) {
+        resumed = load_resume(config.resume);
+        model = resumed.model;
+    } else {
+        auto mc = preset(config.preset, parse_attention_kind(config.attention));
+        mc.dropout = config.dropout;
+        torch::manual_seed(config.seed);
+        model = PixelTransformer(mc);
+    }
+    const auto& mc = model->config();
+    check_shape_matches(mc, train_set, config.data);
+    const int64_t T = mc.seq_len();
+    model->to(device);
+    model->train();
+
+    std::vector<at::Tensor> params;
+    for (auto& [name, p] : model_tensors(model)) params.push_back(p);
+    FlatAdamW optimizer(params);
+    if (resumed.model) {
+        optimizer.load_state(resumed.exp_avg.to(device), resumed.exp_avg_sq.to(device),
+                             resumed.optimizer_steps);
+        if (resumed.rng_cpu.defined()) {
+            at::Generator gen = at::detail::getDefaultCPUGenerator();
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            gen.set_state(resumed.rng_cpu);
+        }
+    }
+
+    const int64_t n_train = train_set.size();
+    const int64_t B = config.batch_size;
+    const int64_t total = config.epochs > 0
+                              ? static_cast<int64_t>(std::ceil(config.epochs * n_train / B))
+                              : config.steps;
+    if (resumed.step > total) {
+        throw std::invalid_argument("the checkpoint is at step " + std::to_string(resumed.step) +
+                                    ", beyond the requested " + std::to_string(total) + " steps");
+    }
+    const auto train_images = images_tensor(train_set).to(device);
+    const auto test_images = images_tensor(test_set).to(device);
+    DataOrder order(n_train, config.seed);
+
+    std::filesystem::create_directories(config.out_dir);
+    MetricsLog metrics(metrics_path(config.out_dir));
+    const std::string ckpt = checkpoint_path(config.out_dir);
+    const bool autocast = device.is_cuda();
+
+    int64_t saved_step = -1;
+    auto save = [&](int64_t step) {
+        Metadata meta = {{kMetaStep, std::to_string(step)},
+                         {kMetaTrainConfig, config.to_json()},
+                         {kMetaDataset, to_string(spec.kind)},
+                         {kMetaOptimizerSteps, std::to_string(optimizer.steps())}};
+        NamedTensors extra = {{"optim.exp_avg", optimizer.exp_avg()},
+                              {"optim.exp_avg_sq", optimizer.exp_avg_sq()},
+                              {"train.rng_cpu", cpu_rng_state()}};
+        save_checkpoint(ckpt, model, meta, extra);
+        saved_step = step;
+        snap.checkpoint = ckpt;
+    };
+
+    std::vector<at::Tensor> pending;  // per-step losses not yet read back from the device
+    int64_t pending_first = resumed.step;
+    auto window_start = Clock::now();
+    auto run_start = Clock::now();
+    int64_t window_steps = 0;
+
+    // Reads back the pending losses; stops the run at the first non-finite one.
+    auto flush = [&](int64_t step_now, double lr) {
+        if (pending.empty()) return;
+        const auto losses = at::stack(pending).to(at::kCPU).to(at::kDouble);
+        const double* l = losses.data_ptr<double>();
+        double sum = 0;
+        for (int64_t i = 0; i < losses.numel(); ++i) {
+            if (!std::isfinite(l[i])) {
+                const int64_t bad = pending_first + i + 1;
+                const std::string kept =
+                    saved_step >= 0 ? "the last good checkpoint is " + ckpt + " (step " +
+                                          std::to_string(saved_step) + ")"
+                                    : "no checkpoint was written yet";
+                metrics.write({{"step", bad}, {"event", "non-finite loss"}});
+                throw std::runtime_error("non-finite training loss at step " +
+                                         std::to_string(bad) + "; training stopped and " + kept);
+            }
+            sum += l[i];
+        }
+        const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+        const double mean_bpd = sum / losses.numel() / std::log(2.0);
+        snap.loss_bpd = mean_bpd;
+        snap.lr = lr;
+        snap.tokens_per_s = seconds > 0 ? window_steps * B * T / seconds : 0;
+        snap.loss_curve.push_back({step_now, mean_bpd});
+        metrics.write({{"step", step_now},
+                       {"loss", sum / losses.numel()},
+                       {"bpd", mean_bpd},
+                       {"lr", lr},
+                       {"tokens_per_s", snap.tokens_per_s}});
+        pending.clear();
+        pending_first = step_now;
+        window_start = Clock::now();
+        window_steps = 0;
+    };
+
+    auto evaluate_now = [&](int64_t step_now) {
+        snap.status = "evaluating at step " + std::to_string(step_now);
+        job.publish(snap);
+        const auto r = evaluate_bpd(model, test_images, std::max<int64_t>(B, 16));
+        snap.test_curve.push_back({step_now, r.bpd_all});
+        snap.test_curve_pred.push_back({step_now, r.bpd_predicted});
+        const auto probe_images = test_images.narrow(0, 0, std::min<int64_t>(8, test_set.size()));
+        const auto measures = attention_measures(model, probe_images.to(at::kLong));
+        std::vector<double> sink, oldest, top;
+        for (const auto& m : measures) {
+            sink.push_back(m.sink_mass);
+            oldest.push_back(m.oldest_key);
+            top.push_back(m.max_weight);
+        }
+        snap.sink_steps.push_back(step_now);
+        snap.sink_mass.push_back(sink);
+        metrics.write({{"step", step_now},
+                       {"test_bpd", r.bpd_all},
+                       {"test_bpd_predicted", r.bpd_predicted},
+                       {"test_images", r.images},
+                       {"sink_mass", sink},
+                       {"oldest_key", oldest},
+                       {"max_weight", top}});
+        if (config.preview_count > 0) {
+            SampleOptions so;
+            so.count = config.preview_count;
+            so.seed = config.seed + static_cast<uint64_t>(step_now);
+            so.stop = &job.stop_flag();
+            const auto s = sample(model, so);
+            Images preview;
+            preview.count = so.count;
+            preview.height = mc.image_height;
+            preview.width = mc.image_width;
+            preview.channels = mc.image_channels;
+            preview.filled = s.filled;
+            preview.tokens.assign(s.tokens.data_ptr<uint8_t>(),
+                                  s.tokens.data_ptr<uint8_t>() + s.tokens.numel());
+            if (!s.stopped) {
+                write_png_grid((std::filesystem::path(config.out_dir) /
+                                ("samples-" + std::to_string(step_now) + ".png"))
+                                   .string(),
+                               preview);
+            }
+            snap.preview = std::move(preview);
+        }
+    };
+
+    snap.progress = {resumed.step, total, 0, 0, "steps"};
+    snap.step = resumed.step;
+    snap.status = "training";
+    job.publish(snap);
+    int64_t step = resumed.step;
+    double lr = config.lr;
+    while (step < total) {
+        if (!job.wait_while_paused() || job.stop_requested()) break;
+        lr = lr_at(step, total, config.lr, config.min_lr, config.warmup);
+        const auto idx = order.batch(step, B);
+        const auto x = train_images
+                           .index_select(0, at::tensor(idx, at::kLong).to(device))
+                           .to(at::kLong);  // (B, T)
+        optimizer.zero_grad();
+        at::Tensor loss;
+        {
+            CudaAutocast cast(autocast);
+            loss = model->token_nll(x).mean();
+        }
+        if (step == config.inject_nan_at) loss = loss * std::numeric_limits<double>::quiet_NaN();
+        loss.backward();
+        optimizer.clip_grad_norm(config.grad_clip);
+        optimizer.step(lr, config.weight_decay);
+        pending.push_back(loss.detach());
+        ++step;
+        ++window_steps;
+
+        const bool last = step == total;
+        const bool eval = last || (config.eval_every > 0 && step % config.eval_every == 0);
+        const bool keep = last || (config.checkpoint_every > 0 && step % config.checkpoint_every == 0);
+        // On the CPU reading the loss back is free, so every step is checked at once.
+        if (!device.is_cuda() || eval || keep || step % config.log_every == 0) {
+            if (step % config.log_every == 0 || eval || keep) flush(step, lr);
+            else if (!device.is_cuda()) {
+                const double v = pending.back().item<double>();
+                if (!std::isfinite(v)) flush(step, lr);
+            }
+        }
+        const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+        const double rate = (step - resumed.step) / std::max(elapsed, 1e-9);
+        snap.step = step;
+        snap.progress = {step, total, rate, rate > 0 ? (total - step) / rate : 0, "steps"};
+        if (eval) evaluate_now(step);
+        if (keep) save(step);
+        snap.status = "training";
+        job.publish(snap);
+    }
+    flush(step, lr);
+    if (step > resumed.step && saved_step != step) save(step);
+    snap.status = step == total ? "finished at step " + std::to_string(step)
+                                : "stopped at step " + std::to_string(step);
+    if (!snap.test_curve.empty()) {
+        snap.status += ", test " + fixed(snap.test_curve.back().value, 4) + " bits/dim";
+    }
+    job.publish(snap);
+}
+
+}  // namespace krause
