@@ -3,9 +3,44 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace krause {
+
+namespace {
+
+constexpr double kMaxEpochs = 1e6;
+
+// nlohmann converts a JSON float to an integer with a plain cast, undefined when it is out of
+// range (e.g. 1e300): integer fields take JSON integers that fit, and nothing else.
+template <typename Int>
+void read_int(const nlohmann::json& j, const char* key, Int& out) {
+    const auto it = j.find(key);
+    if (it == j.end()) return;
+    const auto bad = [&] {
+        return std::invalid_argument(std::string("training config: '") + key +
+                                     "' must be an integer in range, got " + it->dump());
+    };
+    if (!it->is_number_integer()) throw bad();
+    if (it->is_number_unsigned()) {
+        const auto v = it->template get<uint64_t>();
+        if (v > static_cast<uint64_t>(std::numeric_limits<Int>::max())) throw bad();
+        out = static_cast<Int>(v);
+        return;
+    }
+    const auto v = it->template get<int64_t>();
+    if (v < 0 && !std::numeric_limits<Int>::is_signed) throw bad();
+    if (std::numeric_limits<Int>::is_signed &&
+        (v < static_cast<int64_t>(std::numeric_limits<Int>::min()) ||
+         v > static_cast<int64_t>(std::numeric_limits<Int>::max()))) {
+        throw bad();
+    }
+    out = static_cast<Int>(v);
+}
+
+}  // namespace
 
 void TrainConfig::validate() const {
     auto require = [](bool ok, const std::string& what) {
@@ -14,12 +49,14 @@ void TrainConfig::validate() const {
     require(!out_dir.empty(), "--out must name a folder");
     require(batch_size >= 1 && batch_size <= 65536, "batch size must be in 1..65536");
     require(steps >= 1 || epochs > 0, "steps must be >= 1 (or epochs > 0)");
-    require(epochs >= 0, "epochs must be >= 0");
+    // The trainer turns epochs into a step count; an unbounded value would overflow int64.
+    require(epochs >= 0 && epochs <= kMaxEpochs, "epochs must be in [0, 1e6]");
     require(lr > 0 && lr < 10, "learning rate must be in (0, 10)");
-    require(weight_decay >= 0, "weight decay must be >= 0");
+    require(weight_decay >= 0 && std::isfinite(weight_decay),
+            "weight decay must be >= 0 and finite");
     require(warmup >= 0 && warmup < 1, "warm-up fraction must be in [0, 1)");
     require(min_lr >= 0 && min_lr <= lr, "min lr must be in [0, lr]");
-    require(grad_clip >= 0, "gradient clip must be >= 0");
+    require(grad_clip >= 0 && std::isfinite(grad_clip), "gradient clip must be >= 0 and finite");
     require(dropout >= 0 && dropout < 1, "dropout must be in [0, 1)");
     require(train_limit >= 0 && eval_limit >= 0, "limits must be >= 0");
     require(eval_every >= 0 && checkpoint_every >= 0, "intervals must be >= 0");
@@ -55,8 +92,8 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
         c.attention = j.value("attention", c.attention);
         c.data = j.value("data", c.data);
         c.out_dir = j.value("out_dir", c.out_dir);
-        c.batch_size = j.value("batch_size", c.batch_size);
-        c.steps = j.value("steps", c.steps);
+        read_int(j, "batch_size", c.batch_size);
+        read_int(j, "steps", c.steps);
         c.epochs = j.value("epochs", c.epochs);
         c.lr = j.value("lr", c.lr);
         c.weight_decay = j.value("weight_decay", c.weight_decay);
@@ -64,15 +101,15 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
         c.min_lr = j.value("min_lr", c.min_lr);
         c.grad_clip = j.value("grad_clip", c.grad_clip);
         c.dropout = j.value("dropout", c.dropout);
-        c.train_limit = j.value("train_limit", c.train_limit);
-        c.eval_every = j.value("eval_every", c.eval_every);
-        c.eval_limit = j.value("eval_limit", c.eval_limit);
-        c.checkpoint_every = j.value("checkpoint_every", c.checkpoint_every);
-        c.log_every = j.value("log_every", c.log_every);
-        c.preview_count = j.value("preview_count", c.preview_count);
-        c.seed = j.value("seed", c.seed);
+        read_int(j, "train_limit", c.train_limit);
+        read_int(j, "eval_every", c.eval_every);
+        read_int(j, "eval_limit", c.eval_limit);
+        read_int(j, "checkpoint_every", c.checkpoint_every);
+        read_int(j, "log_every", c.log_every);
+        read_int(j, "preview_count", c.preview_count);
+        read_int(j, "seed", c.seed);
         c.device = j.value("device", c.device);
-        c.threads = j.value("threads", c.threads);
+        read_int(j, "threads", c.threads);
     } catch (const nlohmann::json::exception& e) {
         throw std::invalid_argument(std::string("training config: ") + e.what());
     }

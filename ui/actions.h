@@ -1,0 +1,42 @@
+// What a user can do, as functions over StudioState shared by the panels and the script runner.
+// Each returns false with a message for the user when it cannot start.
+#pragma once
+
+#include "ui/studio_state.h"
+
+#include <string>
+
+namespace krause::ui {
+
+// First start: recent files, browser folder, data defaults, and which model to open (the given
+// checkpoint, else the bundled one, else a notice offering to train).
+void init_studio(StudioState& state, const std::string& checkpoint);
+// Once per frame on the UI thread: adopts finished loads and the newest job snapshots.
+void update_studio(StudioState& state);
+// Thumbnails per page of the data set browser.
+int data_page_size();
+
+void open_model(StudioState& state, ModelSlot& slot, const std::string& path);
+
+bool start_sample(StudioState& state, std::string* error);
+bool save_sample_png(StudioState& state, const std::string& path, std::string* error);
+
+// $KRAUSE_DATA_DIR/<the kind's folder>, or empty when the variable is unset.
+std::string default_data_dir(const std::string& kind);
+// "KIND" or "KIND:DIR" as training/dataset.h parses it.
+std::string data_spec(const std::string& kind, const std::string& dir);
+void load_data(StudioState& state);
+bool start_complete(StudioState& state, std::string* error);
+
+// Explains sub-pixel (row, col, channel) of image `image` of `source` (sample, complete, data,
+// preview, compare-a, compare-b, inspect) with the main model, and with the second model too
+// when one is open.
+bool inspect_pixel(StudioState& state, const std::string& source, int image, int row, int col,
+                   int channel, std::string* error);
+// The per-layer measures averaged over every query of the inspected image, for both models.
+bool start_image_averages(StudioState& state, std::string* error);
+bool start_compare_samples(StudioState& state, std::string* error);
+
+bool start_train(StudioState& state, std::string* error);
+
+}  // namespace krause::ui

@@ -1,0 +1,58 @@
+// Small helpers over StudioState: tab names, retiring jobs, asking what runs.
+#include "ui/studio_state.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace krause::ui {
+
+namespace {
+constexpr const char* kTabNames[] = {"model", "sample", "complete", "inspect", "compare", "train"};
+}
+
+const char* to_string(Tab tab) {
+    return kTabNames[static_cast<int>(tab)];
+}
+
+bool parse_tab(const std::string& name, Tab* tab) {
+    for (size_t i = 0; i < std::size(kTabNames); ++i) {
+        if (name == kTabNames[i]) {
+            *tab = static_cast<Tab>(i);
+            return true;
+        }
+    }
+    return false;
+}
+
+void JobRetirer::reap() {
+    entries_.erase(
+        std::remove_if(entries_.begin(), entries_.end(), [](const Entry& e) { return e.done(); }),
+        entries_.end());
+}
+
+void select_tab(StudioState& state, Tab tab) {
+    state.tab = tab;
+    state.tab_request_frames = 2;
+}
+
+namespace {
+template <class Snapshot>
+bool running(const std::unique_ptr<Job<Snapshot>>& job) {
+    return job && !job->done();
+}
+}  // namespace
+
+bool training_running(const StudioState& state) {
+    return running(state.train.job);
+}
+
+bool any_job_running(const StudioState& state) {
+    return running(state.model.opening) || running(state.compare.model.opening) ||
+           running(state.sample.job) || running(state.data.loading) ||
+           running(state.complete.job) || running(state.inspect.job) ||
+           running(state.compare.inspect) || running(state.inspect.measures) ||
+           running(state.compare.measures) || running(state.compare.sample_a) ||
+           running(state.compare.sample_b) || running(state.train.job) || state.retired.size() > 0;
+}
+
+}  // namespace krause::ui
