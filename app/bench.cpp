@@ -175,6 +175,11 @@ void print_table(const nlohmann::json& result) {
         return fmt::format(fmt::runtime(format), r[key].get<double>());
     };
     for (const auto& r : result["models"]) {
+        if (r.contains("error")) {
+            fmt::print("{:<8} {:<11} failed: {}\n", r["preset"].get<std::string>(),
+                       r["attention"].get<std::string>(), r["error"].get<std::string>());
+            continue;
+        }
         fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}\n",
                    r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                    r.value("train_batch", 0), num(r, "train_images_per_s", "{:.1f}"),
@@ -189,6 +194,11 @@ void print_table(const nlohmann::json& result) {
                    "{:>10} {:>9}\n",
                    "preset", "attention", "B", "H", "T", "D", "dtype", "ms", "peak GiB");
         for (const auto& r : result["ops"]) {
+            if (r.contains("error")) {
+                fmt::print("{:<8} {:<11} failed: {}\n", r["preset"].get<std::string>(),
+                           r["attention"].get<std::string>(), r["error"].get<std::string>());
+                continue;
+            }
             fmt::print("{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>9.2f}\n",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
@@ -212,11 +222,27 @@ void run_bench(const BenchOptions& o) {
                 throw UsageError("unknown attention '" + a + "' in --attention",
                                  "use krause, krause-ref, softmax, linear");
             }
-            if (!o.json) fmt::print(stderr, "bench {} {} ...\n", p, a);
+            // A row that fails (e.g. out of memory) is reported as such; the others still run.
+            auto guarded = [&](const char* part, auto&& fn) {
+                nlohmann::json row;
+                try {
+                    row = fn();
+                } catch (const std::exception& e) {
+                    std::string what = e.what();
+                    row = {{"preset", p}, {"attention", a},
+                           {"error", what.substr(0, what.find('\n'))}};
+                    set_krause_fused_enabled(true);
+                }
+                fmt::print(stderr, "bench {} {} {}: {}\n", p, a, part, row.dump());
+                return row;
+            };
             if (has(o.what, "train") || has(o.what, "forward") || has(o.what, "sample")) {
-                result["models"].push_back(bench_model(o, p, a, device));
+                result["models"].push_back(
+                    guarded("model", [&] { return bench_model(o, p, a, device); }));
             }
-            if (has(o.what, "op")) result["ops"].push_back(bench_op(o, p, a, device));
+            if (has(o.what, "op")) {
+                result["ops"].push_back(guarded("op", [&] { return bench_op(o, p, a, device); }));
+            }
         }
     }
     if (o.json) {

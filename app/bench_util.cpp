@@ -56,8 +56,8 @@ double peak_memory_gib(const at::Device& device) {
     if (device.is_cuda()) {
         const auto stats =
             c10::cuda::CUDACachingAllocator::getDeviceStats(at::cuda::current_device());
-        const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
-        return stats.allocated_bytes[aggregate].peak / double(1ull << 30);
+        // Index 0 is the aggregate over pool kinds in every LibTorch 2.x.
+        return stats.allocated_bytes[0].peak / double(1ull << 30);
     }
 #endif
     (void)device;

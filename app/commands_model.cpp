@@ -51,6 +51,25 @@ Images sample_images(const std::shared_ptr<ModelHandle>& model, const SampleRequ
     return last->images;
 }
 
+struct ExportOptions {
+    std::string checkpoint, out;
+    bool bf16 = false;
+};
+
+// A model-only copy of a checkpoint (no optimiser state), optionally with bf16 storage.
+void run_export(const ExportOptions& o) {
+    if (o.checkpoint == o.out) throw UsageError("--out must differ from --checkpoint", "");
+    auto loaded = load_checkpoint(o.checkpoint);
+    Metadata keep;
+    for (const char* key : {"step", "dataset", "train_config"}) {
+        const auto it = loaded.metadata.find(key);
+        if (it != loaded.metadata.end()) keep[key] = it->second;
+    }
+    save_checkpoint(o.out, loaded.model, keep, {}, o.bf16);
+    fmt::print("wrote {}: {} parameters{}\n", o.out, loaded.model->parameter_count(),
+               o.bf16 ? " stored as bf16" : "");
+}
+
 struct SampleOptionsCli {
     std::string checkpoint, out = "samples.png";
     int64_t count = 16, columns = 0;
@@ -209,6 +228,13 @@ void add_model_commands(CLI::App& app) {
     c->add_option("--dropout", init->dropout, "dropout rate stored in the config")->capture_default_str();
     c->add_option("--out", init->out, "checkpoint file to write")->required();
     c->callback([init] { run_init(*init); });
+
+    auto exp = std::make_shared<ExportOptions>();
+    c = app.add_subcommand("export", "Write a model-only copy of a checkpoint");
+    c->add_option("--checkpoint", exp->checkpoint, "checkpoint to read")->required();
+    c->add_option("--out", exp->out, "model-only checkpoint to write")->required();
+    c->add_flag("--bf16", exp->bf16, "store the weights as bf16 (half the size)");
+    c->callback([exp] { run_export(*exp); });
 
     auto smp = std::make_shared<SampleOptionsCli>();
     c = app.add_subcommand("sample", "Sample images and save them as a PNG grid");

@@ -1,5 +1,5 @@
-// Runs an engine job in the foreground: polls its snapshots, turns Ctrl-C into a stop request,
-// and rethrows the job's error so the command exits non-zero.
+// Runs an engine job in the foreground: polls its snapshots, turns Ctrl-C (SIGINT) and SIGTERM
+// into a stop request, and rethrows the job's error so the command exits non-zero.
 #pragma once
 
 #include "training/job.h"
@@ -24,6 +24,7 @@ template <class Snapshot, class OnSnapshot>
 std::shared_ptr<const Snapshot> run_job(Job<Snapshot>& job, OnSnapshot on_snapshot) {
     interrupted() = false;  // initialise the flag before the handler can touch it
     auto previous = std::signal(SIGINT, krause_on_sigint);
+    auto previous_term = std::signal(SIGTERM, krause_on_sigint);
     bool asked = false;
     while (!job.done()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -35,6 +36,7 @@ std::shared_ptr<const Snapshot> run_job(Job<Snapshot>& job, OnSnapshot on_snapsh
     }
     job.wait();
     std::signal(SIGINT, previous);
+    std::signal(SIGTERM, previous_term);
     const auto last = job.snapshot();
     on_snapshot(*last);
     if (job.state() == JobState::Failed) throw std::runtime_error(job.error());

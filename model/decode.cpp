@@ -1,6 +1,9 @@
 // Token-by-token decoding: one attention step per kind against its cache.
 #include "model/attention.h"
 #include "model/transformer.h"
+#ifdef KRAUSE_WITH_CUDA
+#include "model/krause_attention_cuda.h"
+#endif
 
 #include <cmath>
 
@@ -41,6 +44,12 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             cache.values.narrow(2, slot, 1).copy_(v);
             // The window is the last W positions, this one included: slot order does not matter.
             const int64_t n = std::min(position + 1, W);
+#ifdef KRAUSE_WITH_CUDA
+            if (q.is_cuda() && krause_fused_available()) {
+                out = krause_decode_cuda(q, cache.keys, cache.values, n, log_sigma, config_.top_k);
+                break;
+            }
+#endif
             const auto keys = cache.keys.narrow(2, 0, n);
             const auto scores = krause_scores(q, keys, log_sigma);  // (B, H, 1, n)
             const auto all = at::ones({1}, scores.options().dtype(at::kBool));

@@ -1,0 +1,992 @@
+// Fused CUDA Krause attention: the forward kernel (exact top-K of each causal window, softmax,
+// weighted sum of values) and two backward kernels, joined by a torch::autograd::Function.
+// The reference they must match is krause_attention_windowed (model/krause_attention.cpp).
+#include "model/krause_attention_cuda.h"
+
+#include "model/attention.h"
+
+#include <ATen/core/grad_mode.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace krause {
+namespace {
+
+// A block owns a tile of rows, queries (forward, dq pass) or keys (dk/dv pass), and streams the
+// other side in chunks of kTile rows through shared memory. Its threads form a 16-wide grid:
+// thread (tr, tc) owns tile rows tr*4 .. tr*4+3 and chunk rows tc + 16*b, so the 16 chunk rows a
+// warp reads at once are consecutive, which the kD + 4 row pitch keeps free of bank conflicts.
+// Backward blocks own 64 rows (256 threads); forward blocks own 32 queries (128 threads), so that
+// three fit a multiprocessor beside their score tiles.
+constexpr int kTile = 64;
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kPitchS = kTile + 4;  // floats per row of the backward's probability and ds tiles
+constexpr int kFwdRows = 32;
+constexpr int kFwdThreads = 16 * kFwdRows / 4;
+constexpr int kFwdWarps = kFwdThreads / 32;
+constexpr int kFwdPitch = kFwdRows + 4;  // floats per row of the forward's score tile
+constexpr int kMaxHeadDim = 128;
+constexpr unsigned kFull = 0xffffffffu;
+
+template <typename T>
+__device__ __forceinline__ float to_float(T x) {
+    return static_cast<float>(x);
+}
+
+__device__ __forceinline__ int warp_sum(int x) {
+#if __CUDA_ARCH__ >= 800
+    return __reduce_add_sync(kFull, x);
+#else
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
+    return x;
+#endif
+}
+
+__device__ __forceinline__ unsigned warp_min(unsigned x) {
+#if __CUDA_ARCH__ >= 800
+    return __reduce_min_sync(kFull, x);
+#else
+    for (int o = 16; o > 0; o >>= 1) x = min(x, __shfl_xor_sync(kFull, x, o));
+    return x;
+#endif
+}
+
+__device__ __forceinline__ unsigned warp_max(unsigned x) {
+#if __CUDA_ARCH__ >= 800
+    return __reduce_max_sync(kFull, x);
+#else
+    for (int o = 16; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(kFull, x, o));
+    return x;
+#endif
+}
+
+__device__ __forceinline__ float warp_max(float x) {
+    for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(kFull, x, o));
+    return x;
+}
+
+__device__ __forceinline__ float warp_sum(float x) {
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
+    return x;
+}
+
+__device__ __forceinline__ double warp_sum(double x) {
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
+    return x;
+}
+
+// Unsigned keys in the order of the fp32 scores, so that top-K can bisect on integer bits.
+// Every key of a real score is > 0; 0 marks an empty slot.
+__device__ __forceinline__ unsigned order_key(float s) {
+    const unsigned b = __float_as_uint(s);
+    return b ^ ((b & 0x80000000u) ? 0xffffffffu : 0x80000000u);
+}
+
+// exp(s - lse) with the fp64 log-sum-exp of the row (see top_k_softmax).
+__device__ __forceinline__ float probability(float s, double lse) {
+    return expf(static_cast<float>(static_cast<double>(s) - lse));
+}
+
+// kRows rows [row0, row0 + kRows) of one (b, h) slice loaded by kBy threads, staged in registers
+// so that the next chunk's global loads can overlap the current chunk's arithmetic. Rows outside
+// [0, T) and columns past D read as zero: they leave distances and dot products unchanged.
+template <typename scalar_t, int kD, int kRows = kTile, int kBy = kThreads>
+struct Chunk {
+    static constexpr int kPer = kRows * kD / kBy;
+    float x[kPer];
+
+    __device__ __forceinline__ void load(const scalar_t* __restrict__ src, int row0, int T, int D) {
+#pragma unroll
+        for (int n = 0; n < kPer; ++n) {
+            const int e = threadIdx.x + n * kBy;
+            const int r = row0 + e / kD, d = e % kD;
+            x[n] = (d < D && r >= 0 && r < T) ? to_float(src[static_cast<int64_t>(r) * D + d])
+                                               : 0.f;
+        }
+    }
+
+    __device__ __forceinline__ void store(float* __restrict__ dst) const {
+#pragma unroll
+        for (int n = 0; n < kPer; ++n) {
+            const int e = threadIdx.x + n * kBy;
+            dst[(e / kD) * (kD + 4) + e % kD] = x[n];
+        }
+    }
+};
+
+// Squared distance of a block of 4 dims, summed apart before it joins the running sum: the running
+// sum of ||q - k||^2 grows with every dim, and adding 4-dim blocks to it rounds a quarter as often
+// (about half the error of one running sum, on a par with ATen's fp32 expanded form).
+__device__ __forceinline__ float sq_dist4(float4 x, float4 y, float acc) {
+    const float t0 = x.x - y.x, t1 = x.y - y.y, t2 = x.z - y.z, t3 = x.w - y.w;
+    float block = __fmul_rn(t0, t0);
+    block = __fmaf_rn(t1, t1, block);
+    block = __fmaf_rn(t2, t2, block);
+    block = __fmaf_rn(t3, t3, block);
+    return __fadd_rn(acc, block);
+}
+
+__device__ __forceinline__ float dot4(float4 x, float4 y, float acc) {
+    acc = __fmaf_rn(x.x, y.x, acc);
+    acc = __fmaf_rn(x.y, y.y, acc);
+    acc = __fmaf_rn(x.z, y.z, acc);
+    return __fmaf_rn(x.w, y.w, acc);
+}
+
+// acc[a][b] += sum over d of f(rows[tr*4 + a][d], cols[tc + 16*b][d]), f the squared difference or
+// the product, in ascending d. Every kernel uses this order, so the backward passes recompute the
+// forward's scores bit for bit (the squared difference is symmetric), and dot products match the
+// sequential sum of the query pass's delta.
+template <int kD, bool kSquaredDistance>
+__device__ __forceinline__ void pair_tile(const float* __restrict__ rows,
+                                          const float* __restrict__ cols, float (&acc)[4][4]) {
+    constexpr int kP = kD + 4;
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+#pragma unroll 2
+    for (int d = 0; d < kD; d += 4) {
+        float4 r[4], c[4];
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            r[a] = *reinterpret_cast<const float4*>(rows + (tr * 4 + a) * kP + d);
+        }
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+            c[b] = *reinterpret_cast<const float4*>(cols + (tc + 16 * b) * kP + d);
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+#pragma unroll
+            for (int b = 0; b < 4; ++b) {
+                acc[a][b] = kSquaredDistance ? sq_dist4(r[a], c[b], acc[a][b])
+                                             : dot4(r[a], c[b], acc[a][b]);
+            }
+        }
+    }
+}
+
+// The head dims a thread owns in a (kTile, kD) output: kG groups of kV consecutive dims, laid
+// out so that a warp's vector loads of one row are contiguous.
+template <int kD>
+struct Dims {
+    static constexpr int kV = kD >= 64 ? 4 : 2;
+    static constexpr int kG = kD / (16 * kV);
+    static constexpr int kE = kV * kG;
+    __device__ static int of(int tc, int n) { return (n / kV) * 16 * kV + tc * kV + n % kV; }
+};
+
+// acc[a][n] += sum over x < kTile of w[x][tr*4 + a] * vals[x][Dims::of(tc, n)], and
+// wsum[a] += w[x][tr*4 + a] when kSum: a weighted sum of chunk rows for each owned row. w has a
+// row pitch of kPitch floats.
+template <int kD, bool kSum, int kPitch = kPitchS>
+__device__ __forceinline__ void weighted_rows(const float* w, const float* __restrict__ vals,
+                                              float (&acc)[4][Dims<kD>::kE], float (&wsum)[4]) {
+    using S = Dims<kD>;
+    constexpr int kP = kD + 4;
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+#pragma unroll 4
+    for (int x = 0; x < kTile; ++x) {
+        const float4 w4 = *reinterpret_cast<const float4*>(w + x * kPitch + tr * 4);
+        const float wa[4] = {w4.x, w4.y, w4.z, w4.w};
+        float v[S::kE];
+#pragma unroll
+        for (int g = 0; g < S::kG; ++g) {
+            const float* src = vals + x * kP + g * 16 * S::kV + tc * S::kV;
+            if constexpr (S::kV == 4) {
+                const float4 t = *reinterpret_cast<const float4*>(src);
+                v[g * 4] = t.x;
+                v[g * 4 + 1] = t.y;
+                v[g * 4 + 2] = t.z;
+                v[g * 4 + 3] = t.w;
+            } else {
+                const float2 t = *reinterpret_cast<const float2*>(src);
+                v[g * 2] = t.x;
+                v[g * 2 + 1] = t.y;
+            }
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+#pragma unroll
+            for (int n = 0; n < S::kE; ++n) acc[a][n] = __fmaf_rn(wa[a], v[n], acc[a][n]);
+            if constexpr (kSum) wsum[a] += wa[a];
+        }
+    }
+}
+
+// Stores a thread's 4 x 4 patch transposed, tile[col][row], chunk rows as tile rows: the layout
+// weighted_rows reads, with the chunk as the summed index.
+template <int kPitch = kPitchS>
+__device__ __forceinline__ void store_patch(float* tile, const float (&v)[4][4]) {
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+        *reinterpret_cast<float4*>(tile + (tc + 16 * b) * kPitch + tr * 4) =
+            make_float4(v[0][b], v[1][b], v[2][b], v[3][b]);
+    }
+}
+
+// Top-K and softmax of one query's window, run by a whole warp. col[r * stride] holds the score
+// of window slot r (key i - W + 1 + r); slots r < lo have no key. Keeps the K largest scores (all
+// of them when the window holds <= K keys; among equal scores the lowest r first), writes the
+// kept bits to mask_row (when given), overwrites the column with the probabilities (0 where
+// dropped) and returns the log-sum-exp. kSlots > 0 caches the window in kSlots registers per lane
+// (W <= 32 * kSlots); kSlots = 0 re-reads it from memory for any W.
+// The log-sum-exp is fp64 and p = exp(s - lse) is formed the same way here and in the backward:
+// an fp32 lse of |lse| ~ 20 would scale every p of a row by a common 1 +- 1e-6, and d log_sigma,
+// a sum of ds * s in which sum_j ds_ij cancels to ~0, would amplify that by |s|.
+template <int kSlots>
+__device__ double top_k_softmax(float* col, int stride, int lo, int W, int top_k,
+                                unsigned* mask_row) {
+    const int lane = threadIdx.x % 32;
+    const int n_slots = kSlots > 0 ? kSlots : (W + 31) / 32;
+    const int n_words = (W + 31) / 32;
+    float cache[kSlots > 0 ? kSlots : 1] = {};
+    auto in_window = [&](int m) {
+        const int r = lane + 32 * m;
+        return r >= lo && r < W;
+    };
+    auto score = [&](int m) -> float {
+        if constexpr (kSlots > 0) {
+            return cache[m];
+        } else {
+            return in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+        }
+    };
+    if constexpr (kSlots > 0) {
+#pragma unroll
+        for (int m = 0; m < kSlots; ++m) {
+            cache[m] = in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+        }
+    }
+    auto key = [&](int m) -> unsigned { return in_window(m) ? order_key(score(m)) : 0u; };
+
+    // Bisect on the key bits for the largest t with #{key >= t} >= K: the K-th largest key, or an
+    // earlier t that already isolates exactly K keys. Bits above the highest one where the
+    // smallest and largest keys differ are common to all keys and skipped.
+    const bool select = W - lo > top_k;
+    unsigned t = 0;
+    int quota = 0;  // how many keys equal to t are kept
+    if (select) {
+        unsigned lo_key = 0xffffffffu, hi_key = 0u;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) {
+            const unsigned u = key(m);
+            if (u != 0u) {
+                lo_key = min(lo_key, u);
+                hi_key = max(hi_key, u);
+            }
+        }
+        lo_key = warp_min(lo_key);
+        hi_key = warp_max(hi_key);
+        t = hi_key;
+        if (lo_key != hi_key) {
+            const int top = 31 - __clz(lo_key ^ hi_key);
+            t = hi_key & ~((2u << top) - 1u);
+            for (int bit = top; bit >= 0; --bit) {
+                const unsigned cand = t | (1u << bit);
+                int n = 0;
+#pragma unroll
+                for (int m = 0; m < n_slots; ++m) n += key(m) >= cand;
+                n = warp_sum(n);
+                if (n >= top_k) {
+                    t = cand;
+                    if (n == top_k) break;
+                }
+            }
+        }
+        int above = 0;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) above += key(m) > t;
+        quota = top_k - warp_sum(above);
+    }
+
+    int ties_seen = 0;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) {
+        const int r = lane + 32 * m;
+        const unsigned u = key(m);
+        const bool tie = select && u != 0u && u == t;
+        const unsigned ties = __ballot_sync(kFull, tie);
+        const int rank = ties_seen + __popc(ties & ((1u << lane) - 1u));
+        const bool keep = u != 0u && (!select || u > t || (tie && rank < quota));
+        ties_seen += __popc(ties);
+        const unsigned word = __ballot_sync(kFull, keep);
+        if (mask_row != nullptr && lane == 0 && m < n_words) mask_row[m] = word;
+        const float s = keep ? score(m) : -INFINITY;
+        if constexpr (kSlots > 0) {
+            cache[m] = s;
+        } else if (r < W) {
+            col[r * stride] = s;
+        }
+        mx = fmaxf(mx, s);
+    }
+    mx = warp_max(mx);
+    float sum = 0.f;
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) sum += expf(score(m) - mx);
+    const double lse = static_cast<double>(mx) + log(static_cast<double>(warp_sum(sum)));
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) {
+        const int r = lane + 32 * m;
+        const float s = score(m);
+        if (r < W) col[r * stride] = probability(s, lse);
+    }
+    return lse;
+}
+
+template <typename scalar_t>
+struct ForwardParams {
+    const scalar_t* q;       // (B, H, T, D)
+    const scalar_t* k;       // (B, H, T, D)
+    const scalar_t* v;       // (B, H, T, D)
+    const float* log_sigma;  // (H)
+    scalar_t* out;           // (B, H, T, D)
+    float* out_f32;          // (B, H, T, D) unrounded output for the backward's delta, or null
+    unsigned* mask;          // (B, H, T, NW) bit r: key i - W + 1 + r kept; null when inferring
+    double* lse;             // (B, H, T) log-sum-exp of the kept scores; null when inferring
+    float* scores;           // (grid, n_cols, kFwdPitch) when the score tile outgrows shared memory
+    int H, T, D, W, K, NW;
+    int n_qtiles;  // ceil(T / kFwdRows) query tiles per (b, h)
+    int n_tiles;   // B * H * n_qtiles
+    int n_cols;    // keys a query tile spans, kFwdRows + W - 1, rounded up to whole chunks
+};
+
+// One block per tile of kFwdRows queries of one (b, h), over the key span [i0 - W + 1, i0 +
+// kFwdRows): (1) distances of the tile against each key chunk into a transposed score tile
+// (row = key), (2) one warp per query: top-K, softmax, mask bits and lse, (3) the probabilities
+// times the value chunks.
+template <typename scalar_t, int kD, bool kScoresInShared>
+__global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 3 : 2)
+    krause_forward_kernel(const ForwardParams<scalar_t> p) {
+    constexpr int kP = kD + 4;
+    using S = Dims<kD>;
+    extern __shared__ float4 shared4[];
+    float* q_tile = reinterpret_cast<float*>(shared4);  // (kFwdRows, kP)
+    float* kv_tile = q_tile + kFwdRows * kP;              // (kTile, kP) key, then value chunks
+    float* scores = kScoresInShared
+                        ? kv_tile + kTile * kP
+                        : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int n_chunks = p.n_cols / kTile;
+    Chunk<scalar_t, kD, kTile, kFwdThreads> chunk;
+    Chunk<scalar_t, kD, kFwdRows, kFwdThreads> q_rows;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const int bh = tile / p.n_qtiles;
+        const int i0 = (tile % p.n_qtiles) * kFwdRows;
+        const int key0 = i0 - p.W + 1;  // the key of score row 0
+        const int64_t base = static_cast<int64_t>(bh) * p.T * p.D;
+        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);  // 1 / (2 sigma^2)
+
+        // Chunks go straight to shared memory: three blocks share a multiprocessor, and one's
+        // loads overlap the others' arithmetic.
+        __syncthreads();  // the previous tile is done with every buffer
+        q_rows.load(p.q + base, i0, p.T, p.D);
+        q_rows.store(q_tile);
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            chunk.load(p.k + base, key0 + c * kTile, p.T, p.D);
+            chunk.store(kv_tile);
+            __syncthreads();
+            float dist[4][4] = {};
+            pair_tile<kD, true>(q_tile, kv_tile, dist);
+            float s[4][4];
+#pragma unroll
+            for (int a = 0; a < 4; ++a) {
+#pragma unroll
+                for (int b = 0; b < 4; ++b) {
+                    const int r = c * kTile + tc + 16 * b - (tr * 4 + a);  // window slot
+                    s[a][b] = (r >= 0 && r < p.W) ? -dist[a][b] * coef : 0.f;
+                }
+            }
+            store_patch<kFwdPitch>(scores + c * kTile * kFwdPitch, s);
+        }
+        __syncthreads();
+
+        for (int qi = warp; qi < kFwdRows; qi += kFwdWarps) {
+            const int i = i0 + qi;
+            float* col = scores + qi * kFwdPitch + qi;  // slot r of query qi at col[r * kFwdPitch]
+            if (i >= p.T) {
+                for (int r = lane; r < p.W; r += 32) col[r * kFwdPitch] = 0.f;
+                continue;
+            }
+            const int lo = max(0, p.W - 1 - i);
+            const int64_t row = static_cast<int64_t>(bh) * p.T + i;
+            unsigned* mask_row = p.mask != nullptr ? p.mask + row * p.NW : nullptr;
+            double lse;
+            if (p.NW <= 4) {
+                lse = top_k_softmax<4>(col, kFwdPitch, lo, p.W, p.K, mask_row);
+            } else if (p.NW <= 8) {
+                lse = top_k_softmax<8>(col, kFwdPitch, lo, p.W, p.K, mask_row);
+            } else {
+                lse = top_k_softmax<0>(col, kFwdPitch, lo, p.W, p.K, mask_row);
+            }
+            if (p.lse != nullptr && lane == 0) p.lse[row] = lse;
+        }
+
+        float o[4][S::kE] = {};
+        float unused[4];
+        for (int c = 0; c < n_chunks; ++c) {
+            chunk.load(p.v + base, key0 + c * kTile, p.T, p.D);
+            chunk.store(kv_tile);
+            __syncthreads();
+            weighted_rows<kD, false, kFwdPitch>(scores + c * kTile * kFwdPitch, kv_tile, o,
+                                                unused);
+            __syncthreads();
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            const int i = i0 + tr * 4 + a;
+            if (i >= p.T) continue;
+#pragma unroll
+            for (int n = 0; n < S::kE; ++n) {
+                const int d = S::of(tc, n);
+                if (d >= p.D) continue;
+                const int64_t idx = base + static_cast<int64_t>(i) * p.D + d;
+                p.out[idx] = static_cast<scalar_t>(o[a][n]);
+                if (p.out_f32 != nullptr) p.out_f32[idx] = o[a][n];
+            }
+        }
+    }
+}
+
+template <typename scalar_t>
+struct BackwardParams {
+    const scalar_t* q;       // (B, H, T, D)
+    const scalar_t* k;       // (B, H, T, D)
+    const scalar_t* v;       // (B, H, T, D)
+    const float* out;        // (B, H, T, D) the forward output in fp32
+    const scalar_t* dout;    // (B, H, T, D)
+    const float* log_sigma;  // (H)
+    const unsigned* mask;    // (B, H, T, NW)
+    const double* lse;       // (B, H, T)
+    float* delta;            // (B, H, T) dO_i . O_i, written by the query pass for the key pass
+    scalar_t* dq;            // (B, H, T, D)
+    scalar_t* dk;            // (B, H, T, D)
+    scalar_t* dv;            // (B, H, T, D)
+    double* dlog_sigma;      // (B, H, n_qtiles) one partial sum per query tile
+    int H, T, D, W, NW;
+    int n_qtiles, n_tiles, n_cols;
+};
+
+__device__ __forceinline__ bool kept_bit(const unsigned* mask_row, int r) {
+    return (__ldg(mask_row + (r >> 5)) >> (r & 31)) & 1u;
+}
+
+// Query-centric pass: per tile of kTile queries, over the key chunks of their windows,
+// ds_ij = p_ij (dO_i . v_j - delta_i), dq_i = -2c sum_j ds_ij (q_i - k_j) and the per-tile sum
+// of ds_ij * (-2 s_ij) for d log_sigma.
+template <typename scalar_t, int kD>
+__global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
+    krause_backward_query_kernel(const BackwardParams<scalar_t> p) {
+    constexpr int kP = kD + 4;
+    using S = Dims<kD>;
+    extern __shared__ float4 shared4[];
+    float* q_tile = reinterpret_cast<float*>(shared4);  // (kTile, kP)
+    float* do_tile = q_tile + kTile * kP;                 // (kTile, kP)
+    float* k_tile = do_tile + kTile * kP;                 // (kTile, kP) key chunk
+    float* v_tile = k_tile + kTile * kP;                  // (kTile, kP) value chunk
+    float* ds_tile = v_tile + kTile * kP;                 // (kTile, kPitchS) [key][query]
+    __shared__ float delta_tile[kTile];
+    __shared__ double warp_part[kWarps];
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int n_chunks = p.n_cols / kTile;
+    Chunk<scalar_t, kD> chunk;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const int bh = tile / p.n_qtiles;
+        const int i0 = (tile % p.n_qtiles) * kTile;
+        const int key0 = i0 - p.W + 1;
+        const int64_t base = static_cast<int64_t>(bh) * p.T * p.D;
+        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
+
+        __syncthreads();
+        chunk.load(p.q + base, i0, p.T, p.D);
+        chunk.store(q_tile);
+        chunk.load(p.dout + base, i0, p.T, p.D);
+        chunk.store(do_tile);
+        __syncthreads();
+        // delta_i in ascending d like pair_tile's dO . v: with one kept key (p = 1, O = v) ds is
+        // then exactly 0, as in the ATen path.
+        if (threadIdx.x < kTile) {
+            const int i = i0 + threadIdx.x;
+            float acc = 0.f;
+            if (i < p.T) {
+                const float* o = p.out + base + static_cast<int64_t>(i) * p.D;
+                for (int d = 0; d < p.D; ++d) {
+                    acc = __fmaf_rn(do_tile[threadIdx.x * kP + d], o[d], acc);
+                }
+                p.delta[static_cast<int64_t>(bh) * p.T + i] = acc;
+            }
+            delta_tile[threadIdx.x] = acc;
+        }
+        __syncthreads();
+        double lse[4];
+        float delta[4];
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            const int i = i0 + tr * 4 + a;
+            lse[a] = p.lse[static_cast<int64_t>(bh) * p.T + min(i, p.T - 1)];
+            delta[a] = delta_tile[tr * 4 + a];
+        }
+        // Mask rows of this thread's queries; rows past T are never read.
+        const unsigned* mask_rows = p.mask + (static_cast<int64_t>(bh) * p.T + i0 + tr * 4) * p.NW;
+
+        float acc[4][S::kE] = {};
+        float rowsum[4] = {};
+        float ds_logp[4] = {}, p_logp[4] = {};  // this thread's keys' sum_j ds log p, p log p
+        for (int c = 0; c < n_chunks; ++c) {
+            // Two blocks share a multiprocessor: one's loads overlap the other's arithmetic.
+            __syncthreads();
+            chunk.load(p.k + base, key0 + c * kTile, p.T, p.D);
+            chunk.store(k_tile);
+            chunk.load(p.v + base, key0 + c * kTile, p.T, p.D);
+            chunk.store(v_tile);
+            __syncthreads();
+            float dist[4][4] = {}, dp[4][4] = {};
+            pair_tile<kD, true>(q_tile, k_tile, dist);
+            pair_tile<kD, false>(do_tile, v_tile, dp);
+            float ds[4][4];
+#pragma unroll
+            for (int a = 0; a < 4; ++a) {
+                const bool live = i0 + tr * 4 + a < p.T;
+#pragma unroll
+                for (int b = 0; b < 4; ++b) {
+                    const int r = c * kTile + tc + 16 * b - (tr * 4 + a);
+                    float g = 0.f;
+                    if (live && r >= 0 && r < p.W && kept_bit(mask_rows + a * p.NW, r)) {
+                        const float s = -dist[a][b] * coef;
+                        const float log_p = static_cast<float>(static_cast<double>(s) - lse[a]);
+                        const float pr = expf(log_p);
+                        g = pr * (dp[a][b] - delta[a]);
+                        ds_logp[a] = __fmaf_rn(g, log_p, ds_logp[a]);
+                        p_logp[a] = __fmaf_rn(pr, log_p, p_logp[a]);
+                    }
+                    ds[a][b] = g;
+                }
+            }
+            store_patch(ds_tile, ds);
+            __syncthreads();
+            weighted_rows<kD, true>(ds_tile, k_tile, acc, rowsum);
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            const int i = i0 + tr * 4 + a;
+            if (i >= p.T) continue;
+#pragma unroll
+            for (int n = 0; n < S::kE; ++n) {
+                const int d = S::of(tc, n);
+                if (d >= p.D) continue;
+                const float qd = q_tile[(tr * 4 + a) * kP + d];
+                p.dq[base + static_cast<int64_t>(i) * p.D + d] =
+                    static_cast<scalar_t>(-2.f * coef * (qd * rowsum[a] - acc[a][n]));
+            }
+        }
+        // d log_sigma = -2 sum_ij ds_ij s_ij = -2 sum_i sum_j ds_ij (log p_ij - m_i) for any m_i,
+        // as sum_j ds_ij = 0. An error e in delta_i shifts every ds_ij by -e p_ij; with
+        // m_i = sum_j p_ij log p_ij that shift drops out, instead of meeting a factor |s| ~ 20.
+        double dls = 0.0;
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            float x = ds_logp[a], m = p_logp[a];
+            for (int o = 8; o > 0; o >>= 1) {  // over the 16 threads that share query a
+                x += __shfl_xor_sync(kFull, x, o);
+                m += __shfl_xor_sync(kFull, m, o);
+            }
+            if (tc == 0) dls += static_cast<double>(x) - static_cast<double>(m) * rowsum[a];
+        }
+        dls = -2.0 * warp_sum(dls);
+        if (lane == 0) warp_part[warp] = dls;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double total = 0.0;
+            for (int w = 0; w < kWarps; ++w) total += warp_part[w];
+            p.dlog_sigma[tile] = total;
+        }
+    }
+}
+
+// Key-centric pass: per tile of kTile keys, over the chunks of queries that can see them
+// (i in [j, j + W - 1]), dv_j = sum_i p_ij dO_i and dk_j = 2c sum_i ds_ij (q_i - k_j).
+template <typename scalar_t, int kD>
+__global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
+    krause_backward_key_kernel(const BackwardParams<scalar_t> p) {
+    constexpr int kP = kD + 4;
+    using S = Dims<kD>;
+    extern __shared__ float4 shared4[];
+    float* k_tile = reinterpret_cast<float*>(shared4);  // (kTile, kP) owned keys
+    float* v_tile = k_tile + kTile * kP;                  // (kTile, kP) owned values
+    float* q_tile = v_tile + kTile * kP;                  // (kTile, kP) query chunk
+    float* do_tile = q_tile + kTile * kP;                 // (kTile, kP) dO chunk
+    float* p_tile = do_tile + kTile * kP;                 // (kTile, kPitchS) [query][key]
+    float* ds_tile = p_tile + kTile * kPitchS;            // (kTile, kPitchS) [query][key]
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+    Chunk<scalar_t, kD> chunk;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const int bh = tile / p.n_qtiles;
+        const int j0 = (tile % p.n_qtiles) * kTile;
+        const int64_t base = static_cast<int64_t>(bh) * p.T * p.D;
+        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
+        // Query chunks start at j0; those past T hold no query.
+        const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
+
+        __syncthreads();
+        chunk.load(p.k + base, j0, p.T, p.D);
+        chunk.store(k_tile);
+        chunk.load(p.v + base, j0, p.T, p.D);
+        chunk.store(v_tile);
+
+        float dv[4][S::kE] = {}, dk[4][S::kE] = {};
+        float colsum[4] = {}, unused[4];
+        for (int c = 0; c < n_chunks; ++c) {
+            const int ibase = j0 + c * kTile;
+            __syncthreads();
+            chunk.load(p.q + base, ibase, p.T, p.D);
+            chunk.store(q_tile);
+            chunk.load(p.dout + base, ibase, p.T, p.D);
+            chunk.store(do_tile);
+            __syncthreads();
+            float dist[4][4] = {}, dp[4][4] = {};
+            pair_tile<kD, true>(k_tile, q_tile, dist);
+            pair_tile<kD, false>(v_tile, do_tile, dp);
+            float pv[4][4], ds[4][4];
+#pragma unroll
+            for (int b = 0; b < 4; ++b) {
+                const int i = ibase + tc + 16 * b;
+                const bool live = i < p.T;
+                const int64_t row = static_cast<int64_t>(bh) * p.T + min(i, p.T - 1);
+                const double lse = p.lse[row];
+                const float delta = p.delta[row];
+                const unsigned* mask_row = p.mask + row * p.NW;
+#pragma unroll
+                for (int a = 0; a < 4; ++a) {
+                    const int r = j0 + tr * 4 + a - i + p.W - 1;  // window slot of key j for i
+                    float pr = 0.f, g = 0.f;
+                    if (live && r >= 0 && r < p.W && kept_bit(mask_row, r)) {
+                        const float s = -dist[a][b] * coef;
+                        pr = probability(s, lse);
+                        g = pr * (dp[a][b] - delta);
+                    }
+                    pv[a][b] = pr;
+                    ds[a][b] = g;
+                }
+            }
+            store_patch(p_tile, pv);
+            store_patch(ds_tile, ds);
+            __syncthreads();
+            weighted_rows<kD, false>(p_tile, do_tile, dv, unused);
+            weighted_rows<kD, true>(ds_tile, q_tile, dk, colsum);
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            const int j = j0 + tr * 4 + a;
+            if (j >= p.T) continue;
+#pragma unroll
+            for (int n = 0; n < S::kE; ++n) {
+                const int d = S::of(tc, n);
+                if (d >= p.D) continue;
+                const int64_t idx = base + static_cast<int64_t>(j) * p.D + d;
+                const float kd = k_tile[(tr * 4 + a) * kP + d];
+                p.dk[idx] = static_cast<scalar_t>(2.f * coef * (dk[a][n] - kd * colsum[a]));
+                p.dv[idx] = static_cast<scalar_t>(dv[a][n]);
+            }
+        }
+    }
+}
+
+int padded_head_dim(int64_t D) { return D <= 32 ? 32 : D <= 64 ? 64 : 128; }
+
+size_t forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
+    const size_t tiles = (kFwdRows + kTile) * (kd + 4);
+    return sizeof(float) * (tiles + (scores_in_shared ? size_t(n_cols) * kFwdPitch : 0));
+}
+
+size_t query_pass_shared_bytes(int kd) {
+    return sizeof(float) * (4 * kTile * (kd + 4) + kTile * kPitchS);
+}
+
+size_t key_pass_shared_bytes(int kd) {
+    return sizeof(float) * (4 * kTile * (kd + 4) + 2 * kTile * kPitchS);
+}
+
+template <typename Kernel>
+void set_shared_limit(Kernel kernel, size_t bytes) {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
+}
+
+template <typename scalar_t, int kD>
+void launch_forward(const ForwardParams<scalar_t>& p, bool in_shared, int grid, size_t bytes,
+                    cudaStream_t stream) {
+    auto kernel = in_shared ? krause_forward_kernel<scalar_t, kD, true>
+                            : krause_forward_kernel<scalar_t, kD, false>;
+    set_shared_limit(kernel, bytes);
+    kernel<<<grid, kFwdThreads, bytes, stream>>>(p);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t>
+void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool in_shared, int grid,
+                    size_t bytes, cudaStream_t stream) {
+    switch (kd) {
+        case 32: launch_forward<scalar_t, 32>(p, in_shared, grid, bytes, stream); break;
+        case 64: launch_forward<scalar_t, 64>(p, in_shared, grid, bytes, stream); break;
+        default: launch_forward<scalar_t, 128>(p, in_shared, grid, bytes, stream); break;
+    }
+}
+
+template <typename scalar_t, int kD>
+void launch_backward(const BackwardParams<scalar_t>& p, cudaStream_t stream) {
+    const size_t query_bytes = query_pass_shared_bytes(kD);
+    set_shared_limit(krause_backward_query_kernel<scalar_t, kD>, query_bytes);
+    krause_backward_query_kernel<scalar_t, kD><<<p.n_tiles, kThreads, query_bytes, stream>>>(p);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const size_t key_bytes = key_pass_shared_bytes(kD);
+    set_shared_limit(krause_backward_key_kernel<scalar_t, kD>, key_bytes);
+    krause_backward_key_kernel<scalar_t, kD><<<p.n_tiles, kThreads, key_bytes, stream>>>(p);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t>
+void launch_backward(const BackwardParams<scalar_t>& p, int kd, cudaStream_t stream) {
+    switch (kd) {
+        case 32: launch_backward<scalar_t, 32>(p, stream); break;
+        case 64: launch_backward<scalar_t, 64>(p, stream); break;
+        default: launch_backward<scalar_t, 128>(p, stream); break;
+    }
+}
+
+// Calls f with a value of the C++ type of a fused dtype.
+template <typename F>
+void dispatch_dtype(at::ScalarType type, F&& f) {
+    switch (type) {
+        case at::kFloat: f(float{}); break;
+        case at::kBFloat16: f(c10::BFloat16{}); break;
+        case at::kHalf: f(c10::Half{}); break;
+        default: TORCH_CHECK(false, "krause_attention_cuda: unsupported dtype ", type);
+    }
+}
+
+struct ForwardResult {
+    at::Tensor out;      // (B, H, T, D) in v's dtype
+    at::Tensor out_f32;  // (B, H, T, D) fp32; undefined when out is fp32 or nothing is saved
+    at::Tensor mask;     // (B, H, T, NW) int32 bits; undefined when nothing is saved
+    at::Tensor lse;      // (B, H, T) fp64; undefined when nothing is saved
+};
+
+int checked_int(int64_t x, const char* what) {
+    TORCH_CHECK(x <= std::numeric_limits<int>::max(), "krause_attention_cuda: ", what, " = ", x,
+                " is too large");
+    return static_cast<int>(x);
+}
+
+// The forward op's one tensor-facing function: checks, allocations, launch.
+ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                             bool for_backward) {
+    TORCH_CHECK(q.dim() == 4, "krause_attention_cuda: q must be (B, H, T, D), got ", q.sizes());
+    TORCH_CHECK(k.sizes() == q.sizes() && v.sizes() == q.sizes(),
+                "krause_attention_cuda: q, k, v shapes differ: ", q.sizes(), k.sizes(), v.sizes());
+    TORCH_CHECK(q.is_cuda() && k.device() == q.device() && v.device() == q.device() &&
+                    log_sigma.device() == q.device(),
+                "krause_attention_cuda: q, k, v and log_sigma must be on one GPU");
+    TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+                "krause_attention_cuda: q, k, v dtypes differ");
+    TORCH_CHECK(log_sigma.dim() == 1 && log_sigma.size(0) == q.size(1),
+                "krause_attention_cuda: log_sigma must be (H) with H = ", q.size(1));
+    TORCH_CHECK(window >= 1, "krause_attention_cuda: window must be >= 1, got ", window);
+    TORCH_CHECK(top_k >= 1, "krause_attention_cuda: top_k must be >= 1, got ", top_k);
+    TORCH_CHECK(q.size(3) <= kMaxHeadDim, "krause_attention_cuda: head size ", q.size(3),
+                " > ", kMaxHeadDim);
+    const c10::cuda::CUDAGuard guard(q.device());
+    const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();  // (B, H, T, D)
+    const auto ls = log_sigma.to(at::kFloat).contiguous();                    // (H)
+
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+    TORCH_CHECK(B * H * T <= std::numeric_limits<int>::max(),
+                "krause_attention_cuda: B * H * T = ", B * H * T, " is too large");
+    const int W = static_cast<int>(std::min(window, std::max<int64_t>(T, 1)));
+    const int K = static_cast<int>(std::min<int64_t>(top_k, W));
+    const int NW = (W + 31) / 32;
+    const int n_qtiles = static_cast<int>((T + kFwdRows - 1) / kFwdRows);
+    const int n_tiles = checked_int(B * H * n_qtiles, "tiles");
+    const int n_cols = (kFwdRows + W - 1 + kTile - 1) / kTile * kTile;
+    const int kd = padded_head_dim(D);
+
+    ForwardResult r;
+    r.out = at::empty_like(vc);
+    if (for_backward) {
+        if (vc.scalar_type() != at::kFloat) {
+            r.out_f32 = at::empty(vc.sizes(), vc.options().dtype(at::kFloat));
+        }
+        r.mask = at::empty({B, H, T, NW}, q.options().dtype(at::kInt));
+        r.lse = at::empty({B, H, T}, q.options().dtype(at::kDouble));
+    }
+    if (n_tiles == 0) return r;
+
+    const auto* props = at::cuda::getCurrentDeviceProperties();
+    const bool in_shared =
+        forward_shared_bytes(kd, n_cols, true) <= props->sharedMemPerBlockOptin;
+    const size_t bytes = forward_shared_bytes(kd, n_cols, in_shared);
+    // Score tiles that outgrow shared memory live in a per-block workspace: a grid of a few
+    // blocks per multiprocessor keeps it O(W), not O(T * W).
+    const int grid = in_shared ? n_tiles : std::min(n_tiles, 4 * props->multiProcessorCount);
+    at::Tensor workspace;
+    if (!in_shared) {
+        workspace = at::empty({int64_t(grid) * n_cols * kFwdPitch}, q.options().dtype(at::kFloat));
+    }
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    dispatch_dtype(vc.scalar_type(), [&](auto tag) {
+        using scalar_t = decltype(tag);
+        ForwardParams<scalar_t> p;
+        p.q = qc.data_ptr<scalar_t>();
+        p.k = kc.data_ptr<scalar_t>();
+        p.v = vc.data_ptr<scalar_t>();
+        p.log_sigma = ls.data_ptr<float>();
+        p.out = r.out.data_ptr<scalar_t>();
+        p.out_f32 = r.out_f32.defined() ? r.out_f32.data_ptr<float>() : nullptr;
+        p.mask = r.mask.defined() ? reinterpret_cast<unsigned*>(r.mask.data_ptr<int32_t>())
+                                  : nullptr;
+        p.lse = r.lse.defined() ? r.lse.data_ptr<double>() : nullptr;
+        p.scores = workspace.defined() ? workspace.data_ptr<float>() : nullptr;
+        p.H = static_cast<int>(H);
+        p.T = static_cast<int>(T);
+        p.D = static_cast<int>(D);
+        p.W = W;
+        p.K = K;
+        p.NW = NW;
+        p.n_qtiles = n_qtiles;
+        p.n_tiles = n_tiles;
+        p.n_cols = n_cols;
+        launch_forward(p, kd, in_shared, grid, bytes, stream.stream());
+    });
+    return r;
+}
+
+struct BackwardResult {
+    at::Tensor dq, dk, dv;  // (B, H, T, D)
+    at::Tensor dlog_sigma;  // (H) fp32
+};
+
+// The backward op's one tensor-facing function. out_f32: the forward output in fp32.
+BackwardResult krause_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
+                               const at::Tensor& v, const at::Tensor& out_f32,
+                               const at::Tensor& log_sigma, const at::Tensor& mask,
+                               const at::Tensor& lse, int64_t window) {
+    TORCH_CHECK(dout.sizes() == q.sizes(), "krause_attention_cuda backward: grad shape ",
+                dout.sizes(), " differs from ", q.sizes());
+    TORCH_CHECK(out_f32.scalar_type() == at::kFloat && mask.scalar_type() == at::kInt &&
+                    lse.scalar_type() == at::kDouble,
+                "krause_attention_cuda backward: saved tensors have unexpected dtypes");
+    TORCH_CHECK(dout.device() == q.device(), "krause_attention_cuda backward: grad on ",
+                dout.device(), ", inputs on ", q.device());
+    const c10::cuda::CUDAGuard guard(q.device());
+    const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();  // (B, H, T, D)
+    const auto gc = dout.to(q.scalar_type()).contiguous();                    // (B, H, T, D)
+    const auto oc = out_f32.contiguous();                                      // (B, H, T, D)
+    const auto ls = log_sigma.to(at::kFloat).contiguous();                    // (H)
+    const auto mc = mask.contiguous();                                         // (B, H, T, NW)
+    const auto lc = lse.contiguous();                                          // (B, H, T)
+
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+    const int W = static_cast<int>(std::min(window, std::max<int64_t>(T, 1)));
+    const int n_qtiles = static_cast<int>((T + kTile - 1) / kTile);
+    const int n_tiles = checked_int(B * H * n_qtiles, "tiles");
+    const int n_cols = (kTile + W - 1 + kTile - 1) / kTile * kTile;
+    const int kd = padded_head_dim(D);
+
+    BackwardResult r;
+    r.dq = at::empty_like(qc);
+    r.dk = at::empty_like(qc);
+    r.dv = at::empty_like(qc);
+    const auto delta = at::empty({B, H, T}, q.options().dtype(at::kFloat));  // (B, H, T)
+    const auto parts = at::zeros({B, H, n_qtiles}, q.options().dtype(at::kDouble));
+    if (n_tiles > 0) {
+        const auto stream = at::cuda::getCurrentCUDAStream();
+        dispatch_dtype(qc.scalar_type(), [&](auto tag) {
+            using scalar_t = decltype(tag);
+            BackwardParams<scalar_t> p;
+            p.q = qc.data_ptr<scalar_t>();
+            p.k = kc.data_ptr<scalar_t>();
+            p.v = vc.data_ptr<scalar_t>();
+            p.out = oc.data_ptr<float>();
+            p.dout = gc.data_ptr<scalar_t>();
+            p.log_sigma = ls.data_ptr<float>();
+            p.mask = reinterpret_cast<const unsigned*>(mc.data_ptr<int32_t>());
+            p.lse = lc.data_ptr<double>();
+            p.delta = delta.data_ptr<float>();
+            p.dq = r.dq.data_ptr<scalar_t>();
+            p.dk = r.dk.data_ptr<scalar_t>();
+            p.dv = r.dv.data_ptr<scalar_t>();
+            p.dlog_sigma = parts.data_ptr<double>();
+            p.H = static_cast<int>(H);
+            p.T = static_cast<int>(T);
+            p.D = static_cast<int>(D);
+            p.W = W;
+            p.NW = static_cast<int>(mask.size(3));
+            p.n_qtiles = n_qtiles;
+            p.n_tiles = n_tiles;
+            p.n_cols = n_cols;
+            launch_backward(p, kd, stream.stream());
+        });
+    }
+    // Per-tile partial sums in fp64, reduced in a fixed order: deterministic.
+    r.dlog_sigma = parts.sum(at::IntArrayRef{0, 2}).to(at::kFloat);
+    return r;
+}
+
+class KrauseAttentionFunction : public torch::autograd::Function<KrauseAttentionFunction> {
+public:
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q,
+                              const at::Tensor& k, const at::Tensor& v,
+                              const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+        auto r = krause_forward(q, k, v, log_sigma, window, top_k, /*for_backward=*/true);
+        const auto out_f32 = r.out_f32.defined() ? r.out_f32 : r.out;
+        ctx->save_for_backward({q, k, v, log_sigma, out_f32, r.mask, r.lse});
+        ctx->saved_data["window"] = window;
+        return r.out;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto saved = ctx->get_saved_variables();
+        const auto& q = saved[0];
+        const auto& log_sigma = saved[3];
+        const int64_t window = ctx->saved_data["window"].toInt();
+        if (!grads[0].defined()) {
+            return {at::zeros_like(q), at::zeros_like(q), at::zeros_like(q),
+                    at::zeros_like(log_sigma), at::Tensor(), at::Tensor()};
+        }
+        auto g = krause_backward(grads[0], q, saved[1], saved[2], saved[4], log_sigma, saved[5],
+                                 saved[6], window);
+        return {g.dq, g.dk, g.dv, g.dlog_sigma.to(log_sigma.scalar_type()), at::Tensor(),
+                at::Tensor()};
+    }
+};
+
+}  // namespace
+
+at::Tensor krause_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+    // fp64 is the tests' exact reference, and wide heads are rare: both keep the ATen path.
+    if (q.scalar_type() == at::kDouble || (q.dim() == 4 && q.size(3) > kMaxHeadDim)) {
+        return krause_attention_windowed(q, k, v, log_sigma, window, top_k);
+    }
+    const bool needs_grad = at::GradMode::is_enabled() &&
+                            (q.requires_grad() || k.requires_grad() || v.requires_grad() ||
+                             log_sigma.requires_grad());
+    if (!needs_grad) return krause_forward(q, k, v, log_sigma, window, top_k, false).out;
+    return KrauseAttentionFunction::apply(q, k, v, log_sigma, window, top_k);
+}
+
+}  // namespace krause
