@@ -15,6 +15,7 @@
 #include <torch/nn/module.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <sstream>
@@ -51,6 +52,20 @@ bool has(const std::string& list, const std::string& item) {
         if (x == item) return true;
     }
     return false;
+}
+
+// Every name is checked before anything runs: a typo must not bench nothing (or half) and exit 0.
+void check_names(const std::string& option, const std::string& list,
+                 const std::vector<std::string>& known) {
+    std::string names;
+    for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+    const auto items = split_list(list);
+    if (items.empty()) throw UsageError(option + " is empty", "use one or more of " + names);
+    for (const auto& item : items) {
+        if (std::find(known.begin(), known.end(), item) == known.end()) {
+            throw UsageError("unknown '" + item + "' in " + option, "use " + names);
+        }
+    }
 }
 
 nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name,
@@ -212,6 +227,9 @@ void print_table(const nlohmann::json& result) {
 void run_bench(const BenchOptions& o) {
     if (o.threads > 0) at::set_num_threads(o.threads);
     if (o.repeats < 1 || o.warmup < 0) throw UsageError("--repeats must be >= 1", "");
+    check_names("--preset", o.presets, preset_names());
+    check_names("--attention", o.attentions, {"krause", "krause-ref", "softmax", "linear"});
+    check_names("--what", o.what, {"train", "forward", "sample", "op"});
     const auto device = pick_device(o.device);
     nlohmann::json result = {{"device", device_name(device)}, {"date", today()},
                              {"repeats", o.repeats}, {"models", nlohmann::json::array()},

@@ -52,6 +52,20 @@ std::vector<uint8_t> load_image_tokens(const std::string& spec, int64_t height, 
     if (ends_with(lower, ".png")) {
         int w = 0, h = 0, n = 0;
         if (!std::filesystem::exists(spec)) throw UsageError(spec + ": no such image file", "");
+        // A FIFO would block the read forever, and a directory is no image.
+        if (!std::filesystem::is_regular_file(spec))
+            throw UsageError(spec + ": not a regular file", "pass a .png image file");
+        // The header first: the decoder allocates for the size the header claims (up to 2 GB for a
+        // few bytes of a damaged file), so only an image of the model's shape is decoded.
+        if (!stbi_info(spec.c_str(), &w, &h, &n)) {
+            throw UsageError(spec + ": not a readable PNG (" + stbi_failure_reason() + ")", "");
+        }
+        if (h != height || w != width) {
+            throw UsageError(spec + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
+                                 ", the model works on " + std::to_string(width) + "x" +
+                                 std::to_string(height),
+                             "resize it, or pick a model of that shape");
+        }
         unsigned char* pixels = stbi_load(spec.c_str(), &w, &h, &n, static_cast<int>(channels));
         if (!pixels) {
             throw UsageError(spec + ": not a readable PNG (" + stbi_failure_reason() + ")", "");

@@ -41,6 +41,17 @@ void save_checkpoint(const std::string& path, PixelTransformer& model, const Met
     write_safetensors(path, tensors, meta);
 }
 
+namespace {
+
+// A lower bound on the parameters of a model of this config: per layer the four attention
+// projections and the two MLP matrices (12 d^2), plus pos_emb (T, d), tok_emb and head (256, d).
+int64_t min_parameter_count(const ModelConfig& c) {
+    const int64_t d = c.d_model;
+    return c.n_layers * 12 * d * d + (c.seq_len() + 512) * d;
+}
+
+}  // namespace
+
 LoadedCheckpoint load_checkpoint(const std::string& path) {
     SafetensorsFile file = read_safetensors(path);
     auto meta = [&](const char* key) -> const std::string& {
@@ -64,6 +75,16 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
         config = ModelConfig::from_json(meta(kMetaModelConfig));
     } catch (const std::exception& e) {
         throw CheckpointError(path + ": " + e.what());
+    }
+    // The parameters live in the file, so a config that needs more values than the file holds is
+    // damage; refusing it here keeps a tiny file from making us build a model of terabytes.
+    int64_t stored_values = 0;
+    for (const auto& entry : file.tensors) stored_values += entry.second.numel();
+    if (stored_values < min_parameter_count(config)) {
+        throw CheckpointError(path + ": model_config needs at least " +
+                              std::to_string(min_parameter_count(config)) +
+                              " parameters, but the file holds only " +
+                              std::to_string(stored_values) + " values");
     }
 
     LoadedCheckpoint out;

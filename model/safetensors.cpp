@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -388,9 +390,17 @@ void read_exact(const std::string& path, std::FILE* f, void* dst, size_t n) {
 }
 
 SafetensorsFile read_file(const std::string& path) {
-    std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer; the
+    // regular-file check below rejects it. Reads from a regular file ignore the flag.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        fail(path, "cannot open (" + errno_text(err) + ")");
+    }
+    std::unique_ptr<std::FILE, FileCloser> file(::fdopen(fd, "rb"));
     if (!file) {
         const int err = errno;
+        ::close(fd);
         fail(path, "cannot open (" + errno_text(err) + ")");
     }
     struct stat st {};
@@ -523,6 +533,29 @@ void sync_directory(const std::string& path) {
     }
 }
 
+// A process killed while writing leaves its "<path>.tmp.<pid>" behind, as large as the file; the
+// next successful write removes those whose process is gone, so repeated kills cannot fill the
+// disk. Best effort: errors are ignored, and a temp file of a live process is never touched.
+void remove_stale_temp_files(const std::string& path) {
+    const std::string dir = parent_directory(path);
+    const size_t slash = path.find_last_of('/');
+    const std::string prefix =
+        (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string digits = name.substr(prefix.size());
+        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(digits));
+        if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+        ::unlink((dir + "/" + name).c_str());
+    }
+    ::closedir(d);
+}
+
 void write_file(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
     std::set<std::string> seen;
     std::vector<at::Tensor> cpu;
@@ -612,6 +645,7 @@ void write_file(const std::string& path, const NamedTensors& tensors, const Meta
     }
     temp.commit();
     sync_directory(path);
+    remove_stale_temp_files(path);
 }
 
 }  // namespace

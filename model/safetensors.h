@@ -28,9 +28,10 @@ struct SafetensorsFile {
 };
 
 // Writes CPU copies of the tensors (any device, made contiguous) in the given order.
-// Atomic: writes "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory. On any error
-// (e.g. disk full) the temp file is removed, an existing file at path is left untouched, and a
-// CheckpointError naming the path and the OS error is thrown. Duplicate or empty names throw.
+// Atomic: writes "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory, then removes
+// the temp files that killed writers left beside path. On any error (e.g. disk full) the temp
+// file is removed, an existing file at path is left untouched, and a CheckpointError naming the
+// path and the OS error is thrown. Duplicate or empty names throw.
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const Metadata& metadata);
 
