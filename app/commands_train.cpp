@@ -5,6 +5,7 @@
 #include "app/run_job.h"
 #include "model/safetensors.h"
 #include "training/dataset.h"
+#include "training/distributed.h"
 #include "training/engine.h"
 #include "training/fetch.h"
 #include "training/trainer.h"
@@ -63,11 +64,14 @@ void run_train(TrainOptions& o, CLI::App& cmd) {
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what(), "see `krause train --help`");
     }
+    // Under torchrun only the first process reports; the others train quietly.
+    const bool root = distributed_env().rank == 0;
     auto job = start_training(config);
     ProgressPrinter progress("training");
     size_t evals_seen = 0;
     std::string last_status;
     const auto last = run_job(*job, [&](const TrainSnapshot& s) {
+        if (!root) return;
         while (evals_seen < s.test_curve.size()) {
             const auto& a = s.test_curve[evals_seen];
             const auto& b = s.test_curve_pred[evals_seen];
@@ -90,8 +94,10 @@ void run_train(TrainOptions& o, CLI::App& cmd) {
         }
     });
     progress.finish();
-    fmt::print("{}\ncheckpoint: {}\nmetrics: {}\n", last->status, last->checkpoint,
-               metrics_path(config.out_dir));
+    if (root) {
+        fmt::print("{}\ncheckpoint: {}\nmetrics: {}\n", last->status, last->checkpoint,
+                   metrics_path(config.out_dir));
+    }
     if (interrupted()) std::exit(130);
 }
 
@@ -148,7 +154,8 @@ void run_fetch(const FetchOptions& o) {
 void add_train_commands(CLI::App& app) {
     auto tr = std::make_shared<TrainOptions>();
     auto& c = tr->config;
-    auto* t = app.add_subcommand("train", "Train a model (fresh, or --resume a run)");
+    auto* t = app.add_subcommand(
+        "train", "Train a model (fresh, or --resume a run); under torchrun, on every GPU of it");
     t->add_option("--preset", c.preset, "mnist | cifar10 | mnist-small | mnist-tiny | cifar10-small")
         ->capture_default_str();
     t->add_option("--attention", c.attention, "krause | softmax | linear")->capture_default_str();
@@ -157,7 +164,8 @@ void add_train_commands(CLI::App& app) {
     t->add_option("--out", c.out_dir, "run folder: checkpoint, metrics.jsonl, sample grids")
         ->capture_default_str();
     t->add_option("--resume", tr->resume, "continue from this training checkpoint");
-    t->add_option("--batch", c.batch_size, "images per step")->capture_default_str();
+    t->add_option("--batch", c.batch_size, "images per step (over all processes under torchrun)")
+        ->capture_default_str();
     t->add_option("--steps", c.steps, "optimiser steps")->capture_default_str();
     t->add_option("--epochs", c.epochs, "passes over the training set (overrides --steps)");
     t->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();

@@ -4,7 +4,22 @@
 #include <c10/util/Exception.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
+
+namespace {
+
+// "krause" alone, or "krause[rank 2]" in one of several processes started by torchrun, so a
+// failing rank is named in the merged output.
+std::string who() {
+    const char* world = std::getenv("WORLD_SIZE");
+    const char* rank = std::getenv("RANK");
+    if (!world || !rank || std::string(world) == "1") return "krause";
+    return std::string("krause[rank ") + rank + "]";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Krause Studio: pixel-autoregressive Transformers with Krause attention"};
@@ -18,14 +33,14 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const krause::cli::UsageError& e) {
-        std::fprintf(stderr, "krause: error: %s\n", e.what());
+        std::fprintf(stderr, "%s: error: %s\n", who().c_str(), e.what());
         if (!e.hint.empty()) std::fprintf(stderr, "hint: %s\n", e.hint.c_str());
         return 2;
     } catch (const c10::Error& e) {
-        std::fprintf(stderr, "krause: error: %s\n", e.what_without_backtrace());
+        std::fprintf(stderr, "%s: error: %s\n", who().c_str(), e.what_without_backtrace());
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "krause: error: %s\n", e.what());
+        std::fprintf(stderr, "%s: error: %s\n", who().c_str(), e.what());
         return 1;
     }
     return 0;

@@ -29,6 +29,15 @@ if [ -z "$arch" ] && command -v nvidia-smi >/dev/null 2>&1; then
 fi
 
 args=(-DCMAKE_BUILD_TYPE=Release -DKRAUSE_BUILD_GUI=OFF "-DCMAKE_PREFIX_PATH=$prefix")
+# NCCL for multi-GPU training: the header of the pip package nvidia-nccl (PyTorch's own NCCL), or
+# NCCL_INCLUDE_DIR.
+nccl_include="${NCCL_INCLUDE_DIR:-}"
+if [ -z "$nccl_include" ]; then
+    nccl_include="$(python3 -c 'import glob, site
+hits = [p for d in site.getsitepackages() for p in glob.glob(d + "/nvidia/**/nccl.h", recursive=True)]
+print(hits[0].rsplit("/", 1)[0] if hits else "")' 2>/dev/null)" || nccl_include=""
+fi
+if [ -n "$nccl_include" ]; then args+=("-DKRAUSE_NCCL_INCLUDE=$nccl_include"); fi
 if [ -n "$arch" ]; then args+=("-DCMAKE_CUDA_ARCHITECTURES=$arch"); fi
 # A build folder keeps the generator it was first configured with.
 if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1; then args+=(-G Ninja); fi

@@ -1,9 +1,11 @@
 # Sourced by the scripts: installs the Debian 12 packages the build, tests and GUI need.
 # libopenblas0-pthread matters: without it LibTorch falls back to the reference BLAS, ~15x slower.
+# clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets the test suite replays and runs.
 
 krause_packages=(cmake g++ make pkg-config libtorch-dev libopenblas0-pthread libfmt-dev libstb-dev
                  libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libimgui-dev libglfw3-dev
-                 libgl-dev xvfb xauth curl ccache dataset-fashion-mnist)
+                 libgl-dev xvfb xauth curl ccache dataset-fashion-mnist libgloo-dev
+                 clang libclang-rt-14-dev)
 
 krause_install_packages() {
     local missing=() p sudo=""

@@ -31,43 +31,57 @@ at::Device pick_device(const std::string& name) {
     return cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
 }
 
-EvalResult evaluate_bpd(PixelTransformer& model, const at::Tensor& images, int64_t batch_size,
-                        const std::function<void(int64_t, int64_t)>& progress,
-                        const std::atomic<bool>* stop) {
+at::Tensor evaluate_nll_sums(PixelTransformer& model, const at::Tensor& images,
+                             int64_t batch_size,
+                             const std::function<void(int64_t, int64_t)>& progress,
+                             const std::atomic<bool>* stop) {
     const int64_t T = model->config().seq_len();
     if (images.dim() != 2 || images.size(1) != T) {
         throw std::invalid_argument("evaluate: images have " + std::to_string(images.size(-1)) +
                                     " sub-pixels, the model expects " + std::to_string(T));
     }
     if (batch_size < 1) throw std::invalid_argument("evaluate: batch size must be >= 1");
-    const auto start = std::chrono::steady_clock::now();
     torch::NoGradGuard no_grad;
     const bool was_training = model->is_training();
     model->eval();
     const auto device = model->pos_emb.device();
     const int64_t n = images.size(0);
     // Sums stay on the device and in fp64 until the end: one host sync per evaluation.
-    auto sum_all = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
-    auto sum_pred = sum_all.clone();
+    auto sums = at::zeros({3}, at::TensorOptions().dtype(at::kDouble).device(device));
     int64_t done = 0;
     for (int64_t begin = 0; begin < n; begin += batch_size) {
         if (stop && stop->load()) break;
         const int64_t len = std::min(batch_size, n - begin);
         const auto batch = images.narrow(0, begin, len).to(device).to(at::kLong);
         const auto nll = model->token_nll(batch).to(at::kDouble);  // (len, T)
-        sum_all += nll.sum();
-        sum_pred += nll.narrow(1, 1, T - 1).sum();
+        sums[0] += nll.sum();
+        sums[1] += nll.narrow(1, 1, T - 1).sum();
         done += len;
         if (progress) progress(done, n);
     }
+    sums[2] = static_cast<double>(done);
     if (was_training) model->train();
+    return sums;
+}
+
+EvalResult bpd_from_sums(const at::Tensor& sums, int64_t seq_len) {
+    const auto s = sums.to(at::kCPU).to(at::kDouble).contiguous();
+    const double* v = s.data_ptr<double>();
     EvalResult r;
-    r.images = done;
-    if (done > 0) {
-        r.bpd_all = sum_all.item<double>() / (static_cast<double>(done) * T * std::log(2.0));
-        r.bpd_predicted =
-            sum_pred.item<double>() / (static_cast<double>(done) * (T - 1) * std::log(2.0));
+    r.images = static_cast<int64_t>(v[2]);
+    if (r.images > 0) {
+        r.bpd_all = v[0] / (v[2] * seq_len * std::log(2.0));
+        r.bpd_predicted = v[1] / (v[2] * (seq_len - 1) * std::log(2.0));
     }
+    return r;
+}
+
+EvalResult evaluate_bpd(PixelTransformer& model, const at::Tensor& images, int64_t batch_size,
+                        const std::function<void(int64_t, int64_t)>& progress,
+                        const std::atomic<bool>* stop) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto sums = evaluate_nll_sums(model, images, batch_size, progress, stop);
+    EvalResult r = bpd_from_sums(sums, model->config().seq_len());
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
 }

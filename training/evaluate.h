@@ -17,6 +17,14 @@ EvalResult evaluate_bpd(PixelTransformer& model, const at::Tensor& images, int64
                         const std::function<void(int64_t, int64_t)>& progress = {},
                         const std::atomic<bool>* stop = nullptr);
 
+// The sums behind the figures above, as a (3,) fp64 tensor on the model's device: nats over all
+// T sub-pixels, nats over the T-1 predicted ones, and the number of images. Sums of several
+// processes' shards add up to the sums of the whole set.
+at::Tensor evaluate_nll_sums(PixelTransformer& model, const at::Tensor& images, int64_t batch_size,
+                             const std::function<void(int64_t, int64_t)>& progress = {},
+                             const std::atomic<bool>* stop = nullptr);
+EvalResult bpd_from_sums(const at::Tensor& sums, int64_t seq_len);
+
 // A data set's images as a (N, T) uint8 CPU tensor that owns its memory.
 at::Tensor images_tensor(const Dataset& dataset);
 

@@ -6,11 +6,13 @@
 #include "model/sampler.h"
 #include "training/autocast.h"
 #include "training/data_order.h"
+#include "training/distributed.h"
 #include "training/evaluate.h"
 #include "training/metrics.h"
 #include "training/optimizer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/nn/module.h>
 #include <torch/version.h>
 #include <torch/utils.h>
@@ -20,6 +22,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 namespace krause {
@@ -99,7 +102,18 @@ std::string metrics_path(const std::string& out_dir) {
 void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     config.validate();
     if (config.threads > 0) at::set_num_threads(config.threads);
-    const auto device = pick_device(config.device);
+    // Under torchrun every process trains on its own GPU (LOCAL_RANK) and a shard of each batch.
+    const DistributedEnv env = distributed_env();
+    auto device = pick_device(config.device);
+    if (env.launched() && device.is_cuda()) device = at::Device(at::kCUDA, env.local_rank);
+    std::optional<c10::DeviceGuard> device_guard;
+    if (device.is_cuda()) device_guard.emplace(device);
+    const int64_t B = config.batch_size;  // the global batch, over all processes
+    if (B % env.world_size != 0) {
+        throw std::invalid_argument("--batch " + std::to_string(B) + " is not a multiple of the " +
+                                    std::to_string(env.world_size) + " processes");
+    }
+    const int64_t local_batch = B / env.world_size;
 
     TrainSnapshot snap;
     snap.status = "loading data";
@@ -107,6 +121,8 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     const auto spec = parse_dataset_spec(config.data);
     const Dataset train_set = load_dataset(spec, Split::Train, config.train_limit);
     const Dataset test_set = load_dataset(spec, Split::Test, config.eval_limit);
+    const auto comm = Communicator::connect(env, device);
+    const bool root = comm->is_root();
 
     Resumed resumed;
     PixelTransformer model{nullptr};
@@ -128,6 +144,8 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     std::vector<at::Tensor> params;
     for (auto& [name, p] : model_tensors(model)) params.push_back(p);
     FlatAdamW optimizer(params);
+    // The same seed gives every process the same initial weights; the broadcast makes sure.
+    comm->broadcast(optimizer.flat_params(), 0);
     if (resumed.model) {
         optimizer.load_state(resumed.exp_avg.to(device), resumed.exp_avg_sq.to(device),
                              resumed.optimizer_steps);
@@ -137,9 +155,14 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
             gen.set_state(resumed.rng_cpu);
         }
     }
+    // Each process draws its own dropout masks: the generators are reseeded per rank (and per
+    // start step, so a resumed run does not repeat the masks of the first steps).
+    if (env.launched()) {
+        torch::manual_seed(config.seed * 1000003 + static_cast<uint64_t>(env.rank) * 7919 +
+                           static_cast<uint64_t>(resumed.step));
+    }
 
     const int64_t n_train = train_set.size();
-    const int64_t B = config.batch_size;
     const int64_t total = config.epochs > 0
                               ? static_cast<int64_t>(std::ceil(config.epochs * n_train / B))
                               : config.steps;
@@ -148,16 +171,28 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
                                     ", beyond the requested " + std::to_string(total) + " steps");
     }
     const auto train_images = images_tensor(train_set).to(device);
+    // Each process evaluates its own contiguous slice of the test set; the sums are added up.
+    const auto [test_begin, test_end] = shard_range(test_set.size(), comm->rank(), comm->world_size());
     const auto test_images = images_tensor(test_set).to(device);
-    DataOrder order(n_train, config.seed);
+    const auto test_shard = test_images.narrow(0, test_begin, test_end - test_begin);
+    DataOrder order(n_train, config.seed, comm->rank(), comm->world_size());
 
-    std::filesystem::create_directories(config.out_dir);
-    MetricsLog metrics(metrics_path(config.out_dir));
+    // Only the first process writes: checkpoints, metrics and sample grids.
+    std::optional<MetricsLog> metrics;
+    if (root) {
+        std::filesystem::create_directories(config.out_dir);
+        metrics.emplace(metrics_path(config.out_dir));
+    }
+    auto log_metrics = [&](const nlohmann::json& record) {
+        if (metrics) metrics->write(record);
+    };
     const std::string ckpt = checkpoint_path(config.out_dir);
     const bool autocast = device.is_cuda();
 
     int64_t saved_step = -1;
     auto save = [&](int64_t step) {
+        saved_step = step;
+        if (!root) return;
         Metadata meta = {{kMetaStep, std::to_string(step)},
                          {kMetaTrainConfig, config.to_json()},
                          {kMetaDataset, to_string(spec.kind)},
@@ -166,7 +201,6 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
                               {"optim.exp_avg_sq", optimizer.exp_avg_sq()},
                               {"train.rng_cpu", cpu_rng_state()}};
         save_checkpoint(ckpt, model, meta, extra);
-        saved_step = step;
         snap.checkpoint = ckpt;
     };
 
@@ -179,7 +213,9 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     // Reads back the pending losses; stops the run at the first non-finite one.
     auto flush = [&](int64_t step_now, double lr) {
         if (pending.empty()) return;
-        const auto losses = at::stack(pending).to(at::kCPU).to(at::kDouble);
+        auto stacked = at::stack(pending).to(at::kFloat);
+        comm->all_reduce_sum(stacked);  // the mean over processes: the loss of the global batch
+        const auto losses = stacked.to(at::kCPU).to(at::kDouble) / comm->world_size();
         const double* l = losses.data_ptr<double>();
         double sum = 0;
         for (int64_t i = 0; i < losses.numel(); ++i) {
@@ -189,7 +225,7 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
                     saved_step >= 0 ? "the last good checkpoint is " + ckpt + " (step " +
                                           std::to_string(saved_step) + ")"
                                     : "no checkpoint was written yet";
-                metrics.write({{"step", bad}, {"event", "non-finite loss"}});
+                log_metrics({{"step", bad}, {"event", "non-finite loss"}});
                 throw std::runtime_error("non-finite training loss at step " +
                                          std::to_string(bad) + "; training stopped and " + kept);
             }
@@ -201,7 +237,7 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         snap.lr = lr;
         snap.tokens_per_s = seconds > 0 ? window_steps * B * T / seconds : 0;
         snap.loss_curve.push_back({step_now, mean_bpd});
-        metrics.write({{"step", step_now},
+        log_metrics({{"step", step_now},
                        {"loss", sum / losses.numel()},
                        {"bpd", mean_bpd},
                        {"lr", lr},
@@ -215,9 +251,12 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     auto evaluate_now = [&](int64_t step_now) {
         snap.status = "evaluating at step " + std::to_string(step_now);
         job.publish(snap);
-        const auto r = evaluate_bpd(model, test_images, std::max<int64_t>(B, 16));
+        auto sums = evaluate_nll_sums(model, test_shard, std::max<int64_t>(local_batch, 16));
+        comm->all_reduce_sum(sums);
+        const auto r = bpd_from_sums(sums, T);
         snap.test_curve.push_back({step_now, r.bpd_all});
         snap.test_curve_pred.push_back({step_now, r.bpd_predicted});
+        if (!root) return;
         const auto probe_images = test_images.narrow(0, 0, std::min<int64_t>(8, test_set.size()));
         const auto measures = attention_measures(model, probe_images.to(at::kLong));
         std::vector<double> sink, oldest, top;
@@ -228,7 +267,7 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         }
         snap.sink_steps.push_back(step_now);
         snap.sink_mass.push_back(sink);
-        metrics.write({{"step", step_now},
+        log_metrics({{"step", step_now},
                        {"test_bpd", r.bpd_all},
                        {"test_bpd_predicted", r.bpd_predicted},
                        {"test_images", r.images},
@@ -266,9 +305,15 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     int64_t step = resumed.step;
     double lr = config.lr;
     while (step < total) {
-        if (!job.wait_while_paused() || job.stop_requested()) break;
+        if (!job.wait_while_paused()) break;
+        // Several processes leave together: a stop request counts at the logging steps, where
+        // the processes agree on it (a signal from torchrun reaches all of them anyway).
+        if (env.launched() ? step % config.log_every == 0 && comm->any(job.stop_requested(), device)
+                           : job.stop_requested()) {
+            break;
+        }
         lr = lr_at(step, total, config.lr, config.min_lr, config.warmup);
-        const auto idx = order.batch(step, B);
+        const auto idx = order.batch(step, local_batch);
         const auto x = train_images
                            .index_select(0, at::tensor(idx, at::kLong).to(device))
                            .to(at::kLong);  // (B, T)
@@ -280,6 +325,11 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         }
         if (step == config.inject_nan_at) loss = loss * std::numeric_limits<double>::quiet_NaN();
         loss.backward();
+        if (env.launched()) {
+            // One all-reduce over the flat gradient buffer, then the mean over processes.
+            comm->all_reduce_sum(optimizer.flat_grad());
+            optimizer.flat_grad().div_(comm->world_size());
+        }
         optimizer.clip_grad_norm(config.grad_clip);
         optimizer.step(lr, config.weight_decay);
         pending.push_back(loss.detach());
@@ -289,10 +339,12 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         const bool last = step == total;
         const bool eval = last || (config.eval_every > 0 && step % config.eval_every == 0);
         const bool keep = last || (config.checkpoint_every > 0 && step % config.checkpoint_every == 0);
-        // On the CPU reading the loss back is free, so every step is checked at once.
-        if (!device.is_cuda() || eval || keep || step % config.log_every == 0) {
+        // On the CPU reading the loss back is free, so every step is checked at once (by a lone
+        // process: several check the loss they agree on, at the logging steps).
+        const bool check_each = !device.is_cuda() && !env.launched();
+        if (check_each || eval || keep || step % config.log_every == 0) {
             if (step % config.log_every == 0 || eval || keep) flush(step, lr);
-            else if (!device.is_cuda()) {
+            else if (check_each) {
                 const double v = pending.back().item<double>();
                 if (!std::isfinite(v)) flush(step, lr);
             }
