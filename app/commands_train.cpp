@@ -102,14 +102,14 @@ void run_train(TrainOptions& o, CLI::App& cmd) {
 }
 
 struct EvalOptions {
-    std::string checkpoint, data = "mnist", split = "test";
+    std::string checkpoint, data = "mnist", split = "test", device = "auto";
     int64_t limit = 0, batch = 32;
     bool json = false;
 };
 
 void run_eval(const EvalOptions& o) {
     auto model = open_checkpoint(o.checkpoint);
-    EvalRequest request{o.data, o.split, o.limit, o.batch};
+    EvalRequest request{o.data, o.split, o.limit, o.batch, o.device};
     if (o.limit < 0 || o.batch < 1) throw UsageError("--limit must be >= 0 and --batch >= 1", "");
     auto job = start_eval(model, request);
     ProgressPrinter progress("evaluating");
@@ -199,6 +199,9 @@ void add_train_commands(CLI::App& app) {
     e->add_option("--split", ev->split, "test | train")->capture_default_str();
     e->add_option("--limit", ev->limit, "first N images (0: all)")->capture_default_str();
     e->add_option("--batch", ev->batch, "images per forward pass")->capture_default_str();
+    e->add_option("--device", ev->device, "auto (a GPU when there is one) | cpu | cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
     e->add_flag("--json", ev->json, "print one JSON object");
     e->callback([ev] { run_eval(*ev); });
 

@@ -25,8 +25,9 @@ public:
     ModelHandle(std::string path, LoadedCheckpoint ck)
         : path_(std::move(path)), model_(ck.model), metadata_(std::move(ck.metadata)) {}
 
-    // A private copy of the weights, so jobs never share module state (modes, probe captures).
-    PixelTransformer copy() const {
+    // A private copy of the weights on `device`, so jobs never share module state (modes, probe
+    // captures).
+    PixelTransformer copy(at::Device device = at::Device(at::kCPU)) const {
         std::lock_guard<std::mutex> lock(mutex_);
         PixelTransformer out(model_->config());
         torch::NoGradGuard no_grad;
@@ -34,6 +35,7 @@ public:
         const auto dst = model_tensors(out);
         for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
         out->eval();
+        out->to(device);
         return out;
     }
     ModelSummary summary() const {
@@ -122,7 +124,7 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
                                                     SampleRequest request) {
     if (!handle) throw std::invalid_argument("no model is open");
     return std::make_unique<Job<SampleSnapshot>>([handle, request](JobContext<SampleSnapshot>& job) {
-        auto model = handle->copy();
+        auto model = handle->copy(pick_device(request.device));
         const auto& c = model->config();
         const int64_t T = c.seq_len();
         SampleOptions options;
@@ -194,7 +196,7 @@ std::unique_ptr<Job<EvalSnapshot>> start_eval(std::shared_ptr<ModelHandle> handl
                                               EvalRequest request) {
     if (!handle) throw std::invalid_argument("no model is open");
     return std::make_unique<Job<EvalSnapshot>>([handle, request](JobContext<EvalSnapshot>& job) {
-        auto model = handle->copy();
+        auto model = handle->copy(pick_device(request.device));
         Split split;
         if (request.split == "test") split = Split::Test;
         else if (request.split == "train") split = Split::Train;

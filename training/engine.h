@@ -73,6 +73,7 @@ struct SampleRequest {
     int64_t prefix_len = 0;
     int64_t publish_every = 1;    // publish a snapshot every this many sub-pixels
     double max_tokens_per_s = 0;  // slow down for display; 0 = as fast as possible
+    std::string device = "auto";  // auto (a GPU when there is one) | cpu | cuda
 };
 struct SampleSnapshot {
     Images images;
@@ -98,6 +99,7 @@ struct EvalRequest {
     std::string split = "test";  // test | train
     int64_t limit = 0;           // images (0 = the whole split)
     int64_t batch_size = 32;
+    std::string device = "auto";  // auto (a GPU when there is one) | cpu | cuda
 };
 struct EvalResult {
     double bpd_all = 0;        // over all T sub-pixels (prior included)
