@@ -25,6 +25,7 @@ struct InitOptions {
 };
 
 void run_init(const InitOptions& o) {
+    check_output_file(o.out, "--out");
     auto config = preset(o.preset, parse_attention_kind(o.attention));
     config.dropout = o.dropout;
     torch::manual_seed(o.seed);
@@ -58,6 +59,7 @@ struct ExportOptions {
 
 // A model-only copy of a checkpoint (no optimiser state), optionally with bf16 storage.
 void run_export(const ExportOptions& o) {
+    check_output_file(o.out, "--out");
     if (o.checkpoint == o.out) throw UsageError("--out must differ from --checkpoint", "");
     auto loaded = load_checkpoint(o.checkpoint);
     Metadata keep;
@@ -71,7 +73,7 @@ void run_export(const ExportOptions& o) {
 }
 
 struct SampleOptionsCli {
-    std::string checkpoint, out = "samples.png";
+    std::string checkpoint, out = "samples.png", device = "auto";
     int64_t count = 16, columns = 0;
     double temperature = 1.0;
     uint64_t seed = 0;
@@ -80,12 +82,14 @@ struct SampleOptionsCli {
 void run_sample(const SampleOptionsCli& o) {
     if (o.count < 1 || o.count > 4096) throw UsageError("-n must be in 1..4096", "");
     if (!(o.temperature > 0)) throw UsageError("--temperature must be > 0", "");
+    check_output_file(o.out, "--out");
     auto model = open_checkpoint(o.checkpoint);
     SampleRequest request;
     request.count = o.count;
     request.temperature = o.temperature;
     request.seed = o.seed;
     request.publish_every = 16;
+    request.device = o.device;
     const auto images = sample_images(model, request, "sampling");
     write_png_grid(o.out, images, o.columns);
     fmt::print("wrote {}: {} samples of {}x{}x{}\n", o.out, images.count, images.height,
@@ -93,13 +97,14 @@ void run_sample(const SampleOptionsCli& o) {
 }
 
 struct CompleteOptions {
-    std::string checkpoint, data = "mnist", out = "completions.png";
+    std::string checkpoint, data = "mnist", out = "completions.png", device = "auto";
     int64_t index = 0, rows = 14, count = 8;
     double temperature = 1.0;
     uint64_t seed = 0;
 };
 
 void run_complete(const CompleteOptions& o) {
+    check_output_file(o.out, "--out");
     auto model = open_checkpoint(o.checkpoint);
     const auto info = summarize(*model);
     if (o.rows < 0 || o.rows > info.image_height) {
@@ -116,6 +121,7 @@ void run_complete(const CompleteOptions& o) {
     request.prefix.assign(image.begin(), image.begin() + prefix_len);
     request.prefix_len = prefix_len;
     request.publish_every = 16;
+    request.device = o.device;
     const auto completions = sample_images(model, request, "completing");
 
     // One row: the original, the prompt (unknown part tinted), then the completions.
@@ -242,6 +248,9 @@ void add_model_commands(CLI::App& app) {
     c->add_option("-n,--count", smp->count, "number of images")->capture_default_str();
     c->add_option("--temperature", smp->temperature, "softmax temperature")->capture_default_str();
     c->add_option("--seed", smp->seed, "sampling seed")->capture_default_str();
+    c->add_option("--device", smp->device, "auto (a GPU when there is one) | cpu | cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
     c->add_option("--columns", smp->columns, "images per grid row (0: square)")->capture_default_str();
     c->add_option("--out", smp->out, "PNG file to write")->capture_default_str();
     c->callback([smp] { run_sample(*smp); });
@@ -255,6 +264,9 @@ void add_model_commands(CLI::App& app) {
     c->add_option("-n,--count", cmp->count, "number of completions")->capture_default_str();
     c->add_option("--temperature", cmp->temperature, "softmax temperature")->capture_default_str();
     c->add_option("--seed", cmp->seed, "sampling seed")->capture_default_str();
+    c->add_option("--device", cmp->device, "auto (a GPU when there is one) | cpu | cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
     c->add_option("--out", cmp->out, "PNG file to write")->capture_default_str();
     c->callback([cmp] { run_complete(*cmp); });
 

@@ -2,9 +2,8 @@
 #include "app/inputs.h"
 
 #include "app/commands.h"
+#include "app/png_prompt.h"
 #include "training/dataset.h"
-
-#include <stb/stb_image.h>
 
 #include <cctype>
 #include <filesystem>
@@ -29,6 +28,19 @@ std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path) {
     return open_model(chosen);
 }
 
+void check_output_file(const std::string& path, const std::string& option) {
+    if (path.empty()) throw UsageError(option + " is empty", "name the file to write");
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw UsageError(path + ": is a directory", "name a file to write, e.g. " + path + "/out");
+    }
+    const auto folder = std::filesystem::path(path).parent_path();
+    if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
+        throw UsageError(path + ": folder '" + folder.string() + "' does not exist",
+                         "create it first, or write elsewhere");
+    }
+}
+
 namespace {
 
 bool all_digits(const std::string& s) {
@@ -49,37 +61,7 @@ std::vector<uint8_t> load_image_tokens(const std::string& spec, int64_t height, 
                                        int64_t channels) {
     std::string lower = spec;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (ends_with(lower, ".png")) {
-        int w = 0, h = 0, n = 0;
-        if (!std::filesystem::exists(spec)) throw UsageError(spec + ": no such image file", "");
-        // A FIFO would block the read forever, and a directory is no image.
-        if (!std::filesystem::is_regular_file(spec))
-            throw UsageError(spec + ": not a regular file", "pass a .png image file");
-        // The header first: the decoder allocates for the size the header claims (up to 2 GB for a
-        // few bytes of a damaged file), so only an image of the model's shape is decoded.
-        if (!stbi_info(spec.c_str(), &w, &h, &n)) {
-            throw UsageError(spec + ": not a readable PNG (" + stbi_failure_reason() + ")", "");
-        }
-        if (h != height || w != width) {
-            throw UsageError(spec + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
-                                 ", the model works on " + std::to_string(width) + "x" +
-                                 std::to_string(height),
-                             "resize it, or pick a model of that shape");
-        }
-        unsigned char* pixels = stbi_load(spec.c_str(), &w, &h, &n, static_cast<int>(channels));
-        if (!pixels) {
-            throw UsageError(spec + ": not a readable PNG (" + stbi_failure_reason() + ")", "");
-        }
-        std::vector<uint8_t> tokens(pixels, pixels + static_cast<size_t>(w) * h * channels);
-        stbi_image_free(pixels);
-        if (h != height || w != width) {
-            throw UsageError(spec + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
-                                 ", the model works on " + std::to_string(width) + "x" +
-                                 std::to_string(height),
-                             "resize it, or pick a model of that shape");
-        }
-        return tokens;
-    }
+    if (ends_with(lower, ".png")) return read_png_prompt(spec, height, width, channels);
     const auto colon = spec.rfind(':');
     if (colon == std::string::npos || !all_digits(spec.substr(colon + 1))) {
         throw UsageError("--image '" + spec + "' is neither a .png file nor KIND[:DIR]:INDEX",

@@ -12,6 +12,10 @@ namespace krause::cli {
 // Opens --checkpoint, or the bundled model when the path is empty; UsageError when neither.
 std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path);
 
+// Refuses an output file named by option (--out) before any work is done: an empty name, a
+// directory, or a folder that does not exist; UsageError naming the path.
+void check_output_file(const std::string& path, const std::string& option);
+
 // An image as tokens in model order from "FILE.png" or "KIND[:DIR]:INDEX" (a test-split image),
 // checked against the expected shape.
 std::vector<uint8_t> load_image_tokens(const std::string& spec, int64_t height, int64_t width,

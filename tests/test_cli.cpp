@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <stb/stb_image.h>
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -100,6 +101,26 @@ TEST_F(Cli, InitTrainEvalSampleCompleteInspect) {
     EXPECT_NE(r.out.find("finished at step 8"), std::string::npos) << r.out;
 }
 
+TEST_F(Cli, DeviceChoiceOfSamplingAndEvaluation) {
+    ASSERT_EQ(krause_cli("init --preset mnist-tiny --out m.safetensors", dir_).code, 0);
+    auto r = krause_cli("sample --checkpoint m.safetensors -n 2 --device cpu --out s.png", dir_);
+    EXPECT_EQ(r.code, 0) << r.err;
+    r = krause_cli("eval --checkpoint m.safetensors --data mnist:" + data_ +
+                       " --limit 4 --device cpu --json",
+                   dir_);
+    EXPECT_EQ(r.code, 0) << r.err;
+    if (!torch::cuda::is_available()) {
+        // Asking for a GPU that is not there is a one-line error, not a silent CPU run.
+        for (const std::string& cmd :
+             {std::string("sample --checkpoint m.safetensors -n 2 --device cuda --out s.png"),
+              "eval --checkpoint m.safetensors --data mnist:" + data_ + " --device cuda"}) {
+            r = krause_cli(cmd, dir_);
+            EXPECT_EQ(r.code, 1) << cmd;
+            EXPECT_NE(r.err.find("no CUDA device is available"), std::string::npos) << r.err;
+        }
+    }
+}
+
 TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
     std::ofstream(dir_ + "/garbage.safetensors") << "garbage";
     std::ofstream(dir_ + "/empty.safetensors");
@@ -117,6 +138,8 @@ TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
         "inspect --checkpoint garbage.safetensors --pixel 3,3",
         "data fetch imagenet --dir d",
         "bench --attention flash --what op",
+        "sample --device gpu",
+        "eval --data mnist:" + data_ + " --device tpu",
         "no-such-command",
     };
     for (const auto& args : bad) {

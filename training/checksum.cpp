@@ -60,6 +60,8 @@ constexpr uint32_t kSha256K[64] = {
 template <typename BlockFn>
 void feed(const uint8_t* data, size_t size, std::array<uint8_t, 64>& buffer, size_t& buffered,
           BlockFn block) {
+    // Hashing an empty buffer may pass data == nullptr, which memcpy must not see even for 0 bytes.
+    if (size == 0) return;
     if (buffered > 0) {
         size_t take = std::min(size, 64 - buffered);
         std::memcpy(buffer.data() + buffered, data, take);

@@ -65,8 +65,11 @@ struct CurlResult {
 // Runs curl without a shell, so URLs and paths need no quoting; its stderr is captured for the
 // error message.
 CurlResult run_curl(const std::string& url, const std::string& out_path) {
-    std::vector<std::string> args = {"curl", "-fL",    "--retry", "3", "-sS",
-                                     "-o",   out_path, "--url",   url};
+    // A stalled server (under 1 byte/s for two minutes) fails the download instead of hanging.
+    std::vector<std::string> args = {
+        "curl",   "-fL",           "-sS", "--retry",      "3",   "--connect-timeout",
+        "30",     "--speed-limit", "1",   "--speed-time", "120", "-o",
+        out_path, "--url",         url};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -284,6 +287,15 @@ void fetch_files(const std::vector<RemoteFile>& files, const std::string& dir,
             (fs::path(dir) / ("." + file.name + ".part-" + std::to_string(getpid()))).string();
         TempFile guard(tmp);
         say(progress, file.name + ": downloading " + file.url);
+        // curl would wait forever on a FIFO of a file:// mirror (no writer), and "downloads" a
+        // directory as an empty file: only a regular file is fetched from a local mirror.
+        if (file.url.rfind("file://", 0) == 0) {
+            std::string local = file.url.substr(7);
+            if (local.rfind("localhost/", 0) == 0) local.erase(0, 9);
+            if (fs::exists(local, ec) && !fs::is_regular_file(local, ec)) {
+                throw DataError(target + ": " + local + " of the mirror is not a regular file");
+            }
+        }
         CurlResult r = run_curl(file.url, tmp);
         if (r.exit_code != 0) {
             throw DataError(target + ": download from " + file.url + " failed (curl exit code " +
