@@ -16,4 +16,12 @@ struct UsageError : std::runtime_error {
     std::string hint;
 };
 
+// For options whose absence means a default (the bundled model, the default data folder): an
+// explicitly empty value is refused rather than taken as "not given".
+inline CLI::Validator non_empty() {
+    return CLI::Validator(
+        [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; },
+        "", "NON_EMPTY");
+}
+
 }  // namespace krause::cli

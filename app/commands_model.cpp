@@ -244,7 +244,8 @@ void add_model_commands(CLI::App& app) {
 
     auto smp = std::make_shared<SampleOptionsCli>();
     c = app.add_subcommand("sample", "Sample images and save them as a PNG grid");
-    c->add_option("--checkpoint", smp->checkpoint, "model checkpoint (default: the bundled model)");
+    c->add_option("--checkpoint", smp->checkpoint, "model checkpoint (default: the bundled model)")
+        ->check(non_empty());
     c->add_option("-n,--count", smp->count, "number of images")->capture_default_str();
     c->add_option("--temperature", smp->temperature, "softmax temperature")->capture_default_str();
     c->add_option("--seed", smp->seed, "sampling seed")->capture_default_str();
@@ -257,7 +258,8 @@ void add_model_commands(CLI::App& app) {
 
     auto cmp = std::make_shared<CompleteOptions>();
     c = app.add_subcommand("complete", "Complete the top rows of a test image");
-    c->add_option("--checkpoint", cmp->checkpoint, "model checkpoint (default: the bundled model)");
+    c->add_option("--checkpoint", cmp->checkpoint, "model checkpoint (default: the bundled model)")
+        ->check(non_empty());
     c->add_option("--data", cmp->data, "KIND[:DIR] of the test image")->capture_default_str();
     c->add_option("--index", cmp->index, "test image index")->capture_default_str();
     c->add_option("--rows", cmp->rows, "top rows kept as the prompt")->capture_default_str();
@@ -272,7 +274,8 @@ void add_model_commands(CLI::App& app) {
 
     auto ins = std::make_shared<InspectOptions>();
     c = app.add_subcommand("inspect", "Show what one pixel attends to, per layer and head");
-    c->add_option("--checkpoint", ins->checkpoint, "model checkpoint (default: the bundled model)");
+    c->add_option("--checkpoint", ins->checkpoint, "model checkpoint (default: the bundled model)")
+        ->check(non_empty());
     c->add_option("--image", ins->image, "FILE.png or KIND[:DIR]:INDEX (a test image)")
         ->capture_default_str();
     c->add_option("--pixel", ins->pixel, "ROW,COL or ROW,COL,CHANNEL")->required();

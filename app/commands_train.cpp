@@ -194,7 +194,8 @@ void add_train_commands(CLI::App& app) {
 
     auto ev = std::make_shared<EvalOptions>();
     auto* e = app.add_subcommand("eval", "Bits per dimension of a model on a data set");
-    e->add_option("--checkpoint", ev->checkpoint, "model checkpoint (default: the bundled model)");
+    e->add_option("--checkpoint", ev->checkpoint, "model checkpoint (default: the bundled model)")
+        ->check(non_empty());
     e->add_option("--data", ev->data, "KIND[:DIR]")->capture_default_str();
     e->add_option("--split", ev->split, "test | train")->capture_default_str();
     e->add_option("--limit", ev->limit, "first N images (0: all)")->capture_default_str();
@@ -210,7 +211,8 @@ void add_train_commands(CLI::App& app) {
     d->require_subcommand(1);
     auto* f = d->add_subcommand("fetch", "Download and verify a data set");
     f->add_option("kind", fe->kind, "mnist | fashion-mnist | cifar10")->required();
-    f->add_option("--dir", fe->dir, "destination folder (default: $KRAUSE_DATA_DIR/<kind>)");
+    f->add_option("--dir", fe->dir, "destination folder (default: $KRAUSE_DATA_DIR/<kind>)")
+        ->check(non_empty());
     f->add_option("--base-url", fe->base_url, "fetch from this mirror instead (file:// works)");
     f->callback([fe] { run_fetch(*fe); });
 }

@@ -139,6 +139,10 @@ TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
         "data fetch imagenet --dir d",
         "bench --attention flash --what op",
         "sample --device gpu",
+        "sample --checkpoint '' -n 2",
+        "eval --checkpoint '' --data mnist:" + data_,
+        "data fetch mnist --dir ''",
+        "train --data mnist:" + data_ + " --steps 2 --out garbage.safetensors",
         "eval --data mnist:" + data_ + " --device tpu",
         "no-such-command",
     };

@@ -101,6 +101,15 @@ std::string metrics_path(const std::string& out_dir) {
 
 void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     config.validate();
+    {
+        std::error_code ec;
+        if (std::filesystem::exists(config.out_dir, ec) &&
+            !std::filesystem::is_directory(config.out_dir, ec)) {
+            throw std::invalid_argument(config.out_dir +
+                                        ": exists and is not a folder (--out names the run's "
+                                        "folder for checkpoints and metrics)");
+        }
+    }
     if (config.threads > 0) at::set_num_threads(config.threads);
     // Under torchrun every process trains on its own GPU (LOCAL_RANK) and a shard of each batch.
     const DistributedEnv env = distributed_env();
