@@ -28,14 +28,8 @@ Run krause_cli(const std::string& args, const std::string& dir) {
     Run r;
     if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) r.code = 128 + WTERMSIG(status);
-    auto slurp = [](const std::string& path) {
-        std::ifstream in(path);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    };
-    r.out = slurp(out);
-    r.err = slurp(err);
+    r.out = test::read_file(out);
+    r.err = test::read_file(err);
     return r;
 }
 

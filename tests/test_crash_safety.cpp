@@ -42,10 +42,7 @@ struct Outcome {
     std::string out, err;
 };
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using test::read_file;
 
 std::vector<std::string> split_args(const std::string& args) {
     std::vector<std::string> out;
@@ -119,8 +116,8 @@ Outcome krause(const std::string& args, const std::string& dir, const RunOptions
     }
     if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) r.code = 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
+    r.out = read_file(out);
+    r.err = read_file(err);
     fs::remove(out);
     fs::remove(err);
     return r;
@@ -237,7 +234,7 @@ TEST_F(CrashSafety, KilledTrainingAlwaysLeavesALoadableCheckpointThatResumes) {
 TEST_F(CrashSafety, FullDiskDuringACheckpointKeepsThePreviousOne) {
     const std::string ckpt = dir_ + "/run/checkpoint.safetensors";
     ASSERT_EQ(krause("train --data mnist:" + data_ + " --steps 2" + kTrainArgs, dir_).code, 0);
-    const std::string before = slurp(ckpt);
+    const std::string before = read_file(ckpt);
     ASSERT_GT(before.size(), 1000u);
     RunOptions opt;
     opt.file_size_limit = before.size() / 2;
@@ -247,7 +244,7 @@ TEST_F(CrashSafety, FullDiskDuringACheckpointKeepsThePreviousOne) {
     EXPECT_LT(r.code, 128) << r.err;
     EXPECT_NE(r.err.find("checkpoint.safetensors"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
-    EXPECT_EQ(slurp(ckpt), before) << "the previous checkpoint changed";
+    EXPECT_EQ(read_file(ckpt), before) << "the previous checkpoint changed";
     EXPECT_EQ(checkpoint_step(ckpt), 2);
     EXPECT_TRUE(temp_files(dir_ + "/run").empty());
 }

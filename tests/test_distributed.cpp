@@ -222,12 +222,7 @@ int wait_for(const Proc& p) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using test::read_file;
 
 // step -> training loss, and the last test BPD, from a run's metrics.jsonl.
 struct Metrics {
@@ -274,15 +269,15 @@ protected:
 
 TEST_F(DistributedTrain, TwoProcessesMatchOneWithTheSameGlobalBatch) {
     const auto single = spawn_cli(args("single", 5), dir_, "single", {});
-    ASSERT_EQ(wait_for(single), 0) << slurp(single.err);
+    ASSERT_EQ(wait_for(single), 0) << read_file(single.err);
 
     const int port = free_port();
     const auto r1 = spawn_cli(args("pair", 5), dir_, "rank1", launch_vars(1, 2, port));
     const auto r0 = spawn_cli(args("pair", 5), dir_, "rank0", launch_vars(0, 2, port));
-    ASSERT_EQ(wait_for(r0), 0) << slurp(r0.err);
-    ASSERT_EQ(wait_for(r1), 0) << slurp(r1.err);
-    EXPECT_NE(slurp(r0.out).find("finished at step 5"), std::string::npos) << slurp(r0.out);
-    EXPECT_EQ(slurp(r1.out), "");  // only the first process reports
+    ASSERT_EQ(wait_for(r0), 0) << read_file(r0.err);
+    ASSERT_EQ(wait_for(r1), 0) << read_file(r1.err);
+    EXPECT_NE(read_file(r0.out).find("finished at step 5"), std::string::npos) << read_file(r0.out);
+    EXPECT_EQ(read_file(r1.out), "");  // only the first process reports
 
     const auto a = read_metrics(dir_ + "/single/metrics.jsonl");
     const auto b = read_metrics(dir_ + "/pair/metrics.jsonl");
@@ -306,10 +301,10 @@ TEST_F(DistributedTrain, TwoProcessesMatchOneWithTheSameGlobalBatch) {
     // The two-process checkpoint resumes in one process, like the one-process checkpoint.
     const auto ra = spawn_cli("train --resume single/checkpoint.safetensors --steps 7", dir_,
                               "resume-single", {});
-    ASSERT_EQ(wait_for(ra), 0) << slurp(ra.err);
+    ASSERT_EQ(wait_for(ra), 0) << read_file(ra.err);
     const auto rb =
         spawn_cli("train --resume pair/checkpoint.safetensors --steps 7", dir_, "resume-pair", {});
-    ASSERT_EQ(wait_for(rb), 0) << slurp(rb.err);
+    ASSERT_EQ(wait_for(rb), 0) << read_file(rb.err);
     const auto ca = read_metrics(dir_ + "/single/metrics.jsonl");
     const auto cb = read_metrics(dir_ + "/pair/metrics.jsonl");
     for (int64_t step : {6, 7}) {
@@ -333,8 +328,8 @@ TEST_F(DistributedTrain, AFailedRankStopsTheOthersWithAMessage) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_LT(seconds, 90.0) << "rank 0 should give up after the 5 s timeout";
-    EXPECT_NE(slurp(r1.err).find("krause[rank 1]: error:"), std::string::npos) << slurp(r1.err);
-    const auto err0 = slurp(r0.err);
+    EXPECT_NE(read_file(r1.err).find("krause[rank 1]: error:"), std::string::npos) << read_file(r1.err);
+    const auto err0 = read_file(r0.err);
     EXPECT_NE(err0.find("krause[rank 0]: error:"), std::string::npos) << err0;
     EXPECT_EQ(err0.find("frame #"), std::string::npos) << "no backtrace: " << err0;
     const auto line = err0.substr(err0.find("krause[rank 0]: error:"));
@@ -347,9 +342,9 @@ TEST_F(DistributedTrain, GlobalBatchMustSplitEvenly) {
                            " --steps 2 --batch 7 --threads 1 --device cpu --out odd",
                        dir_, "odd", launch_vars(0, 2, port));
     EXPECT_EQ(wait_for(p), 1);
-    EXPECT_NE(slurp(p.err).find("--batch 7 is not a multiple of the 2 processes"),
+    EXPECT_NE(read_file(p.err).find("--batch 7 is not a multiple of the 2 processes"),
               std::string::npos)
-        << slurp(p.err);
+        << read_file(p.err);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,6 +39,12 @@ inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
 inline std::string data_dir() {
     const char* dir = std::getenv("KRAUSE_DATA_DIR");
     return dir ? std::string(dir) : std::string();
+}
+
+// A whole file's bytes ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // A fresh, empty folder under the system temp directory.
