@@ -5,6 +5,8 @@
 #include "model/krause_attention_cuda.h"
 #endif
 
+#include <torch/version.h>
+
 #include <cmath>
 
 namespace krause {
@@ -32,9 +34,9 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
 }
 
 at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
-    const auto q = split_heads(q_proj->forward(x));  // (B, H, 1, D)
-    const auto k = split_heads(k_proj->forward(x));
-    const auto v = split_heads(v_proj->forward(x));
+    const auto q = split_heads(project(q_proj, x));  // (B, H, 1, D)
+    const auto k = split_heads(project(k_proj, x));
+    const auto v = split_heads(project(v_proj, x));
     at::Tensor out;  // (B, H, 1, D)
     switch (config_.attention) {
         case AttentionKind::Krause: {
@@ -68,18 +70,73 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             out = at::matmul(w, cache.values.narrow(2, 0, position + 1).to(type));
             break;
         }
-        case AttentionKind::Linear: {
-            const auto pq = linear_feature_map(q.to(cache.state.scalar_type()));  // (B, H, 1, D)
-            const auto pk = linear_feature_map(k.to(cache.state.scalar_type()));
-            cache.state.add_(at::matmul(pk.transpose(-1, -2), v.to(cache.state.scalar_type())));
-            cache.norm.add_(pk.squeeze(2));
-            const auto num = at::matmul(pq, cache.state);                          // (B, H, 1, D)
-            const auto den = (pq.squeeze(2) * cache.norm).sum(-1).view({q.size(0), q.size(1), 1, 1});
-            out = num / (den + kLinearEps);
+        case AttentionKind::Linear: out = linear_step(q, k, v, cache); break;
+    }
+    return project(out_proj, merge_heads(out.to(x.scalar_type())));
+}
+
+at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
+                                  const at::Tensor& position) {
+    const int64_t d = config_.d_model;
+    const auto qkv = at::linear(x, cache.qkv_weight, cache.qkv_bias);  // (B, 1, 3 d)
+    const auto q = split_heads(qkv.narrow(2, 0, d));                   // (B, H, 1, D)
+    const auto k = split_heads(qkv.narrow(2, d, d));
+    const auto v = split_heads(qkv.narrow(2, 2 * d, d));
+    at::Tensor out;  // (B, H, 1, D)
+    switch (config_.attention) {
+        case AttentionKind::Krause: {
+#ifdef KRAUSE_WITH_CUDA
+            if (q.is_cuda() && krause_fused_available()) {
+                out = krause_decode_step_cuda(q, k, v, cache.keys, cache.values, position,
+                                              log_sigma, config_.top_k);
+                break;
+            }
+#endif
+            const int64_t W = cache.keys.size(2);
+            const auto slot = position.remainder(W);  // (1)
+            cache.keys.index_copy_(2, slot, k.to(cache.keys.scalar_type()));
+            cache.values.index_copy_(2, slot, v.to(cache.values.scalar_type()));
+            // Slot s holds a key once s <= position; the others are masked before top-K.
+            const auto scores = krause_scores(q, cache.keys, log_sigma);  // (B, H, 1, W)
+            const auto filled = at::arange(W, position.options()).le(position);
+            const auto w = at::softmax(keep_top_k(scores, filled, config_.top_k), -1);
+            out = at::matmul(w, cache.values.to(w.scalar_type()));
             break;
         }
+        case AttentionKind::Softmax: {
+            cache.keys.index_copy_(2, position, k.to(cache.keys.scalar_type()));
+            cache.values.index_copy_(2, position, v.to(cache.values.scalar_type()));
+            const int64_t T = cache.keys.size(2);
+#if TORCH_VERSION_MAJOR >= 2
+            if (q.is_cuda()) {  // PyTorch's fused kernel reads the bf16 cache as it is
+                const auto seen = at::arange(T, position.options()).le(position).view({1, 1, 1, T});
+                out = at::scaled_dot_product_attention(q.to(cache.keys.scalar_type()), cache.keys,
+                                                       cache.values, seen);
+                break;
+            }
+#endif
+            const auto type = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+            const auto scores = at::matmul(q.to(type), cache.keys.to(type).transpose(-1, -2)) /
+                                std::sqrt(static_cast<double>(q.size(3)));  // (B, H, 1, T)
+            const auto later = at::arange(T, position.options()).gt(position);
+            const auto w = at::softmax(scores.masked_fill(later, -INFINITY), -1);
+            out = at::matmul(w, cache.values.to(type));
+            break;
+        }
+        case AttentionKind::Linear: out = linear_step(q, k, v, cache); break;
     }
-    return out_proj->forward(merge_heads(out.to(x.scalar_type())));
+    return project(out_proj, merge_heads(out.to(x.scalar_type())));
+}
+
+at::Tensor AttentionImpl::linear_step(const at::Tensor& q, const at::Tensor& k,
+                                      const at::Tensor& v, LayerCache& cache) const {
+    const auto pq = linear_feature_map(q.to(cache.state.scalar_type()));  // (B, H, 1, D)
+    const auto pk = linear_feature_map(k.to(cache.state.scalar_type()));
+    cache.state.add_(at::matmul(pk.transpose(-1, -2), v.to(cache.state.scalar_type())));
+    cache.norm.add_(pk.squeeze(2));
+    const auto num = at::matmul(pq, cache.state);                                // (B, H, 1, D)
+    const auto den = (pq.squeeze(2) * cache.norm).sum(-1).view({q.size(0), q.size(1), 1, 1});
+    return num / (den + kLinearEps);
 }
 
 DecodeState PixelTransformerImpl::start_decode(int64_t batch) {
@@ -87,8 +144,14 @@ DecodeState PixelTransformerImpl::start_decode(int64_t batch) {
     DecodeState state;
     state.batch = batch;
     const auto options = pos_emb.options();
+    torch::NoGradGuard no_grad;
     for (size_t i = 0; i < blocks->size(); ++i) {
-        state.layers.push_back(block(i)->attn->empty_cache(batch, options));
+        auto& attn = *block(i)->attn;
+        auto cache = attn.empty_cache(batch, options);
+        cache.qkv_weight = at::cat({attn.q_proj->weight, attn.k_proj->weight,
+                                    attn.v_proj->weight});
+        cache.qkv_bias = at::cat({attn.q_proj->bias, attn.k_proj->bias, attn.v_proj->bias});
+        state.layers.push_back(std::move(cache));
     }
     return state;
 }
@@ -101,7 +164,20 @@ at::Tensor PixelTransformerImpl::decode_step(DecodeState& state, const at::Tenso
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.select(0, p)).unsqueeze(1);
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step(h, state.layers[i], p);
     state.position = p + 1;
-    return head->forward(ln_f->forward(h)).squeeze(1);  // (B, 256)
+    return project(head, ln_f->forward(h)).squeeze(1);  // (B, 256)
+}
+
+at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Tensor& tokens,
+                                                const at::Tensor& position) {
+    TORCH_CHECK(tokens.dim() == 1 && tokens.size(0) == state.batch,
+                "decode_step_at: tokens must be (", state.batch, ")");
+    TORCH_CHECK(position.dim() == 1 && position.numel() == 1 &&
+                    position.scalar_type() == at::kLong && position.device() == pos_emb.device(),
+                "decode_step_at: position must be a (1) int64 tensor on the model's device");
+    auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.index_select(0, position))
+                 .unsqueeze(1);  // (B, 1, d)
+    for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step_at(h, state.layers[i], position);
+    return project(head, ln_f->forward(h)).squeeze(1);  // (B, 256)
 }
 
 }  // namespace krause

@@ -23,4 +23,14 @@ at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
                               const at::Tensor& ring_values, int64_t n_valid,
                               const at::Tensor& log_sigma, int64_t top_k);
 
+// One replayable decoding step: stores k_new and v_new (B, H, 1, D) in slot position % S of the
+// ring buffers (B, H, S, D, contiguous, written in place), then attends q (B, H, 1, D) over slots
+// 0 .. min(position + 1, S) - 1, position a (1) int64 tensor on q's GPU that the kernel reads,
+// so every position launches the same work. q, k_new and v_new are read in place when they are
+// the thirds of one fused projection. Returns (B, H, 1, D) in the ring's dtype.
+at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
+                                   const at::Tensor& v_new, at::Tensor& ring_keys,
+                                   at::Tensor& ring_values, const at::Tensor& position,
+                                   const at::Tensor& log_sigma, int64_t top_k);
+
 }  // namespace krause

@@ -14,11 +14,42 @@ at::Tensor sample_categorical(const at::Tensor& probs, const at::Tensor& u) {
     return cdf.le(threshold).sum(-1).clamp_max(probs.size(-1) - 1);     // (N)
 }
 
+SamplePrecision parse_sample_precision(const std::string& name) {
+    if (name == "auto") return SamplePrecision::Auto;
+    if (name == "fp32") return SamplePrecision::Float32;
+    if (name == "bf16") return SamplePrecision::BFloat16;
+    throw std::invalid_argument("unknown precision '" + name + "' (auto, fp32 or bf16)");
+}
+
+DecodeLoop parse_decode_loop(const std::string& name) {
+    if (name == "auto") return DecodeLoop::Auto;
+    if (name == "host") return DecodeLoop::Host;
+    if (name == "device") return DecodeLoop::Device;
+    if (name == "graph") return DecodeLoop::Graph;
+    throw std::invalid_argument("unknown decode loop '" + name + "' (auto, host, device or graph)");
+}
+
+namespace {
+
+// A copy of the model in another floating type (sampling in bf16 on a GPU).
+PixelTransformer converted(PixelTransformer& model, at::ScalarType type) {
+    PixelTransformer out(model->config());
+    torch::NoGradGuard no_grad;
+    out->to(model->pos_emb.device(), type);
+    auto dst = out->named_parameters();
+    for (const auto& item : model->named_parameters()) dst[item.key()].copy_(item.value());
+    out->eval();
+    return out;
+}
+
+}  // namespace
+
 SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
     const int64_t T = model->config().seq_len();
     const int64_t n = options.count;
     if (n < 1) throw std::invalid_argument("sample: count must be >= 1");
     if (!(options.temperature > 0.0)) throw std::invalid_argument("sample: temperature must be > 0");
+    if (options.until < 0) throw std::invalid_argument("sample: until must be >= 0");
 
     at::Tensor prefix;  // (n, P) int64 on the CPU
     if (options.prefix.defined() && options.prefix.numel() > 0) {
@@ -31,17 +62,39 @@ SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
             throw std::invalid_argument("sample: prefix tokens must be in 0..255");
         }
     }
-    const int64_t P = prefix.defined() ? prefix.size(1) : 0;
 
+    const bool cuda = model->pos_emb.is_cuda();
+    DecodeLoop loop = options.loop;
+    if (loop == DecodeLoop::Auto) loop = cuda ? DecodeLoop::Graph : DecodeLoop::Host;
+    if (loop == DecodeLoop::Graph && !cuda) {
+        throw std::invalid_argument("sample: the Graph loop needs the model on a GPU");
+    }
+    const bool to_bf16 = options.precision == SamplePrecision::BFloat16 ||
+                         (options.precision == SamplePrecision::Auto && cuda);
+    if (to_bf16 && model->pos_emb.scalar_type() != at::kBFloat16) {
+        auto copy = converted(model, at::kBFloat16);
+        return sample(copy, [&] {
+            SampleOptions o = options;
+            o.precision = SamplePrecision::Float32;  // keep the copy's type
+            o.loop = loop;
+            return o;
+        }());
+    }
+    if (loop != DecodeLoop::Host) {
+        return sample_replayed(model, options, prefix, loop == DecodeLoop::Graph);
+    }
+
+    const int64_t P = prefix.defined() ? prefix.size(1) : 0;
+    const int64_t until = options.until > 0 ? std::min(options.until, T) : T;
     torch::NoGradGuard no_grad;
     const bool was_training = model->is_training();
     model->eval();
     const auto device = model->pos_emb.device();
     auto gen = at::detail::createCPUGenerator(options.seed);
-    auto draw = [&](const at::Tensor& logits) {  // logits (n, 256) -> (n) int64 on the CPU
+    const auto u = at::rand({T, n}, gen, at::TensorOptions().dtype(at::kDouble));  // row p: x[p]
+    auto draw = [&](const at::Tensor& logits, int64_t p) {  // (n, 256) -> (n) int64 on the CPU
         const auto probs = at::softmax(logits.to(at::kFloat) / options.temperature, -1);
-        const auto u = at::rand({n}, gen, at::TensorOptions().dtype(at::kDouble));
-        return sample_categorical(probs.to(at::kCPU), u);
+        return sample_categorical(probs.to(at::kCPU), u.select(0, p));
     };
 
     SampleResult result;
@@ -52,20 +105,20 @@ SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
     };
 
     at::Tensor current = column(0);
-    if (!current.defined()) current = draw(model->prior.unsqueeze(0).expand({n, 256}));
+    if (!current.defined()) current = draw(model->prior.unsqueeze(0).expand({n, 256}), 0);
     result.tokens.select(1, 0).copy_(current);
     result.filled = 1;
     if (options.on_token) options.on_token(1, result.tokens);
 
     auto state = model->start_decode(n);
-    for (int64_t p = 0; p + 1 < T; ++p) {
+    for (int64_t p = 0; p + 1 < until; ++p) {
         if (options.stop && options.stop->load()) {
             result.stopped = true;
             break;
         }
         const auto logits = model->decode_step(state, current.to(device));
         current = column(p + 1);
-        if (!current.defined()) current = draw(logits);
+        if (!current.defined()) current = draw(logits, p + 1);
         result.tokens.select(1, p + 1).copy_(current);
         result.filled = p + 2;
         if (options.on_token) options.on_token(result.filled, result.tokens);

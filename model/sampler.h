@@ -6,8 +6,25 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace krause {
+
+// The arithmetic of sampling. Auto: bf16 weights and caches on a GPU (the precision the GPU
+// trains in), the model's own on the CPU. Float32 keeps the model's own on a GPU too.
+enum class SamplePrecision { Auto, Float32, BFloat16 };
+// "auto" | "fp32" | "bf16"; anything else throws std::invalid_argument naming it.
+SamplePrecision parse_sample_precision(const std::string& name);
+
+// How the decode loop runs. Auto: Graph on a GPU, Host on the CPU.
+//   Host:   the position lives on the host and every step narrows the caches to it (the
+//           reference, and the fastest loop on a CPU).
+//   Device: the position lives on the device (PixelTransformer::decode_step_at) and every step
+//           launches the same work.
+//   Graph:  Device with one step captured as a CUDA graph and replayed (GPU only).
+enum class DecodeLoop { Auto, Host, Device, Graph };
+// "auto" | "host" | "device" | "graph"; anything else throws std::invalid_argument naming it.
+DecodeLoop parse_decode_loop(const std::string& name);
 
 struct SampleOptions {
     int64_t count = 16;
@@ -15,11 +32,16 @@ struct SampleOptions {
     uint64_t seed = 0;
     // Optional prompt: (P) shared by every sample, or (count, P), P <= T; kept verbatim.
     at::Tensor prefix;
-    // Called after each generated position with the number of sub-pixels now known (1..T) and
-    // the tokens (count, T) so far (uint8, CPU; unknown ones are 0).
+    // Stop once this many sub-pixels per image are known (0: all T).
+    int64_t until = 0;
+    // Called with the number of sub-pixels now known (1..T) and the tokens (count, T) so far
+    // (uint8, CPU; unknown ones are 0): after every position on the Host loop; on the Device
+    // and Graph loops, which run ahead of the host, about every 40 ms and at the end.
     std::function<void(int64_t filled, const at::Tensor& tokens)> on_token;
     // Checked between tokens; when set, sampling returns what it has.
     const std::atomic<bool>* stop = nullptr;
+    SamplePrecision precision = SamplePrecision::Auto;
+    DecodeLoop loop = DecodeLoop::Auto;
 };
 
 struct SampleResult {
@@ -29,8 +51,14 @@ struct SampleResult {
 };
 
 // Draws x[0] from the prior (unless given), then each next sub-pixel from softmax(logits / t).
-// Random numbers come from a CPU generator seeded with `seed`, so a seed gives the same images.
+// Random numbers come from a CPU generator seeded with `seed`: a seed gives the same images on
+// one machine, and every loop draws the same numbers (the loops differ only in rounding).
 SampleResult sample(PixelTransformer& model, const SampleOptions& options);
+
+// The Device and Graph loops behind sample(); `prefix` is validated (n, P) int64 on the CPU, or
+// undefined. Defined in model/sampler_replay.cpp.
+SampleResult sample_replayed(PixelTransformer& model, const SampleOptions& options,
+                             const at::Tensor& prefix, bool graph);
 
 // Index of the first category whose cumulative probability exceeds u, per row.
 // probs (N, C) non-negative rows (need not be normalised), u (N) in [0, 1).

@@ -36,9 +36,9 @@ at::Tensor AttentionImpl::merge_heads(const at::Tensor& x) const {
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x) {
-    const auto q = split_heads(q_proj->forward(x));  // (B, H, T, D)
-    const auto k = split_heads(k_proj->forward(x));
-    const auto v = split_heads(v_proj->forward(x));
+    const auto q = split_heads(project(q_proj, x));  // (B, H, T, D)
+    const auto k = split_heads(project(k_proj, x));
+    const auto v = split_heads(project(v_proj, x));
     if (capture) {
         captured_q = q.detach();
         captured_k = k.detach();
@@ -51,7 +51,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x) {
         case AttentionKind::Softmax: out = softmax_attention(q, k, v); break;
         case AttentionKind::Linear: out = linear_attention(q, k, v); break;
     }
-    return out_proj->forward(merge_heads(out));
+    return project(out_proj, merge_heads(out));
 }
 
 at::Tensor AttentionImpl::weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
@@ -80,7 +80,7 @@ BlockImpl::BlockImpl(const ModelConfig& config) {
 }
 
 at::Tensor BlockImpl::mlp(const at::Tensor& x) {
-    return fc2->forward(at::gelu(fc1->forward(x)));
+    return project(fc2, at::gelu(project(fc1, x)));
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x) {
@@ -90,6 +90,11 @@ at::Tensor BlockImpl::forward(const at::Tensor& x) {
 
 at::Tensor BlockImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
     const auto h = x + attn->step(ln1->forward(x), cache, position);
+    return h + mlp(ln2->forward(h));
+}
+
+at::Tensor BlockImpl::step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position) {
+    const auto h = x + attn->step_at(ln1->forward(x), cache, position);
     return h + mlp(ln2->forward(h));
 }
 
@@ -118,7 +123,7 @@ at::Tensor PixelTransformerImpl::forward(const at::Tensor& tokens) {
                 " outside 1..", config_.seq_len() - 1);
     auto h = tok_emb->forward(tokens.to(at::kLong)) + pos_emb.narrow(0, 0, S);  // (B, S, d)
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->forward(h);
-    return head->forward(ln_f->forward(h));  // (B, S, 256)
+    return project(head, ln_f->forward(h));  // (B, S, 256)
 }
 
 at::Tensor PixelTransformerImpl::token_nll(const at::Tensor& images) {

@@ -18,6 +18,12 @@ namespace krause {
 
 constexpr int64_t kVocab = 256;
 
+// x W^T + b through ATen's linear, which folds the bias into the matrix product for (B, T, d)
+// inputs; the C++ frontend's Linear::forward adds it in a kernel of its own.
+inline at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x) {
+    return at::linear(x, layer->weight, layer->bias);
+}
+
 // Multi-head attention of one of three kinds, with q, k, v and out projections (Linear + bias).
 class AttentionImpl : public torch::nn::Module {
 public:
@@ -26,6 +32,10 @@ public:
     at::Tensor forward(const at::Tensor& x);  // (B, T, d) -> (B, T, d)
     // One new position per sequence: x (B, 1, d) -> (B, 1, d), updating the cache.
     at::Tensor step(const at::Tensor& x, LayerCache& cache, int64_t position);
+    // The same step with the position held on the device ((1) int64), so that a step does not
+    // change from one position to the next and can be replayed (a CUDA graph): the caches are
+    // read whole and masked instead of narrowed.
+    at::Tensor step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position);
     LayerCache empty_cache(int64_t batch, const at::TensorOptions& options) const;
     // Weights of queries [q_begin, q_begin + Q) over keys [0, q_begin + Q), fp32 (B, H, Q, S);
     // `attended`, when given, receives the bool mask of keys each query attends to.
@@ -42,6 +52,9 @@ public:
 private:
     at::Tensor split_heads(const at::Tensor& x) const;  // (B, T, d) -> (B, H, T, D)
     at::Tensor merge_heads(const at::Tensor& x) const;  // (B, H, T, D) -> (B, T, d)
+    // Linear attention's decode step (no position involved): q, k, v (B, H, 1, D).
+    at::Tensor linear_step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           LayerCache& cache) const;
     ModelConfig config_;
 };
 TORCH_MODULE(Attention);
@@ -52,6 +65,7 @@ public:
     explicit BlockImpl(const ModelConfig& config);
     at::Tensor forward(const at::Tensor& x);
     at::Tensor step(const at::Tensor& x, LayerCache& cache, int64_t position);
+    at::Tensor step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position);
 
     torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
     Attention attn{nullptr};
@@ -78,6 +92,11 @@ public:
     // Consumes x[position] for each sequence (tokens (B)) and returns logits (B, 256) for
     // x[position + 1]. Equal, up to rounding, to forward()'s logits at that position.
     at::Tensor decode_step(DecodeState& state, const at::Tensor& tokens);
+    // decode_step with the position as a (1) int64 tensor on the model's device, which the
+    // caller advances; state.position is not used. Every call launches the same work, so one
+    // call can be captured and replayed (model/sampler_cuda.cpp).
+    at::Tensor decode_step_at(DecodeState& state, const at::Tensor& tokens,
+                              const at::Tensor& position);
 
     // Per layer, the per-head queries and keys (B, H, S, D) of a forward pass over tokens.
     std::vector<std::pair<at::Tensor, at::Tensor>> capture_queries_keys(const at::Tensor& tokens);

@@ -1,0 +1,230 @@
+// The replayable decode loops against the host-position reference: decode_step_at against
+// decode_step, the Device loop's images against the Host loop's, and on a GPU the captured
+// CUDA graph against the same step launched op by op.
+#include "model/sampler.h"
+#include "test_util.h"
+
+#ifdef KRAUSE_WITH_CUDA
+#include "model/krause_attention_cuda.h"
+#endif
+
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <atomic>
+#include <random>
+#include <vector>
+
+namespace krause {
+namespace {
+
+using test::tiny_config;
+
+const AttentionKind kKinds[] = {AttentionKind::Krause, AttentionKind::Softmax,
+                                AttentionKind::Linear};
+
+bool gpu_ready() {
+#ifdef KRAUSE_WITH_CUDA
+    return torch::cuda::is_available();
+#else
+    return false;
+#endif
+}
+
+#define SKIP_WITHOUT_GPU()                                                                 \
+    do {                                                                                   \
+        if (!gpu_ready()) GTEST_SKIP() << "CUDA not available (built without it, or no GPU)"; \
+    } while (0)
+
+// A model whose weights are not the initial ones (zero biases would hide mistakes), in `type`.
+PixelTransformer random_model(const ModelConfig& config, at::ScalarType type) {
+    PixelTransformer model(config);
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.normal_(0.0, 0.3);
+    model->to(type);
+    model->eval();
+    return model;
+}
+
+// Logits of every position from decode_step (host position) and decode_step_at (device
+// position): the ring buffer wraps (T = 36 > W = 8), so slots are reused and masked.
+TEST(SamplingLoops, DecodeStepAtEqualsDecodeStep) {
+    torch::NoGradGuard no_grad;
+    for (auto kind : kKinds) {
+        SCOPED_TRACE(to_string(kind));
+        auto model = random_model(tiny_config(kind), at::kDouble);
+        const int64_t T = model->config().seq_len();
+        const auto tokens = at::randint(0, 256, {3, T}, at::kLong);
+        auto host = model->start_decode(3);
+        auto device = model->start_decode(3);
+        auto position = at::zeros({1}, at::kLong);
+        for (int64_t p = 0; p + 1 < T; ++p) {
+            const auto a = model->decode_step(host, tokens.select(1, p));
+            const auto b = model->decode_step_at(device, tokens.select(1, p), position);
+            position.add_(1);
+            ASSERT_LT(test::max_abs_diff(a, b), 1e-10) << "position " << p;
+        }
+    }
+}
+
+TEST(SamplingLoops, DeviceLoopDrawsTheHostLoopsImages) {
+    for (auto kind : kKinds) {
+        SCOPED_TRACE(to_string(kind));
+        auto model = random_model(tiny_config(kind), at::kDouble);
+        for (int64_t prompt : {0, 1, 9}) {
+            SampleOptions options;
+            options.count = 5;
+            options.seed = std::random_device{}();
+            options.temperature = 1.3;
+            if (prompt > 0) options.prefix = at::randint(0, 256, {5, prompt}, at::kLong);
+            options.loop = DecodeLoop::Host;
+            const auto host = sample(model, options);
+            options.loop = DecodeLoop::Device;
+            const auto device = sample(model, options);
+            EXPECT_TRUE(at::equal(host.tokens, device.tokens))
+                << "prompt " << prompt << ", seed " << options.seed;
+            EXPECT_EQ(device.filled, model->config().seq_len());
+        }
+    }
+}
+
+TEST(SamplingLoops, DeviceLoopReportsGrowingProgressStopsAndEndsEarly) {
+    auto model = random_model(tiny_config(AttentionKind::Krause), at::kFloat);
+    const int64_t T = model->config().seq_len();
+    SampleOptions options;
+    options.count = 2;
+    options.loop = DecodeLoop::Device;
+    std::vector<int64_t> seen;
+    options.on_token = [&](int64_t filled, const at::Tensor& tokens) {
+        seen.push_back(filled);
+        ASSERT_EQ(tokens.sizes(), (std::vector<int64_t>{2, T}));
+        if (filled < T) EXPECT_EQ(tokens.narrow(1, filled, T - filled).sum().item<int64_t>(), 0);
+    };
+    const auto full = sample(model, options);
+    ASSERT_GE(seen.size(), 2u);
+    EXPECT_EQ(seen.front(), 1);
+    EXPECT_EQ(seen.back(), T);
+    for (size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i], seen[i - 1]);
+
+    seen.clear();
+    options.until = 10;
+    const auto part = sample(model, options);
+    EXPECT_EQ(part.filled, 10);
+    EXPECT_FALSE(part.stopped);
+    EXPECT_EQ(seen.back(), 10);
+    EXPECT_TRUE(at::equal(part.tokens.narrow(1, 0, 10), full.tokens.narrow(1, 0, 10)));
+    EXPECT_EQ(part.tokens.narrow(1, 10, T - 10).sum().item<int64_t>(), 0);
+
+    std::atomic<bool> stop{true};
+    options.until = 0;
+    options.on_token = nullptr;
+    options.stop = &stop;
+    const auto stopped = sample(model, options);
+    EXPECT_TRUE(stopped.stopped);
+    EXPECT_EQ(stopped.filled, 1);
+}
+
+TEST(SamplingLoops, OptionsAreChecked) {
+    auto model = random_model(tiny_config(AttentionKind::Krause), at::kFloat);
+    SampleOptions options;
+    options.until = -1;
+    EXPECT_THROW(sample(model, options), std::invalid_argument);
+    options.until = 0;
+    options.loop = DecodeLoop::Graph;  // the model is on the CPU
+    EXPECT_THROW(sample(model, options), std::invalid_argument);
+    EXPECT_THROW(parse_sample_precision("fp16"), std::invalid_argument);
+    EXPECT_THROW(parse_decode_loop("fast"), std::invalid_argument);
+    EXPECT_EQ(parse_sample_precision("bf16"), SamplePrecision::BFloat16);
+    EXPECT_EQ(parse_decode_loop("graph"), DecodeLoop::Graph);
+}
+
+#ifdef KRAUSE_WITH_CUDA
+// The replayable step stores the new key and value in their ring slot and reads the slot count
+// on the GPU; it must equal storing them by hand and calling the host-count kernel, at every
+// position before and after the ring fills, with q, k, v as thirds of one projection.
+TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
+    SKIP_WITHOUT_GPU();
+    const int64_t S = 40, K = 12, H = 4;
+    for (int64_t D : {32, 64, 20}) {
+        for (auto type : {at::kFloat, at::kBFloat16}) {
+            const auto o = at::TensorOptions().device(at::kCUDA);
+            auto keys = at::randn({3, H, S, D}, o).to(type);
+            auto values = at::randn({3, H, S, D}, o).to(type);
+            const auto ls = at::rand({H}, o) * 0.8 + 0.3;
+            for (int64_t p : {0, 5, 11, 12, 39, 40, 77}) {
+                SCOPED_TRACE(::testing::Message() << "D " << D << " position " << p);
+                const auto qkv = at::randn({3, 1, 3 * H * D}, o).to(type);
+                auto split = [&](int64_t i) {
+                    return qkv.narrow(2, i * H * D, H * D).view({3, 1, H, D}).transpose(1, 2);
+                };
+                auto ref_keys = keys.clone(), ref_values = values.clone();
+                ref_keys.narrow(2, p % S, 1).copy_(split(1));
+                ref_values.narrow(2, p % S, 1).copy_(split(2));
+                const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values,
+                                                       std::min(p + 1, S), ls, K);
+                const auto position = at::full({1}, p, o.dtype(at::kLong));
+                const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
+                                                         values, position, ls, K);
+                EXPECT_TRUE(at::equal(keys, ref_keys));
+                EXPECT_TRUE(at::equal(values, ref_values));
+                EXPECT_TRUE(at::equal(got, expect.to(type)));
+            }
+        }
+    }
+}
+#endif
+
+// The captured graph replays exactly the step the Device loop launches op by op.
+TEST(SamplingLoops, GraphLoopEqualsDeviceLoopOnTheGpu) {
+    SKIP_WITHOUT_GPU();
+    for (auto kind : kKinds) {
+        SCOPED_TRACE(to_string(kind));
+        auto model = random_model(tiny_config(kind, 8, 8, 3), at::kFloat);
+        model->to(at::kCUDA);
+        SampleOptions options;
+        options.count = 7;
+        options.seed = std::random_device{}();
+        options.prefix = at::randint(0, 256, {7, 20}, at::kLong);
+        for (auto precision : {SamplePrecision::Float32, SamplePrecision::BFloat16}) {
+            options.precision = precision;
+            options.loop = DecodeLoop::Device;
+            const auto device = sample(model, options);
+            options.loop = DecodeLoop::Graph;
+            const auto graph = sample(model, options);
+            EXPECT_TRUE(at::equal(device.tokens, graph.tokens)) << "seed " << options.seed;
+            EXPECT_TRUE(at::equal(graph.tokens.narrow(1, 0, 20).to(at::kLong), options.prefix));
+        }
+    }
+}
+
+// bf16 sampling trades precision: its decode logits stay close to the fp32 forward pass.
+TEST(SamplingLoops, Bf16DecodeStaysCloseToTheFp32Forward) {
+    SKIP_WITHOUT_GPU();
+    torch::NoGradGuard no_grad;
+    PixelTransformer model(tiny_config(AttentionKind::Krause, 8, 8, 1));
+    model->to(at::kCUDA);
+    model->eval();
+    PixelTransformer half(model->config());
+    half->to(at::kCUDA, at::kBFloat16);
+    auto dst = half->named_parameters();
+    for (const auto& item : model->named_parameters()) dst[item.key()].copy_(item.value());
+    half->eval();
+    const int64_t T = model->config().seq_len();
+    const auto tokens =
+        at::randint(0, 256, {4, T}, at::TensorOptions().device(at::kCUDA).dtype(at::kLong));
+    const auto exact = at::log_softmax(model->forward(tokens.narrow(1, 0, T - 1)), -1);
+    auto state = half->start_decode(4);
+    auto position = at::zeros({1}, tokens.options());
+    std::vector<at::Tensor> steps;
+    for (int64_t p = 0; p + 1 < T; ++p) {
+        steps.push_back(half->decode_step_at(state, tokens.select(1, p), position).to(at::kFloat));
+        position.add_(1);
+    }
+    const auto approx = at::log_softmax(at::stack(steps, 1), -1);
+    const double diff = (approx - exact).abs().mean().item<double>();
+    std::printf("[bf16 decode] mean |log p - log p_fp32| = %.2e nats\n", diff);
+    EXPECT_LT(diff, 0.02);
+}
+
+}  // namespace
+}  // namespace krause
