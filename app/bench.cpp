@@ -16,7 +16,6 @@
 #include <torch/utils.h>
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 #include <sstream>
 
@@ -31,6 +30,8 @@ struct BenchOptions {
     int64_t train_batch = 0;   // 0: 64 for mnist, 32 for cifar10 (8 on a CPU)
     int64_t sample_batch = 0;  // 0: 2000 / 200 on a GPU, 8 on a CPU
     int64_t sample_tokens = 0; // 0: whole images; else time this many and extrapolate
+    std::string sample_precision = "auto";
+    std::string sample_loop = "auto";
     int64_t op_batch = 32;
     int repeats = 5, warmup = 2;
     int threads = 0;
@@ -125,20 +126,17 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
         const int64_t n = o.sample_batch > 0 ? o.sample_batch
                                              : (cuda ? (preset_name == "mnist" ? 2000 : 200) : 8);
         const int64_t tokens = o.sample_tokens > 0 ? std::min(o.sample_tokens, T) : T;
-        std::atomic<bool> stop{false};
         SampleOptions so;
         so.count = n;
-        so.stop = &stop;
-        so.on_token = [&](int64_t filled, const at::Tensor&) {
-            if (filled >= tokens) stop = true;
-        };
-        // Sampling is long: one warm-up of a few tokens, then the timed runs.
-        const auto t = median_ms(std::max(1, o.repeats / 2), 0, cuda, [&] {
-            stop = false;
-            sample(model, so);
-        });
+        so.until = tokens;
+        so.precision = parse_sample_precision(o.sample_precision);
+        so.loop = parse_decode_loop(o.sample_loop);
+        // Sampling is long: half as many timed runs, no warm-up (each run captures its own graph).
+        const auto t = median_ms(std::max(1, o.repeats / 2), 0, cuda, [&] { sample(model, so); });
         const double per_image_s = t / 1000.0 * static_cast<double>(T) / tokens;
         row["sample_batch"] = n;
+        row["sample_precision"] = o.sample_precision;
+        row["sample_loop"] = o.sample_loop;
         row["sample_tokens_timed"] = tokens;
         row["sample_images_per_s"] = n / per_image_s;
         row["sample_extrapolated"] = tokens < T;
@@ -283,6 +281,13 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--batch", o->train_batch, "training/forward batch (0: per preset)");
     c->add_option("--sample-batch", o->sample_batch, "images sampled at once (0: per preset)");
     c->add_option("--sample-tokens", o->sample_tokens, "time only this many tokens (0: all)");
+    c->add_option("--sample-precision", o->sample_precision, "auto (bf16 on a GPU) | fp32 | bf16")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+        ->capture_default_str();
+    c->add_option("--sample-loop", o->sample_loop,
+                  "auto | host (position on the host) | device | graph (a CUDA graph per step)")
+        ->check(CLI::IsMember({"auto", "host", "device", "graph"}))
+        ->capture_default_str();
     c->add_option("--op-batch", o->op_batch, "batch of the attention-op benchmark")
         ->capture_default_str();
     c->add_option("--repeats", o->repeats, "timed runs (the median is reported)")

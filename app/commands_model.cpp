@@ -73,7 +73,7 @@ void run_export(const ExportOptions& o) {
 }
 
 struct SampleOptionsCli {
-    std::string checkpoint, out = "samples.png", device = "auto";
+    std::string checkpoint, out = "samples.png", device = "auto", precision = "auto";
     int64_t count = 16, columns = 0;
     double temperature = 1.0;
     uint64_t seed = 0;
@@ -90,6 +90,7 @@ void run_sample(const SampleOptionsCli& o) {
     request.seed = o.seed;
     request.publish_every = 16;
     request.device = o.device;
+    request.precision = o.precision;
     const auto images = sample_images(model, request, "sampling");
     write_png_grid(o.out, images, o.columns);
     fmt::print("wrote {}: {} samples of {}x{}x{}\n", o.out, images.count, images.height,
@@ -97,7 +98,8 @@ void run_sample(const SampleOptionsCli& o) {
 }
 
 struct CompleteOptions {
-    std::string checkpoint, data = "mnist", out = "completions.png", device = "auto";
+    std::string checkpoint, data = "mnist", out = "completions.png", device = "auto",
+                precision = "auto";
     int64_t index = 0, rows = 14, count = 8;
     double temperature = 1.0;
     uint64_t seed = 0;
@@ -122,6 +124,7 @@ void run_complete(const CompleteOptions& o) {
     request.prefix_len = prefix_len;
     request.publish_every = 16;
     request.device = o.device;
+    request.precision = o.precision;
     const auto completions = sample_images(model, request, "completing");
 
     // One row: the original, the prompt (unknown part tinted), then the completions.
@@ -252,6 +255,10 @@ void add_model_commands(CLI::App& app) {
     c->add_option("--device", smp->device, "auto (a GPU when there is one) | cpu | cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
+    c->add_option("--precision", smp->precision,
+                  "auto (bf16 weights and caches on a GPU, fp32 on the CPU) | fp32 | bf16")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+        ->capture_default_str();
     c->add_option("--columns", smp->columns, "images per grid row (0: square)")->capture_default_str();
     c->add_option("--out", smp->out, "PNG file to write")->capture_default_str();
     c->callback([smp] { run_sample(*smp); });
@@ -268,6 +275,10 @@ void add_model_commands(CLI::App& app) {
     c->add_option("--seed", cmp->seed, "sampling seed")->capture_default_str();
     c->add_option("--device", cmp->device, "auto (a GPU when there is one) | cpu | cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
+    c->add_option("--precision", cmp->precision,
+                  "auto (bf16 weights and caches on a GPU, fp32 on the CPU) | fp32 | bf16")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
         ->capture_default_str();
     c->add_option("--out", cmp->out, "PNG file to write")->capture_default_str();
     c->callback([cmp] { run_complete(*cmp); });

@@ -132,6 +132,7 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
         options.temperature = request.temperature;
         options.seed = request.seed;
         options.stop = &job.stop_flag();
+        options.precision = parse_sample_precision(request.precision);
         if (request.prefix_len > 0) {
             const auto n = static_cast<int64_t>(request.prefix.size());
             if (n != request.prefix_len && n != request.prefix_len * request.count) {
@@ -144,6 +145,7 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
                                                      : prefix.view({request.count, request.prefix_len});
         }
         const auto start = std::chrono::steady_clock::now();
+        int64_t published = 0;
         options.on_token = [&](int64_t filled, const at::Tensor& tokens) {
             const double elapsed =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -153,7 +155,10 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
                     std::this_thread::sleep_for(std::chrono::duration<double>(due - elapsed));
                 }
             }
-            if (filled % std::max<int64_t>(1, request.publish_every) != 0 && filled != T) return;
+            if (filled - published < std::max<int64_t>(1, request.publish_every) && filled != T) {
+                return;
+            }
+            published = filled;
             SampleSnapshot snap;
             snap.images = images_from(tokens, c, filled);
             const double rate = filled / std::max(elapsed, 1e-9);

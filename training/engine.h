@@ -74,6 +74,7 @@ struct SampleRequest {
     int64_t publish_every = 1;    // publish a snapshot every this many sub-pixels
     double max_tokens_per_s = 0;  // slow down for display; 0 = as fast as possible
     std::string device = "auto";  // auto (a GPU when there is one) | cpu | cuda
+    std::string precision = "auto";  // auto (bf16 on a GPU) | fp32 | bf16
 };
 struct SampleSnapshot {
     Images images;
