@@ -70,7 +70,17 @@ std::unique_ptr<at::cuda::CUDAGraph> capture_step(PixelTransformer& model, Decod
     auto graph = std::make_unique<at::cuda::CUDAGraph>();
     // Thread-local capture: other threads (a training job) may keep allocating meanwhile.
     graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-    step(model, state, b);
+    try {
+        step(model, state, b);
+    } catch (...) {
+        // End the capture so the stream and the allocator leave capture mode; the step's own
+        // error is the one to report.
+        try {
+            graph->capture_end();
+        } catch (...) {
+        }
+        throw;
+    }
     graph->capture_end();
     return graph;
 }
