@@ -29,6 +29,15 @@ at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::
 void set_krause_fused_enabled(bool enabled);
 bool krause_fused_available();
 
+// One decoding step with the position held on the device, the plain ATen form and the reference
+// of krause_decode_step_cuda: stores k_new, v_new (B, H, 1, D) in slot position % S of the ring
+// buffers (B, H, S, D), then attends q (B, H, 1, D) over the slots 0 .. min(position + 1, S) - 1.
+// position: (1) int64 on q's device. Returns (B, H, 1, D) in fp32 (fp64 for fp64 inputs).
+at::Tensor krause_decode_step(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
+                              at::Tensor& ring_keys, at::Tensor& ring_values,
+                              const at::Tensor& position, const at::Tensor& log_sigma,
+                              int64_t top_k);
+
 // Scores of queries against keys, -||q - k||^2 / (2 sigma_h^2), in fp32 (fp64 for fp64 inputs).
 // q: (B, H, Q, D), k: (B, H, S, D), log_sigma: (H) -> (B, H, Q, S).
 at::Tensor krause_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma);

@@ -92,15 +92,8 @@ at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
                 break;
             }
 #endif
-            const int64_t W = cache.keys.size(2);
-            const auto slot = position.remainder(W);  // (1)
-            cache.keys.index_copy_(2, slot, k.to(cache.keys.scalar_type()));
-            cache.values.index_copy_(2, slot, v.to(cache.values.scalar_type()));
-            // Slot s holds a key once s <= position; the others are masked before top-K.
-            const auto scores = krause_scores(q, cache.keys, log_sigma);  // (B, H, 1, W)
-            const auto filled = at::arange(W, position.options()).le(position);
-            const auto w = at::softmax(keep_top_k(scores, filled, config_.top_k), -1);
-            out = at::matmul(w, cache.values.to(w.scalar_type()));
+            out = krause_decode_step(q, k, v, cache.keys, cache.values, position, log_sigma,
+                                     config_.top_k);
             break;
         }
         case AttentionKind::Softmax: {

@@ -49,6 +49,21 @@ at::Tensor krause_scores(const at::Tensor& q, const at::Tensor& k, const at::Ten
     return -dist * inverse_two_sigma_sq(log_sigma, dist.dim(), type);
 }
 
+at::Tensor krause_decode_step(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
+                              at::Tensor& ring_keys, at::Tensor& ring_values,
+                              const at::Tensor& position, const at::Tensor& log_sigma,
+                              int64_t top_k) {
+    const int64_t S = ring_keys.size(2);
+    const auto slot = position.remainder(S);  // (1)
+    ring_keys.index_copy_(2, slot, k_new.to(ring_keys.scalar_type()));
+    ring_values.index_copy_(2, slot, v_new.to(ring_values.scalar_type()));
+    // Slot s holds a key once s <= position; the others are masked before top-K.
+    const auto scores = krause_scores(q, ring_keys, log_sigma);  // (B, H, 1, S)
+    const auto filled = at::arange(S, position.options()).le(position);
+    const auto w = at::softmax(keep_top_k(scores, filled, top_k), -1);
+    return at::matmul(w, ring_values.to(w.scalar_type()));
+}
+
 at::Tensor keep_top_k(const at::Tensor& scores, const at::Tensor& valid, int64_t top_k) {
     const auto masked = scores.masked_fill(valid.logical_not(), kNegInf);
     if (top_k >= scores.size(-1)) return masked;

@@ -386,14 +386,8 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                 "contiguous");
     const auto type = ring_keys.scalar_type();
     if (type == at::kDouble) {  // the fp64 reference stays on ATen
-        const int64_t S = ring_keys.size(2);
-        const auto slot = position.remainder(S);
-        ring_keys.index_copy_(2, slot, k_new);
-        ring_values.index_copy_(2, slot, v_new);
-        const auto scores = krause_scores(q, ring_keys, log_sigma);  // (B, H, 1, S)
-        const auto filled = at::arange(S, position.options()).le(position);
-        const auto w = at::softmax(keep_top_k(scores, filled, top_k), -1);
-        return at::matmul(w, ring_values);
+        return krause_decode_step(q, k_new, v_new, ring_keys, ring_values, position, log_sigma,
+                                  top_k);
     }
     // The three step tensors are read in place when they share one row layout (the q, k and v
     // thirds of a fused projection); otherwise from compact copies.

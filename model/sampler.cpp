@@ -14,6 +14,10 @@ at::Tensor sample_categorical(const at::Tensor& probs, const at::Tensor& u) {
     return cdf.le(threshold).sum(-1).clamp_max(probs.size(-1) - 1);     // (N)
 }
 
+at::Tensor draw_tokens(const at::Tensor& logits, double temperature, const at::Tensor& u) {
+    return sample_categorical(at::softmax(logits.to(at::kFloat) / temperature, -1), u);
+}
+
 SamplePrecision parse_sample_precision(const std::string& name) {
     if (name == "auto") return SamplePrecision::Auto;
     if (name == "fp32") return SamplePrecision::Float32;
@@ -28,21 +32,6 @@ DecodeLoop parse_decode_loop(const std::string& name) {
     if (name == "graph") return DecodeLoop::Graph;
     throw std::invalid_argument("unknown decode loop '" + name + "' (auto, host, device or graph)");
 }
-
-namespace {
-
-// A copy of the model in another floating type (sampling in bf16 on a GPU).
-PixelTransformer converted(PixelTransformer& model, at::ScalarType type) {
-    PixelTransformer out(model->config());
-    torch::NoGradGuard no_grad;
-    out->to(model->pos_emb.device(), type);
-    auto dst = out->named_parameters();
-    for (const auto& item : model->named_parameters()) dst[item.key()].copy_(item.value());
-    out->eval();
-    return out;
-}
-
-}  // namespace
 
 SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
     const int64_t T = model->config().seq_len();
@@ -72,7 +61,7 @@ SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
     const bool to_bf16 = options.precision == SamplePrecision::BFloat16 ||
                          (options.precision == SamplePrecision::Auto && cuda);
     if (to_bf16 && model->pos_emb.scalar_type() != at::kBFloat16) {
-        auto copy = converted(model, at::kBFloat16);
+        auto copy = copy_model(model, model->pos_emb.device(), at::kBFloat16);
         return sample(copy, [&] {
             SampleOptions o = options;
             o.precision = SamplePrecision::Float32;  // keep the copy's type
@@ -93,8 +82,7 @@ SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
     auto gen = at::detail::createCPUGenerator(options.seed);
     const auto u = at::rand({T, n}, gen, at::TensorOptions().dtype(at::kDouble));  // row p: x[p]
     auto draw = [&](const at::Tensor& logits, int64_t p) {  // (n, 256) -> (n) int64 on the CPU
-        const auto probs = at::softmax(logits.to(at::kFloat) / options.temperature, -1);
-        return sample_categorical(probs.to(at::kCPU), u.select(0, p));
+        return draw_tokens(logits.to(at::kCPU), options.temperature, u.select(0, p));
     };
 
     SampleResult result;

@@ -60,6 +60,10 @@ SampleResult sample(PixelTransformer& model, const SampleOptions& options);
 SampleResult sample_replayed(PixelTransformer& model, const SampleOptions& options,
                              const at::Tensor& prefix, bool graph);
 
+// Tokens drawn from softmax(logits / temperature) with the uniforms u: logits (N, 256),
+// u (N) in [0, 1) -> (N) int64, on the device of the logits.
+at::Tensor draw_tokens(const at::Tensor& logits, double temperature, const at::Tensor& u);
+
 // Index of the first category whose cumulative probability exceeds u, per row.
 // probs (N, C) non-negative rows (need not be normalised), u (N) in [0, 1).
 at::Tensor sample_categorical(const at::Tensor& probs, const at::Tensor& u);

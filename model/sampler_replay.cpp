@@ -39,8 +39,7 @@ void step(PixelTransformer& model, DecodeState& state, Buffers& b) {
     const auto x = b.tokens.index_select(1, b.position).squeeze(1);  // (n)
     const auto logits = model->decode_step_at(state, x, b.position);  // (n, 256)
     const auto next = b.position + 1;                                  // (1)
-    const auto probs = at::softmax(logits.to(at::kFloat) / b.temperature, -1);
-    auto chosen = sample_categorical(probs, b.uniforms.index_select(0, next).squeeze(0));
+    auto chosen = draw_tokens(logits, b.temperature, b.uniforms.index_select(0, next).squeeze(0));
     if (b.prompt > 1) {
         const auto given = b.tokens.index_select(1, next).squeeze(1).to(at::kLong);
         chosen = at::where(next.lt(b.prompt), given, chosen);
@@ -117,10 +116,8 @@ SampleResult sample_replayed(PixelTransformer& model, const SampleOptions& optio
     auto tokens = at::zeros({n, T}, at::kByte);
     if (P > 0) tokens.narrow(1, 0, P).copy_(prefix);
     if (P == 0) {
-        const auto prior = at::softmax(model->prior.to(at::kCPU).to(at::kFloat) /
-                                       options.temperature, -1);
-        tokens.select(1, 0).copy_(sample_categorical(prior.unsqueeze(0).expand({n, 256}),
-                                                     u.select(0, 0)));
+        const auto prior = model->prior.to(at::kCPU).unsqueeze(0).expand({n, 256});
+        tokens.select(1, 0).copy_(draw_tokens(prior, options.temperature, u.select(0, 0)));
     }
 
     Buffers b;

@@ -164,6 +164,16 @@ std::vector<std::pair<at::Tensor, at::Tensor>> PixelTransformerImpl::capture_que
     return out;
 }
 
+PixelTransformer copy_model(const PixelTransformer& model, at::Device device, at::ScalarType type) {
+    PixelTransformer out(model->config());
+    torch::NoGradGuard no_grad;
+    out->to(device, type);
+    auto dst = out->named_parameters();
+    for (const auto& item : model->named_parameters()) dst[item.key()].copy_(item.value());
+    out->eval();
+    return out;
+}
+
 int64_t PixelTransformerImpl::parameter_count() const {
     int64_t n = 0;
     for (const auto& p : parameters()) n += p.numel();

@@ -94,7 +94,7 @@ public:
     at::Tensor decode_step(DecodeState& state, const at::Tensor& tokens);
     // decode_step with the position as a (1) int64 tensor on the model's device, which the
     // caller advances; state.position is not used. Every call launches the same work, so one
-    // call can be captured and replayed (model/sampler_cuda.cpp).
+    // call can be captured and replayed (model/sampler_replay.cpp).
     at::Tensor decode_step_at(DecodeState& state, const at::Tensor& tokens,
                               const at::Tensor& position);
 
@@ -116,5 +116,9 @@ private:
     ModelConfig config_;
 };
 TORCH_MODULE(PixelTransformer);
+
+// A separate copy of the weights, on `device` in floating type `type`, in eval mode: jobs that
+// must not share module state with the original, or sampling in bf16.
+PixelTransformer copy_model(const PixelTransformer& model, at::Device device, at::ScalarType type);
 
 }  // namespace krause

@@ -272,12 +272,6 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
     }
 }
 
-void copy_weights(PixelTransformer& dst, const PixelTransformer& src) {
-    torch::NoGradGuard no_grad;
-    auto to = dst->named_parameters();
-    for (const auto& item : src->named_parameters()) to[item.key()].copy_(item.value());
-}
-
 // Max |a - b| per (batch, position) row of (B, S, 256) logits.
 at::Tensor row_diffs(const at::Tensor& a, const at::Tensor& b) {
     return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().amax(-1);  // (B, S)
@@ -301,11 +295,8 @@ TEST(CudaKrauseModel, FusedForwardMatchesCpuAndDecodingMatchesForward) {
         config.window = mc.window;
         config.top_k = mc.top_k;
         PixelTransformer cpu(config);
-        PixelTransformer gpu(config);
-        copy_weights(gpu, cpu);
-        gpu->to(at::kCUDA);
         cpu->eval();
-        gpu->eval();
+        auto gpu = copy_model(cpu, at::kCUDA, at::kFloat);
         const int64_t T = config.seq_len();
         const auto tokens = at::randint(0, 256, {3, T - 1}, at::kLong);
         const auto on_cpu = cpu->forward(tokens);                // (3, T-1, 256)

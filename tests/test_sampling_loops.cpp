@@ -204,11 +204,7 @@ TEST(SamplingLoops, Bf16DecodeStaysCloseToTheFp32Forward) {
     PixelTransformer model(tiny_config(AttentionKind::Krause, 8, 8, 1));
     model->to(at::kCUDA);
     model->eval();
-    PixelTransformer half(model->config());
-    half->to(at::kCUDA, at::kBFloat16);
-    auto dst = half->named_parameters();
-    for (const auto& item : model->named_parameters()) dst[item.key()].copy_(item.value());
-    half->eval();
+    auto half = copy_model(model, at::kCUDA, at::kBFloat16);
     const int64_t T = model->config().seq_len();
     const auto tokens =
         at::randint(0, 256, {4, T}, at::TensorOptions().device(at::kCUDA).dtype(at::kLong));

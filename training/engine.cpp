@@ -29,14 +29,7 @@ public:
     // captures).
     PixelTransformer copy(at::Device device = at::Device(at::kCPU)) const {
         std::lock_guard<std::mutex> lock(mutex_);
-        PixelTransformer out(model_->config());
-        torch::NoGradGuard no_grad;
-        const auto src = model_tensors(const_cast<PixelTransformer&>(model_));
-        const auto dst = model_tensors(out);
-        for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
-        out->eval();
-        out->to(device);
-        return out;
+        return copy_model(model_, device, model_->pos_emb.scalar_type());
     }
     ModelSummary summary() const {
         std::lock_guard<std::mutex> lock(mutex_);
