@@ -1,4 +1,5 @@
-# Sourced by the scripts: installs the Debian 12 packages the build, tests and GUI need.
+# Sourced by the scripts: installs the Debian 12 packages the build, tests and GUI need, and finds
+# the real data beside the checkout.
 # libopenblas0-pthread matters: without it LibTorch falls back to the reference BLAS, ~15x slower.
 # clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets the test suite replays and runs.
 
@@ -18,4 +19,11 @@ krause_install_packages() {
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+# KRAUSE_DATA_DIR, unless set, becomes ../shared/data beside the checkout at $1 when it exists.
+krause_export_data_dir() {
+    if [ -z "${KRAUSE_DATA_DIR:-}" ] && [ -d "$1/../shared/data" ]; then
+        export KRAUSE_DATA_DIR="$(cd "$1/../shared/data" && pwd)"
+    fi
 }

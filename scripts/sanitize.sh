@@ -24,9 +24,7 @@ jobs="${KRAUSE_JOBS:-$(nproc)}"
 source "$root/scripts/packages.sh"
 krause_install_packages
 
-if [ -z "${KRAUSE_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
-    export KRAUSE_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
-fi
+krause_export_data_dir "$root"
 
 start=$(date +%s)
 # RelWithDebInfo: sanitizer reports need line numbers; -O2 keeps the suite's run time bearable.

@@ -23,9 +23,7 @@ fi
 source "$root/scripts/packages.sh"
 krause_install_packages
 
-if [ -z "${KRAUSE_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
-    export KRAUSE_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
-fi
+krause_export_data_dir "$root"
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKRAUSE_BUILD_GUI=ON
 cmake --build "$build" -j"$(nproc)" --target krause krause-studio

@@ -10,9 +10,7 @@ jobs="$(nproc)"
 source "$root/scripts/packages.sh"
 krause_install_packages
 
-if [ -z "${KRAUSE_DATA_DIR:-}" ] && [ -d "$root/../shared/data" ]; then
-    export KRAUSE_DATA_DIR="$(cd "$root/../shared/data" && pwd)"
-fi
+krause_export_data_dir "$root"
 echo "== real data: ${KRAUSE_DATA_DIR:-none (tests on real data will skip)}"
 
 start=$(date +%s)
