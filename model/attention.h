@@ -6,6 +6,8 @@
 
 #include <ATen/ATen.h>
 
+#include <array>
+
 namespace krause {
 
 // ---- Krause attention (RBF scores, causal window of W keys, K nearest kept) ----------------
@@ -24,6 +26,15 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 // enabled (the default), else the windowed ATen path.
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+
+// q, k, v as (B, H, T, D) views of one fused projection qkv (B, T, 3 * H * D).
+std::array<at::Tensor, 3> unpack_qkv(const at::Tensor& qkv, int64_t heads);
+
+// krause_attention of the thirds of a fused projection qkv (B, T, 3 * H * D); returns
+// (B, T, H * D), heads merged. On the fused CUDA path the kernels read the heads in place and the
+// gradient of qkv comes back as one tensor: no head is transposed or copied either way.
+at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
+                                   const at::Tensor& log_sigma, int64_t window, int64_t top_k);
 
 // Whether krause_attention may use the fused CUDA kernels (benchmarks compare both paths).
 void set_krause_fused_enabled(bool enabled);

@@ -155,6 +155,29 @@ at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::
     return krause_attention_windowed(q, k, v, log_sigma, window, top_k);
 }
 
+std::array<at::Tensor, 3> unpack_qkv(const at::Tensor& qkv, int64_t heads) {
+    TORCH_CHECK(qkv.dim() == 3 && heads >= 1 && qkv.size(2) % (3 * heads) == 0,
+                "unpack_qkv: qkv must be (B, T, 3 * H * D) with H = ", heads, ", got ",
+                qkv.sizes());
+    const int64_t B = qkv.size(0), T = qkv.size(1), D = qkv.size(2) / (3 * heads);
+    const auto x = qkv.reshape({B, T, 3, heads, D});
+    return {x.select(2, 0).transpose(1, 2), x.select(2, 1).transpose(1, 2),
+            x.select(2, 2).transpose(1, 2)};
+}
+
+at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
+                                   const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+#ifdef KRAUSE_WITH_CUDA
+    if (qkv.is_cuda() && fused_enabled.load()) {
+        return krause_attention_packed_cuda(qkv, heads, log_sigma, window, top_k);
+    }
+#endif
+    const auto parts = unpack_qkv(qkv, heads);
+    const auto out = krause_attention_windowed(parts[0], parts[1], parts[2], log_sigma, window,
+                                               top_k);  // (B, H, T, D)
+    return out.transpose(1, 2).reshape({qkv.size(0), qkv.size(1), qkv.size(2) / 3});
+}
+
 at::Tensor krause_weights(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma,
                           int64_t q_begin, int64_t window, int64_t top_k, at::Tensor* kept) {
     const int64_t Q = q.size(2), S = q_begin + Q;

@@ -23,7 +23,7 @@ namespace {
 // thread (tr, tc) owns tile rows tr*4 .. tr*4+3 and chunk rows tc + 16*b, so the 16 chunk rows a
 // warp reads at once are consecutive, which the kD + 4 row pitch keeps free of bank conflicts.
 // Backward blocks own 64 rows (256 threads); forward blocks own 32 queries (128 threads), so that
-// three fit a multiprocessor beside their score tiles.
+// four fit a multiprocessor beside their score tiles.
 constexpr int kTile = 64;
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -94,6 +94,19 @@ __device__ __forceinline__ float probability(float s, double lse) {
     return expf(static_cast<float>(static_cast<double>(s) - lse));
 }
 
+// Where the rows of a (B, H, T, D) operand lie: element (b, h, t, d) at b * b + h * h + t * t + d.
+// Heads may be interleaved with time, as in the (B, T, 3, H, D) output of one fused q/k/v
+// projection, so the kernels read and write heads in place instead of through transposed copies.
+struct Layout {
+    int64_t b, h, t;
+    __device__ __forceinline__ int64_t slice(int bh, int H) const {
+        return static_cast<int64_t>(bh / H) * b + static_cast<int64_t>(bh % H) * h;
+    }
+    __device__ __forceinline__ int64_t at(int bh, int H, int i) const {
+        return slice(bh, H) + static_cast<int64_t>(i) * t;
+    }
+};
+
 // kRows rows [row0, row0 + kRows) of one (b, h) slice loaded by kBy threads, staged in registers
 // so that the next chunk's global loads can overlap the current chunk's arithmetic. Rows outside
 // [0, T) and columns past D read as zero: they leave distances and dot products unchanged.
@@ -102,12 +115,14 @@ struct Chunk {
     static constexpr int kPer = kRows * kD / kBy;
     float x[kPer];
 
-    __device__ __forceinline__ void load(const scalar_t* __restrict__ src, int row0, int T, int D) {
+    // src: row 0 of one (b, h) slice whose rows lie `stride` elements apart.
+    __device__ __forceinline__ void load(const scalar_t* __restrict__ src, int64_t stride, int row0,
+                                         int T, int D) {
 #pragma unroll
         for (int n = 0; n < kPer; ++n) {
             const int e = threadIdx.x + n * kBy;
             const int r = row0 + e / kD, d = e % kD;
-            x[n] = (d < D && r >= 0 && r < T) ? to_float(src[static_cast<int64_t>(r) * D + d])
+            x[n] = (d < D && r >= 0 && r < T) ? to_float(src[static_cast<int64_t>(r) * stride + d])
                                                : 0.f;
         }
     }
@@ -352,6 +367,7 @@ struct ForwardParams {
     unsigned* mask;          // (B, H, T, NW) bit r: key i - W + 1 + r kept; null when inferring
     double* lse;             // (B, H, T) log-sum-exp of the kept scores; null when inferring
     float* scores;           // (grid, n_cols, kFwdPitch) when the score tile outgrows shared memory
+    Layout lq, lk, lv, lo;   // of q, k, v and of out / out_f32
     int H, T, D, W, K, NW;
     int n_qtiles;  // ceil(T / kFwdRows) query tiles per (b, h)
     int n_tiles;   // B * H * n_qtiles
@@ -363,7 +379,7 @@ struct ForwardParams {
 // (row = key), (2) one warp per query: top-K, softmax, mask bits and lse, (3) the probabilities
 // times the value chunks.
 template <typename scalar_t, int kD, bool kScoresInShared>
-__global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 3 : 2)
+__global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
     krause_forward_kernel(const ForwardParams<scalar_t> p) {
     constexpr int kP = kD + 4;
     using S = Dims<kD>;
@@ -383,17 +399,16 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 3 : 2)
         const int bh = tile / p.n_qtiles;
         const int i0 = (tile % p.n_qtiles) * kFwdRows;
         const int key0 = i0 - p.W + 1;  // the key of score row 0
-        const int64_t base = static_cast<int64_t>(bh) * p.T * p.D;
         const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);  // 1 / (2 sigma^2)
 
-        // Chunks go straight to shared memory: three blocks share a multiprocessor, and one's
+        // Chunks go straight to shared memory: four blocks share a multiprocessor, and one's
         // loads overlap the others' arithmetic.
         __syncthreads();  // the previous tile is done with every buffer
-        q_rows.load(p.q + base, i0, p.T, p.D);
+        q_rows.load(p.q + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
         q_rows.store(q_tile);
         for (int c = 0; c < n_chunks; ++c) {
             __syncthreads();
-            chunk.load(p.k + base, key0 + c * kTile, p.T, p.D);
+            chunk.load(p.k + p.lk.slice(bh, p.H), p.lk.t, key0 + c * kTile, p.T, p.D);
             chunk.store(kv_tile);
             __syncthreads();
             float dist[4][4] = {};
@@ -435,7 +450,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 3 : 2)
         float o[4][S::kE] = {};
         float unused[4];
         for (int c = 0; c < n_chunks; ++c) {
-            chunk.load(p.v + base, key0 + c * kTile, p.T, p.D);
+            chunk.load(p.v + p.lv.slice(bh, p.H), p.lv.t, key0 + c * kTile, p.T, p.D);
             chunk.store(kv_tile);
             __syncthreads();
             weighted_rows<kD, false, kFwdPitch>(scores + c * kTile * kFwdPitch, kv_tile, o,
@@ -450,7 +465,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 3 : 2)
             for (int n = 0; n < S::kE; ++n) {
                 const int d = S::of(tc, n);
                 if (d >= p.D) continue;
-                const int64_t idx = base + static_cast<int64_t>(i) * p.D + d;
+                const int64_t idx = p.lo.at(bh, p.H, i) + d;
                 p.out[idx] = static_cast<scalar_t>(o[a][n]);
                 if (p.out_f32 != nullptr) p.out_f32[idx] = o[a][n];
             }
@@ -473,6 +488,8 @@ struct BackwardParams {
     scalar_t* dk;            // (B, H, T, D)
     scalar_t* dv;            // (B, H, T, D)
     double* dlog_sigma;      // (B, H, n_qtiles) one partial sum per query tile
+    Layout lq, lk, lv;       // of q, k, v
+    Layout lo, lg, ld;       // of out, of dout, and of dq, dk, dv
     int H, T, D, W, NW;
     int n_qtiles, n_tiles, n_cols;
 };
@@ -506,13 +523,12 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         const int bh = tile / p.n_qtiles;
         const int i0 = (tile % p.n_qtiles) * kTile;
         const int key0 = i0 - p.W + 1;
-        const int64_t base = static_cast<int64_t>(bh) * p.T * p.D;
         const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
 
         __syncthreads();
-        chunk.load(p.q + base, i0, p.T, p.D);
+        chunk.load(p.q + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
         chunk.store(q_tile);
-        chunk.load(p.dout + base, i0, p.T, p.D);
+        chunk.load(p.dout + p.lg.slice(bh, p.H), p.lg.t, i0, p.T, p.D);
         chunk.store(do_tile);
         __syncthreads();
         // delta_i in ascending d like pair_tile's dO . v: with one kept key (p = 1, O = v) ds is
@@ -521,7 +537,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             const int i = i0 + threadIdx.x;
             float acc = 0.f;
             if (i < p.T) {
-                const float* o = p.out + base + static_cast<int64_t>(i) * p.D;
+                const float* o = p.out + p.lo.at(bh, p.H, i);
                 for (int d = 0; d < p.D; ++d) {
                     acc = __fmaf_rn(do_tile[threadIdx.x * kP + d], o[d], acc);
                 }
@@ -547,9 +563,9 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         for (int c = 0; c < n_chunks; ++c) {
             // Two blocks share a multiprocessor: one's loads overlap the other's arithmetic.
             __syncthreads();
-            chunk.load(p.k + base, key0 + c * kTile, p.T, p.D);
+            chunk.load(p.k + p.lk.slice(bh, p.H), p.lk.t, key0 + c * kTile, p.T, p.D);
             chunk.store(k_tile);
-            chunk.load(p.v + base, key0 + c * kTile, p.T, p.D);
+            chunk.load(p.v + p.lv.slice(bh, p.H), p.lv.t, key0 + c * kTile, p.T, p.D);
             chunk.store(v_tile);
             __syncthreads();
             float dist[4][4] = {}, dp[4][4] = {};
@@ -587,7 +603,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                 const int d = S::of(tc, n);
                 if (d >= p.D) continue;
                 const float qd = q_tile[(tr * 4 + a) * kP + d];
-                p.dq[base + static_cast<int64_t>(i) * p.D + d] =
+                p.dq[p.ld.at(bh, p.H, i) + d] =
                     static_cast<scalar_t>(-2.f * coef * (qd * rowsum[a] - acc[a][n]));
             }
         }
@@ -635,15 +651,14 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
         const int bh = tile / p.n_qtiles;
         const int j0 = (tile % p.n_qtiles) * kTile;
-        const int64_t base = static_cast<int64_t>(bh) * p.T * p.D;
         const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
         // Query chunks start at j0; those past T hold no query.
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
 
         __syncthreads();
-        chunk.load(p.k + base, j0, p.T, p.D);
+        chunk.load(p.k + p.lk.slice(bh, p.H), p.lk.t, j0, p.T, p.D);
         chunk.store(k_tile);
-        chunk.load(p.v + base, j0, p.T, p.D);
+        chunk.load(p.v + p.lv.slice(bh, p.H), p.lv.t, j0, p.T, p.D);
         chunk.store(v_tile);
 
         float dv[4][S::kE] = {}, dk[4][S::kE] = {};
@@ -651,9 +666,9 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         for (int c = 0; c < n_chunks; ++c) {
             const int ibase = j0 + c * kTile;
             __syncthreads();
-            chunk.load(p.q + base, ibase, p.T, p.D);
+            chunk.load(p.q + p.lq.slice(bh, p.H), p.lq.t, ibase, p.T, p.D);
             chunk.store(q_tile);
-            chunk.load(p.dout + base, ibase, p.T, p.D);
+            chunk.load(p.dout + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T, p.D);
             chunk.store(do_tile);
             __syncthreads();
             float dist[4][4] = {}, dp[4][4] = {};
@@ -695,7 +710,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             for (int n = 0; n < S::kE; ++n) {
                 const int d = S::of(tc, n);
                 if (d >= p.D) continue;
-                const int64_t idx = base + static_cast<int64_t>(j) * p.D + d;
+                const int64_t idx = p.ld.at(bh, p.H, j) + d;
                 const float kd = k_tile[(tr * 4 + a) * kP + d];
                 p.dk[idx] = static_cast<scalar_t>(2.f * coef * (dk[a][n] - kd * colsum[a]));
                 p.dv[idx] = static_cast<scalar_t>(dv[a][n]);
@@ -777,9 +792,29 @@ void dispatch_dtype(at::ScalarType type, F&& f) {
     }
 }
 
+// The kernels' view of a (B, H, T, D) operand: rows may lie anywhere, elements of a row not.
+Layout layout_of(const at::Tensor& t) {
+    TORCH_INTERNAL_ASSERT(t.dim() == 4 && (t.stride(3) == 1 || t.size(3) <= 1));
+    return {t.stride(0), t.stride(1), t.stride(2)};
+}
+
+at::Tensor rows_readable(const at::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); }
+
+// A (B, H, T, D) tensor stored as (B, T, H, D), so that merging its heads is a free view.
+at::Tensor empty_heads_last(const at::Tensor& like, at::ScalarType type) {
+    return at::empty({like.size(0), like.size(2), like.size(1), like.size(3)},
+                     like.options().dtype(type))
+        .transpose(1, 2);
+}
+
+at::Tensor merge_heads(const at::Tensor& x) {  // (B, H, T, D) -> (B, T, H * D)
+    return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
 struct ForwardResult {
-    at::Tensor out;      // (B, H, T, D) in v's dtype
-    at::Tensor out_f32;  // (B, H, T, D) fp32; undefined when out is fp32 or nothing is saved
+    at::Tensor out;      // (B, H, T, D) in v's dtype, stored heads last
+    at::Tensor out_f32;  // (B, H, T, D) fp32, stored heads last; undefined when out is fp32 or
+                         // nothing is saved
     at::Tensor mask;     // (B, H, T, NW) int32 bits; undefined when nothing is saved
     at::Tensor lse;      // (B, H, T) fp64; undefined when nothing is saved
 };
@@ -809,8 +844,8 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
     TORCH_CHECK(q.size(3) <= kMaxHeadDim, "krause_attention_cuda: head size ", q.size(3),
                 " > ", kMaxHeadDim);
     const c10::cuda::CUDAGuard guard(q.device());
-    const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();  // (B, H, T, D)
-    const auto ls = log_sigma.to(at::kFloat).contiguous();                    // (H)
+    const auto qc = rows_readable(q), kc = rows_readable(k), vc = rows_readable(v);
+    const auto ls = log_sigma.to(at::kFloat).contiguous();  // (H)
 
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
     TORCH_CHECK(B * H * T <= std::numeric_limits<int>::max(),
@@ -824,11 +859,9 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
     const int kd = padded_head_dim(D);
 
     ForwardResult r;
-    r.out = at::empty_like(vc);
+    r.out = empty_heads_last(vc, vc.scalar_type());
     if (for_backward) {
-        if (vc.scalar_type() != at::kFloat) {
-            r.out_f32 = at::empty(vc.sizes(), vc.options().dtype(at::kFloat));
-        }
+        if (vc.scalar_type() != at::kFloat) r.out_f32 = empty_heads_last(vc, at::kFloat);
         r.mask = at::empty({B, H, T, NW}, q.options().dtype(at::kInt));
         r.lse = at::empty({B, H, T}, q.options().dtype(at::kDouble));
     }
@@ -859,6 +892,10 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
                                   : nullptr;
         p.lse = r.lse.defined() ? r.lse.data_ptr<double>() : nullptr;
         p.scores = workspace.defined() ? workspace.data_ptr<float>() : nullptr;
+        p.lq = layout_of(qc);
+        p.lk = layout_of(kc);
+        p.lv = layout_of(vc);
+        p.lo = layout_of(r.out);
         p.H = static_cast<int>(H);
         p.T = static_cast<int>(T);
         p.D = static_cast<int>(D);
@@ -873,16 +910,14 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
     return r;
 }
 
-struct BackwardResult {
-    at::Tensor dq, dk, dv;  // (B, H, T, D)
-    at::Tensor dlog_sigma;  // (H) fp32
-};
-
-// The backward op's one tensor-facing function. out_f32: the forward output in fp32.
-BackwardResult krause_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
-                               const at::Tensor& v, const at::Tensor& out_f32,
-                               const at::Tensor& log_sigma, const at::Tensor& mask,
-                               const at::Tensor& lse, int64_t window) {
+// The backward op's one tensor-facing function: writes dq, dk, dv (B, H, T, D views of one
+// layout, e.g. the thirds of one fused gradient) and returns d log_sigma (H) in fp32.
+// out_f32: the forward output in fp32.
+at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
+                           const at::Tensor& v, const at::Tensor& out_f32,
+                           const at::Tensor& log_sigma, const at::Tensor& mask,
+                           const at::Tensor& lse, int64_t window, at::Tensor& dq, at::Tensor& dk,
+                           at::Tensor& dv) {
     TORCH_CHECK(dout.sizes() == q.sizes(), "krause_attention_cuda backward: grad shape ",
                 dout.sizes(), " differs from ", q.sizes());
     TORCH_CHECK(out_f32.scalar_type() == at::kFloat && mask.scalar_type() == at::kInt &&
@@ -890,13 +925,15 @@ BackwardResult krause_backward(const at::Tensor& dout, const at::Tensor& q, cons
                 "krause_attention_cuda backward: saved tensors have unexpected dtypes");
     TORCH_CHECK(dout.device() == q.device(), "krause_attention_cuda backward: grad on ",
                 dout.device(), ", inputs on ", q.device());
+    const Layout ld = layout_of(dq);
+    TORCH_INTERNAL_ASSERT(dk.strides() == dq.strides() && dv.strides() == dq.strides());
     const c10::cuda::CUDAGuard guard(q.device());
-    const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();  // (B, H, T, D)
-    const auto gc = dout.to(q.scalar_type()).contiguous();                    // (B, H, T, D)
-    const auto oc = out_f32.contiguous();                                      // (B, H, T, D)
-    const auto ls = log_sigma.to(at::kFloat).contiguous();                    // (H)
-    const auto mc = mask.contiguous();                                         // (B, H, T, NW)
-    const auto lc = lse.contiguous();                                          // (B, H, T)
+    const auto qc = rows_readable(q), kc = rows_readable(k), vc = rows_readable(v);
+    const auto gc = rows_readable(dout.to(q.scalar_type()));
+    const auto oc = rows_readable(out_f32);
+    const auto ls = log_sigma.to(at::kFloat).contiguous();  // (H)
+    const auto mc = mask.contiguous();                       // (B, H, T, NW)
+    const auto lc = lse.contiguous();                        // (B, H, T)
 
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
     const int W = static_cast<int>(std::min(window, std::max<int64_t>(T, 1)));
@@ -905,10 +942,6 @@ BackwardResult krause_backward(const at::Tensor& dout, const at::Tensor& q, cons
     const int n_cols = (kTile + W - 1 + kTile - 1) / kTile * kTile;
     const int kd = padded_head_dim(D);
 
-    BackwardResult r;
-    r.dq = at::empty_like(qc);
-    r.dk = at::empty_like(qc);
-    r.dv = at::empty_like(qc);
     const auto delta = at::empty({B, H, T}, q.options().dtype(at::kFloat));  // (B, H, T)
     const auto parts = at::zeros({B, H, n_qtiles}, q.options().dtype(at::kDouble));
     if (n_tiles > 0) {
@@ -925,10 +958,16 @@ BackwardResult krause_backward(const at::Tensor& dout, const at::Tensor& q, cons
             p.mask = reinterpret_cast<const unsigned*>(mc.data_ptr<int32_t>());
             p.lse = lc.data_ptr<double>();
             p.delta = delta.data_ptr<float>();
-            p.dq = r.dq.data_ptr<scalar_t>();
-            p.dk = r.dk.data_ptr<scalar_t>();
-            p.dv = r.dv.data_ptr<scalar_t>();
+            p.dq = dq.data_ptr<scalar_t>();
+            p.dk = dk.data_ptr<scalar_t>();
+            p.dv = dv.data_ptr<scalar_t>();
             p.dlog_sigma = parts.data_ptr<double>();
+            p.lq = layout_of(qc);
+            p.lk = layout_of(kc);
+            p.lv = layout_of(vc);
+            p.lo = layout_of(oc);
+            p.lg = layout_of(gc);
+            p.ld = ld;
             p.H = static_cast<int>(H);
             p.T = static_cast<int>(T);
             p.D = static_cast<int>(D);
@@ -941,10 +980,10 @@ BackwardResult krause_backward(const at::Tensor& dout, const at::Tensor& q, cons
         });
     }
     // Per-tile partial sums in fp64, reduced in a fixed order: deterministic.
-    r.dlog_sigma = parts.sum(at::IntArrayRef{0, 2}).to(at::kFloat);
-    return r;
+    return parts.sum(at::IntArrayRef{0, 2}).to(at::kFloat);
 }
 
+// q, k, v (B, H, T, D) as separate tensors.
 class KrauseAttentionFunction : public torch::autograd::Function<KrauseAttentionFunction> {
 public:
     static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q,
@@ -962,17 +1001,70 @@ public:
         const auto saved = ctx->get_saved_variables();
         const auto& q = saved[0];
         const auto& log_sigma = saved[3];
-        const int64_t window = ctx->saved_data["window"].toInt();
         if (!grads[0].defined()) {
             return {at::zeros_like(q), at::zeros_like(q), at::zeros_like(q),
                     at::zeros_like(log_sigma), at::Tensor(), at::Tensor()};
         }
-        auto g = krause_backward(grads[0], q, saved[1], saved[2], saved[4], log_sigma, saved[5],
-                                 saved[6], window);
-        return {g.dq, g.dk, g.dv, g.dlog_sigma.to(log_sigma.scalar_type()), at::Tensor(),
-                at::Tensor()};
+        // Heads last, like the forward output: the gradient of split heads is then a free view.
+        auto dq = empty_heads_last(q, q.scalar_type());
+        auto dk = empty_heads_last(q, q.scalar_type());
+        auto dv = empty_heads_last(q, q.scalar_type());
+        const auto dls = krause_backward(grads[0], q, saved[1], saved[2], saved[4], log_sigma,
+                                         saved[5], saved[6], ctx->saved_data["window"].toInt(),
+                                         dq, dk, dv);
+        return {dq, dk, dv, dls.to(log_sigma.scalar_type()), at::Tensor(), at::Tensor()};
     }
 };
+
+// q, k, v as the thirds of one fused projection (B, T, 3 * H * D): the kernels read them in place
+// and write their gradients into one (B, T, 3 * H * D) tensor, so no head is ever transposed.
+class KrausePackedFunction : public torch::autograd::Function<KrausePackedFunction> {
+public:
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& qkv,
+                              const at::Tensor& log_sigma, int64_t heads, int64_t window,
+                              int64_t top_k) {
+        const auto x = qkv.contiguous();
+        const auto parts = unpack_qkv(x, heads);
+        auto r = krause_forward(parts[0], parts[1], parts[2], log_sigma, window, top_k,
+                                /*for_backward=*/true);
+        const auto out_f32 = r.out_f32.defined() ? r.out_f32 : r.out;
+        ctx->save_for_backward({x, log_sigma, out_f32, r.mask, r.lse});
+        ctx->saved_data["heads"] = heads;
+        ctx->saved_data["window"] = window;
+        return merge_heads(r.out);
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto saved = ctx->get_saved_variables();
+        const auto& x = saved[0];
+        const auto& log_sigma = saved[1];
+        if (!grads[0].defined()) {
+            return {at::zeros_like(x), at::zeros_like(log_sigma), at::Tensor(), at::Tensor(),
+                    at::Tensor()};
+        }
+        const int64_t heads = ctx->saved_data["heads"].toInt();
+        const auto parts = unpack_qkv(x, heads);
+        const auto& q = parts[0];
+        const auto dout = grads[0]
+                              .reshape({q.size(0), q.size(2), q.size(1), q.size(3)})
+                              .transpose(1, 2);  // (B, H, T, D)
+        auto dqkv = at::empty_like(x);
+        auto d = unpack_qkv(dqkv, heads);
+        const auto dls = krause_backward(dout, q, parts[1], parts[2], saved[2], log_sigma,
+                                         saved[3], saved[4], ctx->saved_data["window"].toInt(),
+                                         d[0], d[1], d[2]);
+        return {dqkv, dls.to(log_sigma.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+};
+
+bool needs_grad(std::initializer_list<const at::Tensor*> inputs) {
+    if (!at::GradMode::is_enabled()) return false;
+    for (const auto* t : inputs) {
+        if (t->requires_grad()) return true;
+    }
+    return false;
+}
 
 }  // namespace
 
@@ -982,11 +1074,29 @@ at::Tensor krause_attention_cuda(const at::Tensor& q, const at::Tensor& k, const
     if (q.scalar_type() == at::kDouble || (q.dim() == 4 && q.size(3) > kMaxHeadDim)) {
         return krause_attention_windowed(q, k, v, log_sigma, window, top_k);
     }
-    const bool needs_grad = at::GradMode::is_enabled() &&
-                            (q.requires_grad() || k.requires_grad() || v.requires_grad() ||
-                             log_sigma.requires_grad());
-    if (!needs_grad) return krause_forward(q, k, v, log_sigma, window, top_k, false).out;
+    if (!needs_grad({&q, &k, &v, &log_sigma})) {
+        return krause_forward(q, k, v, log_sigma, window, top_k, false).out;
+    }
     return KrauseAttentionFunction::apply(q, k, v, log_sigma, window, top_k);
+}
+
+at::Tensor krause_attention_packed_cuda(const at::Tensor& qkv, int64_t heads,
+                                        const at::Tensor& log_sigma, int64_t window,
+                                        int64_t top_k) {
+    TORCH_CHECK(qkv.dim() == 3 && heads >= 1 && qkv.size(2) % (3 * heads) == 0,
+                "krause_attention_packed_cuda: qkv must be (B, T, 3 * H * D) with H = ", heads,
+                ", got ", qkv.sizes());
+    if (qkv.scalar_type() == at::kDouble || qkv.size(2) / (3 * heads) > kMaxHeadDim) {
+        const auto parts = unpack_qkv(qkv, heads);
+        return merge_heads(
+            krause_attention_windowed(parts[0], parts[1], parts[2], log_sigma, window, top_k));
+    }
+    if (!needs_grad({&qkv, &log_sigma})) {
+        const auto parts = unpack_qkv(qkv, heads);
+        return merge_heads(
+            krause_forward(parts[0], parts[1], parts[2], log_sigma, window, top_k, false).out);
+    }
+    return KrausePackedFunction::apply(qkv, log_sigma, heads, window, top_k);
 }
 
 }  // namespace krause

@@ -117,6 +117,28 @@ TEST(KrauseAttention, KeepsExactlyTheKNearestKeysOfTheWindow) {
     EXPECT_NEAR(last[5].item<double>() / last[4].item<double>(), std::exp(0.5), 1e-9);
 }
 
+// A fused projection holds q, k, v side by side, heads in order within each: unpack_qkv must
+// return exactly the heads that projecting separately and splitting would give, and the packed
+// attention the merged heads of the separate one.
+TEST(KrauseAttention, PackedProjectionUnpacksToTheSeparateHeads) {
+    const int64_t B = 2, T = 11, H = 3, D = 4;
+    auto heads = [&](const at::Tensor& x) {  // (B, T, H * D) -> (B, H, T, D)
+        return x.view({B, T, H, D}).transpose(1, 2);
+    };
+    const auto q = at::randn({B, T, H * D}, at::kDouble);
+    const auto k = at::randn({B, T, H * D}, at::kDouble);
+    const auto v = at::randn({B, T, H * D}, at::kDouble);
+    const auto parts = unpack_qkv(at::cat({q, k, v}, -1), H);
+    EXPECT_TRUE(parts[0].equal(heads(q)));
+    EXPECT_TRUE(parts[1].equal(heads(k)));
+    EXPECT_TRUE(parts[2].equal(heads(v)));
+    const auto log_sigma = at::rand({H}, at::kDouble);
+    const auto packed = krause_attention_packed(at::cat({q, k, v}, -1), H, log_sigma, 5, 3);
+    const auto separate = krause_attention_windowed(heads(q), heads(k), heads(v), log_sigma, 5, 3);
+    EXPECT_TRUE(packed.equal(separate.transpose(1, 2).reshape({B, T, H * D})));
+    EXPECT_THROW(unpack_qkv(q, H), c10::Error);  // width not 3 * H * D
+}
+
 TEST(SoftmaxAttention, ReferenceMatchesPerQueryFormula) {
     const uint64_t seed = fresh_seed();
     auto gen = at::detail::createCPUGenerator(seed);
