@@ -141,9 +141,9 @@ DecodeState PixelTransformerImpl::start_decode(int64_t batch) {
     for (size_t i = 0; i < blocks->size(); ++i) {
         auto& attn = *block(i)->attn;
         auto cache = attn.empty_cache(batch, options);
-        cache.qkv_weight = at::cat({attn.q_proj->weight, attn.k_proj->weight,
-                                    attn.v_proj->weight});
-        cache.qkv_bias = at::cat({attn.q_proj->bias, attn.k_proj->bias, attn.v_proj->bias});
+        auto [weight, bias] = attn.qkv_parameters();
+        cache.qkv_weight = std::move(weight);
+        cache.qkv_bias = std::move(bias);
         state.layers.push_back(std::move(cache));
     }
     return state;
@@ -157,7 +157,7 @@ at::Tensor PixelTransformerImpl::decode_step(DecodeState& state, const at::Tenso
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.select(0, p)).unsqueeze(1);
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step(h, state.layers[i], p);
     state.position = p + 1;
-    return project(head, ln_f->forward(h)).squeeze(1);  // (B, 256)
+    return project(head, normalize(ln_f, h)).squeeze(1);  // (B, 256)
 }
 
 at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Tensor& tokens,
@@ -170,7 +170,7 @@ at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Te
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.index_select(0, position))
                  .unsqueeze(1);  // (B, 1, d)
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step_at(h, state.layers[i], position);
-    return project(head, ln_f->forward(h)).squeeze(1);  // (B, 256)
+    return project(head, normalize(ln_f, h)).squeeze(1);  // (B, 256)
 }
 
 }  // namespace krause

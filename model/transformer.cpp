@@ -35,23 +35,31 @@ at::Tensor AttentionImpl::merge_heads(const at::Tensor& x) const {
     return x.transpose(1, 2).reshape({B, T, config_.d_model});
 }
 
+std::array<at::Tensor, 2> AttentionImpl::qkv_parameters() const {
+    return {at::cat({q_proj->weight, k_proj->weight, v_proj->weight}),
+            at::cat({q_proj->bias, k_proj->bias, v_proj->bias})};
+}
+
 at::Tensor AttentionImpl::forward(const at::Tensor& x) {
-    const auto q = split_heads(project(q_proj, x));  // (B, H, T, D)
-    const auto k = split_heads(project(k_proj, x));
-    const auto v = split_heads(project(v_proj, x));
+    // One product of width 3d instead of three; its thirds are the heads' q, k and v.
+    const auto [weight, bias] = qkv_parameters();
+    const auto qkv = project(x, weight, bias);  // (B, T, 3d)
+    const int64_t H = config_.n_heads;
     if (capture) {
-        captured_q = q.detach();
-        captured_k = k.detach();
+        const auto parts = unpack_qkv(qkv, H);
+        captured_q = parts[0].detach();
+        captured_k = parts[1].detach();
     }
-    at::Tensor out;
-    switch (config_.attention) {
-        case AttentionKind::Krause:
-            out = krause_attention(q, k, v, log_sigma, config_.window, config_.top_k);
-            break;
-        case AttentionKind::Softmax: out = softmax_attention(q, k, v); break;
-        case AttentionKind::Linear: out = linear_attention(q, k, v); break;
+    at::Tensor out;  // (B, T, d)
+    if (config_.attention == AttentionKind::Krause) {
+        out = krause_attention_packed(qkv, H, log_sigma, config_.window, config_.top_k);
+    } else {
+        const auto parts = unpack_qkv(qkv, H);  // (B, H, T, D) each
+        out = merge_heads(config_.attention == AttentionKind::Softmax
+                              ? softmax_attention(parts[0], parts[1], parts[2])
+                              : linear_attention(parts[0], parts[1], parts[2]));
     }
-    return project(out_proj, merge_heads(out));
+    return project(out_proj, out);
 }
 
 at::Tensor AttentionImpl::weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
@@ -84,18 +92,18 @@ at::Tensor BlockImpl::mlp(const at::Tensor& x) {
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x) {
-    const auto h = x + drop->forward(attn->forward(ln1->forward(x)));
-    return h + drop->forward(mlp(ln2->forward(h)));
+    const auto h = x + drop->forward(attn->forward(normalize(ln1, x)));
+    return h + drop->forward(mlp(normalize(ln2, h)));
 }
 
 at::Tensor BlockImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
-    const auto h = x + attn->step(ln1->forward(x), cache, position);
-    return h + mlp(ln2->forward(h));
+    const auto h = x + attn->step(normalize(ln1, x), cache, position);
+    return h + mlp(normalize(ln2, h));
 }
 
 at::Tensor BlockImpl::step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position) {
-    const auto h = x + attn->step_at(ln1->forward(x), cache, position);
-    return h + mlp(ln2->forward(h));
+    const auto h = x + attn->step_at(normalize(ln1, x), cache, position);
+    return h + mlp(normalize(ln2, h));
 }
 
 PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(config) {
@@ -123,7 +131,7 @@ at::Tensor PixelTransformerImpl::forward(const at::Tensor& tokens) {
                 " outside 1..", config_.seq_len() - 1);
     auto h = tok_emb->forward(tokens.to(at::kLong)) + pos_emb.narrow(0, 0, S);  // (B, S, d)
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->forward(h);
-    return project(head, ln_f->forward(h));  // (B, S, 256)
+    return project(head, normalize(ln_f, h));  // (B, S, 256)
 }
 
 at::Tensor PixelTransformerImpl::token_nll(const at::Tensor& images) {

@@ -3,6 +3,7 @@
 
 #include "model/config.h"
 #include "model/decode.h"
+#include "model/dense.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -11,18 +12,13 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include <array>
 #include <utility>
 #include <vector>
 
 namespace krause {
 
 constexpr int64_t kVocab = 256;
-
-// x W^T + b through ATen's linear, which folds the bias into the matrix product for (B, T, d)
-// inputs; the C++ frontend's Linear::forward adds it in a kernel of its own.
-inline at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x) {
-    return at::linear(x, layer->weight, layer->bias);
-}
 
 // Multi-head attention of one of three kinds, with q, k, v and out projections (Linear + bias).
 class AttentionImpl : public torch::nn::Module {
@@ -48,6 +44,9 @@ public:
 
     torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
     at::Tensor log_sigma;  // (H), Krause only
+
+    // The q, k, v projections stacked into one: weight (3d, d) and bias (3d), differentiable.
+    std::array<at::Tensor, 2> qkv_parameters() const;
 
 private:
     at::Tensor split_heads(const at::Tensor& x) const;  // (B, T, d) -> (B, H, T, D)

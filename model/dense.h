@@ -1,0 +1,21 @@
+// The Transformer's LayerNorm and Linear layers: fused CUDA kernels where they apply, else ATen.
+#pragma once
+
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+namespace krause {
+
+// x W^T + b. Through ATen's linear, which folds the bias into the matrix product (the C++
+// frontend's Linear::forward adds it in a kernel of its own); when a gradient is wanted on a GPU,
+// through a function whose bias gradient is one column-sum kernel.
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x);
+
+// The LayerNorm `layer` of x; on a GPU the fused kernels of model/dense_cuda.h.
+at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x);
+
+// Whether project and normalize may use the fused kernels (tests compare both paths).
+void set_dense_fused_enabled(bool enabled);
+
+}  // namespace krause
