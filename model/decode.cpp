@@ -33,10 +33,17 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
     return cache;
 }
 
+std::array<at::Tensor, 3> AttentionImpl::step_qkv(const at::Tensor& x,
+                                                  const LayerCache& cache) const {
+    if (cache.qkv_weight.defined()) {
+        return unpack_qkv(at::linear(x, cache.qkv_weight, cache.qkv_bias), config_.n_heads);
+    }
+    const auto [weight, bias] = qkv_parameters();  // a cache not made by start_decode
+    return unpack_qkv(at::linear(x, weight, bias), config_.n_heads);
+}
+
 at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
-    const auto q = split_heads(project(q_proj, x));  // (B, H, 1, D)
-    const auto k = split_heads(project(k_proj, x));
-    const auto v = split_heads(project(v_proj, x));
+    const auto [q, k, v] = step_qkv(x, cache);  // (B, H, 1, D) each
     at::Tensor out;  // (B, H, 1, D)
     switch (config_.attention) {
         case AttentionKind::Krause: {
@@ -77,11 +84,7 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
 
 at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
                                   const at::Tensor& position) {
-    const int64_t d = config_.d_model;
-    const auto qkv = at::linear(x, cache.qkv_weight, cache.qkv_bias);  // (B, 1, 3 d)
-    const auto q = split_heads(qkv.narrow(2, 0, d));                   // (B, H, 1, D)
-    const auto k = split_heads(qkv.narrow(2, d, d));
-    const auto v = split_heads(qkv.narrow(2, 2 * d, d));
+    const auto [q, k, v] = step_qkv(x, cache);  // (B, H, 1, D) each
     at::Tensor out;  // (B, H, 1, D)
     switch (config_.attention) {
         case AttentionKind::Krause: {

@@ -25,11 +25,6 @@ AttentionImpl::AttentionImpl(const ModelConfig& config) : config_(config) {
     }
 }
 
-at::Tensor AttentionImpl::split_heads(const at::Tensor& x) const {
-    const int64_t B = x.size(0), T = x.size(1);
-    return x.view({B, T, config_.n_heads, config_.head_dim()}).transpose(1, 2);
-}
-
 at::Tensor AttentionImpl::merge_heads(const at::Tensor& x) const {
     const int64_t B = x.size(0), T = x.size(2);
     return x.transpose(1, 2).reshape({B, T, config_.d_model});

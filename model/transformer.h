@@ -49,7 +49,8 @@ public:
     std::array<at::Tensor, 2> qkv_parameters() const;
 
 private:
-    at::Tensor split_heads(const at::Tensor& x) const;  // (B, T, d) -> (B, H, T, D)
+    // q, k, v (B, H, 1, D) of one position, from the cache's stacked projection when it has one.
+    std::array<at::Tensor, 3> step_qkv(const at::Tensor& x, const LayerCache& cache) const;
     at::Tensor merge_heads(const at::Tensor& x) const;  // (B, H, T, D) -> (B, T, d)
     // Linear attention's decode step (no position involved): q, k, v (B, H, 1, D).
     at::Tensor linear_step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
