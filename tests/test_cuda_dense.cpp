@@ -126,7 +126,8 @@ TEST(CudaDense, LayerNormWithinTwiceTheAtenError) {
                 EXPECT_EQ(mine[i].scalar_type(), at::kFloat) << names[i];
                 const double e_mine = rel_err(mine[i], exact[i]);
                 const double e_ref = rel_err(ref[i], exact[i]);
-                EXPECT_LE(e_mine, 2 * e_ref + 1e-6) << names[i] << ": " << e_mine << " vs " << e_ref;
+                EXPECT_LE(e_mine, 2 * e_ref + 1e-6)
+                    << names[i] << ": " << e_mine << " vs " << e_ref;
             }
         }
     }
