@@ -29,6 +29,8 @@ at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::
 
 // q, k, v as (B, H, T, D) views of one fused projection qkv (B, T, 3 * H * D).
 std::array<at::Tensor, 3> unpack_qkv(const at::Tensor& qkv, int64_t heads);
+// Heads side by side again: (B, H, T, D) -> (B, T, H * D), a view when stored heads-last.
+at::Tensor merge_heads(const at::Tensor& x);
 
 // krause_attention of the thirds of a fused projection qkv (B, T, 3 * H * D); returns
 // (B, T, H * D), heads merged. On the fused CUDA path the kernels read the heads in place and the

@@ -14,6 +14,12 @@ namespace krause {
 LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& options) const {
     const int64_t H = config_.n_heads, D = config_.head_dim();
     LayerCache cache;
+    {
+        torch::NoGradGuard no_grad;
+        auto [weight, bias] = qkv_parameters();
+        cache.qkv_weight = std::move(weight);
+        cache.qkv_bias = std::move(bias);
+    }
     switch (config_.attention) {
         case AttentionKind::Krause: {
             const int64_t W = std::min(config_.window, config_.seq_len());
@@ -35,11 +41,7 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
 
 std::array<at::Tensor, 3> AttentionImpl::step_qkv(const at::Tensor& x,
                                                   const LayerCache& cache) const {
-    if (cache.qkv_weight.defined()) {
-        return unpack_qkv(at::linear(x, cache.qkv_weight, cache.qkv_bias), config_.n_heads);
-    }
-    const auto [weight, bias] = qkv_parameters();  // a cache not made by start_decode
-    return unpack_qkv(at::linear(x, weight, bias), config_.n_heads);
+    return unpack_qkv(project(x, cache.qkv_weight, cache.qkv_bias), config_.n_heads);
 }
 
 at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
@@ -140,14 +142,8 @@ DecodeState PixelTransformerImpl::start_decode(int64_t batch) {
     DecodeState state;
     state.batch = batch;
     const auto options = pos_emb.options();
-    torch::NoGradGuard no_grad;
     for (size_t i = 0; i < blocks->size(); ++i) {
-        auto& attn = *block(i)->attn;
-        auto cache = attn.empty_cache(batch, options);
-        auto [weight, bias] = attn.qkv_parameters();
-        cache.qkv_weight = std::move(weight);
-        cache.qkv_bias = std::move(bias);
-        state.layers.push_back(std::move(cache));
+        state.layers.push_back(block(i)->attn->empty_cache(batch, options));
     }
     return state;
 }

@@ -16,8 +16,8 @@ struct LayerCache {
     at::Tensor values;
     at::Tensor state;
     at::Tensor norm;
-    // The q, k and v projections stacked, (3 d, d) and (3 d), taken when decoding starts: one
-    // matrix product per replayable step instead of three.
+    // The q, k and v projections stacked, (3 d, d) and (3 d), taken when the cache is made: one
+    // matrix product per step instead of three.
     at::Tensor qkv_weight;
     at::Tensor qkv_bias;
 };

@@ -30,15 +30,15 @@ at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x) {
 }
 
 at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x) {
-#ifdef KRAUSE_WITH_CUDA
     const auto& options = layer->options;
+#ifdef KRAUSE_WITH_CUDA
     if (fused_enabled.load() && options.elementwise_affine() &&
         options.normalized_shape().size() == 1 && layer_norm_cuda_supported(x, layer->weight)) {
         return layer_norm_cuda(x, layer->weight, layer->bias, options.eps());
     }
 #endif
-    return at::layer_norm(x, layer->options.normalized_shape(), layer->weight, layer->bias,
-                          layer->options.eps());
+    return at::layer_norm(x, options.normalized_shape(), layer->weight, layer->bias,
+                          options.eps());
 }
 
 }  // namespace krause

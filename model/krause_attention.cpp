@@ -165,6 +165,10 @@ std::array<at::Tensor, 3> unpack_qkv(const at::Tensor& qkv, int64_t heads) {
             x.select(2, 2).transpose(1, 2)};
 }
 
+at::Tensor merge_heads(const at::Tensor& x) {
+    return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
 at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
                                    const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
 #ifdef KRAUSE_WITH_CUDA
@@ -173,9 +177,8 @@ at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
     }
 #endif
     const auto parts = unpack_qkv(qkv, heads);
-    const auto out = krause_attention_windowed(parts[0], parts[1], parts[2], log_sigma, window,
-                                               top_k);  // (B, H, T, D)
-    return out.transpose(1, 2).reshape({qkv.size(0), qkv.size(1), qkv.size(2) / 3});
+    return merge_heads(
+        krause_attention_windowed(parts[0], parts[1], parts[2], log_sigma, window, top_k));
 }
 
 at::Tensor krause_weights(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma,

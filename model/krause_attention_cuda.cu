@@ -94,7 +94,8 @@ __device__ __forceinline__ float probability(float s, double lse) {
     return expf(static_cast<float>(static_cast<double>(s) - lse));
 }
 
-// Where the rows of a (B, H, T, D) operand lie: element (b, h, t, d) at b * b + h * h + t * t + d.
+// Where the rows of a (B, H, T, D) operand lie: element (b, h, t, d) at offset
+// b * Layout::b + h * Layout::h + t * Layout::t + d.
 // Heads may be interleaved with time, as in the (B, T, 3, H, D) output of one fused q/k/v
 // projection, so the kernels read and write heads in place instead of through transposed copies.
 struct Layout {
@@ -805,10 +806,6 @@ at::Tensor empty_heads_last(const at::Tensor& like, at::ScalarType type) {
     return at::empty({like.size(0), like.size(2), like.size(1), like.size(3)},
                      like.options().dtype(type))
         .transpose(1, 2);
-}
-
-at::Tensor merge_heads(const at::Tensor& x) {  // (B, H, T, D) -> (B, T, H * D)
-    return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
 }
 
 struct ForwardResult {

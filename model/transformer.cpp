@@ -25,11 +25,6 @@ AttentionImpl::AttentionImpl(const ModelConfig& config) : config_(config) {
     }
 }
 
-at::Tensor AttentionImpl::merge_heads(const at::Tensor& x) const {
-    const int64_t B = x.size(0), T = x.size(2);
-    return x.transpose(1, 2).reshape({B, T, config_.d_model});
-}
-
 std::array<at::Tensor, 2> AttentionImpl::qkv_parameters() const {
     return {at::cat({q_proj->weight, k_proj->weight, v_proj->weight}),
             at::cat({q_proj->bias, k_proj->bias, v_proj->bias})};

@@ -32,6 +32,7 @@ public:
     // change from one position to the next and can be replayed (a CUDA graph): the caches are
     // read whole and masked instead of narrowed.
     at::Tensor step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position);
+    // Empty caches and the stacked q/k/v projection (qkv_parameters) that steps read.
     LayerCache empty_cache(int64_t batch, const at::TensorOptions& options) const;
     // Weights of queries [q_begin, q_begin + Q) over keys [0, q_begin + Q), fp32 (B, H, Q, S);
     // `attended`, when given, receives the bool mask of keys each query attends to.
@@ -49,9 +50,8 @@ public:
     std::array<at::Tensor, 2> qkv_parameters() const;
 
 private:
-    // q, k, v (B, H, 1, D) of one position, from the cache's stacked projection when it has one.
+    // q, k, v (B, H, 1, D) of one position, from the cache's stacked projection.
     std::array<at::Tensor, 3> step_qkv(const at::Tensor& x, const LayerCache& cache) const;
-    at::Tensor merge_heads(const at::Tensor& x) const;  // (B, H, T, D) -> (B, T, d)
     // Linear attention's decode step (no position involved): q, k, v (B, H, 1, D).
     at::Tensor linear_step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            LayerCache& cache) const;
