@@ -35,6 +35,7 @@ struct BenchOptions {
     int64_t op_batch = 32;
     int repeats = 5, warmup = 2;
     int threads = 0;
+    std::string tensor_cores = "on";  // bf16 Krause forward on tensor cores
     bool json = false;
 };
 
@@ -229,8 +230,10 @@ void run_bench(const BenchOptions& o) {
     check_names("--attention", o.attentions, {"krause", "krause-ref", "softmax", "linear"});
     check_names("--what", o.what, {"train", "forward", "sample", "op"});
     const auto device = pick_device(o.device);
+    set_krause_tensor_cores_enabled(o.tensor_cores == "on");
     nlohmann::json result = {{"device", device_name(device)}, {"date", today()},
-                             {"repeats", o.repeats}, {"models", nlohmann::json::array()},
+                             {"repeats", o.repeats}, {"tensor_cores", o.tensor_cores},
+                             {"models", nlohmann::json::array()},
                              {"ops", nlohmann::json::array()}};
     for (const auto& p : split_list(o.presets)) {
         for (const auto& a : split_list(o.attentions)) {
@@ -294,6 +297,10 @@ void add_bench_command(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
     c->add_option("--threads", o->threads, "CPU threads (0: all)");
+    c->add_option("--tensor-cores", o->tensor_cores,
+                  "on | off: the bf16 Krause forward kernel on tensor cores or on CUDA cores")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
     c->add_flag("--json", o->json, "print one JSON object");
     c->callback([o] { run_bench(*o); });
 }

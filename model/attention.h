@@ -42,6 +42,12 @@ at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
 void set_krause_fused_enabled(bool enabled);
 bool krause_fused_available();
 
+// Whether the fused forward kernel may compute bf16 distances and the weighted sum of values on
+// tensor cores (GPUs of compute capability 8.0 and newer); off, it runs on CUDA cores in fp32
+// like the fp32 path. Benchmarks and tests compare both.
+void set_krause_tensor_cores_enabled(bool enabled);
+bool krause_tensor_cores_enabled();
+
 // One decoding step with the position held on the device, the plain ATen form and the reference
 // of krause_decode_step_cuda: stores k_new, v_new (B, H, 1, D) in slot position % S of the ring
 // buffers (B, H, S, D), then attends q (B, H, 1, D) over the slots 0 .. min(position + 1, S) - 1.

@@ -133,9 +133,14 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 
 namespace {
 std::atomic<bool> fused_enabled{true};
+std::atomic<bool> tensor_cores_enabled{true};
 }  // namespace
 
 void set_krause_fused_enabled(bool enabled) { fused_enabled = enabled; }
+
+void set_krause_tensor_cores_enabled(bool enabled) { tensor_cores_enabled = enabled; }
+
+bool krause_tensor_cores_enabled() { return tensor_cores_enabled.load(); }
 
 bool krause_fused_available() {
 #ifdef KRAUSE_WITH_CUDA

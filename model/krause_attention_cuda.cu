@@ -1,5 +1,6 @@
 // Fused CUDA Krause attention: the forward kernel (exact top-K of each causal window, softmax,
-// weighted sum of values) and two backward kernels, joined by a torch::autograd::Function.
+// weighted sum of values), its tensor-core form for bf16, and two backward kernels, joined by a
+// torch::autograd::Function.
 // The reference they must match is krause_attention_windowed (model/krause_attention.cpp).
 #include "model/krause_attention_cuda.h"
 
@@ -9,11 +10,13 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <cuda_bf16.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace krause {
 namespace {
@@ -274,13 +277,22 @@ __device__ double top_k_softmax(float* col, int stride, int lo, int W, int top_k
             return in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
         }
     };
+    // The bisection below reads every key about 30 times: cached windows keep them in registers.
+    unsigned keys[kSlots > 0 ? kSlots : 1] = {};
     if constexpr (kSlots > 0) {
 #pragma unroll
         for (int m = 0; m < kSlots; ++m) {
             cache[m] = in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+            keys[m] = in_window(m) ? order_key(cache[m]) : 0u;
         }
     }
-    auto key = [&](int m) -> unsigned { return in_window(m) ? order_key(score(m)) : 0u; };
+    auto key = [&](int m) -> unsigned {
+        if constexpr (kSlots > 0) {
+            return keys[m];
+        } else {
+            return in_window(m) ? order_key(score(m)) : 0u;
+        }
+    };
 
     // Bisect on the key bits for the largest t with #{key >= t} >= K: the K-th largest key, or an
     // earlier t that already isolates exactly K keys. Bits above the highest one where the
@@ -375,6 +387,34 @@ struct ForwardParams {
     int n_cols;    // keys a query tile spans, kFwdRows + W - 1, rounded up to whole chunks
 };
 
+// The middle phase of both forward kernels, one warp per query of the tile at i0: top-K and
+// softmax of its column of the score tile (scores[key row][query]), mask bits and lse.
+template <typename scalar_t>
+__device__ __forceinline__ void top_k_rows(float* scores, const ForwardParams<scalar_t>& p, int bh,
+                                           int i0) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int qi = warp; qi < kFwdRows; qi += kFwdWarps) {
+        const int i = i0 + qi;
+        float* col = scores + qi * kFwdPitch + qi;  // slot r of query qi at col[r * kFwdPitch]
+        if (i >= p.T) {
+            for (int r = lane; r < p.W; r += 32) col[r * kFwdPitch] = 0.f;
+            continue;
+        }
+        const int lo = max(0, p.W - 1 - i);
+        const int64_t row = static_cast<int64_t>(bh) * p.T + i;
+        unsigned* mask_row = p.mask != nullptr ? p.mask + row * p.NW : nullptr;
+        double lse;
+        if (p.NW <= 4) {
+            lse = top_k_softmax<4>(col, kFwdPitch, lo, p.W, p.K, mask_row);
+        } else if (p.NW <= 8) {
+            lse = top_k_softmax<8>(col, kFwdPitch, lo, p.W, p.K, mask_row);
+        } else {
+            lse = top_k_softmax<0>(col, kFwdPitch, lo, p.W, p.K, mask_row);
+        }
+        if (p.lse != nullptr && lane == 0) p.lse[row] = lse;
+    }
+}
+
 // One block per tile of kFwdRows queries of one (b, h), over the key span [i0 - W + 1, i0 +
 // kFwdRows): (1) distances of the tile against each key chunk into a transposed score tile
 // (row = key), (2) one warp per query: top-K, softmax, mask bits and lse, (3) the probabilities
@@ -391,7 +431,6 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
                         ? kv_tile + kTile * kP
                         : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
     const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_chunks = p.n_cols / kTile;
     Chunk<scalar_t, kD, kTile, kFwdThreads> chunk;
     Chunk<scalar_t, kD, kFwdRows, kFwdThreads> q_rows;
@@ -427,26 +466,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
         }
         __syncthreads();
 
-        for (int qi = warp; qi < kFwdRows; qi += kFwdWarps) {
-            const int i = i0 + qi;
-            float* col = scores + qi * kFwdPitch + qi;  // slot r of query qi at col[r * kFwdPitch]
-            if (i >= p.T) {
-                for (int r = lane; r < p.W; r += 32) col[r * kFwdPitch] = 0.f;
-                continue;
-            }
-            const int lo = max(0, p.W - 1 - i);
-            const int64_t row = static_cast<int64_t>(bh) * p.T + i;
-            unsigned* mask_row = p.mask != nullptr ? p.mask + row * p.NW : nullptr;
-            double lse;
-            if (p.NW <= 4) {
-                lse = top_k_softmax<4>(col, kFwdPitch, lo, p.W, p.K, mask_row);
-            } else if (p.NW <= 8) {
-                lse = top_k_softmax<8>(col, kFwdPitch, lo, p.W, p.K, mask_row);
-            } else {
-                lse = top_k_softmax<0>(col, kFwdPitch, lo, p.W, p.K, mask_row);
-            }
-            if (p.lse != nullptr && lane == 0) p.lse[row] = lse;
-        }
+        top_k_rows(scores, p, bh, i0);
 
         float o[4][S::kE] = {};
         float unused[4];
@@ -472,6 +492,213 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
             }
         }
     }
+}
+
+// ---- The forward pass on tensor cores (bf16 inputs, compute capability 8.0+) ----
+// The same three phases as krause_forward_kernel, but the distances come from one bf16 product
+// q.k per pair (exact products, fp32 accumulation: ||q||^2 + ||k||^2 - 2 q.k in fp32, clamped at
+// 0 like the ATen path) and the weighted sum of values from probabilities split into two bf16
+// parts, both on mma.sync m16n8k16. Top-K and softmax stay as they are. Each of the four warps owns 16 queries
+// (m-tile warp % 2) and half of the key chunk (scores) or of the head dims (output).
+constexpr int kMmaPad = 8;  // bf16 per row beyond kD: fragment loads then hit 32 distinct banks
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+#if __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    __trap();
+#endif
+}
+
+// Two floats x (lower k index of a fragment, low half) and y as a bf16 pair `hi` plus a bf16 pair
+// `lo` of what rounding left: hi + lo holds x and y to about 16 bits, where bf16 alone would give
+// each probability a relative error of 2^-9. That error would reach the backward pass through
+// the output (delta_i = dO_i . O_i) and double the error of dq.
+__device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsigned& lo) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    const float2 hf = __bfloat1622float2(h);
+    const __nv_bfloat162 l = __floats2bfloat162_rn(x - hf.x, y - hf.y);
+    hi = *reinterpret_cast<const unsigned*>(&h);
+    lo = *reinterpret_cast<const unsigned*>(&l);
+}
+
+// kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
+// kMmaPad); rows outside [0, T) and dims past D are zero. All loads are issued before the stores.
+template <int kD, int kRows>
+__device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
+                                               const uint16_t* __restrict__ src, int64_t stride,
+                                               int row0, int T, int D) {
+    constexpr int kPer = kRows * kD / kFwdThreads;
+    constexpr int kBatch = kPer < 16 ? kPer : 16;  // loads in flight per thread
+#pragma unroll
+    for (int n0 = 0; n0 < kPer; n0 += kBatch) {
+        uint16_t x[kBatch];
+#pragma unroll
+        for (int n = 0; n < kBatch; ++n) {
+            const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+            const int r = row0 + e / kD, d = e % kD;
+            x[n] = (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d] : 0;
+        }
+#pragma unroll
+        for (int n = 0; n < kBatch; ++n) {
+            const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+            dst[(e / kD) * (kD + kMmaPad) + e % kD] = x[n];
+        }
+    }
+}
+
+// Squared norms in fp32 of kRows bf16 rows (pitch kD + kMmaPad): kLanes lanes per row.
+template <int kD, int kRows>
+__device__ __forceinline__ void row_norms(const uint16_t* __restrict__ rows,
+                                          float* __restrict__ norms) {
+    constexpr int kWords = kD / 2;
+    constexpr int kLanes = kWords < 32 ? kWords : 32;
+    constexpr int kPerPass = 32 / kLanes * kFwdWarps;
+    static_assert(kRows % kPerPass == 0, "rows must fill whole passes");
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+    for (int r0 = 0; r0 < kRows; r0 += kPerPass) {
+        const int r = r0 + warp * (32 / kLanes) + lane / kLanes;
+        const auto* w = reinterpret_cast<const unsigned*>(rows + r * (kD + kMmaPad));
+        float acc = 0.f;
+#pragma unroll
+        for (int n = lane % kLanes; n < kWords; n += kLanes) {
+            const float lo = __uint_as_float(w[n] << 16), hi = __uint_as_float(w[n] & 0xffff0000u);
+            acc = __fmaf_rn(lo, lo, acc);
+            acc = __fmaf_rn(hi, hi, acc);
+        }
+#pragma unroll
+        for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
+        if (lane % kLanes == 0) norms[r] = acc;
+    }
+}
+
+size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
+    return sizeof(float) * (kFwdRows + kTile) +
+           sizeof(uint16_t) * (kFwdRows + kTile) * (kd + kMmaPad) +
+           (scores_in_shared ? sizeof(float) * n_cols * kFwdPitch : 0);
+}
+
+template <int kD, bool kScoresInShared>
+__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
+    krause_forward_mma_kernel(const ForwardParams<c10::BFloat16> p) {
+#if __CUDA_ARCH__ >= 800
+    constexpr int kPq = kD + kMmaPad;  // bf16 per tile row
+    constexpr int kPw = kPq / 2;       // 32-bit words per tile row
+    extern __shared__ float4 shared4[];
+    float* q_norm = reinterpret_cast<float*>(shared4);                // (kFwdRows)
+    float* k_norm = q_norm + kFwdRows;                                // (kTile)
+    uint16_t* q_tile = reinterpret_cast<uint16_t*>(k_norm + kTile);   // (kFwdRows, kPq)
+    uint16_t* kv_tile = q_tile + kFwdRows * kPq;                      // (kTile, kPq)
+    float* scores = kScoresInShared
+                        ? reinterpret_cast<float*>(kv_tile + kTile * kPq)
+                        : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
+    const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
+    const auto* kw = reinterpret_cast<const unsigned*>(kv_tile);
+    const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
+    const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
+    const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;  // fragment row group and column pair
+    const int m0 = 16 * (warp % 2);        // this warp's first query of the tile
+    const int half = warp / 2;             // which half of the keys (scores) or dims (output)
+    const int n_chunks = p.n_cols / kTile;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const int bh = tile / p.n_qtiles;
+        const int i0 = (tile % p.n_qtiles) * kFwdRows;
+        const int key0 = i0 - p.W + 1;  // the key of score row 0
+        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);  // 1 / (2 sigma^2)
+
+        __syncthreads();  // the previous tile is done with every buffer
+        load_rows_bf16<kD, kFwdRows>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
+        __syncthreads();
+        row_norms<kD, kFwdRows>(q_tile, q_norm);
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            load_rows_bf16<kD, kTile>(kv_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
+                                      key0 + c * kTile, p.T, p.D);
+            __syncthreads();
+            row_norms<kD, kTile>(kv_tile, k_norm);
+            float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
+#pragma unroll
+            for (int ks = 0; ks < kD / 16; ++ks) {
+                const unsigned a[4] = {qw[(m0 + g) * kPw + 8 * ks + t],
+                                       qw[(m0 + g + 8) * kPw + 8 * ks + t],
+                                       qw[(m0 + g) * kPw + 8 * ks + 4 + t],
+                                       qw[(m0 + g + 8) * kPw + 8 * ks + 4 + t]};
+#pragma unroll
+                for (int nt = 0; nt < 4; ++nt) {
+                    const int n = half * 32 + 8 * nt + g;
+                    mma_bf16(dot[nt], a, kw[n * kPw + 8 * ks + t], kw[n * kPw + 8 * ks + 4 + t]);
+                }
+            }
+            __syncthreads();  // k_norm is complete
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int qi = m0 + g + 8 * (e / 2);
+                    const int n = half * 32 + 8 * nt + 2 * t + e % 2;
+                    const int r = c * kTile + n - qi;  // window slot
+                    const float dist = fmaxf(q_norm[qi] + k_norm[n] - 2.f * dot[nt][e], 0.f);
+                    scores[(c * kTile + n) * kFwdPitch + qi] =
+                        (r >= 0 && r < p.W) ? -dist * coef : 0.f;
+                }
+            }
+        }
+        __syncthreads();
+
+        top_k_rows(scores, p, bh, i0);
+
+        // out = P V: A = probabilities (rows m0.., keys of the chunk) from the transposed score
+        // tile, B = value rows; this warp's dims are half * kD / 2 + 8 * nt.
+        constexpr int kNt = kD / 16;
+        float o[kNt][4] = {};
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            load_rows_bf16<kD, kTile>(kv_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
+                                      key0 + c * kTile, p.T, p.D);
+            __syncthreads();
+#pragma unroll
+            for (int ks = 0; ks < kTile / 16; ++ks) {
+                const float* pr = scores + (c * kTile + 16 * ks + 2 * t) * kFwdPitch + m0 + g;
+                unsigned pa[4], pb[4];  // probabilities: high and low bf16 parts
+                split_bf16(pr[0], pr[kFwdPitch], pa[0], pb[0]);
+                split_bf16(pr[8], pr[kFwdPitch + 8], pa[1], pb[1]);
+                split_bf16(pr[8 * kFwdPitch], pr[9 * kFwdPitch], pa[2], pb[2]);
+                split_bf16(pr[8 * kFwdPitch + 8], pr[9 * kFwdPitch + 8], pa[3], pb[3]);
+                const uint16_t* vr = kv_tile + (16 * ks + 2 * t) * kPq + half * (kD / 2) + g;
+#pragma unroll
+                for (int nt = 0; nt < kNt; ++nt) {
+                    const uint16_t* v0 = vr + 8 * nt;
+                    const unsigned b0 = v0[0] | (static_cast<unsigned>(v0[kPq]) << 16);
+                    const unsigned b1 = v0[8 * kPq] | (static_cast<unsigned>(v0[9 * kPq]) << 16);
+                    mma_bf16(o[nt], pa, b0, b1);
+                    mma_bf16(o[nt], pb, b0, b1);
+                }
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < kNt; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int i = i0 + m0 + g + 8 * (e / 2);
+                const int d = half * (kD / 2) + 8 * nt + 2 * t + e % 2;
+                if (i >= p.T || d >= p.D) continue;
+                const int64_t idx = p.lo.at(bh, p.H, i) + d;
+                p.out[idx] = static_cast<c10::BFloat16>(o[nt][e]);
+                if (p.out_f32 != nullptr) p.out_f32[idx] = o[nt][e];
+            }
+        }
+    }
+#else
+    __trap();
+#endif
 }
 
 template <typename scalar_t>
@@ -761,6 +988,24 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool in_shared, in
     }
 }
 
+template <int kD>
+void launch_forward_mma(const ForwardParams<c10::BFloat16>& p, bool in_shared, int grid,
+                        size_t bytes, cudaStream_t stream) {
+    auto kernel = in_shared ? krause_forward_mma_kernel<kD, true> : krause_forward_mma_kernel<kD, false>;
+    set_shared_limit(kernel, bytes);
+    kernel<<<grid, kFwdThreads, bytes, stream>>>(p);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+void launch_forward_mma(const ForwardParams<c10::BFloat16>& p, int kd, bool in_shared, int grid,
+                        size_t bytes, cudaStream_t stream) {
+    switch (kd) {
+        case 32: launch_forward_mma<32>(p, in_shared, grid, bytes, stream); break;
+        case 64: launch_forward_mma<64>(p, in_shared, grid, bytes, stream); break;
+        default: launch_forward_mma<128>(p, in_shared, grid, bytes, stream); break;
+    }
+}
+
 template <typename scalar_t, int kD>
 void launch_backward(const BackwardParams<scalar_t>& p, cudaStream_t stream) {
     const size_t query_bytes = query_pass_shared_bytes(kD);
@@ -865,9 +1110,14 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
     if (n_tiles == 0) return r;
 
     const auto* props = at::cuda::getCurrentDeviceProperties();
-    const bool in_shared =
-        forward_shared_bytes(kd, n_cols, true) <= props->sharedMemPerBlockOptin;
-    const size_t bytes = forward_shared_bytes(kd, n_cols, in_shared);
+    const bool mma = vc.scalar_type() == at::kBFloat16 && props->major >= 8 &&
+                     krause_tensor_cores_enabled();
+    auto shared_bytes = [&](bool scores_in_shared) {
+        return mma ? mma_forward_shared_bytes(kd, n_cols, scores_in_shared)
+                   : forward_shared_bytes(kd, n_cols, scores_in_shared);
+    };
+    const bool in_shared = shared_bytes(true) <= props->sharedMemPerBlockOptin;
+    const size_t bytes = shared_bytes(in_shared);
     // Score tiles that outgrow shared memory live in a per-block workspace: a grid of a few
     // blocks per multiprocessor keeps it O(W), not O(T * W).
     const int grid = in_shared ? n_tiles : std::min(n_tiles, 4 * props->multiProcessorCount);
@@ -902,6 +1152,12 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         p.n_qtiles = n_qtiles;
         p.n_tiles = n_tiles;
         p.n_cols = n_cols;
+        if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+            if (mma) {
+                launch_forward_mma(p, kd, in_shared, grid, bytes, stream.stream());
+                return;
+            }
+        }
         launch_forward(p, kd, in_shared, grid, bytes, stream.stream());
     });
     return r;

@@ -155,6 +155,15 @@ std::vector<at::Tensor> run(const AttentionFn& fn, const Inputs& in) {
     return grads;
 }
 
+// Chooses the forward kernel of bf16 inputs while alive.
+class TensorCores {
+public:
+    explicit TensorCores(bool on) { set_krause_tensor_cores_enabled(on); }
+    ~TensorCores() { set_krause_tensor_cores_enabled(true); }
+    TensorCores(const TensorCores&) = delete;
+    TensorCores& operator=(const TensorCores&) = delete;
+};
+
 class CudaKrauseAttention : public ::testing::TestWithParam<KrauseCase> {};
 
 TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
@@ -167,12 +176,22 @@ TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
     };
     auto fused = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); };
-    for (auto type : {at::kFloat, at::kBFloat16}) {
+    // bf16 runs the forward kernel on tensor cores and on CUDA cores; fp32 only on CUDA cores.
+    struct Path {
+        at::ScalarType type;
+        bool tensor_cores;
+    };
+    for (const auto path : {Path{at::kFloat, false}, Path{at::kBFloat16, true},
+                            Path{at::kBFloat16, false}}) {
+        const auto type = path.type;
         const uint64_t seed = fresh_seed();
-        SCOPED_TRACE(::testing::Message() << s << " " << dtype_name(type) << " seed " << seed);
+        const char* cores = path.tensor_cores ? "tensor cores" : "CUDA cores";
+        SCOPED_TRACE(::testing::Message() << s << " " << dtype_name(type) << " " << cores
+                                          << " seed " << seed);
         const auto in = random_inputs(s, type, seed);
         const auto exact = run(windowed, as_double(in));
         const auto aten = run(windowed, in);
+        const TensorCores use(path.tensor_cores);
         const auto mine = run(fused, in);
         ASSERT_EQ(mine[0].sizes(), exact[0].sizes());
         ASSERT_EQ(mine[0].scalar_type(), type);
@@ -188,8 +207,8 @@ TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
             std::snprintf(buf, sizeof buf, " %s %.2e/%.2e", names[t], err_fused, err_aten);
             line += buf;
         }
-        std::printf("[fused/aten rel err] %s %s:%s\n",
-                    ::testing::PrintToString(s).c_str(), dtype_name(type), line.c_str());
+        std::printf("[fused/aten rel err] %s %s %s:%s\n",
+                    ::testing::PrintToString(s).c_str(), dtype_name(type), cores, line.c_str());
     }
 }
 
