@@ -551,29 +551,112 @@ __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
     }
 }
 
-// Squared norms in fp32 of kRows bf16 rows (pitch kD + kMmaPad): kLanes lanes per row.
-template <int kD, int kRows>
-__device__ __forceinline__ void row_norms(const uint16_t* __restrict__ rows,
+// Dims 2n and 2n + 1 of row r of a tile: bf16 tiles (forward) and fp32 tiles of bf16 values
+// (backward) give the same two numbers.
+__device__ __forceinline__ float2 dim_pair(const uint16_t* rows, int pitch, int r, int n) {
+    const unsigned w = reinterpret_cast<const unsigned*>(rows + r * pitch)[n];
+    return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+}
+
+__device__ __forceinline__ float2 dim_pair(const float* rows, int pitch, int r, int n) {
+    return *reinterpret_cast<const float2*>(rows + r * pitch + 2 * n);
+}
+
+// Squared norms in fp32 of the kRows rows of a tile (row pitch `pitch`), by kWarps warps with
+// kLanes lanes per row. The order of the sum depends only on kD, so the forward and backward
+// kernels get the same bits for the same row.
+template <int kD, int kRows, int kWarps, typename Elem>
+__device__ __forceinline__ void row_norms(const Elem* __restrict__ rows, int pitch,
                                           float* __restrict__ norms) {
     constexpr int kWords = kD / 2;
     constexpr int kLanes = kWords < 32 ? kWords : 32;
-    constexpr int kPerPass = 32 / kLanes * kFwdWarps;
+    constexpr int kPerPass = 32 / kLanes * kWarps;
     static_assert(kRows % kPerPass == 0, "rows must fill whole passes");
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 #pragma unroll
     for (int r0 = 0; r0 < kRows; r0 += kPerPass) {
         const int r = r0 + warp * (32 / kLanes) + lane / kLanes;
-        const auto* w = reinterpret_cast<const unsigned*>(rows + r * (kD + kMmaPad));
         float acc = 0.f;
 #pragma unroll
         for (int n = lane % kLanes; n < kWords; n += kLanes) {
-            const float lo = __uint_as_float(w[n] << 16), hi = __uint_as_float(w[n] & 0xffff0000u);
-            acc = __fmaf_rn(lo, lo, acc);
-            acc = __fmaf_rn(hi, hi, acc);
+            const float2 x = dim_pair(rows, pitch, r, n);
+            acc = __fmaf_rn(x.x, x.x, acc);
+            acc = __fmaf_rn(x.y, x.y, acc);
         }
 #pragma unroll
         for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
         if (lane % kLanes == 0) norms[r] = acc;
+    }
+}
+
+// ||a - b||^2 from the two norms and the tensor-core product a.b, rounded the same way wherever
+// it is formed (no contraction into an fma; the sum of the norms is symmetric).
+__device__ __forceinline__ float expanded_distance(float norm_a, float norm_b, float dot) {
+    return fmaxf(__fsub_rn(__fadd_rn(norm_a, norm_b), __fmul_rn(2.f, dot)), 0.f);
+}
+
+// dist[r * kPitchS + c] = ||rows_r - cols_c||^2 for two (kTile, kD + 4) fp32 tiles of bf16
+// values, by the kWarps warps of a backward block (warp: 16 rows, 32 columns), with the forward
+// tensor-core kernel's fragments, norms and rounding: the query pass (rows = queries) issues the
+// very products the forward did; the key pass swaps the two operands of each product.
+template <int kD>
+__device__ __forceinline__ void mma_distance_tile(const float* __restrict__ rows,
+                                                  const float* __restrict__ cols,
+                                                  const float* __restrict__ row_norm,
+                                                  const float* __restrict__ col_norm,
+                                                  float* __restrict__ dist) {
+    static_assert(kWarps == 8 && kTile == 64, "one 16 x 32 patch per warp");
+    constexpr int kP = kD + 4;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = 16 * (warp % 4), c0 = 32 * (warp / 4);
+    auto pair = [](const float* x) {
+        const float2 v = *reinterpret_cast<const float2*>(x);
+        const __nv_bfloat162 b = __floats2bfloat162_rn(v.x, v.y);  // exact: bf16 values
+        return *reinterpret_cast<const unsigned*>(&b);
+    };
+    float dot[4][4] = {};
+#pragma unroll
+    for (int ks = 0; ks < kD / 16; ++ks) {
+        const float* ra = rows + (m0 + g) * kP + 16 * ks + 2 * t;
+        const unsigned a[4] = {pair(ra), pair(ra + 8 * kP), pair(ra + 8), pair(ra + 8 * kP + 8)};
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+            const float* cb = cols + (c0 + 8 * nt + g) * kP + 16 * ks + 2 * t;
+            mma_bf16(dot[nt], a, pair(cb), pair(cb + 8));
+        }
+    }
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int r = m0 + g + 8 * (e / 2), c = c0 + 8 * nt + 2 * t + e % 2;
+            dist[r * kPitchS + c] = expanded_distance(row_norm[r], col_norm[c], dot[nt][e]);
+        }
+    }
+}
+
+// dist[a][b] += the squared distance between tile row tr*4 + a of `rows` and row tc + 16*b of a
+// new chunk `cols` (the pair_tile patch). kMma: on tensor cores, writing the chunk's norms to
+// col_norm (row_norm holds the rows') and passing through `scratch`, a (kTile, kPitchS) tile the
+// caller must not need until every thread is past its next barrier.
+template <int kD, bool kMma>
+__device__ __forceinline__ void chunk_distances(const float* rows, const float* cols,
+                                                const float* row_norm, float* col_norm,
+                                                float* scratch, float (&dist)[4][4]) {
+    if constexpr (kMma) {
+        const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+        row_norms<kD, kTile, kWarps>(cols, kD + 4, col_norm);
+        __syncthreads();
+        mma_distance_tile<kD>(rows, cols, row_norm, col_norm, scratch);
+        __syncthreads();
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+#pragma unroll
+            for (int b = 0; b < 4; ++b) dist[a][b] += scratch[(tr * 4 + a) * kPitchS + tc + 16 * b];
+        }
+    } else {
+        pair_tile<kD, true>(rows, cols, dist);
     }
 }
 
@@ -617,13 +700,13 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         __syncthreads();  // the previous tile is done with every buffer
         load_rows_bf16<kD, kFwdRows>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
         __syncthreads();
-        row_norms<kD, kFwdRows>(q_tile, q_norm);
+        row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
         for (int c = 0; c < n_chunks; ++c) {
             __syncthreads();
             load_rows_bf16<kD, kTile>(kv_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
                                       key0 + c * kTile, p.T, p.D);
             __syncthreads();
-            row_norms<kD, kTile>(kv_tile, k_norm);
+            row_norms<kD, kTile, kFwdWarps>(kv_tile, kPq, k_norm);
             float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
 #pragma unroll
             for (int ks = 0; ks < kD / 16; ++ks) {
@@ -645,7 +728,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
                     const int qi = m0 + g + 8 * (e / 2);
                     const int n = half * 32 + 8 * nt + 2 * t + e % 2;
                     const int r = c * kTile + n - qi;  // window slot
-                    const float dist = fmaxf(q_norm[qi] + k_norm[n] - 2.f * dot[nt][e], 0.f);
+                    const float dist = expanded_distance(q_norm[qi], k_norm[n], dot[nt][e]);
                     scores[(c * kTile + n) * kFwdPitch + qi] =
                         (r >= 0 && r < p.W) ? -dist * coef : 0.f;
                 }
@@ -729,7 +812,9 @@ __device__ __forceinline__ bool kept_bit(const unsigned* mask_row, int r) {
 // Query-centric pass: per tile of kTile queries, over the key chunks of their windows,
 // ds_ij = p_ij (dO_i . v_j - delta_i), dq_i = -2c sum_j ds_ij (q_i - k_j) and the per-tile sum
 // of ds_ij * (-2 s_ij) for d log_sigma.
-template <typename scalar_t, int kD>
+// kMma (bf16 after the tensor-core forward): distances from mma_distance_tile, as the forward
+// formed them.
+template <typename scalar_t, int kD, bool kMma>
 __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     krause_backward_query_kernel(const BackwardParams<scalar_t> p) {
     constexpr int kP = kD + 4;
@@ -742,6 +827,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     float* ds_tile = v_tile + kTile * kP;                 // (kTile, kPitchS) [key][query]
     __shared__ float delta_tile[kTile];
     __shared__ double warp_part[kWarps];
+    __shared__ float q_norm[kMma ? kTile : 1], k_norm[kMma ? kTile : 1];
     const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_chunks = p.n_cols / kTile;
@@ -773,6 +859,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             }
             delta_tile[threadIdx.x] = acc;
         }
+        if constexpr (kMma) row_norms<kD, kTile, kWarps>(q_tile, kP, q_norm);
         __syncthreads();
         double lse[4];
         float delta[4];
@@ -797,7 +884,8 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             chunk.store(v_tile);
             __syncthreads();
             float dist[4][4] = {}, dp[4][4] = {};
-            pair_tile<kD, true>(q_tile, k_tile, dist);
+            // Through ds_tile, free until this chunk's ds is stored.
+            chunk_distances<kD, kMma>(q_tile, k_tile, q_norm, k_norm, ds_tile, dist);
             pair_tile<kD, false>(do_tile, v_tile, dp);
             float ds[4][4];
 #pragma unroll
@@ -818,6 +906,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     ds[a][b] = g;
                 }
             }
+            if constexpr (kMma) __syncthreads();  // every distance is read
             store_patch(ds_tile, ds);
             __syncthreads();
             weighted_rows<kD, true>(ds_tile, k_tile, acc, rowsum);
@@ -861,7 +950,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
 
 // Key-centric pass: per tile of kTile keys, over the chunks of queries that can see them
 // (i in [j, j + W - 1]), dv_j = sum_i p_ij dO_i and dk_j = 2c sum_i ds_ij (q_i - k_j).
-template <typename scalar_t, int kD>
+template <typename scalar_t, int kD, bool kMma>
 __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     krause_backward_key_kernel(const BackwardParams<scalar_t> p) {
     constexpr int kP = kD + 4;
@@ -873,6 +962,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     float* do_tile = q_tile + kTile * kP;                 // (kTile, kP) dO chunk
     float* p_tile = do_tile + kTile * kP;                 // (kTile, kPitchS) [query][key]
     float* ds_tile = p_tile + kTile * kPitchS;            // (kTile, kPitchS) [query][key]
+    __shared__ float k_norm[kMma ? kTile : 1], q_norm[kMma ? kTile : 1];
     const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
     Chunk<scalar_t, kD> chunk;
 
@@ -888,6 +978,10 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         chunk.store(k_tile);
         chunk.load(p.v + p.lv.slice(bh, p.H), p.lv.t, j0, p.T, p.D);
         chunk.store(v_tile);
+        if constexpr (kMma) {
+            __syncthreads();
+            row_norms<kD, kTile, kWarps>(k_tile, kP, k_norm);
+        }
 
         float dv[4][S::kE] = {}, dk[4][S::kE] = {};
         float colsum[4] = {}, unused[4];
@@ -900,7 +994,8 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             chunk.store(do_tile);
             __syncthreads();
             float dist[4][4] = {}, dp[4][4] = {};
-            pair_tile<kD, true>(k_tile, q_tile, dist);
+            // Through p_tile, free until this chunk's probabilities are stored.
+            chunk_distances<kD, kMma>(k_tile, q_tile, k_norm, q_norm, p_tile, dist);
             pair_tile<kD, false>(v_tile, do_tile, dp);
             float pv[4][4], ds[4][4];
 #pragma unroll
@@ -924,6 +1019,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     ds[a][b] = g;
                 }
             }
+            if constexpr (kMma) __syncthreads();  // every distance is read
             store_patch(p_tile, pv);
             store_patch(ds_tile, ds);
             __syncthreads();
@@ -1006,24 +1102,39 @@ void launch_forward_mma(const ForwardParams<c10::BFloat16>& p, int kd, bool in_s
     }
 }
 
-template <typename scalar_t, int kD>
+template <typename scalar_t, int kD, bool kMma>
 void launch_backward(const BackwardParams<scalar_t>& p, cudaStream_t stream) {
     const size_t query_bytes = query_pass_shared_bytes(kD);
-    set_shared_limit(krause_backward_query_kernel<scalar_t, kD>, query_bytes);
-    krause_backward_query_kernel<scalar_t, kD><<<p.n_tiles, kThreads, query_bytes, stream>>>(p);
+    auto query = krause_backward_query_kernel<scalar_t, kD, kMma>;
+    set_shared_limit(query, query_bytes);
+    query<<<p.n_tiles, kThreads, query_bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     const size_t key_bytes = key_pass_shared_bytes(kD);
-    set_shared_limit(krause_backward_key_kernel<scalar_t, kD>, key_bytes);
-    krause_backward_key_kernel<scalar_t, kD><<<p.n_tiles, kThreads, key_bytes, stream>>>(p);
+    auto key = krause_backward_key_kernel<scalar_t, kD, kMma>;
+    set_shared_limit(key, key_bytes);
+    key<<<p.n_tiles, kThreads, key_bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// At head size 32 the tensor-core distances cost the backward passes as much as they save (their
+// shared-memory round trip, norms and extra barriers against 8 dims' worth of CUDA-core work per
+// pair; measured 28.4 -> 28.9 ms per MNIST step): there the passes keep the CUDA-core distances,
+// which differ from the forward's by float rounding only.
+template <typename scalar_t, int kD>
+void launch_backward(const BackwardParams<scalar_t>& p, bool mma, cudaStream_t stream) {
+    if constexpr (std::is_same_v<scalar_t, c10::BFloat16> && kD >= 64) {
+        if (mma) return launch_backward<scalar_t, kD, true>(p, stream);
+    }
+    launch_backward<scalar_t, kD, false>(p, stream);
+}
+
+// mma: the forward ran on tensor cores (bf16 only), so the backward forms distances its way.
 template <typename scalar_t>
-void launch_backward(const BackwardParams<scalar_t>& p, int kd, cudaStream_t stream) {
+void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaStream_t stream) {
     switch (kd) {
-        case 32: launch_backward<scalar_t, 32>(p, stream); break;
-        case 64: launch_backward<scalar_t, 64>(p, stream); break;
-        default: launch_backward<scalar_t, 128>(p, stream); break;
+        case 32: launch_backward<scalar_t, 32>(p, mma, stream); break;
+        case 64: launch_backward<scalar_t, 64>(p, mma, stream); break;
+        default: launch_backward<scalar_t, 128>(p, mma, stream); break;
     }
 }
 
@@ -1059,6 +1170,7 @@ struct ForwardResult {
                          // nothing is saved
     at::Tensor mask;     // (B, H, T, NW) int32 bits; undefined when nothing is saved
     at::Tensor lse;      // (B, H, T) fp64; undefined when nothing is saved
+    bool tensor_cores = false;  // the scores came from the tensor-core kernel
 };
 
 int checked_int(int64_t x, const char* what) {
@@ -1116,6 +1228,7 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         return mma ? mma_forward_shared_bytes(kd, n_cols, scores_in_shared)
                    : forward_shared_bytes(kd, n_cols, scores_in_shared);
     };
+    r.tensor_cores = mma;
     const bool in_shared = shared_bytes(true) <= props->sharedMemPerBlockOptin;
     const size_t bytes = shared_bytes(in_shared);
     // Score tiles that outgrow shared memory live in a per-block workspace: a grid of a few
@@ -1165,12 +1278,12 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
 
 // The backward op's one tensor-facing function: writes dq, dk, dv (B, H, T, D views of one
 // layout, e.g. the thirds of one fused gradient) and returns d log_sigma (H) in fp32.
-// out_f32: the forward output in fp32.
+// out_f32: the forward output in fp32; tensor_cores: how the forward formed the scores.
 at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
                            const at::Tensor& v, const at::Tensor& out_f32,
                            const at::Tensor& log_sigma, const at::Tensor& mask,
-                           const at::Tensor& lse, int64_t window, at::Tensor& dq, at::Tensor& dk,
-                           at::Tensor& dv) {
+                           const at::Tensor& lse, int64_t window, bool tensor_cores,
+                           at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
     TORCH_CHECK(dout.sizes() == q.sizes(), "krause_attention_cuda backward: grad shape ",
                 dout.sizes(), " differs from ", q.sizes());
     TORCH_CHECK(out_f32.scalar_type() == at::kFloat && mask.scalar_type() == at::kInt &&
@@ -1229,7 +1342,7 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
             p.n_qtiles = n_qtiles;
             p.n_tiles = n_tiles;
             p.n_cols = n_cols;
-            launch_backward(p, kd, stream.stream());
+            launch_backward(p, kd, tensor_cores, stream.stream());
         });
     }
     // Per-tile partial sums in fp64, reduced in a fixed order: deterministic.
@@ -1246,6 +1359,7 @@ public:
         const auto out_f32 = r.out_f32.defined() ? r.out_f32 : r.out;
         ctx->save_for_backward({q, k, v, log_sigma, out_f32, r.mask, r.lse});
         ctx->saved_data["window"] = window;
+        ctx->saved_data["tensor_cores"] = r.tensor_cores;
         return r.out;
     }
 
@@ -1264,7 +1378,7 @@ public:
         auto dv = empty_heads_last(q, q.scalar_type());
         const auto dls = krause_backward(grads[0], q, saved[1], saved[2], saved[4], log_sigma,
                                          saved[5], saved[6], ctx->saved_data["window"].toInt(),
-                                         dq, dk, dv);
+                                         ctx->saved_data["tensor_cores"].toBool(), dq, dk, dv);
         return {dq, dk, dv, dls.to(log_sigma.scalar_type()), at::Tensor(), at::Tensor()};
     }
 };
@@ -1284,6 +1398,7 @@ public:
         ctx->save_for_backward({x, log_sigma, out_f32, r.mask, r.lse});
         ctx->saved_data["heads"] = heads;
         ctx->saved_data["window"] = window;
+        ctx->saved_data["tensor_cores"] = r.tensor_cores;
         return merge_heads(r.out);
     }
 
@@ -1306,7 +1421,8 @@ public:
         auto d = unpack_qkv(dqkv, heads);
         const auto dls = krause_backward(dout, q, parts[1], parts[2], saved[2], log_sigma,
                                          saved[3], saved[4], ctx->saved_data["window"].toInt(),
-                                         d[0], d[1], d[2]);
+                                         ctx->saved_data["tensor_cores"].toBool(), d[0], d[1],
+                                         d[2]);
         return {dqkv, dls.to(log_sigma.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor()};
     }
 };
