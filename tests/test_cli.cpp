@@ -132,6 +132,7 @@ TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
         "inspect --checkpoint garbage.safetensors --pixel 3,3",
         "data fetch imagenet --dir d",
         "bench --attention flash --what op",
+        "bench --tensor-cores maybe --what op",
         "sample --device gpu",
         "sample --checkpoint '' -n 2",
         "eval --checkpoint '' --data mnist:" + data_,
