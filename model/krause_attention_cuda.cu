@@ -498,8 +498,9 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 // The same three phases as krause_forward_kernel, but the distances come from one bf16 product
 // q.k per pair (exact products, fp32 accumulation: ||q||^2 + ||k||^2 - 2 q.k in fp32, clamped at
 // 0 like the ATen path) and the weighted sum of values from probabilities split into two bf16
-// parts, both on mma.sync m16n8k16. Top-K and softmax stay as they are. Each of the four warps owns 16 queries
-// (m-tile warp % 2) and half of the key chunk (scores) or of the head dims (output).
+// parts, both on mma.sync m16n8k16. Top-K and softmax stay as they are. Each of the four warps
+// owns 16 queries (m-tile warp % 2) and half of the key chunk (scores) or of the head dims
+// (output).
 constexpr int kMmaPad = 8;  // bf16 per row beyond kD: fragment loads then hit 32 distinct banks
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0,
@@ -1087,7 +1088,8 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool in_shared, in
 template <int kD>
 void launch_forward_mma(const ForwardParams<c10::BFloat16>& p, bool in_shared, int grid,
                         size_t bytes, cudaStream_t stream) {
-    auto kernel = in_shared ? krause_forward_mma_kernel<kD, true> : krause_forward_mma_kernel<kD, false>;
+    auto kernel =
+        in_shared ? krause_forward_mma_kernel<kD, true> : krause_forward_mma_kernel<kD, false>;
     set_shared_limit(kernel, bytes);
     kernel<<<grid, kFwdThreads, bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
