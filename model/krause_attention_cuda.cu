@@ -387,6 +387,20 @@ struct ForwardParams {
     int n_cols;    // keys a query tile spans, kFwdRows + W - 1, rounded up to whole chunks
 };
 
+// Tile `tile` of the forward grid: its (b, h), first query i0, the key of score row 0
+// (i0 - W + 1) and the head's 1 / (2 sigma^2).
+struct QueryTile {
+    int bh, i0, key0;
+    float coef;
+};
+
+template <typename scalar_t>
+__device__ __forceinline__ QueryTile query_tile(const ForwardParams<scalar_t>& p, int tile) {
+    const int bh = tile / p.n_qtiles;
+    const int i0 = (tile % p.n_qtiles) * kFwdRows;
+    return {bh, i0, i0 - p.W + 1, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
+}
+
 // The middle phase of both forward kernels, one warp per query of the tile at i0: top-K and
 // softmax of its column of the score tile (scores[key row][query]), mask bits and lse.
 template <typename scalar_t>
@@ -436,10 +450,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
     Chunk<scalar_t, kD, kFwdRows, kFwdThreads> q_rows;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const int bh = tile / p.n_qtiles;
-        const int i0 = (tile % p.n_qtiles) * kFwdRows;
-        const int key0 = i0 - p.W + 1;  // the key of score row 0
-        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);  // 1 / (2 sigma^2)
+        const auto [bh, i0, key0, coef] = query_tile(p, tile);
 
         // Chunks go straight to shared memory: four blocks share a multiprocessor, and one's
         // loads overlap the others' arithmetic.
@@ -515,16 +526,20 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], 
 #endif
 }
 
+// x (the lower k index of a fragment) and y rounded to one bf16 pair, x in the low half.
+__device__ __forceinline__ unsigned pack_bf16(float x, float y) {
+    const __nv_bfloat162 b = __floats2bfloat162_rn(x, y);
+    return *reinterpret_cast<const unsigned*>(&b);
+}
+
 // Two floats x (lower k index of a fragment, low half) and y as a bf16 pair `hi` plus a bf16 pair
 // `lo` of what rounding left: hi + lo holds x and y to about 16 bits, where bf16 alone would give
 // each probability a relative error of 2^-9. That error would reach the backward pass through
-// the output (delta_i = dO_i . O_i) and double the error of dq.
+// the output (delta_i = dO_i . O_i) and raise the error of dq up to about three times ATen's.
 __device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsigned& lo) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-    const float2 hf = __bfloat1622float2(h);
-    const __nv_bfloat162 l = __floats2bfloat162_rn(x - hf.x, y - hf.y);
-    hi = *reinterpret_cast<const unsigned*>(&h);
-    lo = *reinterpret_cast<const unsigned*>(&l);
+    hi = pack_bf16(x, y);
+    const float2 hf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&hi));
+    lo = pack_bf16(x - hf.x, y - hf.y);
 }
 
 // kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
@@ -611,10 +626,9 @@ __device__ __forceinline__ void mma_distance_tile(const float* __restrict__ rows
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = 16 * (warp % 4), c0 = 32 * (warp / 4);
-    auto pair = [](const float* x) {
+    auto pair = [](const float* x) {  // exact: the tiles hold bf16 values
         const float2 v = *reinterpret_cast<const float2*>(x);
-        const __nv_bfloat162 b = __floats2bfloat162_rn(v.x, v.y);  // exact: bf16 values
-        return *reinterpret_cast<const unsigned*>(&b);
+        return pack_bf16(v.x, v.y);
     };
     float dot[4][4] = {};
 #pragma unroll
@@ -693,10 +707,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     const int n_chunks = p.n_cols / kTile;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const int bh = tile / p.n_qtiles;
-        const int i0 = (tile % p.n_qtiles) * kFwdRows;
-        const int key0 = i0 - p.W + 1;  // the key of score row 0
-        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);  // 1 / (2 sigma^2)
+        const auto [bh, i0, key0, coef] = query_tile(p, tile);
 
         __syncthreads();  // the previous tile is done with every buffer
         load_rows_bf16<kD, kFwdRows>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
@@ -1065,79 +1076,63 @@ void set_shared_limit(Kernel kernel, size_t bytes) {
                                         static_cast<int>(bytes)));
 }
 
-template <typename scalar_t, int kD>
-void launch_forward(const ForwardParams<scalar_t>& p, bool in_shared, int grid, size_t bytes,
-                    cudaStream_t stream) {
-    auto kernel = in_shared ? krause_forward_kernel<scalar_t, kD, true>
-                            : krause_forward_kernel<scalar_t, kD, false>;
+// Sets the kernel's dynamic shared memory limit, launches it on the stream, checks the launch.
+template <typename Params>
+void launch(void (*kernel)(Params), int grid, int threads, size_t bytes, cudaStream_t stream,
+            const Params& p) {
     set_shared_limit(kernel, bytes);
-    kernel<<<grid, kFwdThreads, bytes, stream>>>(p);
+    kernel<<<grid, threads, bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Calls f with std::integral_constant<int, kD> for a padded head size kd (32, 64 or 128).
+template <typename F>
+void dispatch_head_dim(int kd, F&& f) {
+    switch (kd) {
+        case 32: f(std::integral_constant<int, 32>{}); break;
+        case 64: f(std::integral_constant<int, 64>{}); break;
+        default: f(std::integral_constant<int, 128>{}); break;
+    }
+}
+
+// mma: bf16 scores on tensor cores (krause_forward_mma_kernel).
 template <typename scalar_t>
-void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool in_shared, int grid,
+void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_shared, int grid,
                     size_t bytes, cudaStream_t stream) {
-    switch (kd) {
-        case 32: launch_forward<scalar_t, 32>(p, in_shared, grid, bytes, stream); break;
-        case 64: launch_forward<scalar_t, 64>(p, in_shared, grid, bytes, stream); break;
-        default: launch_forward<scalar_t, 128>(p, in_shared, grid, bytes, stream); break;
-    }
+    dispatch_head_dim(kd, [&](auto head) {
+        constexpr int kD = decltype(head)::value;
+        auto kernel = in_shared ? krause_forward_kernel<scalar_t, kD, true>
+                                : krause_forward_kernel<scalar_t, kD, false>;
+        if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+            if (mma) {
+                kernel = in_shared ? krause_forward_mma_kernel<kD, true>
+                                   : krause_forward_mma_kernel<kD, false>;
+            }
+        }
+        launch(kernel, grid, kFwdThreads, bytes, stream, p);
+    });
 }
 
-template <int kD>
-void launch_forward_mma(const ForwardParams<c10::BFloat16>& p, bool in_shared, int grid,
-                        size_t bytes, cudaStream_t stream) {
-    auto kernel =
-        in_shared ? krause_forward_mma_kernel<kD, true> : krause_forward_mma_kernel<kD, false>;
-    set_shared_limit(kernel, bytes);
-    kernel<<<grid, kFwdThreads, bytes, stream>>>(p);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-void launch_forward_mma(const ForwardParams<c10::BFloat16>& p, int kd, bool in_shared, int grid,
-                        size_t bytes, cudaStream_t stream) {
-    switch (kd) {
-        case 32: launch_forward_mma<32>(p, in_shared, grid, bytes, stream); break;
-        case 64: launch_forward_mma<64>(p, in_shared, grid, bytes, stream); break;
-        default: launch_forward_mma<128>(p, in_shared, grid, bytes, stream); break;
-    }
-}
-
-template <typename scalar_t, int kD, bool kMma>
-void launch_backward(const BackwardParams<scalar_t>& p, cudaStream_t stream) {
-    const size_t query_bytes = query_pass_shared_bytes(kD);
-    auto query = krause_backward_query_kernel<scalar_t, kD, kMma>;
-    set_shared_limit(query, query_bytes);
-    query<<<p.n_tiles, kThreads, query_bytes, stream>>>(p);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const size_t key_bytes = key_pass_shared_bytes(kD);
-    auto key = krause_backward_key_kernel<scalar_t, kD, kMma>;
-    set_shared_limit(key, key_bytes);
-    key<<<p.n_tiles, kThreads, key_bytes, stream>>>(p);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-// At head size 32 the tensor-core distances cost the backward passes as much as they save (their
+// mma: the forward ran on tensor cores (bf16 only), so the backward forms distances its way. At
+// head size 32 the tensor-core distances cost the backward passes as much as they save (their
 // shared-memory round trip, norms and extra barriers against 8 dims' worth of CUDA-core work per
 // pair; measured 28.4 -> 28.9 ms per MNIST step): there the passes keep the CUDA-core distances,
 // which differ from the forward's by float rounding only.
-template <typename scalar_t, int kD>
-void launch_backward(const BackwardParams<scalar_t>& p, bool mma, cudaStream_t stream) {
-    if constexpr (std::is_same_v<scalar_t, c10::BFloat16> && kD >= 64) {
-        if (mma) return launch_backward<scalar_t, kD, true>(p, stream);
-    }
-    launch_backward<scalar_t, kD, false>(p, stream);
-}
-
-// mma: the forward ran on tensor cores (bf16 only), so the backward forms distances its way.
 template <typename scalar_t>
 void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaStream_t stream) {
-    switch (kd) {
-        case 32: launch_backward<scalar_t, 32>(p, mma, stream); break;
-        case 64: launch_backward<scalar_t, 64>(p, mma, stream); break;
-        default: launch_backward<scalar_t, 128>(p, mma, stream); break;
-    }
+    dispatch_head_dim(kd, [&](auto head) {
+        constexpr int kD = decltype(head)::value;
+        auto query = krause_backward_query_kernel<scalar_t, kD, false>;
+        auto key = krause_backward_key_kernel<scalar_t, kD, false>;
+        if constexpr (std::is_same_v<scalar_t, c10::BFloat16> && kD >= 64) {
+            if (mma) {
+                query = krause_backward_query_kernel<scalar_t, kD, true>;
+                key = krause_backward_key_kernel<scalar_t, kD, true>;
+            }
+        }
+        launch(query, p.n_tiles, kThreads, query_pass_shared_bytes(kD), stream, p);
+        launch(key, p.n_tiles, kThreads, key_pass_shared_bytes(kD), stream, p);
+    });
 }
 
 // Calls f with a value of the C++ type of a fused dtype.
@@ -1267,13 +1262,7 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         p.n_qtiles = n_qtiles;
         p.n_tiles = n_tiles;
         p.n_cols = n_cols;
-        if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
-            if (mma) {
-                launch_forward_mma(p, kd, in_shared, grid, bytes, stream.stream());
-                return;
-            }
-        }
-        launch_forward(p, kd, in_shared, grid, bytes, stream.stream());
+        launch_forward(p, kd, mma, in_shared, grid, bytes, stream.stream());
     });
     return r;
 }
