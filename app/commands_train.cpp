@@ -188,6 +188,10 @@ void add_train_commands(CLI::App& app) {
     t->add_option("--seed", c.seed, "seed of initialisation, data order and dropout")
         ->capture_default_str();
     t->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
+    t->add_option("--precision", c.precision,
+                  "bf16 (autocast on a GPU; the CPU always trains in fp32) | fp32")
+        ->check(CLI::IsMember({"bf16", "fp32"}))
+        ->capture_default_str();
     t->add_option("--threads", c.threads, "CPU threads (0: all)")->capture_default_str();
     t->add_option("--inject-nan-at", c.inject_nan_at, "testing: make the loss at this step NaN");
     t->callback([tr, t] { run_train(*tr, *t); });

@@ -196,6 +196,11 @@ TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
 
     config.batch_size = 0;
     EXPECT_THROW(start_training(config), std::invalid_argument);
+    config.batch_size = 4;
+    config.precision = "fp16";
+    EXPECT_THROW(start_training(config), std::invalid_argument);
+    config.precision = "fp32";
+    EXPECT_EQ(TrainConfig::from_json(config.to_json()).precision, "fp32");
 
     auto cifar_shape = tiny_run(fake_mnist_dir(), fresh_dir("shape"), 5);
     cifar_shape.preset = "cifar10-small";

@@ -64,6 +64,7 @@ void TrainConfig::validate() const {
     require(preview_count >= 0 && preview_count <= 256, "preview count must be in 0..256");
     require(device == "auto" || device == "cpu" || device == "cuda",
             "device must be auto, cpu or cuda");
+    require(precision == "bf16" || precision == "fp32", "precision must be bf16 or fp32");
     require(threads >= 0, "threads must be >= 0");
 }
 
@@ -76,7 +77,7 @@ std::string TrainConfig::to_json() const {
         {"eval_every", eval_every}, {"eval_limit", eval_limit},
         {"checkpoint_every", checkpoint_every}, {"log_every", log_every},
         {"preview_count", preview_count}, {"seed", seed}, {"device", device},
-        {"threads", threads},
+        {"precision", precision}, {"threads", threads},
     };
     return j.dump();
 }
@@ -109,6 +110,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
         read_int(j, "preview_count", c.preview_count);
         read_int(j, "seed", c.seed);
         c.device = j.value("device", c.device);
+        c.precision = j.value("precision", c.precision);
         read_int(j, "threads", c.threads);
     } catch (const nlohmann::json::exception& e) {
         throw std::invalid_argument(std::string("training config: ") + e.what());

@@ -32,6 +32,7 @@ struct TrainConfig {
 
     uint64_t seed = 3407;
     std::string device = "auto";   // auto | cpu | cuda
+    std::string precision = "bf16"; // bf16: autocast on CUDA (the CPU trains in fp32) | fp32
     int threads = 0;               // CPU threads for LibTorch (0 = its default)
     int64_t inject_nan_at = -1;    // test hook: make the loss at this step NaN
 

@@ -196,7 +196,7 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         if (metrics) metrics->write(record);
     };
     const std::string ckpt = checkpoint_path(config.out_dir);
-    const bool autocast = device.is_cuda();
+    const bool autocast = device.is_cuda() && config.precision == "bf16";
 
     int64_t saved_step = -1;
     auto save = [&](int64_t step) {
