@@ -35,7 +35,7 @@ struct BenchOptions {
     int64_t op_batch = 32;
     int repeats = 5, warmup = 2;
     int threads = 0;
-    std::string tensor_cores = "on";  // bf16 Krause forward on tensor cores
+    std::string tensor_cores = "on";  // bf16 Krause kernels on tensor cores
     bool json = false;
 };
 
@@ -298,7 +298,7 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
     c->add_option("--threads", o->threads, "CPU threads (0: all)");
     c->add_option("--tensor-cores", o->tensor_cores,
-                  "on | off: the bf16 Krause forward kernel on tensor cores or on CUDA cores")
+                  "on | off: the bf16 Krause kernels on tensor cores or on CUDA cores")
         ->check(CLI::IsMember({"on", "off"}))
         ->capture_default_str();
     c->add_flag("--json", o->json, "print one JSON object");

@@ -42,9 +42,10 @@ at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
 void set_krause_fused_enabled(bool enabled);
 bool krause_fused_available();
 
-// Whether the fused forward kernel may compute bf16 distances and the weighted sum of values on
-// tensor cores (GPUs of compute capability 8.0 and newer); off, it runs on CUDA cores in fp32
-// like the fp32 path. Benchmarks and tests compare both.
+// Whether the fused kernels may run their bf16 products on tensor cores (GPUs of compute
+// capability 8.0 and newer): the forward's distances and weighted sum of values, and with them
+// the backward passes' (the backward follows the forward it differentiates). Off, all of it runs
+// on CUDA cores in fp32 like the fp32 path. Benchmarks and tests compare both.
 void set_krause_tensor_cores_enabled(bool enabled);
 bool krause_tensor_cores_enabled();
 

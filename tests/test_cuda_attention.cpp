@@ -176,7 +176,7 @@ TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
     };
     auto fused = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); };
-    // bf16 runs the forward kernel on tensor cores and on CUDA cores; fp32 only on CUDA cores.
+    // bf16 runs the kernels on tensor cores and on CUDA cores; fp32 only on CUDA cores.
     struct Path {
         at::ScalarType type;
         bool tensor_cores;
@@ -239,6 +239,33 @@ TEST(CudaKrauseAttentionFp16, WithinTwiceTheAtenError) {
     const auto aten = krause_attention_windowed(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
     const auto mine = fused_attention(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
     EXPECT_LE(rel_err(mine, exact), 2.0 * rel_err(aten, exact) + error_floor(at::kHalf));
+}
+
+// The switch must reach the kernels: on the same bf16 inputs the tensor-core and CUDA-core paths
+// sum in other orders, so their outputs and gradients differ in the last bits somewhere (both are
+// held to the ATen error above).
+TEST(CudaKrauseAttentionTensorCores, SwitchSelectsOtherKernels) {
+    SKIP_WITHOUT_CUDA();
+#ifdef KRAUSE_WITH_CUDA
+    if (at::cuda::getCurrentDeviceProperties()->major < 8) {
+        GTEST_SKIP() << "tensor-core kernels need compute capability 8.0";
+    }
+#endif
+    const KrauseCase s{2, 4, 300, 32, 128, 96};
+    const auto in = random_inputs(s, at::kBFloat16, fresh_seed());
+    auto fused = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); };
+    std::vector<at::Tensor> on, off;
+    {
+        const TensorCores use(true);
+        on = run(fused, in);
+    }
+    {
+        const TensorCores use(false);
+        off = run(fused, in);
+    }
+    const char* names[] = {"out", "dq", "dk", "dv"};
+    for (size_t t = 0; t < 4; ++t) EXPECT_FALSE(on[t].equal(off[t])) << names[t];
 }
 
 TEST(CudaKrauseAttentionInference, NoGradPathEqualsTheAutogradPath) {
