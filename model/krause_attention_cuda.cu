@@ -1160,6 +1160,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 #if __CUDA_ARCH__ >= 800
     static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
     constexpr int kPq = kD + kMmaPad;
+    constexpr bool kHoldRows = kD <= 32;  // the row fragments stay in registers, else re-read
     extern __shared__ float4 shared4[];
     uint16_t* q_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's queries
     uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) their dO
@@ -1243,6 +1244,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
                 float dot[2][4], dp[2][4], ds[2][4];
+                if constexpr (!kHoldRows) {
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(do_tile), m0, da);
+                }
                 pair_products<kD>(qa, kw, 16 * s, dot);
                 pair_products<kD>(da, vw, 16 * s, dp);
 #pragma unroll
@@ -1311,6 +1316,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 #if __CUDA_ARCH__ >= 800
     static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
     constexpr int kPq = kD + kMmaPad;
+    constexpr bool kHoldRows = kD <= 32;  // the row fragments stay in registers, else re-read
     extern __shared__ float4 shared4[];
     uint16_t* k_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's keys
     uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) their values
@@ -1367,6 +1373,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
                 float dot[2][4], dp[2][4], pv[2][4], ds[2][4];
+                if constexpr (!kHoldRows) {
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+                }
                 pair_products<kD>(ka, qw, 16 * s, dot);
                 pair_products<kD>(va, dw, 16 * s, dp);
 #pragma unroll
