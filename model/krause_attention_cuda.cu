@@ -1059,7 +1059,8 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
 // Four warps per block, each owning 16 of the block's 64 rows (queries in the query pass, keys in
 // the key pass); the other side streams through shared memory in chunks of 64 rows, consumed 16 at
 // a time. The products over head dims (q.k for the distances, dO.v for dp) are mma with the
-// block's rows as A operands, kept in registers for the whole tile; the probabilities and ds are
+// block's rows as A operands, kept in registers for the whole tile (re-read from shared memory at
+// each step from head size 64, where holding them spilled); the probabilities and ds are
 // formed in the accumulator fragments, where the m16n8 accumulators of two adjacent 8-column
 // tiles are exactly the A fragment of the next m16n8k16 product, so they feed the sums over the
 // chunk (dq = ds.K, dv = P^T.dO, dk = ds^T.Q) without leaving registers, split into bf16 hi + lo
@@ -1160,7 +1161,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 #if __CUDA_ARCH__ >= 800
     static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
     constexpr int kPq = kD + kMmaPad;
-    constexpr bool kHoldRows = kD <= 32;  // the row fragments stay in registers, else re-read
+    constexpr bool kHoldRows = kD <= 32;  // see the comment above the fragments' helpers
     extern __shared__ float4 shared4[];
     uint16_t* q_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's queries
     uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) their dO
@@ -1316,7 +1317,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 #if __CUDA_ARCH__ >= 800
     static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
     constexpr int kPq = kD + kMmaPad;
-    constexpr bool kHoldRows = kD <= 32;  // the row fragments stay in registers, else re-read
+    constexpr bool kHoldRows = kD <= 32;  // see the comment above the fragments' helpers
     extern __shared__ float4 shared4[];
     uint16_t* k_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's keys
     uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) their values
