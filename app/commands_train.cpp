@@ -45,6 +45,7 @@ TrainConfig merge_resumed(const TrainConfig& given, const std::string& path, CLI
     if (given_opt("--log-every")) merged.log_every = given.log_every;
     if (given_opt("--preview")) merged.preview_count = given.preview_count;
     if (given_opt("--device")) merged.device = given.device;
+    if (given_opt("--precision")) merged.precision = given.precision;
     if (given_opt("--threads")) merged.threads = given.threads;
     if (given_opt("--inject-nan-at")) merged.inject_nan_at = given.inject_nan_at;
     merged.resume = path;

@@ -567,22 +567,17 @@ __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
     }
 }
 
-// Dims 2n and 2n + 1 of row r of a tile: bf16 tiles (forward) and fp32 tiles of bf16 values
-// (backward) give the same two numbers.
+// Dims 2n and 2n + 1 of row r of a bf16 tile, as floats.
 __device__ __forceinline__ float2 dim_pair(const uint16_t* rows, int pitch, int r, int n) {
     const unsigned w = reinterpret_cast<const unsigned*>(rows + r * pitch)[n];
     return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
 }
 
-__device__ __forceinline__ float2 dim_pair(const float* rows, int pitch, int r, int n) {
-    return *reinterpret_cast<const float2*>(rows + r * pitch + 2 * n);
-}
-
-// Squared norms in fp32 of the kRows rows of a tile (row pitch `pitch`), by kWarps warps with
-// kLanes lanes per row. The order of the sum depends only on kD, so the forward and backward
+// Squared norms in fp32 of the kRows rows of a bf16 tile (row pitch `pitch`), by kWarps warps
+// with kLanes lanes per row. The order of the sum depends only on kD, so the forward and backward
 // kernels get the same bits for the same row.
-template <int kD, int kRows, int kWarps, typename Elem>
-__device__ __forceinline__ void row_norms(const Elem* __restrict__ rows, int pitch,
+template <int kD, int kRows, int kWarps>
+__device__ __forceinline__ void row_norms(const uint16_t* __restrict__ rows, int pitch,
                                           float* __restrict__ norms) {
     constexpr int kWords = kD / 2;
     constexpr int kLanes = kWords < 32 ? kWords : 32;
@@ -609,70 +604,6 @@ __device__ __forceinline__ void row_norms(const Elem* __restrict__ rows, int pit
 // it is formed (no contraction into an fma; the sum of the norms is symmetric).
 __device__ __forceinline__ float expanded_distance(float norm_a, float norm_b, float dot) {
     return fmaxf(__fsub_rn(__fadd_rn(norm_a, norm_b), __fmul_rn(2.f, dot)), 0.f);
-}
-
-// dist[r * kPitchS + c] = ||rows_r - cols_c||^2 for two (kTile, kD + 4) fp32 tiles of bf16
-// values, by the kWarps warps of a backward block (warp: 16 rows, 32 columns), with the forward
-// tensor-core kernel's fragments, norms and rounding: the query pass (rows = queries) issues the
-// very products the forward did; the key pass swaps the two operands of each product.
-template <int kD>
-__device__ __forceinline__ void mma_distance_tile(const float* __restrict__ rows,
-                                                  const float* __restrict__ cols,
-                                                  const float* __restrict__ row_norm,
-                                                  const float* __restrict__ col_norm,
-                                                  float* __restrict__ dist) {
-    static_assert(kWarps == 8 && kTile == 64, "one 16 x 32 patch per warp");
-    constexpr int kP = kD + 4;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int g = lane / 4, t = lane % 4;
-    const int m0 = 16 * (warp % 4), c0 = 32 * (warp / 4);
-    auto pair = [](const float* x) {  // exact: the tiles hold bf16 values
-        const float2 v = *reinterpret_cast<const float2*>(x);
-        return pack_bf16(v.x, v.y);
-    };
-    float dot[4][4] = {};
-#pragma unroll
-    for (int ks = 0; ks < kD / 16; ++ks) {
-        const float* ra = rows + (m0 + g) * kP + 16 * ks + 2 * t;
-        const unsigned a[4] = {pair(ra), pair(ra + 8 * kP), pair(ra + 8), pair(ra + 8 * kP + 8)};
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-            const float* cb = cols + (c0 + 8 * nt + g) * kP + 16 * ks + 2 * t;
-            mma_bf16(dot[nt], a, pair(cb), pair(cb + 8));
-        }
-    }
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int r = m0 + g + 8 * (e / 2), c = c0 + 8 * nt + 2 * t + e % 2;
-            dist[r * kPitchS + c] = expanded_distance(row_norm[r], col_norm[c], dot[nt][e]);
-        }
-    }
-}
-
-// dist[a][b] += the squared distance between tile row tr*4 + a of `rows` and row tc + 16*b of a
-// new chunk `cols` (the pair_tile patch). kMma: on tensor cores, writing the chunk's norms to
-// col_norm (row_norm holds the rows') and passing through `scratch`, a (kTile, kPitchS) tile the
-// caller must not need until every thread is past its next barrier.
-template <int kD, bool kMma>
-__device__ __forceinline__ void chunk_distances(const float* rows, const float* cols,
-                                                const float* row_norm, float* col_norm,
-                                                float* scratch, float (&dist)[4][4]) {
-    if constexpr (kMma) {
-        const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
-        row_norms<kD, kTile, kWarps>(cols, kD + 4, col_norm);
-        __syncthreads();
-        mma_distance_tile<kD>(rows, cols, row_norm, col_norm, scratch);
-        __syncthreads();
-#pragma unroll
-        for (int a = 0; a < 4; ++a) {
-#pragma unroll
-            for (int b = 0; b < 4; ++b) dist[a][b] += scratch[(tr * 4 + a) * kPitchS + tc + 16 * b];
-        }
-    } else {
-        pair_tile<kD, true>(rows, cols, dist);
-    }
 }
 
 size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
@@ -817,6 +748,19 @@ struct BackwardParams {
     int n_qtiles, n_tiles, n_cols;
 };
 
+// Tile `tile` of a backward grid: its (b, h), first row (query or key) and the head's
+// 1 / (2 sigma^2).
+struct RowTile {
+    int bh, row0;
+    float coef;
+};
+
+template <typename scalar_t>
+__device__ __forceinline__ RowTile backward_tile(const BackwardParams<scalar_t>& p, int tile) {
+    const int bh = tile / p.n_qtiles;
+    return {bh, (tile % p.n_qtiles) * kTile, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
+}
+
 __device__ __forceinline__ bool kept_bit(const unsigned* mask_row, int r) {
     return (__ldg(mask_row + (r >> 5)) >> (r & 31)) & 1u;
 }
@@ -824,9 +768,7 @@ __device__ __forceinline__ bool kept_bit(const unsigned* mask_row, int r) {
 // Query-centric pass: per tile of kTile queries, over the key chunks of their windows,
 // ds_ij = p_ij (dO_i . v_j - delta_i), dq_i = -2c sum_j ds_ij (q_i - k_j) and the per-tile sum
 // of ds_ij * (-2 s_ij) for d log_sigma.
-// kMma (bf16 after the tensor-core forward): distances from mma_distance_tile, as the forward
-// formed them.
-template <typename scalar_t, int kD, bool kMma>
+template <typename scalar_t, int kD>
 __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     krause_backward_query_kernel(const BackwardParams<scalar_t> p) {
     constexpr int kP = kD + 4;
@@ -839,17 +781,14 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     float* ds_tile = v_tile + kTile * kP;                 // (kTile, kPitchS) [key][query]
     __shared__ float delta_tile[kTile];
     __shared__ double warp_part[kWarps];
-    __shared__ float q_norm[kMma ? kTile : 1], k_norm[kMma ? kTile : 1];
     const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_chunks = p.n_cols / kTile;
     Chunk<scalar_t, kD> chunk;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const int bh = tile / p.n_qtiles;
-        const int i0 = (tile % p.n_qtiles) * kTile;
+        const auto [bh, i0, coef] = backward_tile(p, tile);
         const int key0 = i0 - p.W + 1;
-        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
 
         __syncthreads();
         chunk.load(p.q + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
@@ -871,7 +810,6 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             }
             delta_tile[threadIdx.x] = acc;
         }
-        if constexpr (kMma) row_norms<kD, kTile, kWarps>(q_tile, kP, q_norm);
         __syncthreads();
         double lse[4];
         float delta[4];
@@ -896,8 +834,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             chunk.store(v_tile);
             __syncthreads();
             float dist[4][4] = {}, dp[4][4] = {};
-            // Through ds_tile, free until this chunk's ds is stored.
-            chunk_distances<kD, kMma>(q_tile, k_tile, q_norm, k_norm, ds_tile, dist);
+            pair_tile<kD, true>(q_tile, k_tile, dist);
             pair_tile<kD, false>(do_tile, v_tile, dp);
             float ds[4][4];
 #pragma unroll
@@ -918,7 +855,6 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     ds[a][b] = g;
                 }
             }
-            if constexpr (kMma) __syncthreads();  // every distance is read
             store_patch(ds_tile, ds);
             __syncthreads();
             weighted_rows<kD, true>(ds_tile, k_tile, acc, rowsum);
@@ -962,7 +898,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
 
 // Key-centric pass: per tile of kTile keys, over the chunks of queries that can see them
 // (i in [j, j + W - 1]), dv_j = sum_i p_ij dO_i and dk_j = 2c sum_i ds_ij (q_i - k_j).
-template <typename scalar_t, int kD, bool kMma>
+template <typename scalar_t, int kD>
 __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     krause_backward_key_kernel(const BackwardParams<scalar_t> p) {
     constexpr int kP = kD + 4;
@@ -974,14 +910,11 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
     float* do_tile = q_tile + kTile * kP;                 // (kTile, kP) dO chunk
     float* p_tile = do_tile + kTile * kP;                 // (kTile, kPitchS) [query][key]
     float* ds_tile = p_tile + kTile * kPitchS;            // (kTile, kPitchS) [query][key]
-    __shared__ float k_norm[kMma ? kTile : 1], q_norm[kMma ? kTile : 1];
     const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
     Chunk<scalar_t, kD> chunk;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const int bh = tile / p.n_qtiles;
-        const int j0 = (tile % p.n_qtiles) * kTile;
-        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
+        const auto [bh, j0, coef] = backward_tile(p, tile);
         // Query chunks start at j0; those past T hold no query.
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
 
@@ -990,10 +923,6 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         chunk.store(k_tile);
         chunk.load(p.v + p.lv.slice(bh, p.H), p.lv.t, j0, p.T, p.D);
         chunk.store(v_tile);
-        if constexpr (kMma) {
-            __syncthreads();
-            row_norms<kD, kTile, kWarps>(k_tile, kP, k_norm);
-        }
 
         float dv[4][S::kE] = {}, dk[4][S::kE] = {};
         float colsum[4] = {}, unused[4];
@@ -1006,8 +935,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
             chunk.store(do_tile);
             __syncthreads();
             float dist[4][4] = {}, dp[4][4] = {};
-            // Through p_tile, free until this chunk's probabilities are stored.
-            chunk_distances<kD, kMma>(k_tile, q_tile, k_norm, q_norm, p_tile, dist);
+            pair_tile<kD, true>(k_tile, q_tile, dist);
             pair_tile<kD, false>(v_tile, do_tile, dp);
             float pv[4][4], ds[4][4];
 #pragma unroll
@@ -1031,7 +959,6 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     ds[a][b] = g;
                 }
             }
-            if constexpr (kMma) __syncthreads();  // every distance is read
             store_patch(p_tile, pv);
             store_patch(ds_tile, ds);
             __syncthreads();
@@ -1181,10 +1108,8 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
     const int n_chunks = p.n_cols / kTile;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const int bh = tile / p.n_qtiles;
-        const int i0 = (tile % p.n_qtiles) * kTile;
+        const auto [bh, i0, coef] = backward_tile(p, tile);
         const int key0 = i0 - p.W + 1;
-        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
 
         __syncthreads();
         load_rows_bf16<kD, kTile>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
@@ -1194,8 +1119,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
                                    p.D);
         __syncthreads();
         row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
-        unsigned qa[kD / 16][4], da[kD / 16][4];
-        row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
+        unsigned qa[kD / 16][4], da[kD / 16][4];  // da also forms delta below
+        if constexpr (kHoldRows) {
+            row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
+        }
         row_fragments<kD>(reinterpret_cast<const unsigned*>(do_tile), m0, da);
         {
             // delta_i = dO_i . O_i, the diagonal of dO O^T, formed by the products that form
@@ -1336,9 +1263,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
     const int m0 = 16 * warp;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const int bh = tile / p.n_qtiles;
-        const int j0 = (tile % p.n_qtiles) * kTile;
-        const float coef = 0.5f * expf(-2.f * p.log_sigma[bh % p.H]);
+        const auto [bh, j0, coef] = backward_tile(p, tile);
         // Query chunks start at j0; those past T hold no query.
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
 
@@ -1349,8 +1274,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
         __syncthreads();
         unsigned ka[kD / 16][4], va[kD / 16][4];
-        row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
-        row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+        if constexpr (kHoldRows) {
+            row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
+            row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+        }
         const float kn[2] = {k_norm[m0 + g], k_norm[m0 + g + 8]};
 
         float dv[kD / 8][4] = {}, dk[kD / 8][4] = {};
@@ -1484,35 +1411,28 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
     });
 }
 
-// mma: the forward ran on tensor cores (bf16 only), so the backward forms distances its way: up to
-// head size 64 both passes run on tensor cores; at 128 (whose fragments would not fit the
-// registers) the CUDA-core passes form the distances with the forward's products.
+// mma: the forward ran on tensor cores (bf16 only); up to head size 64 the backward passes then
+// run on tensor cores too, recomputing the forward's distances bit for bit. At 128 (whose
+// fragments would not fit the registers) the CUDA-core passes run, with distances that differ
+// from the forward's by float rounding, which the tests allow for.
 template <typename scalar_t>
 void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaStream_t stream) {
     dispatch_head_dim(kd, [&](auto head) {
         constexpr int kD = decltype(head)::value;
-        if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
-            if constexpr (kD <= 64) {
-                if (mma) {
-                    const size_t bytes = mma_backward_shared_bytes(kD);
-                    launch(krause_backward_query_mma_kernel<kD>, p.n_tiles, kFwdThreads, bytes,
-                           stream, p);
-                    launch(krause_backward_key_mma_kernel<kD>, p.n_tiles, kFwdThreads, bytes,
-                           stream, p);
-                    return;
-                }
-            }
-        }
-        auto query = krause_backward_query_kernel<scalar_t, kD, false>;
-        auto key = krause_backward_key_kernel<scalar_t, kD, false>;
-        if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+        if constexpr (std::is_same_v<scalar_t, c10::BFloat16> && kD <= 64) {
             if (mma) {
-                query = krause_backward_query_kernel<scalar_t, kD, true>;
-                key = krause_backward_key_kernel<scalar_t, kD, true>;
+                const size_t bytes = mma_backward_shared_bytes(kD);
+                launch(krause_backward_query_mma_kernel<kD>, p.n_tiles, kFwdThreads, bytes, stream,
+                       p);
+                launch(krause_backward_key_mma_kernel<kD>, p.n_tiles, kFwdThreads, bytes, stream,
+                       p);
+                return;
             }
         }
-        launch(query, p.n_tiles, kThreads, query_pass_shared_bytes(kD), stream, p);
-        launch(key, p.n_tiles, kThreads, key_pass_shared_bytes(kD), stream, p);
+        launch(krause_backward_query_kernel<scalar_t, kD>, p.n_tiles, kThreads,
+               query_pass_shared_bytes(kD), stream, p);
+        launch(krause_backward_key_kernel<scalar_t, kD>, p.n_tiles, kThreads,
+               key_pass_shared_bytes(kD), stream, p);
     });
 }
 

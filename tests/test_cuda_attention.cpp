@@ -155,7 +155,7 @@ std::vector<at::Tensor> run(const AttentionFn& fn, const Inputs& in) {
     return grads;
 }
 
-// Chooses the forward kernel of bf16 inputs while alive.
+// Chooses the kernels of bf16 inputs (tensor cores or CUDA cores) while alive.
 class TensorCores {
 public:
     explicit TensorCores(bool on) { set_krause_tensor_cores_enabled(on); }
