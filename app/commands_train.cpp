@@ -174,7 +174,16 @@ void add_train_commands(CLI::App& app) {
     t->add_option("--warmup", c.warmup, "fraction of steps in linear warm-up")->capture_default_str();
     t->add_option("--min-lr", c.min_lr, "final learning rate of the cosine")->capture_default_str();
     t->add_option("--clip", c.grad_clip, "gradient norm clip (0: off)")->capture_default_str();
-    t->add_option("--dropout", c.dropout, "dropout rate")->capture_default_str();
+    t->add_option("--dropout", c.dropout, "dropout on each block's attention and MLP output")
+        ->capture_default_str();
+    t->add_option("--embed-dropout", c.embed_dropout, "dropout on the embedding sum")
+        ->capture_default_str();
+    t->add_option("--mlp-dropout", c.mlp_dropout,
+                  "a second dropout on each MLP output, before --dropout")
+        ->capture_default_str();
+    t->add_option("--embed-init-std", c.embed_init_std,
+                  "std of the normal initialisation of the token and position embeddings")
+        ->capture_default_str();
     t->add_option("--train-limit", c.train_limit, "use at most N training images (0: all)")
         ->capture_default_str();
     t->add_option("--eval-every", c.eval_every, "steps between evaluations (0: at the end)")

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace krause {
@@ -39,6 +40,10 @@ void ModelConfig::validate() const {
     require(top_k >= 1, "top_k must be >= 1");
     require(init_sigma > 0.0, "init_sigma must be > 0");
     require(dropout >= 0.0 && dropout < 1.0, "dropout must be in [0, 1)");
+    require(embed_dropout >= 0.0 && embed_dropout < 1.0, "embed_dropout must be in [0, 1)");
+    require(mlp_dropout >= 0.0 && mlp_dropout < 1.0, "mlp_dropout must be in [0, 1)");
+    require(embed_init_std > 0.0 && std::isfinite(embed_init_std),
+            "embed_init_std must be > 0 and finite");
 }
 
 std::string ModelConfig::to_json() const {
@@ -48,7 +53,8 @@ std::string ModelConfig::to_json() const {
         {"n_heads", n_heads}, {"n_layers", n_layers},
         {"attention", to_string(attention)}, {"window", window},
         {"top_k", top_k}, {"init_sigma", init_sigma},
-        {"dropout", dropout},
+        {"dropout", dropout}, {"embed_dropout", embed_dropout},
+        {"mlp_dropout", mlp_dropout}, {"embed_init_std", embed_init_std},
     };
     return j.dump();
 }
@@ -81,6 +87,13 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
     get_int("top_k", c.top_k);
     get_real("init_sigma", c.init_sigma);
     get_real("dropout", c.dropout);
+    // Added later: configs written before them mean the defaults.
+    auto get_optional_real = [&](const char* key, double& out) {
+        if (j.contains(key)) get_real(key, out);
+    };
+    get_optional_real("embed_dropout", c.embed_dropout);
+    get_optional_real("mlp_dropout", c.mlp_dropout);
+    get_optional_real("embed_init_std", c.embed_init_std);
     if (!j.contains("attention") || !j["attention"].is_string()) {
         throw std::invalid_argument("model config: missing string 'attention'");
     }
@@ -93,7 +106,9 @@ bool ModelConfig::operator==(const ModelConfig& o) const {
     return image_height == o.image_height && image_width == o.image_width &&
            image_channels == o.image_channels && d_model == o.d_model && n_heads == o.n_heads &&
            n_layers == o.n_layers && attention == o.attention && window == o.window &&
-           top_k == o.top_k && init_sigma == o.init_sigma && dropout == o.dropout;
+           top_k == o.top_k && init_sigma == o.init_sigma && dropout == o.dropout &&
+           embed_dropout == o.embed_dropout && mlp_dropout == o.mlp_dropout &&
+           embed_init_std == o.embed_init_std;
 }
 
 namespace {

@@ -24,7 +24,10 @@ struct ModelConfig {
     int64_t window = 128;  // W: keys in each query's causal window (Krause only)
     int64_t top_k = 96;    // K: nearest keys kept inside the window (Krause only)
     double init_sigma = 2.5;
-    double dropout = 0.1;
+    double dropout = 0.1;        // on each block's attention and MLP output, before the residual add
+    double embed_dropout = 0.0;  // on the token + position embedding sum
+    double mlp_dropout = 0.0;    // a second dropout on the MLP output, applied before `dropout`
+    double embed_init_std = 0.02;  // std of the normal initialisation of both embeddings
 
     // T: sub-pixels per image, the sequence length of the likelihood.
     int64_t seq_len() const { return image_height * image_width * image_channels; }

@@ -75,6 +75,9 @@ BlockImpl::BlockImpl(const ModelConfig& config) {
     fc1 = register_module("fc1", nn::Linear(d, 4 * d));
     fc2 = register_module("fc2", nn::Linear(4 * d, d));
     drop = register_module("drop", nn::Dropout(config.dropout));
+    if (config.mlp_dropout > 0) {
+        mlp_drop = register_module("mlp_drop", nn::Dropout(config.mlp_dropout));
+    }
 }
 
 at::Tensor BlockImpl::mlp(const at::Tensor& x) {
@@ -83,7 +86,9 @@ at::Tensor BlockImpl::mlp(const at::Tensor& x) {
 
 at::Tensor BlockImpl::forward(const at::Tensor& x) {
     const auto h = x + drop->forward(attn->forward(normalize(ln1, x)));
-    return h + drop->forward(mlp(normalize(ln2, h)));
+    auto m = mlp(normalize(ln2, h));
+    if (mlp_drop) m = mlp_drop->forward(m);
+    return h + drop->forward(m);
 }
 
 at::Tensor BlockImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
@@ -106,10 +111,13 @@ PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(
     ln_f = register_module("ln_f", nn::LayerNorm(nn::LayerNormOptions({d})));
     head = register_module("head", nn::Linear(d, kVocab));
     prior = register_parameter("prior", at::zeros({kVocab}));
+    if (config.embed_dropout > 0) {
+        emb_drop = register_module("emb_drop", nn::Dropout(config.embed_dropout));
+    }
 
     torch::NoGradGuard no_grad;
-    nn::init::normal_(tok_emb->weight, 0.0, 0.02);
-    nn::init::normal_(pos_emb, 0.0, 0.02);
+    nn::init::normal_(tok_emb->weight, 0.0, config.embed_init_std);
+    nn::init::normal_(pos_emb, 0.0, config.embed_init_std);
 }
 
 Block PixelTransformerImpl::block(size_t i) const { return blocks->ptr<BlockImpl>(i); }
@@ -120,6 +128,7 @@ at::Tensor PixelTransformerImpl::forward(const at::Tensor& tokens) {
     TORCH_CHECK(S >= 1 && S <= config_.seq_len() - 1, "forward: sequence length ", S,
                 " outside 1..", config_.seq_len() - 1);
     auto h = tok_emb->forward(tokens.to(at::kLong)) + pos_emb.narrow(0, 0, S);  // (B, S, d)
+    if (emb_drop) h = emb_drop->forward(h);
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->forward(h);
     return project(head, normalize(ln_f, h));  // (B, S, 256)
 }

@@ -59,7 +59,8 @@ private:
 };
 TORCH_MODULE(Attention);
 
-// Pre-LayerNorm block: x += drop(attn(LN(x))); x += drop(MLP(LN(x))).
+// Pre-LayerNorm block: x += drop(attn(LN(x))); x += drop(mlp_drop(MLP(LN(x)))), where mlp_drop
+// exists only when the config's mlp_dropout is > 0.
 class BlockImpl : public torch::nn::Module {
 public:
     explicit BlockImpl(const ModelConfig& config);
@@ -71,6 +72,7 @@ public:
     Attention attn{nullptr};
     torch::nn::Linear fc1{nullptr}, fc2{nullptr};
     torch::nn::Dropout drop{nullptr};
+    torch::nn::Dropout mlp_drop{nullptr};
 
 private:
     at::Tensor mlp(const at::Tensor& x);
@@ -106,6 +108,7 @@ public:
 
     torch::nn::Embedding tok_emb{nullptr};
     at::Tensor pos_emb;  // (T, d)
+    torch::nn::Dropout emb_drop{nullptr};  // on the embedding sum; only when embed_dropout > 0
     torch::nn::ModuleList blocks{nullptr};
     torch::nn::LayerNorm ln_f{nullptr};
     torch::nn::Linear head{nullptr};

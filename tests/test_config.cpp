@@ -2,6 +2,7 @@
 #include "model/config.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <stdexcept>
 
@@ -32,6 +33,35 @@ TEST(Config, JsonRoundTripIsExact) {
             EXPECT_EQ(ModelConfig::from_json(c.to_json()), c) << name;
         }
     }
+}
+
+TEST(Config, RegularisationFieldsRoundTripAndDefaultWhenAbsent) {
+    auto c = preset("mnist");
+    c.embed_dropout = 0.1;
+    c.mlp_dropout = 0.2;
+    c.embed_init_std = 1.0;
+    EXPECT_EQ(ModelConfig::from_json(c.to_json()), c);
+    // A config written before these fields existed loads with their defaults.
+    auto j = nlohmann::json::parse(c.to_json());
+    j.erase("embed_dropout");
+    j.erase("mlp_dropout");
+    j.erase("embed_init_std");
+    const auto old = ModelConfig::from_json(j.dump());
+    EXPECT_EQ(old.embed_dropout, 0.0);
+    EXPECT_EQ(old.mlp_dropout, 0.0);
+    EXPECT_EQ(old.embed_init_std, 0.02);
+    for (auto bad : {-0.1, 1.0}) {
+        auto d = preset("mnist");
+        d.embed_dropout = bad;
+        EXPECT_THROW(d.validate(), std::invalid_argument) << bad;
+        d = preset("mnist");
+        d.mlp_dropout = bad;
+        EXPECT_THROW(d.validate(), std::invalid_argument) << bad;
+    }
+    c.embed_init_std = 0.0;
+    EXPECT_THROW(c.validate(), std::invalid_argument);
+    j["embed_init_std"] = "wide";
+    EXPECT_THROW(ModelConfig::from_json(j.dump()), std::invalid_argument);
 }
 
 TEST(Config, RejectsBadValuesAndNames) {

@@ -140,6 +140,32 @@ TrainConfig tiny_run(const std::string& data_dir, const std::string& out, int64_
     return c;
 }
 
+// Every logged line carries the mean gradient norm before clipping and the fraction of steps
+// that were clipped.
+TEST(Trainer, LogsTheGradientNormAndTheClippedFraction) {
+    const auto data = fake_mnist_dir();
+    for (double clip : {0.0, 1e-4}) {
+        const auto out = fresh_dir(clip > 0 ? "clipped" : "unclipped");
+        auto config = tiny_run(data, out, 3);
+        config.grad_clip = clip;
+        auto job = start_training(config);
+        job->wait();
+        ASSERT_EQ(job->state(), JobState::Finished) << job->error();
+        std::ifstream in(metrics_path(out));
+        std::string line;
+        int logged = 0;
+        while (std::getline(in, line)) {
+            const auto j = nlohmann::json::parse(line);
+            if (!j.contains("loss")) continue;
+            ++logged;
+            ASSERT_TRUE(j.contains("grad_norm") && j.contains("clipped")) << line;
+            EXPECT_GT(j["grad_norm"].get<double>(), 1e-4) << line;
+            EXPECT_EQ(j["clipped"].get<double>(), clip > 0 ? 1.0 : 0.0) << line;
+        }
+        EXPECT_EQ(logged, 3) << "clip " << clip;
+    }
+}
+
 TEST(Trainer, ResumedRunReachesTheSameLossAsAnUninterruptedOne) {
     const auto data = fake_mnist_dir();
     const auto straight = fresh_dir("straight");

@@ -36,6 +36,41 @@ void expect_near_uniform_forward(const ModelConfig& config) {
     EXPECT_NEAR(nll.mean().item<double>(), std::log(256.0), 1.0);
 }
 
+TEST(Transformer, EmbeddingInitStdSetsTheScaleOfBothEmbeddings) {
+    for (double std : {0.02, 1.0}) {
+        auto config = tiny_config(AttentionKind::Krause);
+        config.embed_init_std = std;
+        torch::manual_seed(5);
+        PixelTransformer model(config);
+        EXPECT_NEAR(model->tok_emb->weight.std().item<double>(), std, 0.1 * std);
+        EXPECT_NEAR(model->pos_emb.std().item<double>(), std, 0.1 * std);
+    }
+}
+
+// Embedding and MLP dropout act in training only: a model with them draws different outputs on
+// each training forward, and in eval mode equals the same weights without them.
+TEST(Transformer, EmbeddingAndMlpDropoutActOnlyInTraining) {
+    for (int which = 0; which < 2; ++which) {
+        auto plain = tiny_config(AttentionKind::Krause);
+        plain.dropout = 0.0;
+        auto dropped = plain;
+        (which == 0 ? dropped.embed_dropout : dropped.mlp_dropout) = 0.5;
+        PixelTransformer a(dropped), b(plain);
+        {
+            torch::NoGradGuard no_grad;
+            auto dst = b->named_parameters();
+            for (const auto& item : a->named_parameters()) dst[item.key()].copy_(item.value());
+        }
+        const auto tokens = at::randint(0, 256, {2, 30}, at::kLong);
+        torch::NoGradGuard no_grad;
+        a->train();
+        EXPECT_GT(max_abs_diff(a->forward(tokens), a->forward(tokens)), 1e-3) << which;
+        a->eval();
+        b->eval();
+        EXPECT_EQ(max_abs_diff(a->forward(tokens), b->forward(tokens)), 0.0) << which;
+    }
+}
+
 TEST(Transformer, MnistPresetRunsAForwardPassOnCpu) {
     for (auto kind : kAllKinds) expect_near_uniform_forward(preset("mnist", kind));
 }

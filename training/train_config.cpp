@@ -58,6 +58,10 @@ void TrainConfig::validate() const {
     require(min_lr >= 0 && min_lr <= lr, "min lr must be in [0, lr]");
     require(grad_clip >= 0 && std::isfinite(grad_clip), "gradient clip must be >= 0 and finite");
     require(dropout >= 0 && dropout < 1, "dropout must be in [0, 1)");
+    require(embed_dropout >= 0 && embed_dropout < 1, "embedding dropout must be in [0, 1)");
+    require(mlp_dropout >= 0 && mlp_dropout < 1, "MLP dropout must be in [0, 1)");
+    require(embed_init_std > 0 && std::isfinite(embed_init_std),
+            "embedding init std must be > 0 and finite");
     require(train_limit >= 0 && eval_limit >= 0, "limits must be >= 0");
     require(eval_every >= 0 && checkpoint_every >= 0, "intervals must be >= 0");
     require(log_every >= 1, "log interval must be >= 1");
@@ -73,7 +77,8 @@ std::string TrainConfig::to_json() const {
         {"preset", preset}, {"attention", attention}, {"data", data}, {"out_dir", out_dir},
         {"batch_size", batch_size}, {"steps", steps}, {"epochs", epochs}, {"lr", lr},
         {"weight_decay", weight_decay}, {"warmup", warmup}, {"min_lr", min_lr},
-        {"grad_clip", grad_clip}, {"dropout", dropout}, {"train_limit", train_limit},
+        {"grad_clip", grad_clip}, {"dropout", dropout}, {"embed_dropout", embed_dropout},
+        {"mlp_dropout", mlp_dropout}, {"embed_init_std", embed_init_std}, {"train_limit", train_limit},
         {"eval_every", eval_every}, {"eval_limit", eval_limit},
         {"checkpoint_every", checkpoint_every}, {"log_every", log_every},
         {"preview_count", preview_count}, {"seed", seed}, {"device", device},
@@ -102,6 +107,9 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
         c.min_lr = j.value("min_lr", c.min_lr);
         c.grad_clip = j.value("grad_clip", c.grad_clip);
         c.dropout = j.value("dropout", c.dropout);
+        c.embed_dropout = j.value("embed_dropout", c.embed_dropout);
+        c.mlp_dropout = j.value("mlp_dropout", c.mlp_dropout);
+        c.embed_init_std = j.value("embed_init_std", c.embed_init_std);
         read_int(j, "train_limit", c.train_limit);
         read_int(j, "eval_every", c.eval_every);
         read_int(j, "eval_limit", c.eval_limit);

@@ -22,6 +22,9 @@ struct TrainConfig {
     double min_lr = 1e-9;   // the cosine schedule ends here
     double grad_clip = 1.0; // max global gradient norm; 0 disables clipping
     double dropout = 0.1;   // overrides the preset's dropout
+    double embed_dropout = 0.0;   // dropout on the embedding sum (a new model's config)
+    double mlp_dropout = 0.0;     // a second dropout on each MLP output (a new model's config)
+    double embed_init_std = 0.02; // std of a new model's embedding initialisation
 
     int64_t train_limit = 0;       // use at most this many training images (0 = all)
     int64_t eval_every = 500;      // steps between evaluations (0 = only at the end)

@@ -141,6 +141,9 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     } else {
         auto mc = preset(config.preset, parse_attention_kind(config.attention));
         mc.dropout = config.dropout;
+        mc.embed_dropout = config.embed_dropout;
+        mc.mlp_dropout = config.mlp_dropout;
+        mc.embed_init_std = config.embed_init_std;
         torch::manual_seed(config.seed);
         model = PixelTransformer(mc);
     }
@@ -214,6 +217,7 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     };
 
     std::vector<at::Tensor> pending;  // per-step losses not yet read back from the device
+    std::vector<at::Tensor> pending_norms;  // their gradient norms before clipping
     int64_t pending_first = resumed.step;
     auto window_start = Clock::now();
     auto run_start = Clock::now();
@@ -240,6 +244,12 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
             }
             sum += l[i];
         }
+        // Every process holds the same (all-reduced) gradient, so its norm needs no reduction.
+        const auto norms = at::stack(pending_norms).to(at::kCPU).to(at::kDouble);
+        const double mean_norm = norms.mean().item<double>();
+        const double clipped =
+            config.grad_clip > 0 ? norms.gt(config.grad_clip).to(at::kDouble).mean().item<double>()
+                                 : 0.0;
         const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
         const double mean_bpd = sum / losses.numel() / std::log(2.0);
         snap.loss_bpd = mean_bpd;
@@ -250,8 +260,11 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
                        {"loss", sum / losses.numel()},
                        {"bpd", mean_bpd},
                        {"lr", lr},
+                       {"grad_norm", mean_norm},
+                       {"clipped", clipped},
                        {"tokens_per_s", snap.tokens_per_s}});
         pending.clear();
+        pending_norms.clear();
         pending_first = step_now;
         window_start = Clock::now();
         window_steps = 0;
@@ -339,7 +352,7 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
             comm->all_reduce_sum(optimizer.flat_grad());
             optimizer.flat_grad().div_(comm->world_size());
         }
-        optimizer.clip_grad_norm(config.grad_clip);
+        pending_norms.push_back(optimizer.clip_grad_norm(config.grad_clip));
         optimizer.step(lr, config.weight_decay);
         pending.push_back(loss.detach());
         ++step;
