@@ -18,6 +18,7 @@ constexpr const char* kPresets[] = {"mnist", "cifar10", "mnist-small", "mnist-ti
                                     "cifar10-small"};
 constexpr const char* kAttention[] = {"krause", "softmax", "linear"};
 constexpr const char* kDevices[] = {"auto", "cpu", "cuda"};
+constexpr const char* kPrecisions[] = {"bf16", "fp32"};
 constexpr float kFormWidth = 380.0f;
 
 // A combo over fixed names editing a string.
@@ -57,6 +58,9 @@ void config_form(StudioState& state) {
     real_field("final lr", &c.min_lr, "%.1e");
     real_field("grad clip", &c.grad_clip);
     real_field("dropout", &c.dropout);
+    real_field("embedding dropout", &c.embed_dropout);
+    real_field("second MLP dropout", &c.mlp_dropout);
+    real_field("embedding init std", &c.embed_init_std);
     int_field("train images (0: all)", &c.train_limit);
     int_field("evaluate every", &c.eval_every);
     int_field("test images per eval", &c.eval_limit);
@@ -65,6 +69,7 @@ void config_form(StudioState& state) {
     int_field("preview images", &c.preview_count);
     ImGui::InputScalar("seed", ImGuiDataType_U64, &c.seed);
     choice("device", &c.device, kDevices);
+    choice("precision (GPU)", &c.precision, kPrecisions);
     ImGui::InputInt("threads (0: default)", &c.threads);
     ImGui::InputText("output folder", &c.out_dir);
     ImGui::InputTextWithHint("resume from", "a checkpoint, or empty", &c.resume);

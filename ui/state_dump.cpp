@@ -109,7 +109,9 @@ json train_json(const TrainState& t) {
     j["config"] = {{"preset", t.config.preset}, {"attention", t.config.attention},
                    {"data", t.data_kind},       {"dir", t.data_dir},
                    {"steps", t.config.steps},   {"batch", t.config.batch_size},
-                   {"out", t.config.out_dir}};
+                   {"out", t.config.out_dir},   {"precision", t.config.precision},
+                   {"dropout", t.config.dropout}, {"embed_dropout", t.config.embed_dropout},
+                   {"mlp_dropout", t.config.mlp_dropout}};
     if (t.shown) {
         const TrainSnapshot& s = *t.shown;
         j["step"] = s.step;
