@@ -223,12 +223,17 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     auto run_start = Clock::now();
     int64_t window_steps = 0;
 
-    // Reads back the pending losses; stops the run at the first non-finite one.
+    // Reads back the pending losses and gradient norms in one copy; stops the run at the first
+    // non-finite loss.
     auto flush = [&](int64_t step_now, double lr) {
         if (pending.empty()) return;
-        auto stacked = at::stack(pending).to(at::kFloat);
-        comm->all_reduce_sum(stacked);  // the mean over processes: the loss of the global batch
-        const auto losses = stacked.to(at::kCPU).to(at::kDouble) / comm->world_size();
+        auto stacked = at::stack({at::stack(pending).to(at::kFloat),
+                                  at::stack(pending_norms).to(at::kFloat)});  // (2, steps)
+        // The mean over processes: the loss of the global batch. The norm, of the all-reduced
+        // gradient, is the same in every process and stays itself.
+        comm->all_reduce_sum(stacked);
+        const auto read = stacked.to(at::kCPU).to(at::kDouble) / comm->world_size();
+        const auto losses = read[0].contiguous(), norms = read[1];
         const double* l = losses.data_ptr<double>();
         double sum = 0;
         for (int64_t i = 0; i < losses.numel(); ++i) {
@@ -244,8 +249,6 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
             }
             sum += l[i];
         }
-        // Every process holds the same (all-reduced) gradient, so its norm needs no reduction.
-        const auto norms = at::stack(pending_norms).to(at::kCPU).to(at::kDouble);
         const double mean_norm = norms.mean().item<double>();
         const double clipped =
             config.grad_clip > 0 ? norms.gt(config.grad_clip).to(at::kDouble).mean().item<double>()
