@@ -36,6 +36,7 @@ struct BenchOptions {
     int repeats = 5, warmup = 2;
     int threads = 0;
     std::string tensor_cores = "on";  // bf16 Krause kernels on tensor cores
+    int decode_warps = 0;             // warps per query of the Krause decode kernel, 0: automatic
     bool json = false;
 };
 
@@ -231,8 +232,10 @@ void run_bench(const BenchOptions& o) {
     check_names("--what", o.what, {"train", "forward", "sample", "op"});
     const auto device = pick_device(o.device);
     set_krause_tensor_cores_enabled(o.tensor_cores == "on");
+    set_krause_decode_warps(o.decode_warps);
     nlohmann::json result = {{"device", device_name(device)}, {"date", today()},
                              {"repeats", o.repeats}, {"tensor_cores", o.tensor_cores},
+                             {"decode_warps", o.decode_warps},
                              {"models", nlohmann::json::array()},
                              {"ops", nlohmann::json::array()}};
     for (const auto& p : split_list(o.presets)) {
@@ -284,8 +287,9 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--batch", o->train_batch, "training/forward batch (0: per preset)");
     c->add_option("--sample-batch", o->sample_batch, "images sampled at once (0: per preset)");
     c->add_option("--sample-tokens", o->sample_tokens, "time only this many tokens (0: all)");
-    c->add_option("--sample-precision", o->sample_precision, "auto (bf16 on a GPU) | fp32 | bf16")
-        ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+    c->add_option("--sample-precision", o->sample_precision,
+                  "auto (bf16 on a GPU) | fp32 | bf16 | fp8 (Krause ring buffers in fp8)")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp8"}))
         ->capture_default_str();
     c->add_option("--sample-loop", o->sample_loop,
                   "auto | host (position on the host) | device | graph (a CUDA graph per step)")
@@ -300,6 +304,10 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--tensor-cores", o->tensor_cores,
                   "on | off: the bf16 Krause kernels on tensor cores or on CUDA cores")
         ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
+    c->add_option("--decode-warps", o->decode_warps,
+                  "warps per query in the Krause decode kernel: 1, 2, 4, 8, or 0 (by batch)")
+        ->check(CLI::IsMember({0, 1, 2, 4, 8}))
         ->capture_default_str();
     c->add_flag("--json", o->json, "print one JSON object");
     c->callback([o] { run_bench(*o); });

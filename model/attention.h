@@ -49,6 +49,12 @@ bool krause_fused_available();
 void set_krause_tensor_cores_enabled(bool enabled);
 bool krause_tensor_cores_enabled();
 
+// Warps that attend one query together in the CUDA decode kernel: 1, 2, 4 or 8, or 0 (the
+// default) to choose by batch: one warp per query while the queries alone fill the GPU, more
+// where they are few (CIFAR-10 at batch 200). Benchmarks and tests compare the choices.
+void set_krause_decode_warps(int warps);
+int krause_decode_warps();
+
 // One decoding step with the position held on the device, the plain ATen form and the reference
 // of krause_decode_step_cuda: stores k_new, v_new (B, H, 1, D) in slot position % S of the ring
 // buffers (B, H, S, D), then attends q (B, H, 1, D) over the slots 0 .. min(position + 1, S) - 1.

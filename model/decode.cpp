@@ -11,7 +11,8 @@
 
 namespace krause {
 
-LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& options) const {
+LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& options,
+                                      bool fp8_rings) const {
     const int64_t H = config_.n_heads, D = config_.head_dim();
     LayerCache cache;
     {
@@ -23,8 +24,9 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
     switch (config_.attention) {
         case AttentionKind::Krause: {
             const int64_t W = std::min(config_.window, config_.seq_len());
-            cache.keys = at::zeros({batch, H, W, D}, options);
-            cache.values = at::zeros({batch, H, W, D}, options);
+            const auto ring = fp8_rings ? options.dtype(at::kByte) : options;  // 0: fp8 +0.0
+            cache.keys = at::zeros({batch, H, W, D}, ring);
+            cache.values = at::zeros({batch, H, W, D}, ring);
             break;
         }
         case AttentionKind::Softmax:
@@ -49,6 +51,8 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
     at::Tensor out;  // (B, H, 1, D)
     switch (config_.attention) {
         case AttentionKind::Krause: {
+            TORCH_CHECK(cache.keys.scalar_type() != at::kByte,
+                        "fp8 ring buffers are decoded with the position on the device only");
             const int64_t W = cache.keys.size(2);
             const int64_t slot = position % W;
             cache.keys.narrow(2, slot, 1).copy_(k);
@@ -137,13 +141,16 @@ at::Tensor AttentionImpl::linear_step(const at::Tensor& q, const at::Tensor& k,
     return num / (den + kLinearEps);
 }
 
-DecodeState PixelTransformerImpl::start_decode(int64_t batch) {
+DecodeState PixelTransformerImpl::start_decode(int64_t batch, bool fp8_rings) {
     TORCH_CHECK(batch >= 1, "start_decode: batch must be >= 1");
+    TORCH_CHECK(!fp8_rings || (pos_emb.is_cuda() && krause_fused_available()),
+                "start_decode: fp8 ring buffers need the model on a GPU with the fused CUDA "
+                "kernels");
     DecodeState state;
     state.batch = batch;
     const auto options = pos_emb.options();
     for (size_t i = 0; i < blocks->size(); ++i) {
-        state.layers.push_back(block(i)->attn->empty_cache(batch, options));
+        state.layers.push_back(block(i)->attn->empty_cache(batch, options, fp8_rings));
     }
     return state;
 }

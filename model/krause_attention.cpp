@@ -53,6 +53,8 @@ at::Tensor krause_decode_step(const at::Tensor& q, const at::Tensor& k_new, cons
                               at::Tensor& ring_keys, at::Tensor& ring_values,
                               const at::Tensor& position, const at::Tensor& log_sigma,
                               int64_t top_k) {
+    TORCH_CHECK(ring_keys.scalar_type() != at::kByte,
+                "krause_decode_step: fp8 ring buffers are read by the fused CUDA kernel only");
     const int64_t S = ring_keys.size(2);
     const auto slot = position.remainder(S);  // (1)
     ring_keys.index_copy_(2, slot, k_new.to(ring_keys.scalar_type()));
@@ -134,6 +136,7 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 namespace {
 std::atomic<bool> fused_enabled{true};
 std::atomic<bool> tensor_cores_enabled{true};
+std::atomic<int> decode_warps{0};
 }  // namespace
 
 void set_krause_fused_enabled(bool enabled) { fused_enabled = enabled; }
@@ -141,6 +144,14 @@ void set_krause_fused_enabled(bool enabled) { fused_enabled = enabled; }
 void set_krause_tensor_cores_enabled(bool enabled) { tensor_cores_enabled = enabled; }
 
 bool krause_tensor_cores_enabled() { return tensor_cores_enabled.load(); }
+
+void set_krause_decode_warps(int warps) {
+    TORCH_CHECK(warps == 0 || warps == 1 || warps == 2 || warps == 4 || warps == 8,
+                "decode warps per query must be 0 (automatic), 1, 2, 4 or 8, got ", warps);
+    decode_warps = warps;
+}
+
+int krause_decode_warps() { return decode_warps.load(); }
 
 bool krause_fused_available() {
 #ifdef KRAUSE_WITH_CUDA

@@ -1,5 +1,6 @@
 // Fused CUDA decoding step of Krause attention: one new query per sequence against the keys of
-// its ring buffer, top-K, softmax and the weighted sum of values in one kernel.
+// its ring buffer, top-K, softmax and the weighted sum of values in one kernel. Ring buffers hold
+// the model's dtype, or fp8 (e4m3) bytes that halve what a step reads.
 #include "model/krause_attention_cuda.h"
 
 #include "model/attention.h"
@@ -7,20 +8,27 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 namespace krause {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFull = 0xffffffffu;
 
-template <typename scalar_t, typename out_t>
+// A ring-buffer element of fp8 (e4m3: 4 exponent bits, 3 mantissa bits, finite range +-448),
+// stored as its byte in a kByte tensor. Caches of this type halve the bytes a decode step reads.
+struct E4M3 {
+    uint8_t bits;
+};
+
+template <typename scalar_t, typename cache_t, typename out_t>
 struct DecodeParams {
     // Rows of (b, h) sit at b * row_stride + h * D: (B, H, 1, D) tensors, or the q, k and v
     // thirds of one (B, 1, 3 * H * D) projection.
@@ -28,10 +36,10 @@ struct DecodeParams {
     const scalar_t* k_new;   // the step's key and value, stored in slot position % S; or null
     const scalar_t* v_new;
     int64_t row_stride;
-    scalar_t* keys;          // (B, H, S, D) ring buffer
-    scalar_t* values;        // (B, H, S, D) ring buffer
+    cache_t* keys;           // (B, H, S, D) ring buffer
+    cache_t* values;         // (B, H, S, D) ring buffer
     const float* log_sigma;           // (H) in fp32, or
-    const scalar_t* log_sigma_typed;  // (H) in the ring's dtype (a model in that dtype)
+    const scalar_t* log_sigma_typed;  // (H) in the step's dtype (a model in that dtype)
     out_t* out;                       // (B, H, D)
     // The position being decoded, when it lives on the device (a replayable step): slots
     // 0 .. min(position + 1, S) - 1 hold keys. Null: n_valid says it.
@@ -42,27 +50,89 @@ struct DecodeParams {
     int top_k;
 };
 
-__device__ __forceinline__ float warp_sum(float x) {
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
+struct MaxOp {
+    template <typename T>
+    __device__ T operator()(T a, T b) const { return a > b ? a : b; }
+};
+struct MinOp {
+    template <typename T>
+    __device__ T operator()(T a, T b) const { return a < b ? a : b; }
+};
+struct SumOp {
+    __device__ float operator()(float a, float b) const { return a + b; }
+};
+
+template <typename T, typename Op>
+__device__ __forceinline__ T warp_reduce(T x, Op op) {
+    for (int o = 16; o > 0; o >>= 1) x = op(x, __shfl_xor_sync(kFull, x, o));
     return x;
 }
 
-__device__ __forceinline__ float warp_max(float x) {
-    for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-}
+__device__ __forceinline__ unsigned to_bits(float x) { return __float_as_uint(x); }
+__device__ __forceinline__ unsigned to_bits(unsigned x) { return x; }
+template <typename T>
+__device__ __forceinline__ T from_bits(unsigned x);
+template <>
+__device__ __forceinline__ float from_bits<float>(unsigned x) { return __uint_as_float(x); }
+template <>
+__device__ __forceinline__ unsigned from_bits<unsigned>(unsigned x) { return x; }
 
-__device__ __forceinline__ int warp_count(bool x) { return __popc(__ballot_sync(kFull, x)); }
+// The threads that attend one query together. Both kinds give every thread a rank (slot s is
+// owned by rank s mod kSize), a barrier, a count of the threads whose predicate holds, a
+// reduction to a value every thread receives, and a prefix count in rank order.
+//   WarpGroup: one warp; a block holds several groups.
+//   BlockGroup<N>: the N warps of a block, through `scratch` (N words of shared memory).
+struct WarpGroup {
+    static constexpr int kSize = 32;
+    unsigned* scratch;  // unused
+    __device__ int rank() const { return threadIdx.x % 32; }
+    __device__ void sync() const { __syncwarp(); }
+    __device__ int count(bool x) const { return __popc(__ballot_sync(kFull, x)); }
+    template <typename T, typename Op>
+    __device__ T reduce(T x, Op op) const { return warp_reduce(x, op); }
+    // How many threads of lower rank hold x; *total: how many hold it in all.
+    __device__ int count_before(bool x, int* total) const {
+        const unsigned votes = __ballot_sync(kFull, x);
+        *total = __popc(votes);
+        return __popc(votes & ((1u << (threadIdx.x % 32)) - 1u));
+    }
+};
 
-__device__ __forceinline__ unsigned warp_min(unsigned x) {
-    for (int o = 16; o > 0; o >>= 1) x = min(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-}
-
-__device__ __forceinline__ unsigned warp_max(unsigned x) {
-    for (int o = 16; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-}
+template <int N>
+struct BlockGroup {
+    static constexpr int kSize = 32 * N;
+    unsigned* scratch;
+    __device__ int rank() const { return threadIdx.x; }
+    __device__ void sync() const { __syncthreads(); }
+    __device__ int count(bool x) const { return __syncthreads_count(x); }
+    template <typename T, typename Op>
+    __device__ T reduce(T x, Op op) const {
+        x = warp_reduce(x, op);
+        if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = to_bits(x);
+        __syncthreads();
+        T all = from_bits<T>(scratch[0]);
+#pragma unroll
+        for (int i = 1; i < N; ++i) all = op(all, from_bits<T>(scratch[i]));
+        __syncthreads();  // scratch is free again
+        return all;
+    }
+    __device__ int count_before(bool x, int* total) const {
+        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+        const unsigned votes = __ballot_sync(kFull, x);
+        if (lane == 0) scratch[warp] = __popc(votes);
+        __syncthreads();
+        int before = __popc(votes & ((1u << lane) - 1u)), all = 0;
+#pragma unroll
+        for (int i = 0; i < N; ++i) {
+            const int c = static_cast<int>(scratch[i]);
+            before += i < warp ? c : 0;
+            all += c;
+        }
+        __syncthreads();
+        *total = all;
+        return before;
+    }
+};
 
 // Unsigned keys in the order of the fp32 scores (see krause_attention_cuda.cu).
 __device__ __forceinline__ unsigned order_key(float s) {
@@ -70,27 +140,56 @@ __device__ __forceinline__ unsigned order_key(float s) {
     return b ^ ((b & 0x80000000u) ? 0xffffffffu : 0x80000000u);
 }
 
-// One warp turns the n scores in w into softmax weights over the top_k largest (0 elsewhere),
+// Keys a thread holds in registers through the bisection: 8 slots per thread covers a window of
+// 256 for one warp and 1024 for four.
+constexpr int kHeldKeys = 8;
+
+// The group turns the n scores in w into softmax weights over the top_k largest (0 elsewhere),
 // bisecting on the score bits for the K-th largest; among equal scores the lowest slot first.
-__device__ void top_k_weights(float* w, int n, int top_k) {
-    const int lane = threadIdx.x % 32;
+// A thread touches only the slots it owns; it holds their keys in registers while bisecting when
+// they fit (kHeldKeys), else reads them again at each step.
+template <typename Group>
+__device__ void top_k_weights(const Group& group, float* w, int n, int top_k) {
+    const int r = group.rank();
     auto key = [&](int s) -> unsigned { return s < n ? order_key(w[s]) : 0u; };
     if (n > top_k) {
+        const int chunks = (n + Group::kSize - 1) / Group::kSize;  // the same in every thread
+        unsigned held[kHeldKeys];
         unsigned lo = 0xffffffffu, hi = 0u;
-        for (int s = lane; s < n; s += 32) {
+#pragma unroll
+        for (int j = 0; j < kHeldKeys; ++j) {
+            held[j] = key(j * Group::kSize + r);
+            if (j * Group::kSize + r < n) {
+                lo = min(lo, held[j]);
+                hi = max(hi, held[j]);
+            }
+        }
+        for (int s = kHeldKeys * Group::kSize + r; s < n; s += Group::kSize) {
             lo = min(lo, key(s));
             hi = max(hi, key(s));
         }
-        lo = warp_min(lo);
-        hi = warp_max(hi);
+        lo = group.reduce(lo, MinOp{});
+        hi = group.reduce(hi, MaxOp{});
+        // How many keys of the group are >= cand.
+        auto count_from = [&](unsigned cand) {
+            int count = 0;
+            if (chunks <= kHeldKeys) {
+#pragma unroll
+                for (int j = 0; j < kHeldKeys; ++j) {
+                    if (j < chunks) count += group.count(held[j] >= cand);
+                }
+            } else {
+                for (int s0 = 0; s0 < n; s0 += Group::kSize) count += group.count(key(s0 + r) >= cand);
+            }
+            return count;
+        };
         unsigned t = hi;
         if (lo != hi) {
             const int top = 31 - __clz(lo ^ hi);
             t = hi & ~((2u << top) - 1u);
             for (int bit = top; bit >= 0; --bit) {
                 const unsigned cand = t | (1u << bit);
-                int count = 0;
-                for (int s0 = 0; s0 < n; s0 += 32) count += warp_count(key(s0 + lane) >= cand);
+                const int count = count_from(cand);
                 if (count >= top_k) {
                     t = cand;
                     if (count == top_k) break;
@@ -98,38 +197,68 @@ __device__ void top_k_weights(float* w, int n, int top_k) {
             }
         }
         int above = 0;
-        for (int s0 = 0; s0 < n; s0 += 32) above += warp_count(key(s0 + lane) > t);
+        for (int s0 = 0; s0 < n; s0 += Group::kSize) above += group.count(key(s0 + r) > t);
         const int quota = top_k - above;
         int ties_seen = 0;
-        for (int s0 = 0; s0 < n; s0 += 32) {
-            const int s = s0 + lane;
+        for (int s0 = 0; s0 < n; s0 += Group::kSize) {
+            const int s = s0 + r;
             const unsigned u = key(s);
-            const unsigned ties = __ballot_sync(kFull, u != 0u && u == t);
-            const int rank = ties_seen + __popc(ties & ((1u << lane) - 1u));
-            const bool keep = u > t || (u == t && u != 0u && rank < quota);
-            ties_seen += __popc(ties);
+            const bool tie = u != 0u && u == t;
+            int ties = 0;
+            const int rank = ties_seen + group.count_before(tie, &ties);
+            const bool keep = u > t || (tie && rank < quota);
+            ties_seen += ties;
             if (s < n && !keep) w[s] = -INFINITY;
         }
     }
     float mx = -INFINITY;
-    for (int s = lane; s < n; s += 32) mx = fmaxf(mx, w[s]);
-    mx = warp_max(mx);
+    for (int s = r; s < n; s += Group::kSize) mx = fmaxf(mx, w[s]);
+    mx = group.reduce(mx, MaxOp{});
     float sum = 0.f;
-    for (int s = lane; s < n; s += 32) sum += expf(w[s] - mx);
-    const float lse = mx + logf(warp_sum(sum));
-    for (int s = lane; s < n; s += 32) w[s] = expf(w[s] - lse);
+    for (int s = r; s < n; s += Group::kSize) sum += expf(w[s] - mx);
+    const float lse = mx + logf(group.reduce(sum, SumOp{}));
+    for (int s = r; s < n; s += Group::kSize) w[s] = expf(w[s] - lse);
 }
 
-// Eight head dims of a row as floats: one 16-byte load for 16-bit types, two for fp32. The row
-// offset must be a multiple of 8 elements (D % 8 == 0). Plain loads, not the read-only path:
-// the step's own key row is stored by the same kernel.
-template <typename scalar_t>
-__device__ __forceinline__ void load8(const scalar_t* __restrict__ src, float (&x)[8]) {
-    if constexpr (sizeof(scalar_t) == 2) {
-        const uint4 raw = *reinterpret_cast<const uint4*>(src);
-        const scalar_t* e = reinterpret_cast<const scalar_t*>(&raw);
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(c10::BFloat16 x) { return static_cast<float>(x); }
+__device__ __forceinline__ float to_float(c10::Half x) { return static_cast<float>(x); }
+__device__ __forceinline__ float to_float(E4M3 x) {
+    return __half2float(__half(__nv_cvt_fp8_to_halfraw(x.bits, __NV_E4M3)));
+}
+
+// A value of the step's dtype as a ring element: unchanged, or rounded to the nearest fp8
+// (saturating at +-448).
+template <typename cache_t, typename scalar_t>
+__device__ __forceinline__ cache_t to_cache(scalar_t x) {
+    if constexpr (std::is_same_v<cache_t, E4M3>) {
+        return E4M3{__nv_cvt_float_to_fp8(to_float(x), __NV_SATFINITE, __NV_E4M3)};
+    } else {
+        return x;
+    }
+}
+
+// Eight head dims of a row as floats: one 16-byte load for 16-bit types, two for fp32, one
+// 8-byte load for fp8. The row offset must be a multiple of 8 elements (D % 8 == 0). Plain
+// loads, not the read-only path: the step's own key row is stored by the same kernel.
+template <typename cache_t>
+__device__ __forceinline__ void load8(const cache_t* __restrict__ src, float (&x)[8]) {
+    if constexpr (std::is_same_v<cache_t, E4M3>) {
+        const uint2 raw = *reinterpret_cast<const uint2*>(src);
+        const unsigned words[2] = {raw.x, raw.y};
 #pragma unroll
-        for (int i = 0; i < 8; ++i) x[i] = static_cast<float>(e[i]);
+        for (int i = 0; i < 4; ++i) {
+            // The lower byte of each pair is the earlier element.
+            const auto pair = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
+            const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
+            x[2 * i] = f.x;
+            x[2 * i + 1] = f.y;
+        }
+    } else if constexpr (sizeof(cache_t) == 2) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(src);
+        const cache_t* e = reinterpret_cast<const cache_t*>(&raw);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) x[i] = to_float(e[i]);
     } else {
         const float4 a = *reinterpret_cast<const float4*>(src);
         const float4 b = *(reinterpret_cast<const float4*>(src) + 1);
@@ -138,42 +267,56 @@ __device__ __forceinline__ void load8(const scalar_t* __restrict__ src, float (&
     }
 }
 
-// One warp per (b, h) query. It first stores the step's key and value in their ring slot (when
-// given). Lanes own slots for the distances (a lane reads whole key rows, so a warp reads 32
-// consecutive rows at once), the warp selects the top-K, then lanes own head dims for the
-// weighted sum of values (a warp reads each value row once, coalesced).
-template <typename scalar_t, typename out_t, bool kVector>
-__global__ void __launch_bounds__(kThreads)
-    krause_decode_kernel(const DecodeParams<scalar_t, out_t> p) {
+// Floats of shared memory one group needs: q (D), the scores (capacity) and, for a group of
+// several warps, each warp's partial weighted sum (warps x D).
+__host__ __device__ constexpr int group_floats(int D, int capacity, int warps) {
+    return D + capacity + (warps > 1 ? warps * D : 0);
+}
+
+// One group of threads per (b, h) query: a warp (eight queries per block), or a whole block of
+// kGroupWarps warps where the queries are too few to fill the GPU one warp each. The group first
+// stores the step's key and value in their ring slot (when given). Threads own slots for the
+// distances (a thread reads whole key rows, so a warp reads 32 consecutive rows at once), the
+// group selects the top-K, then lanes own head dims for the weighted sum of values (a warp reads
+// each of its value rows once, coalesced) and the warps of a group add their sums.
+template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector>
+__global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
+    krause_decode_kernel(const DecodeParams<scalar_t, cache_t, out_t> p) {
+    using Group = std::conditional_t<kGroupWarps == 1, WarpGroup, BlockGroup<kGroupWarps>>;
+    constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
     extern __shared__ float shared[];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int bh = blockIdx.x * kWarps + warp;
-    if (bh >= p.BH) return;  // whole warps only: no block-wide barrier follows
+    __shared__ unsigned scratch[kGroupWarps];
+    const int g = threadIdx.x / Group::kSize;
+    const int bh = blockIdx.x * kGroupsPerBlock + g;
+    if (bh >= p.BH) return;  // whole groups only: no barrier spans two groups
+    const Group group{scratch};
+    const int r = group.rank(), warp = r / 32, lane = r % 32;
     const int n_valid = p.position != nullptr ? min(static_cast<int>(*p.position) + 1, p.S)
                                               : p.n_valid;
     const int top_k = min(p.top_k, n_valid);
-    float* q = shared + warp * (p.D + p.capacity);  // (D)
-    float* w = q + p.D;                              // (n_valid) scores, then weights
+    float* q = shared + g * group_floats(p.D, p.capacity, kGroupWarps);  // (D)
+    float* w = q + p.D;             // (n_valid) scores, then weights
+    float* part = w + p.capacity;   // (kGroupWarps, D), several warps only
     const int h = bh % p.H;
     const float log_sigma = p.log_sigma != nullptr ? p.log_sigma[h]
                                                    : static_cast<float>(p.log_sigma_typed[h]);
     const float coef = 0.5f * expf(-2.f * log_sigma);  // 1 / (2 sigma^2)
-    scalar_t* keys = p.keys + static_cast<int64_t>(bh) * p.S * p.D;
-    scalar_t* values = p.values + static_cast<int64_t>(bh) * p.S * p.D;
+    cache_t* keys = p.keys + static_cast<int64_t>(bh) * p.S * p.D;
+    cache_t* values = p.values + static_cast<int64_t>(bh) * p.S * p.D;
     const int64_t row = (bh / p.H) * p.row_stride + (bh % p.H) * p.D;
 
     if (p.k_new != nullptr) {
         const int64_t slot = (*p.position % p.S) * p.D;
-        for (int d = lane; d < p.D; d += 32) {
-            keys[slot + d] = p.k_new[row + d];
-            values[slot + d] = p.v_new[row + d];
+        for (int d = r; d < p.D; d += Group::kSize) {
+            keys[slot + d] = to_cache<cache_t>(p.k_new[row + d]);
+            values[slot + d] = to_cache<cache_t>(p.v_new[row + d]);
         }
     }
-    for (int d = lane; d < p.D; d += 32) q[d] = static_cast<float>(p.q[row + d]);
-    __syncwarp();  // orders the stores above before the reads below, within the warp
+    for (int d = r; d < p.D; d += Group::kSize) q[d] = to_float(p.q[row + d]);
+    group.sync();  // orders the stores above before the reads below, within the group
 #pragma unroll 4
-    for (int s = lane; s < n_valid; s += 32) {
-        const scalar_t* key = keys + static_cast<int64_t>(s) * p.D;
+    for (int s = r; s < n_valid; s += Group::kSize) {
+        const cache_t* key = keys + static_cast<int64_t>(s) * p.D;
         float acc = 0.f;
         // Blocks of 8 dims are summed apart before they join the running sum, which then
         // rounds an eighth as often.
@@ -192,27 +335,28 @@ __global__ void __launch_bounds__(kThreads)
             }
         } else {
             for (int d = 0; d < p.D; ++d) {
-                const float t = q[d] - static_cast<float>(key[d]);
+                const float t = q[d] - to_float(key[d]);
                 acc = __fmaf_rn(t, t, acc);
             }
         }
         w[s] = -acc * coef;
     }
-    __syncwarp();
-    top_k_weights(w, n_valid, top_k);
-    __syncwarp();
+    group.sync();
+    top_k_weights(group, w, n_valid, top_k);
+    group.sync();
     // Dropped slots weigh exactly 0 and values are finite, so every slot is summed: the loads
     // carry no branch and pipeline. (Listing the kept slots first reads 12% fewer bytes but
     // makes each load wait on an index: slower, measured.)
     out_t* out = p.out + static_cast<int64_t>(bh) * p.D;
     if (kVector && 32 % (p.D / 8) == 0) {
-        // Lanes own 8 dims of every (32 / (D / 8))-th row: each load brings 16 bytes per lane and
-        // a warp reads several rows at once; the lanes sharing dims then add their sums.
+        // Lanes own 8 dims of every (32 / (D / 8))-th row of their warp's rows: each load brings
+        // 8 or 16 bytes per lane and a warp reads several rows at once; the lanes sharing dims
+        // then add their sums.
         const int chunks = p.D / 8, rows = 32 / chunks;
-        const int r = lane / chunks, c = lane % chunks;
+        const int rr = lane / chunks, c = lane % chunks;
         float acc[8] = {};
 #pragma unroll 4
-        for (int s = r; s < n_valid; s += rows) {
+        for (int s = warp * rows + rr; s < n_valid; s += rows * kGroupWarps) {
             float v8[8];
             load8(values + static_cast<int64_t>(s) * p.D + c * 8, v8);
             const float ws = w[s];
@@ -223,39 +367,95 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int i = 0; i < 8; ++i) acc[i] += __shfl_xor_sync(kFull, acc[i], o);
         }
-        if (r == 0) {
+        if (rr == 0) {
 #pragma unroll
-            for (int i = 0; i < 8; ++i) out[c * 8 + i] = static_cast<out_t>(acc[i]);
+            for (int i = 0; i < 8; ++i) {
+                if constexpr (kGroupWarps == 1) {
+                    out[c * 8 + i] = static_cast<out_t>(acc[i]);
+                } else {
+                    part[warp * p.D + c * 8 + i] = acc[i];
+                }
+            }
         }
-        return;
-    }
-    for (int d0 = 0; d0 < p.D; d0 += 32) {
-        const int d = min(d0 + lane, p.D - 1);
-        float acc = 0.f;
+    } else {
+        for (int d0 = 0; d0 < p.D; d0 += 32) {
+            const int d = min(d0 + lane, p.D - 1);
+            float acc = 0.f;
 #pragma unroll 8
-        for (int s = 0; s < n_valid; ++s) {
-            acc = __fmaf_rn(w[s], static_cast<float>(values[static_cast<int64_t>(s) * p.D + d]),
-                            acc);
+            for (int s = warp; s < n_valid; s += kGroupWarps) {
+                acc = __fmaf_rn(w[s], to_float(values[static_cast<int64_t>(s) * p.D + d]), acc);
+            }
+            if (d0 + lane < p.D) {
+                if constexpr (kGroupWarps == 1) {
+                    out[d] = static_cast<out_t>(acc);
+                } else {
+                    part[warp * p.D + d] = acc;
+                }
+            }
         }
-        if (d0 + lane < p.D) out[d] = static_cast<out_t>(acc);
+    }
+    if constexpr (kGroupWarps > 1) {
+        __syncthreads();
+        for (int d = r; d < p.D; d += Group::kSize) {
+            float sum = part[d];
+#pragma unroll
+            for (int i = 1; i < kGroupWarps; ++i) sum += part[i * p.D + d];
+            out[d] = static_cast<out_t>(sum);
+        }
     }
 }
 
-template <typename scalar_t, typename out_t, bool kVector>
-void launch_decode(const DecodeParams<scalar_t, out_t>& p, int grid, size_t bytes,
-                   cudaStream_t stream) {
+template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector>
+void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t stream) {
+    constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
+    const int grid = (p.BH + kGroupsPerBlock - 1) / kGroupsPerBlock;
+    const size_t bytes =
+        sizeof(float) * kGroupsPerBlock * group_floats(p.D, p.capacity, kGroupWarps);
+    TORCH_CHECK(bytes <= at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin,
+                "krause_decode_cuda: ", p.capacity, " slots of head size ", p.D,
+                " exceed shared memory");
+    auto* kernel = krause_decode_kernel<scalar_t, cache_t, out_t, kGroupWarps, kVector>;
     // Raised per device only when a launch needs more than before: a step being captured into
     // a CUDA graph then makes no calls besides the launch.
     static std::array<std::atomic<size_t>, 64> allowed{};
     auto& mine = allowed[static_cast<size_t>(c10::cuda::current_device()) % allowed.size()];
     if (bytes > mine.load()) {
-        C10_CUDA_CHECK(cudaFuncSetAttribute(krause_decode_kernel<scalar_t, out_t, kVector>,
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
+        C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(bytes)));
         mine = bytes;
     }
-    krause_decode_kernel<scalar_t, out_t, kVector><<<grid, kThreads, bytes, stream>>>(p);
+    kernel<<<grid, kGroupsPerBlock * 32 * kGroupWarps, bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Warps per query: 1 while the queries alone give every multiprocessor 32 warps or more (the
+// bandwidth-bound regime of large batches), else the fewest of 2, 4 or 8 that do, and never
+// more than the window has 32-slot rows.
+int group_warps_for(int64_t queries, int64_t slots) {
+    const int64_t wanted = 32LL * at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    int warps = 1;
+    while (warps < 8 && queries * warps < wanted && 32LL * warps < slots) warps *= 2;
+    return warps;
+}
+
+template <typename scalar_t, typename cache_t, typename out_t>
+void dispatch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, int group_warps,
+                     cudaStream_t stream) {
+    auto go = [&](auto vector) {
+        constexpr bool kVector = decltype(vector)::value;
+        switch (group_warps) {
+            case 1: launch_decode<scalar_t, cache_t, out_t, 1, kVector>(p, stream); break;
+            case 2: launch_decode<scalar_t, cache_t, out_t, 2, kVector>(p, stream); break;
+            case 4: launch_decode<scalar_t, cache_t, out_t, 4, kVector>(p, stream); break;
+            case 8: launch_decode<scalar_t, cache_t, out_t, 8, kVector>(p, stream); break;
+            default: TORCH_CHECK(false, "krause_decode_cuda: warps per query must be 1, 2, 4 or 8");
+        }
+    };
+    if (p.D % 8 == 0) {
+        go(std::true_type{});
+    } else {
+        go(std::false_type{});
+    }
 }
 
 }  // namespace
@@ -281,38 +481,47 @@ void check_decode_args(const char* name, const at::Tensor& q, const at::Tensor& 
                 ": ring keys and values dtypes differ");
 }
 
-// The launch behind both entry points. q, k_new, v_new: (B, H, 1, D) with unit dim stride,
-// head stride D and one batch stride; k_new/v_new undefined when nothing is stored. The slot count
-// is n_valid, or read from `position` on the device when that is defined. out_type: fp32, or
-// the ring's dtype.
+// The dtype the step's q, k and v are read in for a ring of `ring` elements: the ring's own, or
+// bf16 for fp8 rings.
+at::ScalarType step_type(at::ScalarType ring) { return ring == at::kByte ? at::kBFloat16 : ring; }
+
+// The launch behind both entry points. q, k_new, v_new: (B, H, 1, D) in step_type(ring dtype)
+// with unit dim stride, head stride D and one batch stride; k_new/v_new undefined when nothing is
+// stored. The slot count is n_valid, or read from `position` on the device when that is defined.
+// out_type: fp32, or the step's dtype.
 at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                          const at::Tensor& ring_keys, const at::Tensor& ring_values,
                          int64_t n_valid, const at::Tensor& position, const at::Tensor& log_sigma,
                          int64_t top_k, at::ScalarType out_type) {
     const c10::cuda::CUDAGuard guard(q.device());
     const int64_t B = q.size(0), H = q.size(1), S = ring_keys.size(2), D = q.size(3);
-    // log_sigma in the ring's dtype is read as it is (no conversion kernel per step).
-    const bool typed = log_sigma.scalar_type() == ring_keys.scalar_type();
+    // log_sigma in the step's dtype is read as it is (no conversion kernel per step).
+    const bool typed = log_sigma.scalar_type() == q.scalar_type();
     const auto ls = (typed ? log_sigma : log_sigma.to(at::kFloat)).contiguous();  // (H)
     auto out = at::empty({B, H, 1, D}, q.options().dtype(out_type));  // (B, H, 1, D)
     if (B * H == 0 || D == 0) return out.zero_();
 
     const int64_t capacity = position.defined() ? S : n_valid;
-    const size_t bytes = sizeof(float) * kWarps * (D + capacity);
-    TORCH_CHECK(bytes <= at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin,
-                "krause_decode_cuda: ", capacity, " slots of head size ", D,
-                " exceed shared memory");
+    const int chosen = krause_decode_warps();
+    // By the ring's size, not the slots in use: both entry points launch the same kernel.
+    const int group_warps = chosen > 0 ? chosen : group_warps_for(B * H, S);
     const auto stream = at::cuda::getCurrentCUDAStream();
-    auto fill = [&](auto tag, auto out_tag) {
-        using scalar_t = decltype(tag);
+    auto fill = [&](auto step_tag, auto cache_tag, auto out_tag) {
+        using scalar_t = decltype(step_tag);
+        using cache_t = decltype(cache_tag);
         using out_t = decltype(out_tag);
-        DecodeParams<scalar_t, out_t> p;
+        DecodeParams<scalar_t, cache_t, out_t> p;
         p.q = q.data_ptr<scalar_t>();
         p.k_new = k_new.defined() ? k_new.data_ptr<scalar_t>() : nullptr;
         p.v_new = v_new.defined() ? v_new.data_ptr<scalar_t>() : nullptr;
         p.row_stride = q.stride(0);
-        p.keys = ring_keys.data_ptr<scalar_t>();
-        p.values = ring_values.data_ptr<scalar_t>();
+        if constexpr (std::is_same_v<cache_t, E4M3>) {
+            p.keys = reinterpret_cast<E4M3*>(ring_keys.data_ptr<uint8_t>());
+            p.values = reinterpret_cast<E4M3*>(ring_values.data_ptr<uint8_t>());
+        } else {
+            p.keys = ring_keys.data_ptr<cache_t>();
+            p.values = ring_values.data_ptr<cache_t>();
+        }
         p.log_sigma = typed ? nullptr : ls.data_ptr<float>();
         p.log_sigma_typed = typed ? ls.data_ptr<scalar_t>() : nullptr;
         p.out = out.data_ptr<out_t>();
@@ -324,25 +533,20 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
         p.n_valid = static_cast<int>(n_valid);
         p.capacity = static_cast<int>(capacity);
         p.top_k = static_cast<int>(std::min<int64_t>(top_k, S));
-        const int grid = static_cast<int>((B * H + kWarps - 1) / kWarps);
-        if (D % 8 == 0) {
-            launch_decode<scalar_t, out_t, true>(p, grid, bytes, stream.stream());
-        } else {
-            launch_decode<scalar_t, out_t, false>(p, grid, bytes, stream.stream());
-        }
+        dispatch_decode(p, group_warps, stream.stream());
     };
-    auto with_out = [&](auto tag) {
-        using scalar_t = decltype(tag);
+    auto with_out = [&](auto step_tag, auto cache_tag) {
         if (out_type == at::kFloat) {
-            fill(tag, float{});
+            fill(step_tag, cache_tag, float{});
         } else {
-            fill(tag, scalar_t{});
+            fill(step_tag, cache_tag, step_tag);
         }
     };
     switch (ring_keys.scalar_type()) {
-        case at::kFloat: with_out(float{}); break;
-        case at::kBFloat16: with_out(c10::BFloat16{}); break;
-        case at::kHalf: with_out(c10::Half{}); break;
+        case at::kFloat: with_out(float{}, float{}); break;
+        case at::kBFloat16: with_out(c10::BFloat16{}, c10::BFloat16{}); break;
+        case at::kHalf: with_out(c10::Half{}, c10::Half{}); break;
+        case at::kByte: with_out(c10::BFloat16{}, E4M3{}); break;
         default:
             TORCH_CHECK(false, "krause_decode_cuda: unsupported dtype ", ring_keys.scalar_type());
     }
@@ -366,9 +570,9 @@ at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
         const auto w = at::softmax(keep_top_k(scores, all, top_k), -1);
         return at::matmul(w, ring_values.narrow(2, 0, n_valid).to(w.scalar_type()));
     }
-    return decode_launch(q.to(ring_keys.scalar_type()).contiguous(), at::Tensor(), at::Tensor(),
-                         ring_keys.contiguous(), ring_values.contiguous(), n_valid, at::Tensor(),
-                         log_sigma, top_k, at::kFloat);
+    return decode_launch(q.to(step_type(ring_keys.scalar_type())).contiguous(), at::Tensor(),
+                         at::Tensor(), ring_keys.contiguous(), ring_values.contiguous(), n_valid,
+                         at::Tensor(), log_sigma, top_k, at::kFloat);
 }
 
 at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
@@ -384,11 +588,11 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
     TORCH_CHECK(ring_keys.is_contiguous() && ring_values.is_contiguous(),
                 "krause_decode_step_cuda: the ring buffers are written in place and must be "
                 "contiguous");
-    const auto type = ring_keys.scalar_type();
-    if (type == at::kDouble) {  // the fp64 reference stays on ATen
+    if (ring_keys.scalar_type() == at::kDouble) {  // the fp64 reference stays on ATen
         return krause_decode_step(q, k_new, v_new, ring_keys, ring_values, position, log_sigma,
                                   top_k);
     }
+    const auto type = step_type(ring_keys.scalar_type());
     // The three step tensors are read in place when they share one row layout (the q, k and v
     // thirds of a fused projection); otherwise from compact copies.
     const bool in_place = q.scalar_type() == type && k_new.scalar_type() == type &&

@@ -22,7 +22,8 @@ SamplePrecision parse_sample_precision(const std::string& name) {
     if (name == "auto") return SamplePrecision::Auto;
     if (name == "fp32") return SamplePrecision::Float32;
     if (name == "bf16") return SamplePrecision::BFloat16;
-    throw std::invalid_argument("unknown precision '" + name + "' (auto, fp32 or bf16)");
+    if (name == "fp8") return SamplePrecision::Float8;
+    throw std::invalid_argument("unknown precision '" + name + "' (auto, fp32, bf16 or fp8)");
 }
 
 DecodeLoop parse_decode_loop(const std::string& name) {
@@ -58,13 +59,19 @@ SampleResult sample(PixelTransformer& model, const SampleOptions& options) {
     if (loop == DecodeLoop::Graph && !cuda) {
         throw std::invalid_argument("sample: the Graph loop needs the model on a GPU");
     }
-    const bool to_bf16 = options.precision == SamplePrecision::BFloat16 ||
+    const bool fp8 = options.precision == SamplePrecision::Float8;
+    if (fp8 && (!cuda || loop == DecodeLoop::Host)) {
+        throw std::invalid_argument(
+            "sample: fp8 ring buffers need the model on a GPU and the device or graph loop");
+    }
+    const bool to_bf16 = fp8 || options.precision == SamplePrecision::BFloat16 ||
                          (options.precision == SamplePrecision::Auto && cuda);
     if (to_bf16 && model->pos_emb.scalar_type() != at::kBFloat16) {
         auto copy = copy_model(model, model->pos_emb.device(), at::kBFloat16);
         return sample(copy, [&] {
             SampleOptions o = options;
-            o.precision = SamplePrecision::Float32;  // keep the copy's type
+            // Keep the copy's type (and fp8 rings).
+            o.precision = fp8 ? SamplePrecision::Float8 : SamplePrecision::Float32;
             o.loop = loop;
             return o;
         }());

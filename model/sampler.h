@@ -11,9 +11,12 @@
 namespace krause {
 
 // The arithmetic of sampling. Auto: bf16 weights and caches on a GPU (the precision the GPU
-// trains in), the model's own on the CPU. Float32 keeps the model's own on a GPU too.
-enum class SamplePrecision { Auto, Float32, BFloat16 };
-// "auto" | "fp32" | "bf16"; anything else throws std::invalid_argument naming it.
+// trains in), the model's own on the CPU. Float32 keeps the model's own on a GPU too. Float8:
+// BFloat16 with the Krause ring buffers in fp8 (e4m3), which halves the bytes each step reads
+// and rounds every cached key and value to 3 mantissa bits (GPU, Device or Graph loop; the
+// other attention kinds keep bf16 caches).
+enum class SamplePrecision { Auto, Float32, BFloat16, Float8 };
+// "auto" | "fp32" | "bf16" | "fp8"; anything else throws std::invalid_argument naming it.
 SamplePrecision parse_sample_precision(const std::string& name);
 
 // How the decode loop runs. Auto: Graph on a GPU, Host on the CPU.

@@ -126,7 +126,7 @@ SampleResult sample_replayed(PixelTransformer& model, const SampleOptions& optio
     b.position = at::zeros({1}, at::TensorOptions().dtype(at::kLong).device(device));
     b.prompt = P;
     b.temperature = options.temperature;
-    auto state = model->start_decode(n);
+    auto state = model->start_decode(n, options.precision == SamplePrecision::Float8);
 
     SampleResult result;
     result.filled = 1;

@@ -32,8 +32,11 @@ public:
     // change from one position to the next and can be replayed (a CUDA graph): the caches are
     // read whole and masked instead of narrowed.
     at::Tensor step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position);
-    // Empty caches and the stacked q/k/v projection (qkv_parameters) that steps read.
-    LayerCache empty_cache(int64_t batch, const at::TensorOptions& options) const;
+    // Empty caches and the stacked q/k/v projection (qkv_parameters) that steps read. With
+    // fp8_rings, Krause ring buffers hold fp8 (e4m3) bytes (kByte), read by the fused CUDA
+    // decode kernel of step_at only; the other kinds keep `options`.
+    LayerCache empty_cache(int64_t batch, const at::TensorOptions& options,
+                           bool fp8_rings = false) const;
     // Weights of queries [q_begin, q_begin + Q) over keys [0, q_begin + Q), fp32 (B, H, Q, S);
     // `attended`, when given, receives the bool mask of keys each query attends to.
     at::Tensor weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
@@ -90,7 +93,9 @@ public:
     // prior's NLL of x[0], column p >= 1 the network's NLL of x[p].
     at::Tensor token_nll(const at::Tensor& images);
 
-    DecodeState start_decode(int64_t batch);
+    // Caches for `batch` sequences in the model's dtype; fp8_rings: Krause ring buffers in fp8
+    // (model on a GPU with the fused kernels, decoded with decode_step_at only).
+    DecodeState start_decode(int64_t batch, bool fp8_rings = false);
     // Consumes x[position] for each sequence (tokens (B)) and returns logits (B, 256) for
     // x[position + 1]. Equal, up to rounding, to forward()'s logits at that position.
     at::Tensor decode_step(DecodeState& state, const at::Tensor& tokens);

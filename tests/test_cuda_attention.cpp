@@ -287,6 +287,15 @@ at::Tensor aten_decode_step(const at::Tensor& q, const at::Tensor& keys, const a
     return at::matmul(w, values.narrow(2, 0, n).to(w.scalar_type()));
 }
 
+// Every dtype with every choice of warps per query (0: by batch, one warp at these sizes).
+std::vector<std::pair<at::ScalarType, int>> decode_variants() {
+    std::vector<std::pair<at::ScalarType, int>> out;
+    for (auto type : {at::kFloat, at::kBFloat16}) {
+        for (int warps : test::kDecodeWarpChoices) out.emplace_back(type, warps);
+    }
+    return out;
+}
+
 TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
     SKIP_WITHOUT_CUDA();
     struct DecodeCase {
@@ -296,11 +305,12 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
                          DecodeCase{128, 128, 96, 32}, DecodeCase{256, 200, 192, 64},
                          DecodeCase{256, 256, 300, 48}, DecodeCase{300, 290, 100, 64},
                          DecodeCase{1, 1, 1, 32}, DecodeCase{64, 64, 1, 130}}) {
-        for (auto type : {at::kFloat, at::kBFloat16}) {
+        for (auto [type, warps] : decode_variants()) {
+            const test::DecodeWarpsScope scope(warps);
             const uint64_t seed = fresh_seed();
             SCOPED_TRACE(::testing::Message() << "S" << c.S << " n" << c.n << " K" << c.K << " D"
-                                              << c.D << " " << dtype_name(type) << " seed "
-                                              << seed);
+                                              << c.D << " " << dtype_name(type) << " warps "
+                                              << warps << " seed " << seed);
             auto gen = at::detail::createCPUGenerator(seed);
             auto draw = [&](at::IntArrayRef shape) {
                 return at::randn(shape, gen, at::kFloat).to(type).to(at::kCUDA);
@@ -319,6 +329,48 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
                 << "fused " << err_fused << ", ATen " << err_aten;
         }
     }
+}
+
+// fp8 ring buffers: the kernel reads e4m3 bytes (encoded here by PyTorch's own float8 type) and
+// must match the ATen step over the same rounded keys and values within twice its error.
+TEST(CudaKrauseDecode, Fp8RingsMatchTheAtenStepOnTheRoundedValues) {
+    SKIP_WITHOUT_CUDA();
+#ifndef KRAUSE_TEST_HAS_FP8
+    GTEST_SKIP() << "the fp8 reference needs PyTorch's float8 type (LibTorch 2.1 or newer)";
+#else
+    struct DecodeCase {
+        int64_t S, n, K, D;
+    };
+    for (const auto c : {DecodeCase{8, 5, 3, 32}, DecodeCase{128, 128, 96, 32},
+                         DecodeCase{256, 200, 192, 64}, DecodeCase{300, 290, 100, 64},
+                         DecodeCase{64, 64, 1, 40}, DecodeCase{1, 1, 1, 32}}) {
+        for (int warps : test::kDecodeWarpChoices) {
+            const test::DecodeWarpsScope scope(warps);
+            const uint64_t seed = fresh_seed();
+            SCOPED_TRACE(::testing::Message() << "S" << c.S << " n" << c.n << " K" << c.K << " D"
+                                              << c.D << " warps " << warps << " seed " << seed);
+            auto gen = at::detail::createCPUGenerator(seed);
+            auto draw = [&](at::IntArrayRef shape) {
+                return at::randn(shape, gen, at::kFloat).to(at::kCUDA);
+            };
+            const auto q = draw({3, 4, 1, c.D}).to(at::kBFloat16);
+            const auto keys = draw({3, 4, c.S, c.D}), values = draw({3, 4, c.S, c.D});
+            const auto ls = (at::rand({4}, gen, at::kFloat) * 0.8 + 0.3).to(at::kCUDA);
+            // e4m3 values are bf16 values: the ATen step sees exactly what the kernel reads.
+            const auto rk = test::fp8_rounded(keys).to(at::kBFloat16);
+            const auto rv = test::fp8_rounded(values).to(at::kBFloat16);
+            auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
+            const auto exact = aten_decode_step(d(q), d(rk), d(rv), c.n, d(ls), c.K);
+            const auto aten = aten_decode_step(q, rk, rv, c.n, ls, c.K);
+            const auto mine = fused_decode(q, test::fp8_bytes(keys), test::fp8_bytes(values), c.n,
+                                           ls, c.K);
+            ASSERT_EQ(mine.sizes(), exact.sizes());
+            const double err_fused = rel_err(mine, exact), err_aten = rel_err(aten, exact);
+            EXPECT_LE(err_fused, 2.0 * err_aten + error_floor(at::kBFloat16))
+                << "fused " << err_fused << ", ATen " << err_aten;
+        }
+    }
+#endif
 }
 
 // Max |a - b| per (batch, position) row of (B, S, 256) logits.

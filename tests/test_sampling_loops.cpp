@@ -135,6 +135,11 @@ TEST(SamplingLoops, OptionsAreChecked) {
     EXPECT_THROW(parse_sample_precision("fp16"), std::invalid_argument);
     EXPECT_THROW(parse_decode_loop("fast"), std::invalid_argument);
     EXPECT_EQ(parse_sample_precision("bf16"), SamplePrecision::BFloat16);
+    EXPECT_EQ(parse_sample_precision("fp8"), SamplePrecision::Float8);
+    options.loop = DecodeLoop::Auto;  // fp8 rings need a GPU: the model is on the CPU
+    options.precision = SamplePrecision::Float8;
+    EXPECT_THROW(sample(model, options), std::invalid_argument);
+    options.precision = SamplePrecision::Auto;
     EXPECT_EQ(parse_decode_loop("graph"), DecodeLoop::Graph);
 }
 
@@ -145,29 +150,45 @@ TEST(SamplingLoops, OptionsAreChecked) {
 TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
     SKIP_WITHOUT_GPU();
     const int64_t S = 40, K = 12, H = 4;
+    std::vector<at::ScalarType> rings = {at::kFloat, at::kBFloat16};
+#ifdef KRAUSE_TEST_HAS_FP8
+    rings.push_back(at::kByte);  // fp8 rings, bf16 steps
+#endif
     for (int64_t D : {32, 64, 20}) {
-        for (auto type : {at::kFloat, at::kBFloat16}) {
+        for (auto ring : rings) {
+            const auto type = ring == at::kByte ? at::kBFloat16 : ring;  // the step's dtype
+            // What a ring slot holds for a step row: the row, or its fp8 bytes.
+            auto stored = [&](const at::Tensor& t) {
+#ifdef KRAUSE_TEST_HAS_FP8
+                if (ring == at::kByte) return test::fp8_bytes(t);
+#endif
+                return t.to(ring);
+            };
             const auto o = at::TensorOptions().device(at::kCUDA);
-            auto keys = at::randn({3, H, S, D}, o).to(type);
-            auto values = at::randn({3, H, S, D}, o).to(type);
-            const auto ls = at::rand({H}, o) * 0.8 + 0.3;
-            for (int64_t p : {0, 5, 11, 12, 39, 40, 77}) {
-                SCOPED_TRACE(::testing::Message() << "D " << D << " position " << p);
-                const auto qkv = at::randn({3, 1, 3 * H * D}, o).to(type);
-                auto split = [&](int64_t i) {
-                    return qkv.narrow(2, i * H * D, H * D).view({3, 1, H, D}).transpose(1, 2);
-                };
-                auto ref_keys = keys.clone(), ref_values = values.clone();
-                ref_keys.narrow(2, p % S, 1).copy_(split(1));
-                ref_values.narrow(2, p % S, 1).copy_(split(2));
-                const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values,
-                                                       std::min(p + 1, S), ls, K);
-                const auto position = at::full({1}, p, o.dtype(at::kLong));
-                const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
-                                                         values, position, ls, K);
-                EXPECT_TRUE(at::equal(keys, ref_keys));
-                EXPECT_TRUE(at::equal(values, ref_values));
-                EXPECT_TRUE(at::equal(got, expect.to(type)));
+            for (int warps : test::kDecodeWarpChoices) {
+                const test::DecodeWarpsScope scope(warps);
+                auto keys = stored(at::randn({3, H, S, D}, o));
+                auto values = stored(at::randn({3, H, S, D}, o));
+                const auto ls = at::rand({H}, o) * 0.8 + 0.3;
+                for (int64_t p : {0, 5, 11, 12, 39, 40, 77}) {
+                    SCOPED_TRACE(::testing::Message() << "D " << D << " ring " << ring << " warps "
+                                                      << warps << " position " << p);
+                    const auto qkv = at::randn({3, 1, 3 * H * D}, o).to(type);
+                    auto split = [&](int64_t i) {
+                        return qkv.narrow(2, i * H * D, H * D).view({3, 1, H, D}).transpose(1, 2);
+                    };
+                    auto ref_keys = keys.clone(), ref_values = values.clone();
+                    ref_keys.narrow(2, p % S, 1).copy_(stored(split(1)));
+                    ref_values.narrow(2, p % S, 1).copy_(stored(split(2)));
+                    const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values,
+                                                           std::min(p + 1, S), ls, K);
+                    const auto position = at::full({1}, p, o.dtype(at::kLong));
+                    const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
+                                                             values, position, ls, K);
+                    EXPECT_TRUE(at::equal(keys, ref_keys));
+                    EXPECT_TRUE(at::equal(values, ref_values));
+                    EXPECT_TRUE(at::equal(got, expect.to(type)));
+                }
             }
         }
     }
@@ -185,7 +206,8 @@ TEST(SamplingLoops, GraphLoopEqualsDeviceLoopOnTheGpu) {
         options.count = 7;
         options.seed = std::random_device{}();
         options.prefix = at::randint(0, 256, {7, 20}, at::kLong);
-        for (auto precision : {SamplePrecision::Float32, SamplePrecision::BFloat16}) {
+        for (auto precision :
+             {SamplePrecision::Float32, SamplePrecision::BFloat16, SamplePrecision::Float8}) {
             options.precision = precision;
             options.loop = DecodeLoop::Device;
             const auto device = sample(model, options);
@@ -197,8 +219,10 @@ TEST(SamplingLoops, GraphLoopEqualsDeviceLoopOnTheGpu) {
     }
 }
 
-// bf16 sampling trades precision: its decode logits stay close to the fp32 forward pass.
-TEST(SamplingLoops, Bf16DecodeStaysCloseToTheFp32Forward) {
+// bf16 sampling trades precision, fp8 ring buffers more (every cached key and value keeps 3
+// mantissa bits): the decode logits of both stay close to the fp32 forward pass. The Host loop,
+// which cannot read fp8 rings, refuses them.
+TEST(SamplingLoops, Bf16AndFp8DecodeStayCloseToTheFp32Forward) {
     SKIP_WITHOUT_GPU();
     torch::NoGradGuard no_grad;
     PixelTransformer model(tiny_config(AttentionKind::Krause, 8, 8, 1));
@@ -209,17 +233,31 @@ TEST(SamplingLoops, Bf16DecodeStaysCloseToTheFp32Forward) {
     const auto tokens =
         at::randint(0, 256, {4, T}, at::TensorOptions().device(at::kCUDA).dtype(at::kLong));
     const auto exact = at::log_softmax(model->forward(tokens.narrow(1, 0, T - 1)), -1);
-    auto state = half->start_decode(4);
-    auto position = at::zeros({1}, tokens.options());
-    std::vector<at::Tensor> steps;
-    for (int64_t p = 0; p + 1 < T; ++p) {
-        steps.push_back(half->decode_step_at(state, tokens.select(1, p), position).to(at::kFloat));
-        position.add_(1);
+    double diff[2] = {};
+    for (bool fp8 : {false, true}) {
+        auto state = half->start_decode(4, fp8);
+        EXPECT_EQ(state.layers[0].keys.scalar_type(), fp8 ? at::kByte : at::kBFloat16);
+        auto position = at::zeros({1}, tokens.options());
+        std::vector<at::Tensor> steps;
+        for (int64_t p = 0; p + 1 < T; ++p) {
+            steps.push_back(
+                half->decode_step_at(state, tokens.select(1, p), position).to(at::kFloat));
+            position.add_(1);
+        }
+        const auto approx = at::log_softmax(at::stack(steps, 1), -1);
+        diff[fp8] = (approx - exact).abs().mean().item<double>();
     }
-    const auto approx = at::log_softmax(at::stack(steps, 1), -1);
-    const double diff = (approx - exact).abs().mean().item<double>();
-    std::printf("[bf16 decode] mean |log p - log p_fp32| = %.2e nats\n", diff);
-    EXPECT_LT(diff, 0.02);
+    std::printf("[bf16 decode] mean |log p - log p_fp32| = %.2e nats, %.2e with fp8 rings\n",
+                diff[0], diff[1]);
+    EXPECT_LT(diff[0], 0.02);
+    EXPECT_LT(diff[1], 0.1);
+    EXPECT_GT(diff[1], diff[0]);  // the rings are fp8 indeed
+
+    SampleOptions options;
+    options.count = 3;
+    options.precision = SamplePrecision::Float8;
+    options.loop = DecodeLoop::Host;
+    EXPECT_THROW(sample(model, options), std::invalid_argument);
 }
 
 }  // namespace

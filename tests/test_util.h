@@ -1,9 +1,11 @@
 // Small helpers shared by the test suites: tiny configs and tensor comparisons.
 #pragma once
 
+#include "model/attention.h"
 #include "model/config.h"
 
 #include <ATen/ATen.h>
+#include <torch/version.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -30,6 +32,28 @@ inline ModelConfig tiny_config(AttentionKind kind, int64_t h = 6, int64_t w = 6,
     m.dropout = 0.0;
     return m;
 }
+
+// PyTorch's own float8 type (LibTorch 2.1 and newer) encodes the references of fp8 ring buffers.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define KRAUSE_TEST_HAS_FP8 1
+// x as fp8 e4m3 bytes (kByte), the layout of the decode kernel's fp8 ring buffers.
+inline at::Tensor fp8_bytes(const at::Tensor& x) {
+    return x.to(at::kFloat8_e4m3fn).view(at::kByte);
+}
+// The values x takes once stored in an fp8 ring, as fp32.
+inline at::Tensor fp8_rounded(const at::Tensor& x) {
+    return x.to(at::kFloat8_e4m3fn).to(at::kFloat);
+}
+#endif
+
+// Sets the Krause decode kernel's warps per query for a scope, then the automatic choice again.
+struct DecodeWarpsScope {
+    explicit DecodeWarpsScope(int warps) { set_krause_decode_warps(warps); }
+    ~DecodeWarpsScope() { set_krause_decode_warps(0); }
+    DecodeWarpsScope(const DecodeWarpsScope&) = delete;
+    DecodeWarpsScope& operator=(const DecodeWarpsScope&) = delete;
+};
+constexpr int kDecodeWarpChoices[] = {0, 1, 2, 4, 8};
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
     return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
