@@ -126,6 +126,12 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
         options.seed = request.seed;
         options.stop = &job.stop_flag();
         options.precision = parse_sample_precision(request.precision);
+        // A paced display needs every token reported as it comes and a stop within one token:
+        // the host loop (fp8 rings excepted, which it cannot read). The GPU's replayed loops
+        // run ahead and report about every 40 ms.
+        if (request.max_tokens_per_s > 0 && options.precision != SamplePrecision::Float8) {
+            options.loop = DecodeLoop::Host;
+        }
         if (request.prefix_len > 0) {
             const auto n = static_cast<int64_t>(request.prefix.size());
             if (n != request.prefix_len && n != request.prefix_len * request.count) {

@@ -72,9 +72,10 @@ struct SampleRequest {
     std::vector<uint8_t> prefix;
     int64_t prefix_len = 0;
     int64_t publish_every = 1;    // publish a snapshot every this many sub-pixels
-    double max_tokens_per_s = 0;  // slow down for display; 0 = as fast as possible
+    // Slow down for display, every token reported as it comes; 0 = as fast as possible.
+    double max_tokens_per_s = 0;
     std::string device = "auto";  // auto (a GPU when there is one) | cpu | cuda
-    std::string precision = "auto";  // auto (bf16 on a GPU) | fp32 | bf16
+    std::string precision = "auto";  // auto (bf16 on a GPU) | fp32 | bf16 | fp8
 };
 struct SampleSnapshot {
     Images images;
