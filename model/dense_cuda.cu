@@ -3,6 +3,8 @@
 // bias gradient. Their references are at::layer_norm and at::linear (model/dense.cpp).
 #include "model/dense_cuda.h"
 
+#include "model/cuda_warp.cuh"
+
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -19,12 +21,6 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 constexpr int kBlockThreads = 32 * kWarpsPerBlock;
-constexpr unsigned kFull = 0xffffffffu;
-
-__device__ __forceinline__ float warp_sum(float x) {
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
-    return x;
-}
 
 // Four consecutive elements as floats, and back.
 __device__ __forceinline__ float4 load4(const float* p) {

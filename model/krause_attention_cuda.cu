@@ -5,6 +5,7 @@
 #include "model/krause_attention_cuda.h"
 
 #include "model/attention.h"
+#include "model/cuda_warp.cuh"
 
 #include <ATen/core/grad_mode.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -36,60 +37,10 @@ constexpr int kFwdThreads = 16 * kFwdRows / 4;
 constexpr int kFwdWarps = kFwdThreads / 32;
 constexpr int kFwdPitch = kFwdRows + 4;  // floats per row of the forward's score tile
 constexpr int kMaxHeadDim = 128;
-constexpr unsigned kFull = 0xffffffffu;
 
 template <typename T>
 __device__ __forceinline__ float to_float(T x) {
     return static_cast<float>(x);
-}
-
-__device__ __forceinline__ int warp_sum(int x) {
-#if __CUDA_ARCH__ >= 800
-    return __reduce_add_sync(kFull, x);
-#else
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
-    return x;
-#endif
-}
-
-__device__ __forceinline__ unsigned warp_min(unsigned x) {
-#if __CUDA_ARCH__ >= 800
-    return __reduce_min_sync(kFull, x);
-#else
-    for (int o = 16; o > 0; o >>= 1) x = min(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-#endif
-}
-
-__device__ __forceinline__ unsigned warp_max(unsigned x) {
-#if __CUDA_ARCH__ >= 800
-    return __reduce_max_sync(kFull, x);
-#else
-    for (int o = 16; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-#endif
-}
-
-__device__ __forceinline__ float warp_max(float x) {
-    for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-}
-
-__device__ __forceinline__ float warp_sum(float x) {
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
-    return x;
-}
-
-__device__ __forceinline__ double warp_sum(double x) {
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
-    return x;
-}
-
-// Unsigned keys in the order of the fp32 scores, so that top-K can bisect on integer bits.
-// Every key of a real score is > 0; 0 marks an empty slot.
-__device__ __forceinline__ unsigned order_key(float s) {
-    const unsigned b = __float_as_uint(s);
-    return b ^ ((b & 0x80000000u) ? 0xffffffffu : 0x80000000u);
 }
 
 // exp(s - lse) with the fp64 log-sum-exp of the row (see top_k_softmax).

@@ -4,6 +4,7 @@
 #include "model/krause_attention_cuda.h"
 
 #include "model/attention.h"
+#include "model/cuda_warp.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
@@ -19,8 +20,6 @@
 
 namespace krause {
 namespace {
-
-constexpr unsigned kFull = 0xffffffffu;
 
 // A ring-buffer element of fp8 (e4m3: 4 exponent bits, 3 mantissa bits, finite range +-448),
 // stored as its byte in a kByte tensor. Caches of this type halve the bytes a decode step reads.
@@ -50,46 +49,21 @@ struct DecodeParams {
     int top_k;
 };
 
-struct MaxOp {
-    template <typename T>
-    __device__ T operator()(T a, T b) const { return a > b ? a : b; }
-};
-struct MinOp {
-    template <typename T>
-    __device__ T operator()(T a, T b) const { return a < b ? a : b; }
-};
-struct SumOp {
-    __device__ float operator()(float a, float b) const { return a + b; }
-};
-
-template <typename T, typename Op>
-__device__ __forceinline__ T warp_reduce(T x, Op op) {
-    for (int o = 16; o > 0; o >>= 1) x = op(x, __shfl_xor_sync(kFull, x, o));
-    return x;
-}
-
-__device__ __forceinline__ unsigned to_bits(float x) { return __float_as_uint(x); }
-__device__ __forceinline__ unsigned to_bits(unsigned x) { return x; }
-template <typename T>
-__device__ __forceinline__ T from_bits(unsigned x);
-template <>
-__device__ __forceinline__ float from_bits<float>(unsigned x) { return __uint_as_float(x); }
-template <>
-__device__ __forceinline__ unsigned from_bits<unsigned>(unsigned x) { return x; }
-
 // The threads that attend one query together. Both kinds give every thread a rank (slot s is
-// owned by rank s mod kSize), a barrier, a count of the threads whose predicate holds, a
-// reduction to a value every thread receives, and a prefix count in rank order.
+// owned by rank s mod kSize), a barrier, a count of the threads whose predicate holds, sums,
+// maxima and minima that every thread receives, and a prefix count in rank order.
 //   WarpGroup: one warp; a block holds several groups.
-//   BlockGroup<N>: the N warps of a block, through `scratch` (N words of shared memory).
+//   BlockGroup<N>: the N warps of a block, through N words of shared memory of each type.
 struct WarpGroup {
     static constexpr int kSize = 32;
-    unsigned* scratch;  // unused
+    __device__ WarpGroup(unsigned*, float*) {}  // a warp needs no shared memory
     __device__ int rank() const { return threadIdx.x % 32; }
     __device__ void sync() const { __syncwarp(); }
     __device__ int count(bool x) const { return __popc(__ballot_sync(kFull, x)); }
-    template <typename T, typename Op>
-    __device__ T reduce(T x, Op op) const { return warp_reduce(x, op); }
+    __device__ float sum(float x) const { return warp_sum(x); }
+    __device__ float max(float x) const { return warp_max(x); }
+    __device__ unsigned min(unsigned x) const { return warp_min(x); }
+    __device__ unsigned max(unsigned x) const { return warp_max(x); }
     // How many threads of lower rank hold x; *total: how many hold it in all.
     __device__ int count_before(bool x, int* total) const {
         const unsigned votes = __ballot_sync(kFull, x);
@@ -101,30 +75,33 @@ struct WarpGroup {
 template <int N>
 struct BlockGroup {
     static constexpr int kSize = 32 * N;
-    unsigned* scratch;
+    unsigned* words;  // (N) shared
+    float* reals;     // (N) shared
+    __device__ BlockGroup(unsigned* w, float* r) : words(w), reals(r) {}
     __device__ int rank() const { return threadIdx.x; }
     __device__ void sync() const { __syncthreads(); }
     __device__ int count(bool x) const { return __syncthreads_count(x); }
-    template <typename T, typename Op>
-    __device__ T reduce(T x, Op op) const {
-        x = warp_reduce(x, op);
-        if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = to_bits(x);
-        __syncthreads();
-        T all = from_bits<T>(scratch[0]);
-#pragma unroll
-        for (int i = 1; i < N; ++i) all = op(all, from_bits<T>(scratch[i]));
-        __syncthreads();  // scratch is free again
-        return all;
+    __device__ float sum(float x) const {
+        return across(warp_sum(x), reals, [](float a, float b) { return a + b; });
+    }
+    __device__ float max(float x) const {
+        return across(warp_max(x), reals, [](float a, float b) { return fmaxf(a, b); });
+    }
+    __device__ unsigned min(unsigned x) const {
+        return across(warp_min(x), words, [](unsigned a, unsigned b) { return ::min(a, b); });
+    }
+    __device__ unsigned max(unsigned x) const {
+        return across(warp_max(x), words, [](unsigned a, unsigned b) { return ::max(a, b); });
     }
     __device__ int count_before(bool x, int* total) const {
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
         const unsigned votes = __ballot_sync(kFull, x);
-        if (lane == 0) scratch[warp] = __popc(votes);
+        if (lane == 0) words[warp] = __popc(votes);
         __syncthreads();
         int before = __popc(votes & ((1u << lane) - 1u)), all = 0;
 #pragma unroll
         for (int i = 0; i < N; ++i) {
-            const int c = static_cast<int>(scratch[i]);
+            const int c = static_cast<int>(words[i]);
             before += i < warp ? c : 0;
             all += c;
         }
@@ -132,13 +109,20 @@ struct BlockGroup {
         *total = all;
         return before;
     }
-};
 
-// Unsigned keys in the order of the fp32 scores (see krause_attention_cuda.cu).
-__device__ __forceinline__ unsigned order_key(float s) {
-    const unsigned b = __float_as_uint(s);
-    return b ^ ((b & 0x80000000u) ? 0xffffffffu : 0x80000000u);
-}
+private:
+    // The warps' values (each the same in all its lanes) combined by op in warp order.
+    template <typename T, typename Op>
+    __device__ T across(T warp_value, T* scratch, Op op) const {
+        if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = warp_value;
+        __syncthreads();
+        T all = scratch[0];
+#pragma unroll
+        for (int i = 1; i < N; ++i) all = op(all, scratch[i]);
+        __syncthreads();  // scratch is free again
+        return all;
+    }
+};
 
 // Keys a thread holds in registers through the bisection: 8 slots per thread covers a window of
 // 256 for one warp and 1024 for four.
@@ -168,8 +152,8 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k) {
             lo = min(lo, key(s));
             hi = max(hi, key(s));
         }
-        lo = group.reduce(lo, MinOp{});
-        hi = group.reduce(hi, MaxOp{});
+        lo = group.min(lo);
+        hi = group.max(hi);
         // How many keys of the group are >= cand.
         auto count_from = [&](unsigned cand) {
             int count = 0;
@@ -213,10 +197,10 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k) {
     }
     float mx = -INFINITY;
     for (int s = r; s < n; s += Group::kSize) mx = fmaxf(mx, w[s]);
-    mx = group.reduce(mx, MaxOp{});
+    mx = group.max(mx);
     float sum = 0.f;
     for (int s = r; s < n; s += Group::kSize) sum += expf(w[s] - mx);
-    const float lse = mx + logf(group.reduce(sum, SumOp{}));
+    const float lse = mx + logf(group.sum(sum));
     for (int s = r; s < n; s += Group::kSize) w[s] = expf(w[s] - lse);
 }
 
@@ -285,11 +269,12 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     using Group = std::conditional_t<kGroupWarps == 1, WarpGroup, BlockGroup<kGroupWarps>>;
     constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
     extern __shared__ float shared[];
-    __shared__ unsigned scratch[kGroupWarps];
+    __shared__ unsigned words[kGroupWarps];
+    __shared__ float reals[kGroupWarps];
     const int g = threadIdx.x / Group::kSize;
     const int bh = blockIdx.x * kGroupsPerBlock + g;
     if (bh >= p.BH) return;  // whole groups only: no barrier spans two groups
-    const Group group{scratch};
+    const Group group(words, reals);
     const int r = group.rank(), warp = r / 32, lane = r % 32;
     const int n_valid = p.position != nullptr ? min(static_cast<int>(*p.position) + 1, p.S)
                                               : p.n_valid;

@@ -81,6 +81,7 @@ TEST(BundledModel, Fp8RingsCostLittleLikelihoodOnRealDigits) {
                 "bf16 rings, %.4f with fp8 rings\n",
                 bf16, fp8);
     EXPECT_LT(bf16, kBundledBound);
+    EXPECT_NE(fp8, bf16);  // the fp8 rings are in use
     EXPECT_LT(fp8 - bf16, 0.01);
 #endif
 }
