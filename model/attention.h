@@ -55,10 +55,24 @@ bool krause_tensor_cores_enabled();
 void set_krause_decode_warps(int warps);
 int krause_decode_warps();
 
+// Ties: where equal scores straddle the K-th place, every path (the references, the fused
+// training kernels and decoding) keeps the oldest keys first, i.e. the lowest positions. A ring
+// buffer holds position p in slot p % S, so after it wraps the oldest key sits in slot
+// (p + 1) % S, not in slot 0; decoding ranks ties by age, not by slot.
+
+// One decoding step with the position on the host, the plain ATen form used by the host loop:
+// q (B, H, 1, D) attends the keys of the last min(position + 1, S) positions in the ring buffers
+// (B, H, S, D), whose slot position % S already holds this step's key and value. Returns
+// (B, H, 1, D) in fp32 (fp64 for fp64 inputs).
+at::Tensor krause_decode_ring(const at::Tensor& q, const at::Tensor& ring_keys,
+                              const at::Tensor& ring_values, int64_t position,
+                              const at::Tensor& log_sigma, int64_t top_k);
+
 // One decoding step with the position held on the device, the plain ATen form and the reference
 // of krause_decode_step_cuda: stores k_new, v_new (B, H, 1, D) in slot position % S of the ring
-// buffers (B, H, S, D), then attends q (B, H, 1, D) over the slots 0 .. min(position + 1, S) - 1.
-// position: (1) int64 on q's device. Returns (B, H, 1, D) in fp32 (fp64 for fp64 inputs).
+// buffers (B, H, S, D), then attends q (B, H, 1, D) over the keys of the last
+// min(position + 1, S) positions. position: (1) int64 on q's device. Returns (B, H, 1, D) in fp32
+// (fp64 for fp64 inputs).
 at::Tensor krause_decode_step(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                               at::Tensor& ring_keys, at::Tensor& ring_values,
                               const at::Tensor& position, const at::Tensor& log_sigma,
@@ -69,7 +83,9 @@ at::Tensor krause_decode_step(const at::Tensor& q, const at::Tensor& k_new, cons
 at::Tensor krause_scores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma);
 
 // Keeps the top_k largest entries of each row among those where `valid` is true; the rest become
-// -inf. Selection is not differentiated (a fixed mask in the backward pass), values are.
+// -inf. The last dim must run from the oldest key to the newest: among entries equal to the K-th
+// largest, the earliest are kept. Selection is not differentiated (a fixed mask in the backward
+// pass), values are.
 at::Tensor keep_top_k(const at::Tensor& scores, const at::Tensor& valid, int64_t top_k);
 
 // ---- Softmax attention (causal, scaled dot product) ----------------------------------------

@@ -57,19 +57,15 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             const int64_t slot = position % W;
             cache.keys.narrow(2, slot, 1).copy_(k);
             cache.values.narrow(2, slot, 1).copy_(v);
-            // The window is the last W positions, this one included: slot order does not matter.
-            const int64_t n = std::min(position + 1, W);
 #ifdef KRAUSE_WITH_CUDA
             if (q.is_cuda() && krause_fused_available()) {
-                out = krause_decode_cuda(q, cache.keys, cache.values, n, log_sigma, config_.top_k);
+                out = krause_decode_cuda(q, cache.keys, cache.values, position, log_sigma,
+                                         config_.top_k);
                 break;
             }
 #endif
-            const auto keys = cache.keys.narrow(2, 0, n);
-            const auto scores = krause_scores(q, keys, log_sigma);  // (B, H, 1, n)
-            const auto all = at::ones({1}, scores.options().dtype(at::kBool));
-            const auto w = at::softmax(keep_top_k(scores, all, config_.top_k), -1);
-            out = at::matmul(w, cache.values.narrow(2, 0, n).to(w.scalar_type()));
+            out = krause_decode_ring(q, cache.keys, cache.values, position, log_sigma,
+                                     config_.top_k);
             break;
         }
         case AttentionKind::Softmax: {

@@ -59,22 +59,48 @@ at::Tensor krause_decode_step(const at::Tensor& q, const at::Tensor& k_new, cons
     const auto slot = position.remainder(S);  // (1)
     ring_keys.index_copy_(2, slot, k_new.to(ring_keys.scalar_type()));
     ring_values.index_copy_(2, slot, v_new.to(ring_values.scalar_type()));
-    // Slot s holds a key once s <= position; the others are masked before top-K.
-    const auto scores = krause_scores(q, ring_keys, log_sigma);  // (B, H, 1, S)
-    const auto filled = at::arange(S, position.options()).le(position);
-    const auto w = at::softmax(keep_top_k(scores, filled, top_k), -1);
-    return at::matmul(w, ring_values.to(w.scalar_type()));
+    // Slots in age order (index_select with a device index: no host sync, so the step stays
+    // replayable): age a lives in slot (a + oldest) % S, oldest = (position + 1) % S once the
+    // ring has wrapped, else 0. Age a holds a key once a <= position.
+    const auto next = position + 1;
+    const auto oldest = next.remainder(S) * next.ge(S);
+    const auto ages = at::arange(S, position.options());
+    const auto slots = (ages + oldest).remainder(S);
+    const auto scores = krause_scores(q, ring_keys.index_select(2, slots), log_sigma);  // (B, H, 1, S)
+    const auto w = at::softmax(keep_top_k(scores, ages.le(position), top_k), -1);
+    return at::matmul(w, ring_values.index_select(2, slots).to(w.scalar_type()));
 }
 
 at::Tensor keep_top_k(const at::Tensor& scores, const at::Tensor& valid, int64_t top_k) {
     const auto masked = scores.masked_fill(valid.logical_not(), kNegInf);
     if (top_k >= scores.size(-1)) return masked;
-    // The selection is a constant of the backward pass: pick on a detached copy.
-    const auto picked = std::get<1>(masked.detach().topk(top_k, -1, /*largest=*/true,
-                                                         /*sorted=*/false));
-    const auto keep =
-        at::zeros(scores.sizes(), scores.options().dtype(at::kBool)).scatter_(-1, picked, true);
-    return masked.masked_fill(keep.logical_and(valid).logical_not(), kNegInf);
+    // The selection is a constant of the backward pass: pick on a detached copy. The K-th
+    // largest value is well defined whatever order topk returns equal values in; which of the
+    // keys equal to it are kept is decided here, oldest first, and not left to topk.
+    const auto m = masked.detach();
+    const auto kth = std::get<0>(m.topk(top_k, -1, /*largest=*/true, /*sorted=*/false))
+                         .amin(-1, /*keepdim=*/true);
+    const auto above = m.gt(kth);
+    const auto tie = m.eq(kth).logical_and(valid);
+    const auto quota = above.sum(-1, /*keepdim=*/true).neg().add(top_k);  // ties still kept
+    const auto keep = above.logical_or(tie.logical_and(tie.cumsum(-1).le(quota)));
+    return masked.masked_fill(keep.logical_not(), kNegInf);
+}
+
+at::Tensor krause_decode_ring(const at::Tensor& q, const at::Tensor& ring_keys,
+                              const at::Tensor& ring_values, int64_t position,
+                              const at::Tensor& log_sigma, int64_t top_k) {
+    const int64_t S = ring_keys.size(2);
+    const int64_t n = std::min(position + 1, S);
+    // Slots in age order: the oldest key is in slot 0 until the ring wraps, then in slot
+    // (position + 1) % S.
+    const int64_t oldest = position + 1 > S ? (position + 1) % S : 0;
+    const auto keys = ring_keys.narrow(2, 0, n).roll(-oldest, 2);
+    const auto values = ring_values.narrow(2, 0, n).roll(-oldest, 2);
+    const auto scores = krause_scores(q, keys, log_sigma);  // (B, H, 1, n)
+    const auto all = at::ones({1}, scores.options().dtype(at::kBool));
+    const auto w = at::softmax(keep_top_k(scores, all, top_k), -1);
+    return at::matmul(w, values.to(w.scalar_type()));
 }
 
 at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -123,13 +149,7 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
     const auto i = at::arange(T, idx_opts).view({T, 1});
     const auto j = at::arange(T, idx_opts).view({1, T});
     const auto in_window = j.le(i).logical_and(j.gt(i - window));
-    auto masked = scores.masked_fill(in_window.logical_not(), kNegInf);
-    if (top_k < T) {
-        const auto kth = std::get<0>(masked.detach().topk(top_k, -1)).narrow(-1, top_k - 1, 1);
-        // Ties at the K-th value are vanishingly rare for continuous inputs.
-        masked = masked.masked_fill(masked.detach().lt(kth), kNegInf);
-    }
-    const auto weights = at::softmax(masked, -1);
+    const auto weights = at::softmax(keep_top_k(scores, in_window, top_k), -1);
     return at::matmul(weights, v.to(type)).to(v.scalar_type());
 }
 

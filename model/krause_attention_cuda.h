@@ -22,11 +22,12 @@ at::Tensor krause_attention_packed_cuda(const at::Tensor& qkv, int64_t heads,
                                         const at::Tensor& log_sigma, int64_t window,
                                         int64_t top_k);
 
-// One decoding step: q (B, H, 1, D) against the first n_valid slots of ring_keys and ring_values
-// (B, H, S, D) (slot order does not matter), keeping the top_k nearest. Returns fp32 (B, H, 1, D),
-// fp64 for fp64 inputs, like the ATen step in model/decode.cpp.
+// One decoding step, the fused form of krause_decode_ring (model/attention.h): q (B, H, 1, D)
+// against the keys of the last min(position + 1, S) positions in ring_keys and ring_values
+// (B, H, S, D; position p in slot p % S), keeping the top_k nearest, ties oldest first. Returns
+// fp32 (B, H, 1, D), fp64 for fp64 inputs.
 at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
-                              const at::Tensor& ring_values, int64_t n_valid,
+                              const at::Tensor& ring_values, int64_t position,
                               const at::Tensor& log_sigma, int64_t top_k);
 
 // One replayable decoding step: stores k_new and v_new (B, H, 1, D) in slot position % S of the

@@ -45,6 +45,7 @@ struct DecodeParams {
     const int64_t* position;
     int BH, H, S, D;
     int n_valid;   // slots 0 .. n_valid - 1 hold keys, when position is null
+    int oldest;    // the slot of the oldest key, when position is null
     int capacity;  // score slots reserved in shared memory, >= the slots used
     int top_k;
 };
@@ -129,11 +130,12 @@ private:
 constexpr int kHeldKeys = 8;
 
 // The group turns the n scores in w into softmax weights over the top_k largest (0 elsewhere),
-// bisecting on the score bits for the K-th largest; among equal scores the lowest slot first.
+// bisecting on the score bits for the K-th largest; among equal scores the oldest key first, the
+// slots taken in age order from slot `oldest` (ring order is age order only until it wraps).
 // A thread touches only the slots it owns; it holds their keys in registers while bisecting when
 // they fit (kHeldKeys), else reads them again at each step.
 template <typename Group>
-__device__ void top_k_weights(const Group& group, float* w, int n, int top_k) {
+__device__ void top_k_weights(const Group& group, float* w, int n, int top_k, int oldest) {
     const int r = group.rank();
     auto key = [&](int s) -> unsigned { return s < n ? order_key(w[s]) : 0u; };
     if (n > top_k) {
@@ -183,17 +185,21 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k) {
         int above = 0;
         for (int s0 = 0; s0 < n; s0 += Group::kSize) above += group.count(key(s0 + r) > t);
         const int quota = top_k - above;
+        // Ties are ranked by age: thread r takes age a = a0 + r, in slot (a + oldest) % n. Each
+        // slot is read and written by one thread here, but not the one that owns it below.
         int ties_seen = 0;
-        for (int s0 = 0; s0 < n; s0 += Group::kSize) {
-            const int s = s0 + r;
+        for (int a0 = 0; a0 < n; a0 += Group::kSize) {
+            const int a = a0 + r;
+            const int s = a >= n ? n : a + oldest < n ? a + oldest : a + oldest - n;
             const unsigned u = key(s);
             const bool tie = u != 0u && u == t;
             int ties = 0;
             const int rank = ties_seen + group.count_before(tie, &ties);
             const bool keep = u > t || (tie && rank < quota);
             ties_seen += ties;
-            if (s < n && !keep) w[s] = -INFINITY;
+            if (a < n && !keep) w[s] = -INFINITY;
         }
+        group.sync();
     }
     float mx = -INFINITY;
     for (int s = r; s < n; s += Group::kSize) mx = fmaxf(mx, w[s]);
@@ -278,6 +284,10 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     const int r = group.rank(), warp = r / 32, lane = r % 32;
     const int n_valid = p.position != nullptr ? min(static_cast<int>(*p.position) + 1, p.S)
                                               : p.n_valid;
+    // Once the ring has wrapped (position + 1 > S) the oldest key is in slot (position + 1) % S.
+    const int oldest = p.position == nullptr              ? p.oldest
+                       : *p.position + 1 > p.S ? static_cast<int>((*p.position + 1) % p.S)
+                                               : 0;
     const int top_k = min(p.top_k, n_valid);
     float* q = shared + g * group_floats(p.D, p.capacity, kGroupWarps);  // (D)
     float* w = q + p.D;             // (n_valid) scores, then weights
@@ -327,7 +337,7 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
         w[s] = -acc * coef;
     }
     group.sync();
-    top_k_weights(group, w, n_valid, top_k);
+    top_k_weights(group, w, n_valid, top_k, oldest);
     group.sync();
     // Dropped slots weigh exactly 0 and values are finite, so every slot is summed: the loads
     // carry no branch and pipeline. (Listing the kept slots first reads 12% fewer bytes but
@@ -472,12 +482,13 @@ at::ScalarType step_type(at::ScalarType ring) { return ring == at::kByte ? at::k
 
 // The launch behind both entry points. q, k_new, v_new: (B, H, 1, D) in step_type(ring dtype)
 // with unit dim stride, head stride D and one batch stride; k_new/v_new undefined when nothing is
-// stored. The slot count is n_valid, or read from `position` on the device when that is defined.
+// stored. The slot count and the oldest key's slot are n_valid and oldest, or follow from
+// `position` on the device when that is defined.
 // out_type: fp32, or the step's dtype.
 at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                          const at::Tensor& ring_keys, const at::Tensor& ring_values,
-                         int64_t n_valid, const at::Tensor& position, const at::Tensor& log_sigma,
-                         int64_t top_k, at::ScalarType out_type) {
+                         int64_t n_valid, int64_t oldest, const at::Tensor& position,
+                         const at::Tensor& log_sigma, int64_t top_k, at::ScalarType out_type) {
     const c10::cuda::CUDAGuard guard(q.device());
     const int64_t B = q.size(0), H = q.size(1), S = ring_keys.size(2), D = q.size(3);
     // log_sigma in the step's dtype is read as it is (no conversion kernel per step).
@@ -516,6 +527,7 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
         p.S = static_cast<int>(S);
         p.D = static_cast<int>(D);
         p.n_valid = static_cast<int>(n_valid);
+        p.oldest = static_cast<int>(oldest);
         p.capacity = static_cast<int>(capacity);
         p.top_k = static_cast<int>(std::min<int64_t>(top_k, S));
         dispatch_decode(p, group_warps, stream.stream());
@@ -544,20 +556,19 @@ bool row_layout(const at::Tensor& t) { return t.stride(3) == 1 && t.stride(1) ==
 }  // namespace
 
 at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
-                              const at::Tensor& ring_values, int64_t n_valid,
+                              const at::Tensor& ring_values, int64_t position,
                               const at::Tensor& log_sigma, int64_t top_k) {
     check_decode_args("krause_decode_cuda", q, ring_keys, ring_values, log_sigma, top_k);
-    TORCH_CHECK(n_valid >= 1 && n_valid <= ring_keys.size(2), "krause_decode_cuda: n_valid ",
-                n_valid, " outside 1..", ring_keys.size(2));
+    TORCH_CHECK(position >= 0, "krause_decode_cuda: position must be >= 0, got ", position);
     if (ring_keys.scalar_type() == at::kDouble) {  // the fp64 reference stays on ATen
-        const auto scores = krause_scores(q, ring_keys.narrow(2, 0, n_valid), log_sigma);
-        const auto all = at::ones({1}, scores.options().dtype(at::kBool));
-        const auto w = at::softmax(keep_top_k(scores, all, top_k), -1);
-        return at::matmul(w, ring_values.narrow(2, 0, n_valid).to(w.scalar_type()));
+        return krause_decode_ring(q, ring_keys, ring_values, position, log_sigma, top_k);
     }
+    const int64_t S = ring_keys.size(2);
+    const int64_t n_valid = std::min(position + 1, S);
+    const int64_t oldest = position + 1 > S ? (position + 1) % S : 0;
     return decode_launch(q.to(step_type(ring_keys.scalar_type())).contiguous(), at::Tensor(),
                          at::Tensor(), ring_keys.contiguous(), ring_values.contiguous(), n_valid,
-                         at::Tensor(), log_sigma, top_k, at::kFloat);
+                         oldest, at::Tensor(), log_sigma, top_k, at::kFloat);
 }
 
 at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
@@ -585,7 +596,7 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                           row_layout(v_new) && k_new.stride(0) == q.stride(0) &&
                           v_new.stride(0) == q.stride(0);
     auto compact = [&](const at::Tensor& t) { return in_place ? t : t.to(type).contiguous(); };
-    return decode_launch(compact(q), compact(k_new), compact(v_new), ring_keys, ring_values, 0,
+    return decode_launch(compact(q), compact(k_new), compact(v_new), ring_keys, ring_values, 0, 0,
                          position, log_sigma, top_k, type);
 }
 

@@ -54,9 +54,9 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 }
 
 at::Tensor fused_decode(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                        int64_t n_valid, const at::Tensor& log_sigma, int64_t top_k) {
+                        int64_t position, const at::Tensor& log_sigma, int64_t top_k) {
 #ifdef KRAUSE_WITH_CUDA
-    return krause_decode_cuda(q, keys, values, n_valid, log_sigma, top_k);
+    return krause_decode_cuda(q, keys, values, position, log_sigma, top_k);
 #else
     TORCH_CHECK(false, "fused_decode: built without the CUDA kernels");
     return {};
@@ -279,14 +279,6 @@ TEST(CudaKrauseAttentionInference, NoGradPathEqualsTheAutogradPath) {
     EXPECT_TRUE(plain.equal(with_grad.detach()));
 }
 
-at::Tensor aten_decode_step(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                            int64_t n, const at::Tensor& log_sigma, int64_t top_k) {
-    const auto scores = krause_scores(q, keys.narrow(2, 0, n), log_sigma);  // (B, H, 1, n)
-    const auto all = at::ones({1}, scores.options().dtype(at::kBool));
-    const auto w = at::softmax(keep_top_k(scores, all, top_k), -1);
-    return at::matmul(w, values.narrow(2, 0, n).to(w.scalar_type()));
-}
-
 // Every dtype with every choice of warps per query (0: by batch, one warp at these sizes).
 std::vector<std::pair<at::ScalarType, int>> decode_variants() {
     std::vector<std::pair<at::ScalarType, int>> out;
@@ -299,18 +291,19 @@ std::vector<std::pair<at::ScalarType, int>> decode_variants() {
 TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
     SKIP_WITHOUT_CUDA();
     struct DecodeCase {
-        int64_t S, n, K, D;
+        int64_t S, position, K, D;  // a position of S or more: the ring has wrapped
     };
-    for (const auto c : {DecodeCase{8, 5, 3, 32}, DecodeCase{8, 8, 3, 64},
-                         DecodeCase{128, 128, 96, 32}, DecodeCase{256, 200, 192, 64},
-                         DecodeCase{256, 256, 300, 48}, DecodeCase{300, 290, 100, 64},
-                         DecodeCase{1, 1, 1, 32}, DecodeCase{64, 64, 1, 130}}) {
+    for (const auto c : {DecodeCase{8, 4, 3, 32}, DecodeCase{8, 7, 3, 64},
+                         DecodeCase{128, 127, 96, 32}, DecodeCase{256, 199, 192, 64},
+                         DecodeCase{256, 255, 300, 48}, DecodeCase{300, 289, 100, 64},
+                         DecodeCase{1, 0, 1, 32}, DecodeCase{64, 63, 1, 130},
+                         DecodeCase{8, 13, 3, 32}, DecodeCase{256, 700, 192, 64}}) {
         for (auto [type, warps] : decode_variants()) {
             const test::DecodeWarpsScope scope(warps);
             const uint64_t seed = fresh_seed();
-            SCOPED_TRACE(::testing::Message() << "S" << c.S << " n" << c.n << " K" << c.K << " D"
-                                              << c.D << " " << dtype_name(type) << " warps "
-                                              << warps << " seed " << seed);
+            SCOPED_TRACE(::testing::Message() << "S" << c.S << " position " << c.position << " K"
+                                              << c.K << " D" << c.D << " " << dtype_name(type)
+                                              << " warps " << warps << " seed " << seed);
             auto gen = at::detail::createCPUGenerator(seed);
             auto draw = [&](at::IntArrayRef shape) {
                 return at::randn(shape, gen, at::kFloat).to(type).to(at::kCUDA);
@@ -320,9 +313,9 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
             const auto values = draw({3, 4, c.S, c.D});
             const auto ls = (at::rand({4}, gen, at::kFloat) * 0.8 + 0.3).to(at::kCUDA);
             auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
-            const auto exact = aten_decode_step(d(q), d(keys), d(values), c.n, d(ls), c.K);
-            const auto aten = aten_decode_step(q, keys, values, c.n, ls, c.K);
-            const auto mine = fused_decode(q, keys, values, c.n, ls, c.K);
+            const auto exact = krause_decode_ring(d(q), d(keys), d(values), c.position, d(ls), c.K);
+            const auto aten = krause_decode_ring(q, keys, values, c.position, ls, c.K);
+            const auto mine = fused_decode(q, keys, values, c.position, ls, c.K);
             ASSERT_EQ(mine.sizes(), exact.sizes());
             const double err_fused = rel_err(mine, exact), err_aten = rel_err(aten, exact);
             EXPECT_LE(err_fused, 2.0 * err_aten + error_floor(type))
@@ -339,16 +332,18 @@ TEST(CudaKrauseDecode, Fp8RingsMatchTheAtenStepOnTheRoundedValues) {
     GTEST_SKIP() << "the fp8 reference needs PyTorch's float8 type (LibTorch 2.1 or newer)";
 #else
     struct DecodeCase {
-        int64_t S, n, K, D;
+        int64_t S, position, K, D;
     };
-    for (const auto c : {DecodeCase{8, 5, 3, 32}, DecodeCase{128, 128, 96, 32},
-                         DecodeCase{256, 200, 192, 64}, DecodeCase{300, 290, 100, 64},
-                         DecodeCase{64, 64, 1, 40}, DecodeCase{1, 1, 1, 32}}) {
+    for (const auto c : {DecodeCase{8, 4, 3, 32}, DecodeCase{128, 127, 96, 32},
+                         DecodeCase{256, 199, 192, 64}, DecodeCase{300, 289, 100, 64},
+                         DecodeCase{64, 63, 1, 40}, DecodeCase{1, 0, 1, 32},
+                         DecodeCase{128, 300, 96, 32}}) {
         for (int warps : test::kDecodeWarpChoices) {
             const test::DecodeWarpsScope scope(warps);
             const uint64_t seed = fresh_seed();
-            SCOPED_TRACE(::testing::Message() << "S" << c.S << " n" << c.n << " K" << c.K << " D"
-                                              << c.D << " warps " << warps << " seed " << seed);
+            SCOPED_TRACE(::testing::Message() << "S" << c.S << " position " << c.position << " K"
+                                              << c.K << " D" << c.D << " warps " << warps
+                                              << " seed " << seed);
             auto gen = at::detail::createCPUGenerator(seed);
             auto draw = [&](at::IntArrayRef shape) {
                 return at::randn(shape, gen, at::kFloat).to(at::kCUDA);
@@ -360,10 +355,10 @@ TEST(CudaKrauseDecode, Fp8RingsMatchTheAtenStepOnTheRoundedValues) {
             const auto rk = test::fp8_rounded(keys).to(at::kBFloat16);
             const auto rv = test::fp8_rounded(values).to(at::kBFloat16);
             auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
-            const auto exact = aten_decode_step(d(q), d(rk), d(rv), c.n, d(ls), c.K);
-            const auto aten = aten_decode_step(q, rk, rv, c.n, ls, c.K);
-            const auto mine = fused_decode(q, test::fp8_bytes(keys), test::fp8_bytes(values), c.n,
-                                           ls, c.K);
+            const auto exact = krause_decode_ring(d(q), d(rk), d(rv), c.position, d(ls), c.K);
+            const auto aten = krause_decode_ring(q, rk, rv, c.position, ls, c.K);
+            const auto mine = fused_decode(q, test::fp8_bytes(keys), test::fp8_bytes(values),
+                                           c.position, ls, c.K);
             ASSERT_EQ(mine.sizes(), exact.sizes());
             const double err_fused = rel_err(mine, exact), err_aten = rel_err(aten, exact);
             EXPECT_LE(err_fused, 2.0 * err_aten + error_floor(at::kBFloat16))

@@ -180,8 +180,8 @@ TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
                     auto ref_keys = keys.clone(), ref_values = values.clone();
                     ref_keys.narrow(2, p % S, 1).copy_(stored(split(1)));
                     ref_values.narrow(2, p % S, 1).copy_(stored(split(2)));
-                    const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values,
-                                                           std::min(p + 1, S), ls, K);
+                    const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values, p,
+                                                           ls, K);
                     const auto position = at::full({1}, p, o.dtype(at::kLong));
                     const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
                                                              values, position, ls, K);

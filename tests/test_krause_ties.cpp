@@ -1,0 +1,144 @@
+// Equal scores at the K-th place: every Krause path keeps the oldest keys first (model/attention.h).
+// Integer-valued queries and keys make exact ties common and keep every distance exact in fp32
+// and bf16, so the references, the fused kernels and decoding must pick the same keys.
+#include "model/attention.h"
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#ifdef KRAUSE_WITH_CUDA
+#include "model/krause_attention_cuda.h"
+#endif
+
+namespace krause {
+namespace {
+
+using test::max_abs_diff;
+
+struct TieShape {
+    int64_t B, H, T, D, W, K;
+};
+
+// The devices to run on: the CPU, and the GPU when there is one and the kernels are built.
+std::vector<at::Device> devices() {
+    std::vector<at::Device> out{at::kCPU};
+#ifdef KRAUSE_WITH_CUDA
+    if (torch::cuda::is_available()) out.emplace_back(at::kCUDA);
+#endif
+    return out;
+}
+
+// Entries drawn from {-1, 0, 1}: with a few dims, many keys of a window are equally far away.
+at::Tensor small_integers(at::IntArrayRef shape, at::Generator& gen) {
+    return at::randint(-1, 2, shape, gen, at::TensorOptions().dtype(at::kDouble));
+}
+
+// The fused forward where it exists (fp32 inputs on a GPU), else the windowed CPU path.
+at::Tensor forward_on(const at::Device& device, const at::Tensor& q, const at::Tensor& k,
+                      const at::Tensor& v, const at::Tensor& ls, int64_t W, int64_t K) {
+    auto on = [&](const at::Tensor& t) { return t.to(device, at::kFloat); };
+#ifdef KRAUSE_WITH_CUDA
+    if (device.is_cuda()) return krause_attention_cuda(on(q), on(k), on(v), on(ls), W, K).cpu();
+#endif
+    return krause_attention_windowed(on(q), on(k), on(v), on(ls), W, K).cpu();
+}
+
+TEST(KrauseTies, AllEqualScoresKeepTheOldestKeysOfEachWindow) {
+    const TieShape s{2, 3, 40, 8, 12, 5};
+    auto gen = at::detail::createCPUGenerator(std::random_device{}());
+    const auto zeros = at::zeros({s.B, s.H, s.T, s.D}, at::kDouble);  // every score is 0
+    const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
+    const auto ls = at::full({s.H}, 0.3, at::kDouble);
+    // Query i keeps keys first .. first + K - 1 of its window, first = max(0, i - W + 1).
+    auto expect = at::empty_like(v);
+    for (int64_t i = 0; i < s.T; ++i) {
+        const int64_t first = std::max<int64_t>(0, i - s.W + 1);
+        const int64_t kept = std::min(s.K, i - first + 1);
+        expect.narrow(2, i, 1).copy_(v.narrow(2, first, kept).mean(2, /*keepdim=*/true));
+    }
+    EXPECT_LT(max_abs_diff(krause_attention_reference(zeros, zeros, v, ls, s.W, s.K), expect),
+              1e-12);
+    EXPECT_LT(max_abs_diff(krause_attention_windowed(zeros, zeros, v, ls, s.W, s.K), expect),
+              1e-12);
+    for (const auto& device : devices()) {
+        SCOPED_TRACE(device.str());
+        EXPECT_LT(max_abs_diff(forward_on(device, zeros, zeros, v, ls, s.W, s.K).to(at::kDouble),
+                               expect),
+                  1e-5);
+    }
+}
+
+TEST(KrauseTies, ManyEqualScoresPickTheSameKeysInEveryForwardPath) {
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    auto gen = at::detail::createCPUGenerator(seed);
+    for (const auto s : {TieShape{2, 2, 70, 4, 16, 5}, TieShape{1, 3, 300, 2, 128, 96},
+                         TieShape{2, 2, 64, 3, 8, 1}}) {
+        SCOPED_TRACE(::testing::Message() << "T" << s.T << " D" << s.D << " W" << s.W << " K"
+                                          << s.K);
+        const auto q = small_integers({s.B, s.H, s.T, s.D}, gen);
+        const auto k = small_integers({s.B, s.H, s.T, s.D}, gen);
+        const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
+        const auto ls = at::full({s.H}, 0.2, at::kDouble);
+        const auto ref = krause_attention_reference(q, k, v, ls, s.W, s.K);
+        EXPECT_LT(max_abs_diff(krause_attention_windowed(q, k, v, ls, s.W, s.K), ref), 1e-12);
+        for (const auto& device : devices()) {
+            SCOPED_TRACE(device.str());
+            EXPECT_LT(max_abs_diff(forward_on(device, q, k, v, ls, s.W, s.K).to(at::kDouble), ref),
+                      1e-5);
+        }
+    }
+}
+
+// Token by token through a ring of W slots, far past its first wrap, every decoding form equals
+// the forward pass: ties are ranked by age, not by slot.
+TEST(KrauseTies, DecodingAfterTheRingWrapsKeepsTheOldestKeysLikeTheForward) {
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    auto gen = at::detail::createCPUGenerator(seed);
+    const TieShape s{2, 2, 50, 3, 8, 3};
+    const auto q = small_integers({s.B, s.H, s.T, s.D}, gen);
+    const auto k = small_integers({s.B, s.H, s.T, s.D}, gen);
+    const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
+    const auto ls = at::full({s.H}, 0.2, at::kDouble);
+    const auto forward = krause_attention_reference(q, k, v, ls, s.W, s.K);
+    for (const auto& device : devices()) {
+        SCOPED_TRACE(device.str());
+        const auto type = device.is_cuda() ? at::kFloat : at::kDouble;
+        auto on = [&](const at::Tensor& t) { return t.to(device, type); };
+        auto ring_keys = at::zeros({s.B, s.H, s.W, s.D}, on(q).options());
+        auto ring_values = at::zeros_like(ring_keys);
+        auto step_keys = at::zeros_like(ring_keys), step_values = at::zeros_like(ring_keys);
+        const double tol = type == at::kDouble ? 1e-12 : 1e-5;
+        for (int64_t t = 0; t < s.T; ++t) {
+            SCOPED_TRACE(::testing::Message() << "position " << t);
+            const auto row = [&](const at::Tensor& x) { return on(x.narrow(2, t, 1)); };
+            ring_keys.narrow(2, t % s.W, 1).copy_(row(k));
+            ring_values.narrow(2, t % s.W, 1).copy_(row(v));
+            const auto expect = forward.narrow(2, t, 1);
+            auto check = [&](const at::Tensor& got) {
+                EXPECT_LT(max_abs_diff(got.to(at::kDouble).cpu(), expect), tol);
+            };
+            check(krause_decode_ring(row(q), ring_keys, ring_values, t, on(ls), s.K));
+            const auto position = at::full({1}, t, on(q).options().dtype(at::kLong));
+            check(krause_decode_step(row(q), row(k), row(v), step_keys, step_values, position,
+                                     on(ls), s.K));
+#ifdef KRAUSE_WITH_CUDA
+            if (device.is_cuda()) {
+                check(krause_decode_cuda(row(q), ring_keys, ring_values, t, on(ls), s.K));
+                auto fused_keys = ring_keys.clone(), fused_values = ring_values.clone();
+                check(krause_decode_step_cuda(row(q), row(k), row(v), fused_keys, fused_values,
+                                              position, on(ls), s.K));
+            }
+#endif
+        }
+    }
+}
+
+}  // namespace
+}  // namespace krause
