@@ -4,6 +4,7 @@
 #include "app/bench_util.h"
 #include "model/attention.h"
 #include "model/checkpoint.h"
+#include "model/kernel_check.h"
 #include "model/sampler.h"
 #include "training/autocast.h"
 #include "training/evaluate.h"
@@ -71,6 +72,37 @@ void check_names(const std::string& option, const std::string& list,
     }
 }
 
+// Validate before timing: the fused kernels' results on the bench's own inputs must meet the
+// tests' tolerance rule against the ATen reference, or the kernel is not timed. Returns the
+// measured errors for the results; empty where there are no fused kernels to check.
+std::string validate_or_refuse(const std::vector<KernelCheck>& checks) {
+    for (const auto& c : checks) {
+        if (!c.ok()) {
+            throw std::runtime_error("the fused Krause kernels disagree with the reference on the "
+                                     "bench's inputs (" + describe(checks) + "); not timed");
+        }
+    }
+    return describe(checks);
+}
+
+// The fused Krause kernels at a preset's shape, two images: forward and backward, and one
+// decoding step after the ring has wrapped.
+std::string validate_krause(const ModelConfig& config, const at::Device& device) {
+    if (!device.is_cuda() || !krause_fused_available()) return "";
+    const int64_t B = 2, H = config.n_heads, T = config.seq_len(), D = config.head_dim();
+    const auto opts = at::TensorOptions().device(device).dtype(at::kBFloat16);
+    const auto log_sigma = at::full({H}, std::log(config.init_sigma), opts.dtype(at::kFloat));
+    auto checks = check_krause_fused(at::randn({B, H, T, D}, opts), at::randn({B, H, T, D}, opts),
+                                     at::randn({B, H, T, D}, opts), log_sigma,
+                                     at::randn({B, H, T, D}, opts), config.window, config.top_k);
+    const auto decode = check_krause_decode(
+        at::randn({B, H, 1, D}, opts), at::randn({B, H, config.window, D}, opts),
+        at::randn({B, H, config.window, D}, opts), 3 * config.window - 1, log_sigma,
+        config.top_k);
+    checks.insert(checks.end(), decode.begin(), decode.end());
+    return validate_or_refuse(checks);
+}
+
 nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name,
                            const std::string& attention, const at::Device& device) {
     const bool cuda = device.is_cuda();
@@ -83,6 +115,10 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
     model->to(device);
     nlohmann::json row = {{"preset", preset_name}, {"attention", attention},
                           {"parameters", model->parameter_count()}};
+    if (attention == "krause") {
+        const auto errors = validate_krause(config, device);
+        if (!errors.empty()) row["validated"] = errors;
+    }
     const int64_t big = preset_name == "mnist" ? 64 : 32;
     const int64_t B = o.train_batch > 0 ? o.train_batch : (cuda ? big : 8);
     const auto images = at::randint(0, 256, {B, T}, at::TensorOptions().device(device).dtype(at::kLong));
@@ -161,6 +197,16 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
     auto log_sigma = at::full({H}, std::log(2.5), opts.dtype(at::kFloat)).requires_grad_(true);
     const auto dout = at::randn({B, H, T, D}, opts);
     set_krause_fused_enabled(attention != "krause-ref");
+    std::string validated;
+    if (attention == "krause" && cuda && krause_fused_available()) {
+        // The op's own inputs, its first images (the fp64 reference of all 32 is large).
+        auto first = [&](const at::Tensor& t) {
+            return t.detach().narrow(0, 0, std::min<int64_t>(B, 4));
+        };
+        validated = validate_or_refuse(check_krause_fused(first(q), first(k), first(v),
+                                                          log_sigma.detach(), first(dout),
+                                                          config.window, config.top_k));
+    }
     reset_peak_memory(device);
     const auto t = median_ms(o.repeats, o.warmup, cuda, [&] {
         at::Tensor out;
@@ -174,9 +220,11 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
         torch::autograd::grad({out}, {q, k, v}, {dout});
     });
     set_krause_fused_enabled(true);
-    return {{"preset", preset_name}, {"attention", attention}, {"B", B}, {"H", H}, {"T", T},
-            {"D", D}, {"dtype", cuda ? "bf16" : "fp32"}, {"fwd_bwd_ms", t},
-            {"peak_gib", peak_memory_gib(device)}};
+    nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B}, {"H", H},
+                          {"T", T}, {"D", D}, {"dtype", cuda ? "bf16" : "fp32"},
+                          {"fwd_bwd_ms", t}, {"peak_gib", peak_memory_gib(device)}};
+    if (!validated.empty()) row["validated"] = validated;
+    return row;
 }
 
 void print_table(const nlohmann::json& result) {
@@ -222,6 +270,17 @@ void print_table(const nlohmann::json& result) {
         }
     }
     fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");
+    // What validation measured before timing: each fused result's error against fp64 and the
+    // bound of the tests' rule (twice the ATen path's error plus a floor).
+    for (const char* part : {"models", "ops"}) {
+        for (const auto& r : result[part]) {
+            if (r.contains("validated")) {
+                fmt::print("validated {} {} {}: {}\n", r["preset"].get<std::string>(),
+                           r["attention"].get<std::string>(), part == std::string("ops") ? "op" : "model",
+                           r["validated"].get<std::string>());
+            }
+        }
+    }
 }
 
 void run_bench(const BenchOptions& o) {

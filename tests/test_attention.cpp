@@ -1,5 +1,6 @@
 // Attention functions against their references: values and gradients on fresh random inputs.
 #include "model/attention.h"
+#include "model/kernel_check.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -183,6 +184,28 @@ TEST(AttentionWeights, KrauseWeightsReproduceTheAttentionOutput) {
     const auto via_weights = at::matmul(w.to(at::kDouble), in.v);  // (B, H, 20, D)
     EXPECT_LT(max_abs_diff(via_weights, out.narrow(2, 10, 20)), 1e-6);
     EXPECT_TRUE(kept.sum(-1).le(s.K).all().item<bool>());
+}
+
+
+// The error measure that the kernel tests and the bench's validation share.
+TEST(KernelCheck, RelativeErrorIsPerRowAndLeavesOutTheWorstThousandth) {
+    auto gen = at::detail::createCPUGenerator(fresh_seed());
+    const auto exact = at::randn({4000, 8}, gen, at::TensorOptions().dtype(at::kDouble));
+    EXPECT_EQ(relative_error(exact, exact), 0.0);
+    auto noisy = exact * (1.0 + 1e-3);
+    EXPECT_NEAR(relative_error(noisy, exact), 1e-3, 1e-9);
+    // Four rows of 4000 (a top-K flip each) are left out; a fifth is not.
+    auto flipped = noisy.clone();
+    flipped.narrow(0, 0, 4).add_(100.0);
+    EXPECT_NEAR(relative_error(flipped, exact), 1e-3, 1e-5);
+    flipped.narrow(0, 4, 1).add_(100.0);
+    EXPECT_GT(relative_error(flipped, exact), 1e-2);
+    EXPECT_EQ(relative_error(at::zeros({3}), at::zeros({3})), 0.0);
+    const KernelCheck good{"out", 1e-3, 6e-4, 2 * 6e-4 + kernel_error_floor(at::kBFloat16)};
+    const KernelCheck bad{"dq", 5e-3, 6e-4, 2 * 6e-4 + kernel_error_floor(at::kBFloat16)};
+    EXPECT_TRUE(good.ok());
+    EXPECT_FALSE(bad.ok());
+    EXPECT_EQ(describe({good, bad}), "out 1.00e-03 <= 1.20e-03, dq 5.00e-03 > 1.20e-03");
 }
 
 }  // namespace

@@ -1,0 +1,117 @@
+// The tolerance rule of the fused kernels, applied to given inputs (tests and the bench).
+#include "model/kernel_check.h"
+
+#include "model/attention.h"
+#ifdef KRAUSE_WITH_CUDA
+#include "model/krause_attention_cuda.h"
+#endif
+
+#include <fmt/format.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+#include <functional>
+#include <tuple>
+
+namespace krause {
+
+double relative_error(const at::Tensor& x, const at::Tensor& exact) {
+    const auto e = exact.to(at::kDouble);
+    auto err = (x.to(at::kDouble) - e).pow(2);
+    auto ref = e.pow(2);
+    if (e.dim() >= 2) {
+        err = err.sum(-1).flatten();  // per row
+        ref = ref.sum(-1).flatten();
+        const int64_t drop = err.numel() / 1000;
+        if (drop > 0) {
+            const auto kept = std::get<1>(err.topk(err.numel() - drop, 0, /*largest=*/false));
+            err = err.index_select(0, kept);
+            ref = ref.index_select(0, kept);
+        }
+    }
+    const double num = std::sqrt(err.sum().item<double>());
+    const double den = std::sqrt(ref.sum().item<double>());
+    return den > 0.0 ? num / den : num;
+}
+
+double kernel_error_floor(at::ScalarType type) { return type == at::kFloat ? 3e-7 : 3e-6; }
+
+std::string describe(const std::vector<KernelCheck>& checks) {
+    std::string out;
+    for (const auto& c : checks) {
+        if (!out.empty()) out += ", ";
+        out += fmt::format("{} {:.2e} {} {:.2e}", c.what, c.fused, c.ok() ? "<=" : ">", c.bound);
+    }
+    return out;
+}
+
+#ifdef KRAUSE_WITH_CUDA
+namespace {
+
+// Outputs and input gradients of one attention function.
+std::vector<at::Tensor> run(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
+                            const std::vector<at::Tensor>& inputs, const at::Tensor& dout) {
+    std::vector<at::Tensor> leaves;
+    for (const auto& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
+    const auto out = f(leaves);
+    auto grads = torch::autograd::grad({out}, leaves, {dout.to(out.scalar_type())});
+    grads.insert(grads.begin(), out.detach());
+    return grads;
+}
+
+}  // namespace
+#endif
+
+std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tensor& k,
+                                            const at::Tensor& v, const at::Tensor& log_sigma,
+                                            const at::Tensor& dout, int64_t window, int64_t top_k) {
+    std::vector<KernelCheck> checks;
+#ifdef KRAUSE_WITH_CUDA
+    if (!q.is_cuda()) return checks;
+    const auto type = q.scalar_type();
+    auto windowed = [&](const std::vector<at::Tensor>& x) {
+        return krause_attention_windowed(x[0], x[1], x[2], x[3], window, top_k);
+    };
+    auto fused = [&](const std::vector<at::Tensor>& x) {
+        return krause_attention_cuda(x[0], x[1], x[2], x[3], window, top_k);
+    };
+    const std::vector<at::Tensor> inputs{q, k, v, log_sigma};
+    std::vector<at::Tensor> wide;
+    for (const auto& t : inputs) wide.push_back(t.to(at::kDouble));
+    const auto exact = run(windowed, wide, dout.to(at::kDouble));
+    const auto aten = run(windowed, inputs, dout);
+    const auto mine = run(fused, inputs, dout);
+    const char* names[] = {"out", "dq", "dk", "dv", "dlog_sigma"};
+    for (size_t i = 0; i < exact.size(); ++i) {
+        KernelCheck c{names[i], relative_error(mine[i], exact[i]),
+                      relative_error(aten[i], exact[i]), 0.0};
+        c.bound = 2.0 * c.aten + (i == 4 ? kDlogSigmaFloor : kernel_error_floor(type));
+        checks.push_back(c);
+    }
+#else
+    (void)q, (void)k, (void)v, (void)log_sigma, (void)dout, (void)window, (void)top_k;
+#endif
+    return checks;
+}
+
+std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tensor& ring_keys,
+                                             const at::Tensor& ring_values, int64_t position,
+                                             const at::Tensor& log_sigma, int64_t top_k) {
+    std::vector<KernelCheck> checks;
+#ifdef KRAUSE_WITH_CUDA
+    if (!q.is_cuda() || ring_keys.scalar_type() == at::kByte) return checks;
+    auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
+    const auto exact =
+        krause_decode_ring(d(q), d(ring_keys), d(ring_values), position, d(log_sigma), top_k);
+    const auto aten = krause_decode_ring(q, ring_keys, ring_values, position, log_sigma, top_k);
+    const auto mine = krause_decode_cuda(q, ring_keys, ring_values, position, log_sigma, top_k);
+    KernelCheck c{"decode", relative_error(mine, exact), relative_error(aten, exact), 0.0};
+    c.bound = 2.0 * c.aten + kernel_error_floor(ring_keys.scalar_type());
+    checks.push_back(c);
+#else
+    (void)q, (void)ring_keys, (void)ring_values, (void)position, (void)log_sigma, (void)top_k;
+#endif
+    return checks;
+}
+
+}  // namespace krause

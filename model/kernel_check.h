@@ -1,0 +1,57 @@
+// Fused kernels checked against their ATen references on given inputs: the error measure and the
+// tolerance rule of the design (fused error against fp64 at most twice the ATen path's in the
+// same precision, plus a floor), shared by the tests and by `krause bench`, which validates a
+// kernel on its own inputs before it times it.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace krause {
+
+// ||x - exact|| / ||exact|| over rows (the last dim), or ||x|| where the exact answer is zero.
+// Top-K is discontinuous: where the K-th and (K+1)-th scores of a window agree to rounding either
+// path may pick the other key, which moves that row by far more than rounding. Such rows are
+// rare (about one in 1e4 at the preset shapes), so of tensors with >= 1000 rows the worst 0.1%
+// rows are left out.
+double relative_error(const at::Tensor& x, const at::Tensor& exact);
+
+// The floor of the rule: a few fp32 units in the last place, and for 16-bit inputs (whose
+// rounding alone is ~1e-3) a thousandth of that.
+double kernel_error_floor(at::ScalarType type);
+
+// d log_sigma adds ds * log p over every (query, key) pair of a head. The kernels sum it per
+// thread in fp32 across key chunks where ATen reduces a tree, so at long windows their error can
+// pass twice ATen's (seen up to 1.4e-5 at W = 1500, against 1e-7 to 4e-6). And unlike the other
+// outputs it has no rows to leave out: one top-K flip anywhere moves it, by up to 1.7e-4 at the
+// mnist shape (seen in the ATen path itself against fp64, and 2e-5 to 5e-5 in the kernels' fp32
+// runs). Its floor is therefore this, far below anything that matters for training; a wrong
+// gradient is off by order 1.
+constexpr double kDlogSigmaFloor = 3e-4;
+
+// One compared output: the fused path's and the ATen path's error against fp64, and the bound.
+struct KernelCheck {
+    std::string what;  // "out", "dq", ...
+    double fused = 0, aten = 0, bound = 0;
+    bool ok() const { return fused <= bound; }
+};
+
+// The fused Krause attention (forward, and backward for dout) on q, k, v (B, H, T, D) against
+// the windowed ATen path in the inputs' precision and in fp64. Needs the CUDA kernels and CUDA
+// inputs; returns nothing without them.
+std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tensor& k,
+                                            const at::Tensor& v, const at::Tensor& log_sigma,
+                                            const at::Tensor& dout, int64_t window, int64_t top_k);
+
+// The fused decoding step (q (B, H, 1, D) over the rings (B, H, S, D) at `position`) against
+// krause_decode_ring in the rings' precision and in fp64. Empty without the CUDA kernels.
+std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tensor& ring_keys,
+                                             const at::Tensor& ring_values, int64_t position,
+                                             const at::Tensor& log_sigma, int64_t top_k);
+
+// "out 1.2e-03 <= 2.5e-03, dq ..." for messages.
+std::string describe(const std::vector<KernelCheck>& checks);
+
+}  // namespace krause
