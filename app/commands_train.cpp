@@ -4,10 +4,10 @@
 #include "app/progress.h"
 #include "app/run_job.h"
 #include "model/safetensors.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/distributed.h"
 #include "training/engine.h"
-#include "training/fetch.h"
+#include "data/fetch.h"
 #include "training/trainer.h"
 
 #include <fmt/format.h>

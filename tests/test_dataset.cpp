@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "training/checksum.h"
-#include "training/dataset.h"
-#include "training/gzip_file.h"
+#include "data/checksum.h"
+#include "data/dataset.h"
+#include "data/gzip_file.h"
 
 namespace krause {
 namespace {

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "training/checksum.h"
-#include "training/dataset.h"
-#include "training/fetch.h"
-#include "training/gzip_file.h"
+#include "data/checksum.h"
+#include "data/dataset.h"
+#include "data/fetch.h"
+#include "data/gzip_file.h"
 
 namespace krause {
 namespace {

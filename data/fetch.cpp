@@ -1,6 +1,6 @@
 // fetch_files (curl via posix_spawnp, md5-verified, atomic rename), a streaming ustar reader, and
 // the per-dataset download recipes with the published URLs and md5 sums.
-#include "training/fetch.h"
+#include "data/fetch.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <set>
 
-#include "training/checksum.h"
-#include "training/gzip_file.h"
+#include "data/checksum.h"
+#include "data/gzip_file.h"
 
 extern char** environ;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "training/gzip_file.h"
+#include "data/gzip_file.h"
 
 namespace krause {
 

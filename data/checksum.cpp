@@ -1,12 +1,12 @@
 // MD5 and SHA-256 implemented from RFC 1321 and FIPS 180-4, streaming, with file helpers.
-#include "training/checksum.h"
+#include "data/checksum.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
-#include "training/gzip_file.h"
+#include "data/gzip_file.h"
 
 namespace krause {
 

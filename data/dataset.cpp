@@ -1,7 +1,7 @@
 // Loaders for the IDX (MNIST, Fashion-MNIST) and CIFAR-10 binary formats, with strict validation.
 // Everything is checked against the headers before the output is built, so a bad file never yields
 // a half dataset.
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 #include <algorithm>
 #include <cctype>

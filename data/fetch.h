@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 namespace krause {
 
