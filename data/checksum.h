@@ -1,12 +1,13 @@
-// MD5 (RFC 1321) and SHA-256 (FIPS 180-4), written from the specifications, for verifying
-// downloads. MD5 is only used because the dataset publishers list MD5 sums; it is not a security
-// check.
+// MD5 of downloads, computed by nettle. MD5 is used only because the data-set publishers list MD5
+// sums: it detects a damaged or wrong download, it is not a security check.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+struct md5_ctx;  // nettle/md5.h
 
 namespace krause {
 
@@ -14,36 +15,19 @@ namespace krause {
 class Md5 {
 public:
     Md5();
+    ~Md5();
+    Md5(const Md5&) = delete;
+    Md5& operator=(const Md5&) = delete;
     void update(const uint8_t* data, size_t size);
-    std::string hex_digest();  // finalises; the object must not be updated afterwards
+    std::string hex_digest();  // lower-case hex; resets the object to the empty message
 
 private:
-    void block(const uint8_t* p);
-    std::array<uint32_t, 4> state_;
-    std::array<uint8_t, 64> buffer_{};
-    size_t buffered_ = 0;
-    uint64_t total_bytes_ = 0;
-};
-
-// Incremental SHA-256, same protocol as Md5.
-class Sha256 {
-public:
-    Sha256();
-    void update(const uint8_t* data, size_t size);
-    std::string hex_digest();
-
-private:
-    void block(const uint8_t* p);
-    std::array<uint32_t, 8> state_;
-    std::array<uint8_t, 64> buffer_{};
-    size_t buffered_ = 0;
-    uint64_t total_bytes_ = 0;
+    std::unique_ptr<md5_ctx> ctx_;
 };
 
 std::string md5_hex(const uint8_t* data, size_t size);
-std::string sha256_hex(const uint8_t* data, size_t size);
-// Hash a file's raw bytes (no gunzip). Throw DataError naming the file when it cannot be read.
+// The md5 of a file's raw bytes (no gunzip). Throws DataError naming the file when it cannot be
+// read.
 std::string md5_file(const std::string& path);
-std::string sha256_file(const std::string& path);
 
 }  // namespace krause
