@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +30,7 @@
 #include "data/dataset.h"
 #include "data/fetch.h"
 #include "data/gzip_file.h"
+#include "data_env.h"
 
 namespace krause {
 namespace {
@@ -139,6 +141,74 @@ int closed_local_port() {
     close(fd);
     return ok ? ntohs(addr.sin_port) : 1;
 }
+
+// An HTTP server on 127.0.0.1 for one test: answers each request with the next of `replies`
+// (status line and body), then closes the connection; counts the requests.
+class LocalHttp {
+public:
+    struct Reply {
+        int status;
+        std::string body;
+    };
+    explicit LocalHttp(std::vector<Reply> replies) : replies_(std::move(replies)) {
+        fd_ = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 4) != 0 ||
+            getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            ADD_FAILURE() << "cannot listen on 127.0.0.1";
+            return;
+        }
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~LocalHttp() {
+        shutdown(fd_, SHUT_RDWR);  // ends a pending accept()
+        if (thread_.joinable()) thread_.join();
+        close(fd_);
+    }
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
+    int requests() const { return requests_.load(); }
+
+private:
+    void serve() {
+        for (const auto& reply : replies_) {
+            const int c = accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            std::string request;
+            char buf[1024];
+            ssize_t n;
+            while (request.find("\r\n\r\n") == std::string::npos &&
+                   (n = read(c, buf, sizeof buf)) > 0)
+                request.append(buf, size_t(n));
+            ++requests_;
+            const std::string head = "HTTP/1.1 " + std::to_string(reply.status) +
+                                     (reply.status == 200 ? " OK" : " Error") +
+                                     "\r\nContent-Length: " + std::to_string(reply.body.size()) +
+                                     "\r\nConnection: close\r\n\r\n";
+            const std::string all = head + reply.body;
+            size_t sent = 0;
+            while (sent < all.size()) {
+                const ssize_t w = write(c, all.data() + sent, all.size() - sent);
+                if (w <= 0) break;
+                sent += size_t(w);
+            }
+            close(c);
+        }
+    }
+    // A proxy from the environment must not take the requests elsewhere.
+    test::ScopedEnv no_proxy_{"no_proxy", "127.0.0.1"};
+    test::ScopedEnv no_proxy_upper_{"NO_PROXY", "127.0.0.1"};
+    std::vector<Reply> replies_;
+    int fd_ = -1;
+    int port_ = 0;
+    std::atomic<int> requests_{0};
+    std::thread thread_;
+};
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -297,9 +367,51 @@ TEST(Fetch, MissingLocalFileFailsAtOnce) {
 }
 
 TEST(Fetch, RefusedConnectionFailsAtOnce) {
+    test::ScopedEnv no_proxy("no_proxy", "127.0.0.1");
+    test::ScopedEnv no_proxy_upper("NO_PROXY", "127.0.0.1");
     const std::string url =
         "http://127.0.0.1:" + std::to_string(closed_local_port()) + "/mnist/gone.gz";
     expect_quick_download_error(url, "onnect");
+}
+
+TEST(Fetch, TransientHttpErrorsAreTriedAgainWithBackoff) {
+    TempDir dst;
+    const std::string body(5000, 'k');
+    LocalHttp server({{503, ""}, {429, ""}, {200, body}});
+    std::vector<std::string> lines;
+    FetchHooks hooks = message_hooks(lines);
+    hooks.limits.first_backoff_s = 0.05;
+    int64_t last_done = 0;
+    hooks.bytes = [&](const std::string&, int64_t done, int64_t) { last_done = done; };
+    fetch_files({{"k.gz", server.url("/k.gz"), md5_of(body)}}, dst.str(), hooks);
+    EXPECT_EQ(server.requests(), 3);
+    EXPECT_EQ(read_file(dst / "k.gz"), text(body));
+    EXPECT_EQ(last_done, 5000);
+    int retries = 0;
+    for (const auto& l : lines) retries += l.find("trying again") != std::string::npos;
+    EXPECT_EQ(retries, 2);
+}
+
+TEST(Fetch, RetriesAreBoundedAndPermanentHttpErrorsNotRetried) {
+    TempDir dst;
+    {
+        LocalHttp server({{500, ""}, {502, ""}, {503, ""}, {504, ""}, {200, "late"}});
+        FetchHooks hooks;
+        hooks.limits.first_backoff_s = 0.01;
+        hooks.limits.attempts = 3;
+        expect_data_error(
+            [&] { fetch_files({{"a.gz", server.url("/a.gz"), md5_of(text("late"))}}, dst.str(), hooks); },
+            {server.url("/a.gz"), "503", "(3 tries)"});
+        EXPECT_EQ(server.requests(), 3);
+    }
+    LocalHttp server({{404, ""}, {200, "never"}});
+    FetchHooks hooks;
+    hooks.limits.first_backoff_s = 0.01;
+    expect_data_error(
+        [&] { fetch_files({{"b.gz", server.url("/b.gz"), md5_of(text("never"))}}, dst.str(), hooks); },
+        {server.url("/b.gz"), "404"});
+    EXPECT_EQ(server.requests(), 1);
+    EXPECT_TRUE(leftovers(dst.str()).empty());
 }
 
 TEST(Fetch, DatasetFetchFailureIsOneLineWithWhatToDoInstead) {
