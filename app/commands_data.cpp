@@ -56,8 +56,8 @@ void run_fetch(const FetchOptions& o) {
     const auto last = run_job(*job, [&](const FetchSnapshot& s) {
         while (lines_seen < s.lines.size()) progress.message(s.lines[lines_seen++]);
         if (s.progress.done > 0) {
-            progress.update(s.progress.done >> 10, s.progress.total >> 10,
-                            s.progress.rate / 1024, "KiB", s.file);
+            progress.update(s.progress.done >> 10, s.progress.total >> 10, s.progress.rate / 1024,
+                            "KiB", s.file);
         }
     });
     progress.finish();
@@ -77,7 +77,8 @@ void run_where() {
     }
     for (DatasetKind kind : {DatasetKind::Mnist, DatasetKind::FashionMnist, DatasetKind::Cifar10}) {
         const DataLookup found = find_data_dir(kind);
-        fmt::print("{:<14} {}\n", to_string(kind) + ":", found.dir.empty() ? "not found" : found.dir);
+        fmt::print("{:<14} {}\n", to_string(kind) + ":",
+                   found.dir.empty() ? "not found" : found.dir);
     }
     fmt::print("fetch saves to: {}\n", default_fetch_root());
 }
@@ -106,7 +107,8 @@ void add_data_commands(CLI::App& app) {
     auto* d = app.add_subcommand("data", "Data sets: fetch them, see where they are found");
     d->callback([d] {
         if (d->get_subcommands().empty())
-            throw UsageError("data needs a command: fetch, where or use", "krause data fetch mnist");
+            throw UsageError("data needs a command: fetch, where or use",
+                             "krause data fetch mnist");
     });
 
     auto fe = std::make_shared<FetchOptions>();

@@ -90,7 +90,8 @@ void extract_tar(const std::string& archive, const std::string& dest_dir,
     archive_read_support_format_tar(a);
     archive_read_support_filter_gzip(a);
     std::error_code ec;
-    if (fs::is_directory(archive, ec)) throw DataError(archive + ": is a directory, expected a file");
+    if (fs::is_directory(archive, ec))
+        throw DataError(archive + ": is a directory, expected a file");
     if (archive_read_open_filename(a, archive.c_str(), size_t(1) << 16) != ARCHIVE_OK)
         fail(a, archive);
     std::set<std::string> found;
@@ -107,7 +108,8 @@ void extract_tar(const std::string& archive, const std::string& dest_dir,
         }
         const fs::path out = fs::path(dest_dir) / name;
         fs::create_directories(out.parent_path(), ec);
-        if (ec) throw DataError(out.parent_path().string() + ": cannot create folder: " + ec.message());
+        if (ec)
+            throw DataError(out.parent_path().string() + ": cannot create folder: " + ec.message());
         const std::string tmp = out.string() + ".part-" + std::to_string(getpid());
         TempFile guard(tmp);
         const int64_t size = copy_member(a, archive, tmp, hooks);
@@ -115,10 +117,12 @@ void extract_tar(const std::string& archive, const std::string& dest_dir,
             throw DataError(out.string() + ": cannot move into place: " + std::strerror(errno));
         guard.release();
         found.insert(name);
-        if (hooks.message) hooks.message("extracted " + name + " (" + std::to_string(size) + " bytes)");
+        if (hooks.message)
+            hooks.message("extracted " + name + " (" + std::to_string(size) + " bytes)");
     }
     for (const auto& w : wanted) {
-        if (!found.count(w)) throw DataError(archive + ": member " + w + " not found in the tar archive");
+        if (!found.count(w))
+            throw DataError(archive + ": member " + w + " not found in the tar archive");
     }
 }
 

@@ -149,8 +149,9 @@ std::string data_not_found_message(DatasetKind kind, const DataLookup& lookup) {
     const std::string name = to_string(kind);
     std::string looked;
     for (const auto& dir : lookup.looked_in) looked += (looked.empty() ? "" : ", ") + dir;
-    std::string msg = "no " + name + " data found (looked in: " + looked + "); run `krause data fetch " +
-                      name + "`, copy the files into " + kind_dir(default_fetch_root(), kind);
+    std::string msg = "no " + name + " data found (looked in: " + looked +
+                      "); run `krause data fetch " + name + "`, copy the files into " +
+                      kind_dir(default_fetch_root(), kind);
     if (kind == DatasetKind::FashionMnist) {
         msg += ", apt-get install dataset-fashion-mnist";
     }

@@ -1,5 +1,5 @@
-// download_file: a libcurl easy transfer per attempt, written to disk and hashed as it arrives, so a
-// download is read once; transient failures are tried again after a growing pause.
+// download_file: a libcurl easy transfer per attempt, written to disk and hashed as it arrives, so
+// a download is read once; transient failures are tried again after a growing pause.
 #include "data/download.h"
 
 #include <curl/curl.h>
@@ -104,10 +104,10 @@ Outcome attempt(const std::string& url, const std::string& out_path, const std::
     Transfer t;
     t.hooks = &hooks;
     t.name = &name;
-    t.out = std::fopen(out_path.c_str(), "wb");
-    if (t.out == nullptr) throw DataError(out_path + ": cannot create: " + std::strerror(errno));
     Easy easy;
     CURL* c = easy.get();
+    t.out = std::fopen(out_path.c_str(), "wb");
+    if (t.out == nullptr) throw DataError(out_path + ": cannot create: " + std::strerror(errno));
     char error_text[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_text);

@@ -182,7 +182,8 @@ void fetch_dataset(DatasetKind kind, const std::string& dir, const FetchHooks& h
         for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.name;
         std::string instead = "copy " + names + " into " + dir;
         if (kind == DatasetKind::Cifar10)
-            instead += " and fetch again (or copy its " + std::string(kCifarBatchDir) + " folder there)";
+            instead +=
+                " and fetch again (or copy its " + std::string(kCifarBatchDir) + " folder there)";
         if (kind == DatasetKind::FashionMnist)
             instead += ", or apt-get install dataset-fashion-mnist";
         throw DownloadError("cannot download " + to_string(kind) + ": " + e.what() + "; " +

@@ -71,8 +71,8 @@ TEST_F(DataDirs, SearchOrderFollowsTheDocumentedSources) {
                                                       work_, "/usr/share/datasets"}));
     std::vector<std::string> origins;
     for (const auto& r : roots) origins.push_back(r.origin);
-    EXPECT_EQ(origins, (std::vector<std::string>{"KRAUSE_DATA_DIR", "last used",
-                                                 "user data folder", "./data", "system"}));
+    EXPECT_EQ(origins, (std::vector<std::string>{"KRAUSE_DATA_DIR", "last used", "user data folder",
+                                                 "./data", "system"}));
 
     // The same folder from two sources is listed once, at its first place.
     ScopedEnv same("KRAUSE_DATA_DIR", (root_ + "/picked").c_str());
@@ -125,9 +125,10 @@ TEST_F(DataDirs, NotFoundSaysWhereItLookedAndWhatToDo) {
         const std::string msg = e.what();
         EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
         for (const std::string& n :
-             {"looked in: " + user_ + "/cifar-10, " + work_ + "/cifar-10, /usr/share/datasets/cifar-10",
-              std::string("krause data fetch cifar10"), "copy the files into " + user_ + "/cifar-10",
-              std::string("--data cifar10:DIR")})
+             {"looked in: " + user_ + "/cifar-10, " + work_ +
+                  "/cifar-10, /usr/share/datasets/cifar-10",
+              std::string("krause data fetch cifar10"),
+              "copy the files into " + user_ + "/cifar-10", std::string("--data cifar10:DIR")})
             EXPECT_NE(msg.find(n), std::string::npos) << "missing '" << n << "' in: " << msg;
         EXPECT_EQ(msg.find("apt-get"), std::string::npos) << msg;
     }

@@ -120,7 +120,8 @@ void write_tar(const std::string& path, const std::vector<Member>& members, bool
         archive_entry_set_size(e, la_int64_t(m.data.size()));
         ASSERT_EQ(archive_write_header(a, e), ARCHIVE_OK) << archive_error_string(a);
         if (!m.data.empty()) {
-            ASSERT_EQ(archive_write_data(a, m.data.data(), m.data.size()), la_ssize_t(m.data.size()));
+            ASSERT_EQ(archive_write_data(a, m.data.data(), m.data.size()),
+                      la_ssize_t(m.data.size()));
         }
         archive_entry_free(e);
     }
@@ -156,7 +157,8 @@ public:
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         socklen_t len = sizeof addr;
-        if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 4) != 0 ||
+        if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            listen(fd_, 4) != 0 ||
             getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
             ADD_FAILURE() << "cannot listen on 127.0.0.1";
             return;
@@ -333,9 +335,12 @@ TEST(Fetch, WrongMd5RefusedAndNothingLeftBehind) {
     TempDir src, dst;
     write_file(src / "x.gz", text("not what was published"));
     const std::string bad = "0123456789abcdef0123456789abcdef";
-    expect_data_error([&] { fetch_files({{"x.gz", src.url("x.gz"), bad}}, dst.str()); },
-                      {dst / "x.gz", "md5 mismatch", "expected " + bad,
-                       "got " + md5_of(text("not what was published"))});
+    expect_data_error(
+        [&] {
+            fetch_files({{"x.gz", src.url("x.gz"), bad}}, dst.str());
+        },
+        {dst / "x.gz", "md5 mismatch", "expected " + bad,
+         "got " + md5_of(text("not what was published"))});
     EXPECT_TRUE(leftovers(dst.str()).empty());
 }
 
@@ -400,7 +405,10 @@ TEST(Fetch, RetriesAreBoundedAndPermanentHttpErrorsNotRetried) {
         hooks.limits.first_backoff_s = 0.01;
         hooks.limits.attempts = 3;
         expect_data_error(
-            [&] { fetch_files({{"a.gz", server.url("/a.gz"), md5_of(text("late"))}}, dst.str(), hooks); },
+            [&] {
+                fetch_files({{"a.gz", server.url("/a.gz"), md5_of(text("late"))}}, dst.str(),
+                            hooks);
+            },
             {server.url("/a.gz"), "503", "(3 tries)"});
         EXPECT_EQ(server.requests(), 3);
     }
@@ -408,7 +416,9 @@ TEST(Fetch, RetriesAreBoundedAndPermanentHttpErrorsNotRetried) {
     FetchHooks hooks;
     hooks.limits.first_backoff_s = 0.01;
     expect_data_error(
-        [&] { fetch_files({{"b.gz", server.url("/b.gz"), md5_of(text("never"))}}, dst.str(), hooks); },
+        [&] {
+            fetch_files({{"b.gz", server.url("/b.gz"), md5_of(text("never"))}}, dst.str(), hooks);
+        },
         {server.url("/b.gz"), "404"});
     EXPECT_EQ(server.requests(), 1);
     EXPECT_TRUE(leftovers(dst.str()).empty());
@@ -424,9 +434,11 @@ TEST(Fetch, DatasetFetchFailureIsOneLineWithWhatToDoInstead) {
         const std::string msg = e.what();
         EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
         for (const std::string& n :
-             {std::string("cannot download fashion-mnist"), mirror.url("train-images-idx3-ubyte.gz"),
+             {std::string("cannot download fashion-mnist"),
+              mirror.url("train-images-idx3-ubyte.gz"),
               std::string("copy train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz"),
-              "into " + (dst / "fashion-mnist"), std::string("apt-get install dataset-fashion-mnist")})
+              "into " + (dst / "fashion-mnist"),
+              std::string("apt-get install dataset-fashion-mnist")})
             EXPECT_NE(msg.find(n), std::string::npos) << "missing '" << n << "' in: " << msg;
     }
 }
@@ -437,8 +449,9 @@ TEST(Fetch, StopFlagEndsTheFetch) {
     std::atomic<bool> stop{true};
     FetchHooks hooks;
     hooks.stop = &stop;
-    EXPECT_THROW(fetch_files({{"f.gz", src.url("f.gz"), md5_of(Bytes(100000, 1))}}, dst.str(), hooks),
-                 FetchStopped);
+    EXPECT_THROW(
+        fetch_files({{"f.gz", src.url("f.gz"), md5_of(Bytes(100000, 1))}}, dst.str(), hooks),
+        FetchStopped);
     EXPECT_TRUE(leftovers(dst.str()).empty());
 }
 
@@ -467,7 +480,9 @@ TEST(Fetch, LocalMirrorEntryThatIsNotAFileRefused) {
     TempDir src, dst;
     fs::create_directories(src / "folder.gz");
     expect_data_error(
-        [&] { fetch_files({{"folder.gz", src.url("folder.gz"), md5_of(text(""))}}, dst.str()); },
+        [&] {
+            fetch_files({{"folder.gz", src.url("folder.gz"), md5_of(text(""))}}, dst.str());
+        },
         {src.url("folder.gz"), "not a regular file"});
 }
 
@@ -478,9 +493,7 @@ TEST(Fetch, DatasetBaseUrlOverrideStaysLocal) {
     // The junk cannot match the published md5, which shows the file came from the mirror and was
     // refused.
     expect_data_error(
-        [&] {
-            fetch_dataset(DatasetKind::FashionMnist, dst.str(), {}, "file://" + mirror.str());
-        },
+        [&] { fetch_dataset(DatasetKind::FashionMnist, dst.str(), {}, "file://" + mirror.str()); },
         {"train-images-idx3-ubyte.gz", "md5 mismatch", "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
          "file://" + mirror.str()});
     EXPECT_TRUE(leftovers(dst.str()).empty());
@@ -521,13 +534,16 @@ TEST(Tar, CorruptTruncatedAndIncompleteArchivesRejected) {
     expect_data_error([&] { extract_tar(d / "bad.tar", d / "o1", {"a.bin"}); }, {d / "bad.tar"});
     EXPECT_FALSE(fs::exists(d / "o1/a.bin"));
     write_file(d / "cut.tar", Bytes(tar.begin(), tar.begin() + 1200));
-    const std::string cut =
-        expect_data_error([&] { extract_tar(d / "cut.tar", d / "o2", {"a.bin"}); }, {d / "cut.tar"});
+    const std::string cut = expect_data_error(
+        [&] { extract_tar(d / "cut.tar", d / "o2", {"a.bin"}); }, {d / "cut.tar"});
     EXPECT_NE(cut.find("runcated"), std::string::npos) << cut;
     EXPECT_FALSE(fs::exists(d / "o2/a.bin"));
     EXPECT_TRUE(!fs::exists(d / "o2") || leftovers(d / "o2").empty());
-    expect_data_error([&] { extract_tar(d / "ok.tar", d / "o3", {"a.bin", "b.bin"}); },
-                      {d / "ok.tar", "member b.bin not found"});
+    expect_data_error(
+        [&] {
+            extract_tar(d / "ok.tar", d / "o3", {"a.bin", "b.bin"});
+        },
+        {d / "ok.tar", "member b.bin not found"});
     write_file(d / "text.tar", text(std::string(600, 'z')));
     expect_data_error([&] { extract_tar(d / "text.tar", d / "o4", {"a.bin"}); }, {d / "text.tar"});
     expect_data_error([&] { extract_tar(d / "none.tar", d / "o5", {"a.bin"}); }, {d / "none.tar"});
