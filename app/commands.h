@@ -6,7 +6,8 @@
 namespace krause::cli {
 
 void add_model_commands(CLI::App& app);  // init, sample, complete, inspect
-void add_train_commands(CLI::App& app);  // train, eval, data fetch
+void add_train_commands(CLI::App& app);  // train, eval
+void add_data_commands(CLI::App& app);   // data fetch, data where, data use
 void add_bench_command(CLI::App& app);   // bench
 
 // Thrown for a bad input the user can fix; main prints "krause: error: <what>" and the hint.

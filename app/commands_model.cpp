@@ -4,7 +4,7 @@
 #include "app/progress.h"
 #include "app/run_job.h"
 #include "model/checkpoint.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/engine.h"
 
 #include <fmt/format.h>

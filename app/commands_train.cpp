@@ -1,13 +1,12 @@
-// krause train | eval | data fetch: training runs, test-set likelihoods, and data downloads.
+// krause train | eval: training runs and test-set likelihoods.
 #include "app/commands.h"
 #include "app/inputs.h"
 #include "app/progress.h"
 #include "app/run_job.h"
 #include "model/safetensors.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/distributed.h"
 #include "training/engine.h"
-#include "training/fetch.h"
 #include "training/trainer.h"
 
 #include <fmt/format.h>
@@ -134,22 +133,6 @@ void run_eval(const EvalOptions& o) {
     }
 }
 
-struct FetchOptions {
-    std::string kind, dir, base_url;
-};
-
-void run_fetch(const FetchOptions& o) {
-    const auto kind = parse_dataset_kind(o.kind);
-    std::string dir = o.dir;
-    if (dir.empty()) {
-        const char* root = std::getenv("KRAUSE_DATA_DIR");
-        dir = (std::filesystem::path(root ? root : "data") / default_subdir(kind)).string();
-    }
-    fetch_dataset(kind, dir, [](const std::string& line) { fmt::print(stderr, "{}\n", line); },
-                  o.base_url);
-    fmt::print("{} is ready in {}\n", to_string(kind), dir);
-}
-
 }  // namespace
 
 void add_train_commands(CLI::App& app) {
@@ -219,16 +202,6 @@ void add_train_commands(CLI::App& app) {
         ->capture_default_str();
     e->add_flag("--json", ev->json, "print one JSON object");
     e->callback([ev] { run_eval(*ev); });
-
-    auto fe = std::make_shared<FetchOptions>();
-    auto* d = app.add_subcommand("data", "Data set tools");
-    d->require_subcommand(1);
-    auto* f = d->add_subcommand("fetch", "Download and verify a data set");
-    f->add_option("kind", fe->kind, "mnist | fashion-mnist | cifar10")->required();
-    f->add_option("--dir", fe->dir, "destination folder (default: $KRAUSE_DATA_DIR/<kind>)")
-        ->check(non_empty());
-    f->add_option("--base-url", fe->base_url, "fetch from this mirror instead (file:// works)");
-    f->callback([fe] { run_fetch(*fe); });
 }
 
 }  // namespace krause::cli

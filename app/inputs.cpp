@@ -3,7 +3,7 @@
 
 #include "app/commands.h"
 #include "app/png_prompt.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 #include <cctype>
 #include <filesystem>

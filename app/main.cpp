@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "krause 0.1.0");
     krause::cli::add_model_commands(app);
     krause::cli::add_train_commands(app);
+    krause::cli::add_data_commands(app);
     krause::cli::add_bench_command(app);
     try {
         app.parse(argc, argv);

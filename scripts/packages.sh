@@ -5,7 +5,8 @@
 
 krause_packages=(cmake g++ make pkg-config libtorch-dev libopenblas0-pthread libfmt-dev libstb-dev
                  libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libimgui-dev libglfw3-dev
-                 libgl-dev xvfb xauth curl ccache dataset-fashion-mnist libgloo-dev
+                 libgl-dev xvfb xauth ccache dataset-fashion-mnist libgloo-dev
+                 libcurl4-openssl-dev libarchive-dev nettle-dev
                  clang libclang-rt-14-dev)
 
 krause_install_packages() {

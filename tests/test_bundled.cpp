@@ -2,7 +2,7 @@
 #include "model/checkpoint.h"
 #include "model/sampler.h"
 #include "test_util.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/engine.h"
 #include "training/evaluate.h"
 

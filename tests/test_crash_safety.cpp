@@ -127,7 +127,7 @@ Outcome krause(const std::string& args, const std::string& dir, const RunOptions
 std::vector<std::string> message_lines(const std::string& err) {
     static const char* const kProgress[] = {"loading ",    "training ",   "sampling ",
                                             "completing ", "evaluating ", "inspecting ",
-                                            "bench ",      "step "};
+                                            "bench ",      "step ",       "downloading "};
     std::vector<std::string> out;
     std::istringstream in(err);
     std::string line;

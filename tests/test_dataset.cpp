@@ -12,9 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "training/checksum.h"
-#include "training/dataset.h"
-#include "training/gzip_file.h"
+#include "data/checksum.h"
+#include "data/dataset.h"
+#include "data/gzip_file.h"
+#include "data_env.h"
 
 namespace krause {
 namespace {
@@ -46,30 +47,6 @@ public:
 
 private:
     std::string path_;
-};
-
-// Sets or clears an environment variable for one test and restores it afterwards.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        const char* old = std::getenv(name);
-        had_ = old != nullptr;
-        if (had_) old_ = old;
-        if (value)
-            setenv(name, value, 1);
-        else
-            unsetenv(name);
-    }
-    ~ScopedEnv() {
-        if (had_)
-            setenv(name_.c_str(), old_.c_str(), 1);
-        else
-            unsetenv(name_.c_str());
-    }
-
-private:
-    std::string name_, old_;
-    bool had_ = false;
 };
 
 void write_file(const std::string& path, const Bytes& bytes) {
@@ -218,32 +195,13 @@ TEST(DatasetSpec, ParsesNamesAndAliases) {
     }
 }
 
-TEST(DatasetSpec, ExplicitDirAndEnvironmentDefault) {
-    auto s = parse_dataset_spec("cifar10:/some/where:odd");
-    EXPECT_EQ(s.kind, DatasetKind::Cifar10);
-    EXPECT_EQ(s.dir, "/some/where:odd");
-    EXPECT_THROW(parse_dataset_spec("mnist:"), std::invalid_argument);
-    {
-        ScopedEnv env("KRAUSE_DATA_DIR", "/data/root");
-        EXPECT_EQ(parse_dataset_spec("mnist").dir, "/data/root/mnist");
-        EXPECT_EQ(parse_dataset_spec("cifar-10").dir, "/data/root/cifar-10");
-    }
-    ScopedEnv env("KRAUSE_DATA_DIR", nullptr);
-    try {
-        parse_dataset_spec("mnist");
-        FAIL() << "expected invalid_argument";
-    } catch (const std::invalid_argument& e) {
-        const std::string msg = e.what();
-        EXPECT_NE(msg.find("KRAUSE_DATA_DIR"), std::string::npos) << msg;
-        EXPECT_NE(msg.find("--data mnist:DIR"), std::string::npos) << msg;
-    }
-}
-
 TEST(DatasetSpec, FashionMnistFoundWithoutPath) {
     const std::string system_dir = "/usr/share/datasets/fashion-mnist";
     if (!fs::is_directory(system_dir))
         GTEST_SKIP() << system_dir << " not present (package dataset-fashion-mnist)";
-    ScopedEnv env("KRAUSE_DATA_DIR", nullptr);
+    // Nothing of the user's own folders may come first (see test_data_dirs.cpp for the order).
+    TempDir isolated;
+    test::IsolatedDataSearch search(isolated.str());
     auto spec = parse_dataset_spec("fashion-mnist");
     EXPECT_EQ(spec.dir, system_dir);
     Dataset test = load_dataset(spec, Split::Test, 0);

@@ -4,7 +4,7 @@
 #include "model/checkpoint.h"
 #include "model/probe.h"
 #include "model/sampler.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/evaluate.h"
 #include "training/trainer.h"
 

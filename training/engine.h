@@ -2,6 +2,7 @@
 // No LibTorch type appears here, so the GUI can include it without torch headers.
 #pragma once
 
+#include "data/data_dirs.h"
 #include "model/probe_types.h"
 #include "training/job.h"
 #include "training/train_config.h"
@@ -137,5 +138,23 @@ struct TrainSnapshot {
     std::string status;                        // one line for the user
 };
 std::unique_ptr<Job<TrainSnapshot>> start_training(TrainConfig config);
+
+// Data folders: data_search_paths(), find_data_dir(kind), remember_data_dir(root) and
+// default_fetch_root() come from data/data_dirs.h (included above), torch-free like this header.
+struct FetchRequest {
+    std::string kind = "mnist";  // mnist | fashion-mnist | cifar10
+    std::string dir;             // the kind's folder; "" = kind_dir(default_fetch_root(), kind)
+    std::string base_url;        // a mirror instead of the official URLs (file:// works)
+};
+struct FetchSnapshot {
+    Progress progress;               // unit "bytes", of the file being downloaded
+    std::string file;                // that file
+    std::vector<std::string> lines;  // every message so far (present, downloaded, extracted)
+    std::string dir;                 // where the data set goes
+    bool done = false;               // the data set is ready in dir
+};
+// Downloads a data set on a worker thread; a stop ends it within a fraction of a second (state
+// Stopped, nothing half-written left behind). Failures are one line: the job's error().
+std::unique_ptr<Job<FetchSnapshot>> start_fetch(FetchRequest request);
 
 }  // namespace krause

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "model/transformer.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/engine.h"
 
 #include <atomic>

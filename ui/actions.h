@@ -23,7 +23,7 @@ bool save_sample_png(StudioState& state, const std::string& path, std::string* e
 
 // $KRAUSE_DATA_DIR/<the kind's folder>, or empty when the variable is unset.
 std::string default_data_dir(const std::string& kind);
-// "KIND" or "KIND:DIR" as training/dataset.h parses it.
+// "KIND" or "KIND:DIR" as data/dataset.h parses it.
 std::string data_spec(const std::string& kind, const std::string& dir);
 void load_data(StudioState& state);
 bool start_complete(StudioState& state, std::string* error);

@@ -2,7 +2,7 @@
 // the UI thread alone reads and writes it, workers are reached only through their Jobs.
 #pragma once
 
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/engine.h"
 #include "ui/heatmap.h"
 #include "ui/image_grid.h"

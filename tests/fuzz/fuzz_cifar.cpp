@@ -2,7 +2,7 @@
 // test_batch.bin.gz when flags bit 2 is set) in a scratch folder.
 // Input: [flags][file]. flags bits 0-1: the image limit (0..3).
 #include "fuzz_util.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 using namespace krause;
 using namespace krause::fuzz;

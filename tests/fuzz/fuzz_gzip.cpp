@@ -1,8 +1,8 @@
-// Fuzzes GzipReader and read_maybe_gzipped (training/gzip_file.h) on a scratch file: the whole
+// Fuzzes GzipReader and read_maybe_gzipped (data/gzip_file.h) on a scratch file: the whole
 // read with a size limit, and a streaming read in odd chunk sizes that must yield the same bytes.
 // Input: [limit selector][file].
 #include "fuzz_util.h"
-#include "training/gzip_file.h"
+#include "data/gzip_file.h"
 
 #include <cstring>
 

@@ -2,7 +2,7 @@
 // Input: [flags][labels length, u16 LE][labels file][images file]. flags bits 0-1: the image
 // limit (0..3), bit 2: write the files under their .gz names, bit 3: the test split.
 #include "fuzz_util.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
 // GzipReader and read_maybe_gzipped: streaming zlib inflate with size limits and clear errors.
-#include "training/gzip_file.h"
+#include "data/gzip_file.h"
 
 #include <zlib.h>
 

@@ -1,12 +1,11 @@
 // Loaders for the IDX (MNIST, Fashion-MNIST) and CIFAR-10 binary formats, with strict validation.
 // Everything is checked against the headers before the output is built, so a bad file never yields
 // a half dataset.
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -26,7 +25,6 @@ constexpr int64_t kCifarImageBytes = kCifarSide * kCifarSide * 3;
 constexpr int64_t kCifarRecordBytes = 1 + kCifarImageBytes;
 constexpr int64_t kMaxCifarRecords = 100000;  // the official batches hold 10000 each
 constexpr int kNumClasses = 10;
-constexpr const char* kSystemFashionDir = "/usr/share/datasets/fashion-mnist";
 
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -220,6 +218,13 @@ Dataset load_idx_dataset(const DatasetSpec& spec, Split split, int64_t limit) {
     return ds;
 }
 
+std::vector<std::string> cifar_stems(Split split) {
+    if (split == Split::Test) return {"test_batch"};
+    std::vector<std::string> stems;
+    for (int i = 1; i <= 5; ++i) stems.push_back("data_batch_" + std::to_string(i));
+    return stems;
+}
+
 std::string cifar_batch_dir(const std::string& dir) {
     for (const char* probe :
          {"data_batch_1.bin", "data_batch_1.bin.gz", "test_batch.bin", "test_batch.bin.gz"}) {
@@ -272,14 +277,8 @@ void read_cifar_file(const std::string& path, int64_t keep, std::vector<uint8_t>
 Dataset load_cifar_dataset(const DatasetSpec& spec, Split split, int64_t limit) {
     check_dir(spec.kind, spec.dir);
     const std::string batch_dir = cifar_batch_dir(spec.dir);
-    std::vector<std::string> stems;
-    if (split == Split::Train) {
-        for (int i = 1; i <= 5; ++i) stems.push_back("data_batch_" + std::to_string(i));
-    } else {
-        stems.push_back("test_batch");
-    }
     std::vector<std::string> paths;
-    for (const auto& stem : stems) {
+    for (const auto& stem : cifar_stems(split)) {
         std::vector<std::string> names = {stem + ".bin", stem + ".bin.gz"};
         std::string p = find_first(batch_dir, names);
         if (p.empty()) fail_missing(spec.kind, batch_dir, names);
@@ -356,41 +355,22 @@ std::string default_subdir(DatasetKind kind) {
     return "";
 }
 
-DatasetSpec parse_dataset_spec(const std::string& text) {
-    DatasetSpec spec;
-    const size_t colon = text.find(':');
-    spec.kind = parse_dataset_kind(text.substr(0, colon));
-    if (colon != std::string::npos) {
-        spec.dir = text.substr(colon + 1);
-        if (spec.dir.empty()) {
-            throw std::invalid_argument("dataset spec '" + text +
-                                        "' has an empty folder after ':'; write " +
-                                        to_string(spec.kind) + ":/path/to/folder");
-        }
-        return spec;
-    }
-    const char* env = std::getenv("KRAUSE_DATA_DIR");
-    const bool has_env = env != nullptr && *env != '\0';
-    const std::string env_dir = has_env ? (fs::path(env) / default_subdir(spec.kind)).string() : "";
+bool dataset_files_present(DatasetKind kind, const std::string& dir) {
     std::error_code ec;
-    if (spec.kind == DatasetKind::FashionMnist) {
-        // The Debian package is a complete local copy; prefer an explicit data folder only when it
-        // has the data.
-        const bool env_has = has_env && fs::is_directory(env_dir, ec);
-        if (!env_has && fs::is_directory(kSystemFashionDir, ec)) {
-            spec.dir = kSystemFashionDir;
-            return spec;
+    if (dir.empty() || !fs::is_directory(dir, ec)) return false;
+    for (Split split : {Split::Train, Split::Test}) {
+        if (kind == DatasetKind::Cifar10) {
+            const std::string batches = cifar_batch_dir(dir);
+            for (const auto& stem : cifar_stems(split)) {
+                if (find_first(batches, {stem + ".bin", stem + ".bin.gz"}).empty()) return false;
+            }
+        } else {
+            for (bool images : {false, true}) {
+                if (find_first(dir, idx_names(split, images)).empty()) return false;
+            }
         }
     }
-    if (has_env) {
-        spec.dir = env_dir;
-        return spec;
-    }
-    const std::string name = to_string(spec.kind);
-    throw std::invalid_argument("no data folder for " + name + ": pass --data " + name +
-                                ":DIR, set KRAUSE_DATA_DIR to a folder holding " +
-                                default_subdir(spec.kind) + "/, or run `krause data fetch " + name +
-                                " --dir DIR`");
+    return true;
 }
 
 Dataset load_dataset(const DatasetSpec& spec, Split split, int64_t limit) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "training/gzip_file.h"
+#include "data/gzip_file.h"
 
 namespace krause {
 
@@ -25,13 +25,18 @@ struct DatasetSpec {
     std::string dir;
 };
 
-// "mnist", "mnist:/path/dir", "cifar10:/path". Without a dir: $KRAUSE_DATA_DIR/mnist (or /cifar-10,
-// /fashion-mnist); Fashion-MNIST also falls back to /usr/share/datasets/fashion-mnist when it
-// exists. Throws std::invalid_argument with a hint when no dir can be found.
+// "mnist", "mnist:/path/dir", "cifar10:/path". Without a dir, the first folder of the search order
+// that has the files (find_data_dir in data/data_dirs.h, which implements this). Throws
+// std::invalid_argument for a malformed spec, DataError listing where it looked when no folder
+// has the data.
 DatasetSpec parse_dataset_spec(const std::string& text);
 
-// The folder name under $KRAUSE_DATA_DIR: "mnist", "fashion-mnist", "cifar-10".
+// The kind's folder name inside a data folder: "mnist", "fashion-mnist", "cifar-10".
 std::string default_subdir(DatasetKind kind);
+
+// Whether dir holds the files of both splits of kind under one of the names the loader accepts
+// (plain or .gz; CIFAR-10 also in a cifar-10-batches-bin subfolder). Their content is not read.
+bool dataset_files_present(DatasetKind kind, const std::string& dir);
 
 struct Dataset {
     DatasetKind kind = DatasetKind::Mnist;
