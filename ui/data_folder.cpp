@@ -48,8 +48,8 @@ void init_data_folders(StudioState& state) {
     const char* mirror = std::getenv("KRAUSE_DATA_MIRROR");
     state.folders.base_url = mirror ? mirror : "";
     refresh_data_folders(state);
-    state.folders.browser.folder = state.folders.root.empty() ? default_fetch_root()
-                                                              : state.folders.root;
+    state.folders.browser.folder =
+        state.folders.root.empty() ? default_fetch_root() : state.folders.root;
 }
 
 void refresh_data_folders(StudioState& state) {
@@ -62,6 +62,7 @@ void refresh_data_folders(StudioState& state) {
             f.error = e.what();
         }
     }
+    f.browser.listed.clear();  // a download may have added a folder: list it again
     state.data.dir = data_dir_for(state, state.data.kind);
     state.train.data_dir = data_dir_for(state, state.train.data_kind);
 }

@@ -107,15 +107,17 @@ void draw_data_window(StudioState& state) {
     ImGui::SetNextWindowPos(ImVec2(viewport->WorkPos.x + 60, viewport->WorkPos.y + 60),
                             ImGuiCond_Appearing);
     ImGui::SetNextWindowSize(ImVec2(760, 560), ImGuiCond_Appearing);
+    ImGui::SetNextWindowBgAlpha(1.0f);  // the panel below would show through the text
     if (!ImGui::Begin("Data folder", &f.window_open, ImGuiWindowFlags_NoSavedSettings)) {
         ImGui::End();
         return;
     }
     const ImVec2 pos = ImGui::GetWindowPos(), size = ImGui::GetWindowSize();
     record_region(state, "data_window", ImVec4(pos.x, pos.y, size.x, size.y));
-    ImGui::TextUnformatted("The data folder of the studio (holds mnist/, fashion-mnist/, cifar-10/):");
-    ImGui::TextWrapped("%s", f.root.empty() ? "none chosen: the folders below are searched"
-                                            : f.root.c_str());
+    ImGui::TextUnformatted(
+        "The data folder of the studio (holds mnist/, fashion-mnist/, cifar-10/):");
+    ImGui::TextWrapped(
+        "%s", f.root.empty() ? "none chosen: the folders below are searched" : f.root.c_str());
     if (!f.root.empty()) {
         ImGui::SameLine();
         if (ImGui::SmallButton("Forget")) {
