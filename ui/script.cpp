@@ -61,8 +61,7 @@ constexpr Verb kVerbs[] = {
 };
 constexpr const char* kWaitJobs[] = {"open",           "open-compare", "data", "sample",
                                      "complete",       "inspect",      "maps", "compare",
-                                     "compare-sample", "train",
-                                     "fetch"};
+                                     "compare-sample", "train",        "fetch"};
 constexpr const char* kDataKinds[] = {"mnist", "fashion-mnist", "cifar10"};
 constexpr const char* kSources[] = {"sample",    "complete",  "data",   "preview",
                                     "compare-a", "compare-b", "inspect"};

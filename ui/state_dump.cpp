@@ -112,9 +112,8 @@ json folders_json(const StudioState& state) {
     j["base_url"] = f.base_url;
     json kinds = json::object();
     for (const auto& [kind, lookup] : f.found) {
-        kinds[kind] = {{"dir", lookup.dir},
-                       {"found", !lookup.dir.empty()},
-                       {"looked_in", lookup.looked_in}};
+        kinds[kind] = {
+            {"dir", lookup.dir}, {"found", !lookup.dir.empty()}, {"looked_in", lookup.looked_in}};
         if (lookup.dir.empty()) kinds[kind]["message"] = data_missing_message(state, kind);
     }
     j["kinds"] = kinds;

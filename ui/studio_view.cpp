@@ -1,7 +1,7 @@
 // The main window: a line about the model, one tab per panel, and a status bar with the jobs and
 // the frame time; plus the widgets the panels share.
-#include "ui/panels.h"
 #include "ui/data_folder.h"
+#include "ui/panels.h"
 
 #include <imgui.h>
 
