@@ -31,7 +31,12 @@ if(KRAUSE_BUILD_GUI)
                      ${CMAKE_CURRENT_LIST_DIR}/studio/train.txt
                      ${CMAKE_CURRENT_LIST_DIR}/studio/train.expect ${KRAUSE_STUDIO_OUT}/train
                      --needs-data)
-    set_tests_properties(StudioScript StudioTrainScript PROPERTIES
+    add_test(NAME StudioDataScript
+             COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/studio/run_data_test.sh
+                     $<TARGET_FILE:krause-studio> $<TARGET_FILE:studio_check>
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/data.txt
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/data.expect ${KRAUSE_STUDIO_OUT}/data)
+    set_tests_properties(StudioScript StudioTrainScript StudioDataScript PROPERTIES
         FIXTURES_REQUIRED studio_models
         ENVIRONMENT "STUDIO_MODELS=${KRAUSE_STUDIO_OUT}/models"
         SKIP_RETURN_CODE 77

@@ -1,6 +1,7 @@
 // Starting jobs from the UI: requests are built from the panels' settings; jobs being replaced
 // are retired (stopped, joined later) so the UI thread never waits on a worker.
 #include "ui/actions.h"
+#include "ui/data_folder.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -107,16 +108,6 @@ bool save_sample_png(StudioState& state, const std::string& path, std::string* e
     return true;
 }
 
-std::string default_data_dir(const std::string& kind) {
-    const char* root = std::getenv("KRAUSE_DATA_DIR");
-    if (!root || !*root) return "";
-    try {
-        return (std::filesystem::path(root) / default_subdir(parse_dataset_kind(kind))).string();
-    } catch (const std::exception&) {
-        return "";
-    }
-}
-
 std::string data_spec(const std::string& kind, const std::string& dir) {
     return dir.empty() ? kind : kind + ":" + dir;
 }
@@ -125,6 +116,11 @@ void load_data(StudioState& state) {
     DataState& d = state.data;
     d.error.clear();
     state.retired.retire(std::move(d.loading));
+    if (d.dir.empty()) d.dir = data_dir_for(state, d.kind);
+    if (d.dir.empty()) {
+        d.error = data_missing_message(state, d.kind);
+        return;
+    }
     const std::string spec = data_spec(d.kind, d.dir);
     d.loading = std::make_unique<Job<LoadedData>>([spec](JobContext<LoadedData>& context) {
         LoadedData loaded;
@@ -325,6 +321,11 @@ bool start_train(StudioState& state, std::string* error) {
     TrainState& t = state.train;
     if (t.job && !t.job->done()) {
         *error = "a training run is already going; stop it first";
+        return false;
+    }
+    if (t.data_dir.empty()) t.data_dir = data_dir_for(state, t.data_kind);
+    if (t.data_dir.empty()) {
+        *error = data_missing_message(state, t.data_kind);
         return false;
     }
     TrainConfig config = t.config;

@@ -21,8 +21,6 @@ void open_model(StudioState& state, ModelSlot& slot, const std::string& path);
 bool start_sample(StudioState& state, std::string* error);
 bool save_sample_png(StudioState& state, const std::string& path, std::string* error);
 
-// $KRAUSE_DATA_DIR/<the kind's folder>, or empty when the variable is unset.
-std::string default_data_dir(const std::string& kind);
 // "KIND" or "KIND:DIR" as data/dataset.h parses it.
 std::string data_spec(const std::string& kind, const std::string& dir);
 void load_data(StudioState& state);

@@ -1,6 +1,7 @@
 // Complete panel: browse the test set, keep the top rows of one image, and watch K completions
 // of the rest appear beside the prompt and the original.
 #include "ui/actions.h"
+#include "ui/data_folder.h"
 #include "ui/panels.h"
 
 #include <imgui.h>
@@ -39,11 +40,8 @@ void data_controls(StudioState& state) {
     ImGui::SetNextItemWidth(140);
     if (ImGui::Combo("data", &kind, kKinds, static_cast<int>(std::size(kKinds)))) {
         d.kind = kKinds[kind];
-        d.dir = default_data_dir(d.kind);
+        d.dir = data_dir_for(state, d.kind);
     }
-    ImGui::SameLine();
-    ImGui::SetNextItemWidth(360);
-    ImGui::InputTextWithHint("folder", "$KRAUSE_DATA_DIR/<kind>", &d.dir);
     ImGui::SameLine();
     ImGui::BeginDisabled(d.loading != nullptr);
     if (ImGui::Button("Load test set")) load_data(state);
@@ -56,6 +54,7 @@ void data_controls(StudioState& state) {
                     static_cast<long long>(d.data->height), static_cast<long long>(d.data->width),
                     static_cast<long long>(d.data->channels));
     }
+    data_folder_line(state, d.kind);
     show_error(d.error);
 }
 

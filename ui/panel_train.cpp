@@ -1,6 +1,7 @@
 // Train panel: a TrainConfig form, Start / Pause / Stop, and the run as it goes: progress, loss
 // and test BPD curves, the preview grid of the last evaluation, and sink mass per layer over time.
 #include "ui/actions.h"
+#include "ui/data_folder.h"
 #include "ui/panels.h"
 
 #include <imgui.h>
@@ -45,8 +46,8 @@ void config_form(StudioState& state) {
     TrainState& t = state.train;
     TrainConfig& c = t.config;
     ImGui::PushItemWidth(180);
-    if (choice("data set", &t.data_kind, kKinds)) t.data_dir = default_data_dir(t.data_kind);
-    ImGui::InputTextWithHint("data folder", "$KRAUSE_DATA_DIR/<kind>", &t.data_dir);
+    if (choice("data set", &t.data_kind, kKinds)) t.data_dir = data_dir_for(state, t.data_kind);
+    data_folder_line(state, t.data_kind);
     choice("preset", &c.preset, kPresets);
     choice("attention", &c.attention, kAttention);
     int_field("batch", &c.batch_size);

@@ -33,6 +33,11 @@ constexpr Verb kVerbs[] = {
     {"sample-stop", 0, 0, "sample-stop          stop sampling (waits for the job to end)"},
     {"save-png", 1, 1, "save-png PATH        write the sample grid as a PNG"},
     {"load-data", 0, 0, "load-data            load the test set of data.kind / data.dir (waits)"},
+    {"data-folder", 1, 1, "data-folder PATH     make PATH the studio's data folder (remembered)"},
+    {"data-window", 1, 1, "data-window open|close  show or hide the Data folder window"},
+    {"data-fetch", 1, 2,
+     "data-fetch KIND [URL]  download KIND into the data folder, from mirror URL if given"},
+    {"data-fetch-stop", 0, 0, "data-fetch-stop      stop the download"},
     {"complete", 0, 0, "complete             complete image data.index from complete.rows rows"},
     {"click", 4, 5,
      "click SRC I ROW COL [CH]  inspect a pixel of image I of SRC: sample, complete, data,\n"
@@ -46,7 +51,7 @@ constexpr Verb kVerbs[] = {
     {"wait", 1, 2,
      "wait JOB [SECONDS]   until JOB is no longer running: open, open-compare, data, sample,\n"
      "                     complete, inspect (maps and image averages), maps (the maps only),\n"
-     "                     compare, compare-sample, train"},
+     "                     compare, compare-sample, train, fetch"},
     {"wait-steps", 1, 2, "wait-steps N [S]     until training reached step N"},
     {"wait-evals", 1, 2, "wait-evals N [S]     until training made N evaluations"},
     {"frames", 1, 1, "frames N             let N frames pass"},
@@ -56,7 +61,8 @@ constexpr Verb kVerbs[] = {
 };
 constexpr const char* kWaitJobs[] = {"open",           "open-compare", "data", "sample",
                                      "complete",       "inspect",      "maps", "compare",
-                                     "compare-sample", "train"};
+                                     "compare-sample", "train",        "fetch"};
+constexpr const char* kDataKinds[] = {"mnist", "fashion-mnist", "cifar10"};
 constexpr const char* kSources[] = {"sample",    "complete",  "data",   "preview",
                                     "compare-a", "compare-b", "inspect"};
 constexpr int kSettleFrames = 3;
@@ -148,6 +154,8 @@ std::string check_step(const std::vector<std::string>& w) {
         (!is_number(w[1], false) || (w.size() == 3 && !is_number(w[2], true)))) {
         return "expects a step count and an optional timeout in seconds";
     }
+    if (v == "data-window" && w[1] != "open" && w[1] != "close") return "expects open or close";
+    if (v == "data-fetch" && !one_of(w[1], kDataKinds)) return "unknown data set '" + w[1] + "'";
     if (v == "click") {
         if (!one_of(w[1], kSources)) return "unknown image source '" + w[1] + "'";
         for (size_t i = 2; i < w.size(); ++i) {

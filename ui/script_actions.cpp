@@ -1,6 +1,7 @@
 // What each script verb does to the studio, and what it then waits for. Verbs go through the same
 // functions as the panels' buttons, so a script exercises the paths a user takes.
 #include "ui/actions.h"
+#include "ui/data_folder.h"
 #include "ui/script.h"
 #include "ui/settings.h"
 
@@ -84,6 +85,15 @@ void ScriptRunner::start_step(StudioState& state) {
             }
             return Wait::Ready;
         };
+    } else if (verb == "data-folder") {
+        ok = set_data_folder(state, w[1], &error);
+    } else if (verb == "data-window") {
+        state.folders.window_open = w[1] != "close";
+    } else if (verb == "data-fetch") {
+        if (w.size() > 2) state.folders.base_url = w[2];
+        ok = start_data_fetch(state, w[1], &error);
+    } else if (verb == "data-fetch-stop") {
+        if (state.folders.fetch) state.folders.fetch->request_stop();
     } else if (verb == "complete") {
         ok = start_complete(state, &error);
     } else if (verb == "click") {
@@ -128,6 +138,9 @@ void ScriptRunner::start_step(StudioState& state) {
                 busy = s.compare.model.opening != nullptr;
             } else if (job == "data") {
                 busy = s.data.loading != nullptr;
+            } else if (job == "fetch") {
+                exists = !s.folders.fetch_kind.empty();
+                busy = s.folders.fetch != nullptr;
             } else if (job == "sample") {
                 exists = s.sample.job != nullptr;
                 busy = running(s.sample.job);

@@ -1,5 +1,6 @@
 // The settings table: each name maps to a parser and a field of StudioState, with its range.
 #include "ui/settings.h"
+#include "ui/data_folder.h"
 
 #include "ui/actions.h"
 
@@ -129,7 +130,7 @@ const std::map<std::string, Setter>& table() {
         {"data.kind",
          [](StudioState& s, const std::string& v, std::string* e) {
              if (!text(field(&StudioState::data, &DataState::kind), kKinds)(s, v, e)) return false;
-             s.data.dir = default_data_dir(v);
+             s.data.dir = data_dir_for(s, v);
              return true;
          }},
         {"data.dir", text(field(&StudioState::data, &DataState::dir))},
@@ -154,7 +155,7 @@ const std::map<std::string, Setter>& table() {
              if (!text(field(&StudioState::train, &TrainState::data_kind), kKinds)(s, v, e)) {
                  return false;
              }
-             s.train.data_dir = default_data_dir(v);
+             s.train.data_dir = data_dir_for(s, v);
              return true;
          }},
         {"train.dir", text(field(&StudioState::train, &TrainState::data_dir))},

@@ -1,6 +1,7 @@
 // Builds the JSON dumps. Field names follow the panels; every job is reported with its state and
 // error so a checker can tell "did not run" from "ran and failed".
 #include "ui/state_dump.h"
+#include "ui/data_folder.h"
 
 #include <algorithm>
 #include <cmath>
@@ -102,6 +103,33 @@ json maps_json(const AttentionMaps& maps, const std::vector<LayerMeasures>& over
     return j;
 }
 
+json folders_json(const StudioState& state) {
+    const DataFolderState& f = state.folders;
+    json j = job_json(f.fetch);
+    j["root"] = f.root;
+    j["remembered"] = remembered_data_dir();
+    j["window_open"] = f.window_open;
+    j["base_url"] = f.base_url;
+    json kinds = json::object();
+    for (const auto& [kind, lookup] : f.found) {
+        kinds[kind] = {
+            {"dir", lookup.dir}, {"found", !lookup.dir.empty()}, {"looked_in", lookup.looked_in}};
+        if (lookup.dir.empty()) kinds[kind]["message"] = data_missing_message(state, kind);
+    }
+    j["kinds"] = kinds;
+    j["fetch_kind"] = f.fetch_kind;
+    if (f.fetch_shown) {
+        j["fetch"] = {{"progress", progress_json(f.fetch_shown->progress)},
+                      {"file", f.fetch_shown->file},
+                      {"dir", f.fetch_shown->dir},
+                      {"done", f.fetch_shown->done},
+                      {"lines", f.fetch_shown->lines.size()}};
+    }
+    j["message"] = f.message;
+    j["error"] = f.error;
+    return j;
+}
+
 json train_json(const TrainState& t) {
     json j = job_json(t.job);
     j["paused"] = t.job && t.job->paused();
@@ -154,6 +182,8 @@ json dump_state(const StudioState& state) {
 
     j["sample"] = samples_json(state.sample.job, state.sample.shown);
     j["sample"]["message"] = state.sample.message;
+
+    j["folders"] = folders_json(state);
 
     const DataState& d = state.data;
     j["data"] = {{"kind", d.kind},

@@ -52,7 +52,8 @@ bool any_job_running(const StudioState& state) {
            running(state.complete.job) || running(state.inspect.job) ||
            running(state.compare.inspect) || running(state.inspect.measures) ||
            running(state.compare.measures) || running(state.compare.sample_a) ||
-           running(state.compare.sample_b) || running(state.train.job) || state.retired.size() > 0;
+           running(state.compare.sample_b) || running(state.train.job) ||
+           running(state.folders.fetch) || state.retired.size() > 0;
 }
 
 }  // namespace krause::ui

@@ -84,13 +84,26 @@ struct SampleState {
     std::string message;
 };
 
+// The one data folder of the studio, shared by every panel that loads data (Data window).
+struct DataFolderState {
+    std::string root;      // the folder chosen in the studio; "" = the search order alone
+    std::string base_url;  // a mirror for downloads ($KRAUSE_DATA_MIRROR); "" = official URLs
+    std::map<std::string, DataLookup> found;  // per kind name: the folder in use, where looked
+    bool window_open = false;
+    FileBrowser browser;  // for picking the folder
+    std::string fetch_kind;
+    std::unique_ptr<Job<FetchSnapshot>> fetch;
+    std::shared_ptr<const FetchSnapshot> fetch_shown;
+    std::string message, error;
+};
+
 struct LoadedData {
     std::shared_ptr<const Dataset> data;
 };
 
 struct DataState {
     std::string kind = "mnist";
-    std::string dir;  // empty: the default under $KRAUSE_DATA_DIR
+    std::string dir;  // the kind's folder, from the Data window (data_dir_for)
     std::unique_ptr<Job<LoadedData>> loading;
     std::shared_ptr<const Dataset> data;
     std::string error;
@@ -178,6 +191,7 @@ struct StudioState {
     std::string notice;  // the first-start message, shown on the Model panel
 
     SampleState sample;
+    DataFolderState folders;
     DataState data;
     CompleteState complete;
     InspectState inspect;

@@ -1,6 +1,7 @@
 // The per-frame bookkeeping of the studio: first-start choices, adopting models and data sets
 // that finished loading, and moving the newest job snapshots into textures.
 #include "ui/actions.h"
+#include "ui/data_folder.h"
 #include "ui/recent_files.h"
 
 #include <algorithm>
@@ -124,8 +125,7 @@ void init_studio(StudioState& state, const std::string& checkpoint) {
     state.recent = load_recent();
     std::error_code ec;
     state.browser.folder = std::filesystem::current_path(ec).string();
-    state.data.dir = default_data_dir(state.data.kind);
-    state.train.data_dir = default_data_dir(state.train.data_kind);
+    init_data_folders(state);
     std::string path = checkpoint;
     if (path.empty()) path = bundled_model_path();
     if (!path.empty()) {
@@ -144,6 +144,7 @@ void update_studio(StudioState& state) {
     adopt_open(state, state.model, true);
     adopt_open(state, state.compare.model, false);
     update_data(state);
+    update_data_fetch(state);
 
     update_samples(state.sample.job, state.sample.shown, state.sample.grid);
     update_samples(state.complete.job, state.complete.shown, state.complete.completions);

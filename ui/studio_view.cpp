@@ -1,5 +1,6 @@
 // The main window: a line about the model, one tab per panel, and a status bar with the jobs and
 // the frame time; plus the widgets the panels share.
+#include "ui/data_folder.h"
 #include "ui/panels.h"
 
 #include <imgui.h>
@@ -85,6 +86,7 @@ void draw_studio(StudioState& state) {
     if (state.tab_request_frames > 0) --state.tab_request_frames;
     status_bar(state);
     ImGui::End();
+    draw_data_window(state);
 }
 
 void show_error(const std::string& message) {
