@@ -2,6 +2,8 @@
 // are retired (stopped, joined later) so the UI thread never waits on a worker.
 #include "ui/actions.h"
 
+#include "training/options.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -327,14 +329,16 @@ bool start_train(StudioState& state, std::string* error) {
         *error = "a training run is already going; stop it first";
         return false;
     }
+    // The same merge and checks as `krause train`, before any work starts.
     TrainConfig config = t.config;
-    config.data = data_spec(t.data_kind, t.data_dir);
     try {
+        if (!config.resume.empty()) config = resume_config(config, t.given);
         config.validate();
     } catch (const std::exception& e) {
         *error = e.what();
         return false;
     }
+    t.config = config;  // the form shows what runs, a resumed run's stored options included
     t.message.clear();
     t.shown.reset();
     t.preview_tokens.clear();

@@ -125,7 +125,6 @@ void init_studio(StudioState& state, const std::string& checkpoint) {
     std::error_code ec;
     state.browser.folder = std::filesystem::current_path(ec).string();
     state.data.dir = default_data_dir(state.data.kind);
-    state.train.data_dir = default_data_dir(state.train.data_kind);
     std::string path = checkpoint;
     if (path.empty()) path = bundled_model_path();
     if (!path.empty()) {
