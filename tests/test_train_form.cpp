@@ -1,6 +1,7 @@
 // The studio's training form and `set` settings cover the option table exactly, checked without a
 // display (the form is drawn from train_form_fields()).
 #include "training/options.h"
+#include "ui/actions.h"
 #include "ui/settings.h"
 #include "ui/train_form.h"
 
@@ -46,6 +47,21 @@ TEST(TrainForm, SettingsOfferEveryOptionWithTheTableChecks) {
     EXPECT_FALSE(check_setting("train.dropout", "1", &error));
     EXPECT_NE(error.find("--dropout must be in [0, 1), got 1"), std::string::npos) << error;
     EXPECT_FALSE(check_setting("train.data", "imagenet", &error));
+}
+
+TEST(TrainForm, StartRefusesBadOptionsWithTheCliMessage) {
+    StudioState state;
+    std::string error;
+    ASSERT_TRUE(apply_setting(state, "train.d_model", "100", &error)) << error;
+    ASSERT_TRUE(apply_setting(state, "train.n_heads", "3", &error)) << error;
+    EXPECT_FALSE(start_train(state, &error));
+    EXPECT_EQ(error, "invalid training option: --d-model 100 is not divisible by --n-heads 3");
+    EXPECT_EQ(state.train.job, nullptr) << "no work starts";
+
+    ASSERT_TRUE(apply_setting(state, "train.n_heads", "4", &error)) << error;
+    ASSERT_TRUE(apply_setting(state, "train.resume", "/nonexistent/run.safetensors", &error));
+    EXPECT_FALSE(start_train(state, &error));
+    EXPECT_NE(error.find("no such checkpoint to resume from"), std::string::npos) << error;
 }
 
 }  // namespace

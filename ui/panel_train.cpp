@@ -159,10 +159,10 @@ void draw_train_panel(StudioState& state) {
     if (!ImGui::BeginTable("train_layout", 2, ImGuiTableFlags_Resizable)) return;
     ImGui::TableSetupColumn("form", ImGuiTableColumnFlags_WidthFixed, kFormWidth);
     ImGui::TableNextColumn();
-    config_form(state);
-    ImGui::Spacing();
+    // The controls above the form, which is taller than the window.
     run_controls(state);
     show_error(t.message);
+    config_form(state);
 
     ImGui::TableNextColumn();
     if (!t.job) {
