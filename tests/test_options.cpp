@@ -8,10 +8,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
 #include <cstdlib>
 #include <set>
 #include <sstream>
-#include <sys/wait.h>
 
 namespace krause {
 namespace {
@@ -76,8 +76,8 @@ TEST(Options, JsonRoundTripCoversExactlyTheTable) {
     EXPECT_EQ(keys, names);
     const auto back = TrainConfig::from_json(c.to_json());
     for (const auto& o : train_options()) {
-        EXPECT_TRUE(same_value(o, back, c)) << o.name << ": " << option_text(o, back) << " vs "
-                                            << option_text(o, c);
+        EXPECT_TRUE(same_value(o, back, c))
+            << o.name << ": " << option_text(o, back) << " vs " << option_text(o, c);
     }
     // Unset model options are left out, and an old config without them reads them as unset.
     const auto plain = nlohmann::json::parse(TrainConfig().to_json());
@@ -93,12 +93,13 @@ TEST(Options, TextFormRoundTripsAndBadTextIsRefused) {
         EXPECT_TRUE(same_value(o, c, d)) << o.name;
     }
     const std::vector<std::pair<std::string, std::string>> bad = {
-        {"batch", "0"},        {"batch", "4x"},       {"lr", "0"},        {"lr", "nan"},
-        {"dropout", "1"},      {"dropout", "-0.1"},   {"preset", "huge"}, {"attention", "flash"},
-        {"data", "imagenet"},  {"data", "mnist:"},    {"device", "tpu"},  {"precision", "fp16"},
-        {"preview", "257"},    {"seed", "-1"},        {"window", "0"},    {"top-k", "0"},
-        {"init-sigma", "0"},   {"init-sigma", "-1"},  {"out", ""},        {"threads", "1e3"},
-        {"steps", "99999999999999999999"},
+        {"batch", "0"},     {"batch", "4x"},        {"lr", "0"},
+        {"lr", "nan"},      {"dropout", "1"},       {"dropout", "-0.1"},
+        {"preset", "huge"}, {"attention", "flash"}, {"data", "imagenet"},
+        {"data", "mnist:"}, {"device", "tpu"},      {"precision", "fp16"},
+        {"preview", "257"}, {"seed", "-1"},         {"window", "0"},
+        {"top-k", "0"},     {"init-sigma", "0"},    {"init-sigma", "-1"},
+        {"out", ""},        {"threads", "1e3"},     {"steps", "99999999999999999999"},
     };
     for (const auto& [flag, text] : bad) {
         TrainConfig d;
@@ -205,8 +206,7 @@ TEST(Options, ResumeTakesStoredOptionsUnlessGiven) {
         resume_config(given, {"lr"});
         ADD_FAILURE() << "a new learning rate was accepted";
     } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find("--lr 0.1 cannot change on resume"),
-                  std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("--lr 0.1 cannot change on resume"), std::string::npos)
             << e.what();
     }
     given.window = 12;
@@ -228,8 +228,8 @@ struct Run {
 
 Run krause_cli(const std::string& args, const std::string& dir) {
     const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
-    const std::string cmd = "cd '" + dir + "' && '" KRAUSE_CLI "' " + args + " >'" + out +
-                            "' 2>'" + err + "' </dev/null";
+    const std::string cmd = "cd '" + dir + "' && '" KRAUSE_CLI "' " + args + " >'" + out + "' 2>'" +
+                            err + "' </dev/null";
     const int status = std::system(cmd.c_str());
     Run r;
     if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
@@ -301,9 +301,10 @@ TEST(Options, TrainWithKrauseKnobsRecordsThemInTheCheckpoint) {
     EXPECT_EQ(r.code, 2) << r.err;
     EXPECT_NE(r.err.find("--window 20 cannot change on resume"), std::string::npos) << r.err;
 
-    r = krause_cli("init --preset mnist-tiny --attention krause --window 10 --top-k 40 "
-                   "--n-layers 1 --init-sigma 1.25 --out m.safetensors",
-                   dir);
+    r = krause_cli(
+        "init --preset mnist-tiny --attention krause --window 10 --top-k 40 "
+        "--n-layers 1 --init-sigma 1.25 --out m.safetensors",
+        dir);
     ASSERT_EQ(r.code, 0) << r.err;
     mc = stored_model_config(dir + "/m.safetensors");
     EXPECT_EQ(mc["window"], 10);
@@ -324,12 +325,14 @@ TEST(Options, BadModelOptionsAreRefusedBeforeLoadingData) {
         {"--attention flash", "--attention must be one of krause, softmax, linear"},
     };
     for (const auto& [args, message] : bad) {
-        for (const std::string command : {"train --data mnist:/nonexistent --out run ", "init --out m.safetensors "}) {
+        for (const std::string command :
+             {"train --data mnist:/nonexistent --out run ", "init --out m.safetensors "}) {
             const auto r = krause_cli(command + args, dir);
             EXPECT_EQ(r.code, 2) << command << args << "\n" << r.err;
             EXPECT_NE(r.err.find("krause: error: invalid training option: " + message),
                       std::string::npos)
-                << command << args << "\n" << r.err;
+                << command << args << "\n"
+                << r.err;
             EXPECT_EQ(r.out.find("loading data"), std::string::npos) << r.out;
             EXPECT_EQ(r.err.find("nonexistent"), std::string::npos) << r.err;
         }

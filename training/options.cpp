@@ -51,7 +51,9 @@ std::string format_real(double v) {
     return buf;
 }
 
-std::string list(const std::vector<std::string>& names) { return join_choices(names, ", "); }
+std::string list(const std::vector<std::string>& names) {
+    return join_choices(names, ", ");
+}
 
 template <class Int>
 Int parse_integer(const OptionSpec& o, const std::string& text) {
@@ -83,8 +85,8 @@ double parse_real(const OptionSpec& o, const std::string& text) {
     const double v = text.empty() ? 0 : std::strtod(text.c_str(), &end);
     if (text.empty() || errno != 0 || *end != '\0' ||
         std::isspace(static_cast<unsigned char>(text[0]))) {
-        throw std::invalid_argument("--" + std::string(o.flag) + " expects a number, got '" +
-                                    text + "'");
+        throw std::invalid_argument("--" + std::string(o.flag) + " expects a number, got '" + text +
+                                    "'");
     }
     return v;
 }
@@ -110,7 +112,8 @@ std::string check_text(const OptionSpec& o, const std::string& value) {
     switch (o.text) {
         case TextKind::Free:
             // The run's folder must be named; an empty resume means a fresh run.
-            if (value.empty() && std::string(o.name) == "out_dir") return flag + " must name a folder";
+            if (value.empty() && std::string(o.name) == "out_dir")
+                return flag + " must name a folder";
             return "";
         case TextKind::Choice:
             for (const auto& c : o.choices()) {
@@ -171,12 +174,18 @@ std::string join_choices(const std::vector<std::string>& names, const char* sepa
 
 const char* to_string(OptionGroup group) {
     switch (group) {
-        case OptionGroup::Model: return "model";
-        case OptionGroup::Data: return "data";
-        case OptionGroup::Optimiser: return "optimiser";
-        case OptionGroup::Schedule: return "schedule";
-        case OptionGroup::Run: return "run";
-        case OptionGroup::Testing: return "testing";
+        case OptionGroup::Model:
+            return "model";
+        case OptionGroup::Data:
+            return "data";
+        case OptionGroup::Optimiser:
+            return "optimiser";
+        case OptionGroup::Schedule:
+            return "schedule";
+        case OptionGroup::Run:
+            return "run";
+        case OptionGroup::Testing:
+            return "testing";
     }
     return "";
 }
@@ -239,7 +248,8 @@ void set_option(const OptionSpec& o, TrainConfig& config, const std::string& tex
             if constexpr (std::is_same_v<T, std::string>) {
                 v = text;
             } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
-                v = text.empty() ? std::nullopt : std::optional<int64_t>(parse_integer<int64_t>(o, text));
+                v = text.empty() ? std::nullopt
+                                 : std::optional<int64_t>(parse_integer<int64_t>(o, text));
             } else if constexpr (std::is_same_v<T, std::optional<double>>) {
                 v = text.empty() ? std::nullopt : std::optional<double>(parse_real(o, text));
             } else if constexpr (std::is_floating_point_v<T>) {
@@ -297,8 +307,7 @@ std::optional<double> preset_value(const OptionSpec& option, const TrainConfig& 
     if (!knob) return std::nullopt;
     try {
         const ModelConfig m = preset(config.preset, parse_attention_kind(config.attention));
-        return std::visit([&](auto member) { return static_cast<double>(m.*member); },
-                          knob->model);
+        return std::visit([&](auto member) { return static_cast<double>(m.*member); }, knob->model);
     } catch (const std::invalid_argument&) {
         return std::nullopt;
     }
@@ -322,8 +331,8 @@ ModelConfig model_config(const TrainConfig& config) {
         auto whose = [&](bool set) { return set ? "" : " (the preset's)"; };
         throw std::invalid_argument("--d-model " + std::to_string(mc.d_model) +
                                     whose(config.d_model.has_value()) +
-                                    " is not divisible by --n-heads " +
-                                    std::to_string(mc.n_heads) + whose(config.n_heads.has_value()));
+                                    " is not divisible by --n-heads " + std::to_string(mc.n_heads) +
+                                    whose(config.n_heads.has_value()));
     }
     mc.validate();
     return mc;

@@ -15,11 +15,11 @@
 namespace krause {
 
 // The one list of names of each enum-like option (help texts, validation, combos).
-const std::vector<std::string>& preset_choices();      // model/config.h's presets
-const std::vector<std::string>& attention_choices();   // krause, softmax, linear
+const std::vector<std::string>& preset_choices();        // model/config.h's presets
+const std::vector<std::string>& attention_choices();     // krause, softmax, linear
 const std::vector<std::string>& dataset_kind_choices();  // mnist, fashion-mnist, cifar10
-const std::vector<std::string>& device_choices();      // auto, cpu, cuda
-const std::vector<std::string>& precision_choices();   // bf16, fp32
+const std::vector<std::string>& device_choices();        // auto, cpu, cuda
+const std::vector<std::string>& precision_choices();     // bf16, fp32
 // "a | b | c", for help texts.
 std::string join_choices(const std::vector<std::string>& names, const char* separator = " | ");
 

@@ -1,5 +1,6 @@
-// Train panel: a form of every training option (ui/train_form.h), Start / Pause / Stop, and the run as it goes: progress, loss
-// and test BPD curves, the preview grid of the last evaluation, and sink mass per layer over time.
+// Train panel: a form of every training option (ui/train_form.h), Start / Pause / Stop, and the run
+// as it goes: progress, loss and test BPD curves, the preview grid of the last evaluation, and sink
+// mass per layer over time.
 #include "ui/actions.h"
 #include "ui/panels.h"
 #include "ui/train_form.h"
@@ -42,7 +43,8 @@ bool preset_field(const OptionSpec& o, TrainConfig& c, std::optional<T>* value) 
     bool set = value->has_value();
     bool changed = ImGui::Checkbox(("##set-" + std::string(o.name)).c_str(), &set);
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("tick to override the preset's value");
-    if (changed) *value = set ? std::optional<T>(static_cast<T>(fallback.value_or(1))) : std::nullopt;
+    if (changed)
+        *value = set ? std::optional<T>(static_cast<T>(fallback.value_or(1))) : std::nullopt;
     ImGui::SameLine();
     ImGui::BeginDisabled(!set);
     T shown = set ? **value : static_cast<T>(fallback.value_or(0));

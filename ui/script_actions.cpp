@@ -57,10 +57,13 @@ struct WaitJob {
     bool (*exists)(const StudioState&);
     bool (*busy)(const StudioState&);
 };
-bool always(const StudioState&) { return true; }
+bool always(const StudioState&) {
+    return true;
+}
 const WaitJob kWaitJobs[] = {
     {"open", always, [](const StudioState& s) { return s.model.opening != nullptr; }},
-    {"open-compare", always, [](const StudioState& s) { return s.compare.model.opening != nullptr; }},
+    {"open-compare", always,
+     [](const StudioState& s) { return s.compare.model.opening != nullptr; }},
     {"data", always, [](const StudioState& s) { return s.data.loading != nullptr; }},
     {"sample", [](const StudioState& s) { return s.sample.job != nullptr; },
      [](const StudioState& s) { return running(s.sample.job); }},
@@ -74,9 +77,13 @@ const WaitJob kWaitJobs[] = {
     {"maps", [](const StudioState& s) { return s.inspect.job != nullptr; },
      [](const StudioState& s) { return running(s.inspect.job) || running(s.compare.inspect); }},
     {"compare", [](const StudioState& s) { return s.compare.inspect != nullptr; },
-     [](const StudioState& s) { return running(s.compare.inspect) || running(s.compare.measures); }},
+     [](const StudioState& s) {
+         return running(s.compare.inspect) || running(s.compare.measures);
+     }},
     {"compare-sample", [](const StudioState& s) { return s.compare.sample_a != nullptr; },
-     [](const StudioState& s) { return running(s.compare.sample_a) || running(s.compare.sample_b); }},
+     [](const StudioState& s) {
+         return running(s.compare.sample_a) || running(s.compare.sample_b);
+     }},
     {"train", [](const StudioState& s) { return s.train.job != nullptr; },
      [](const StudioState& s) { return running(s.train.job); }},
 };
@@ -200,7 +207,9 @@ ScriptStart click(StudioState& state, const Words& w) {
     });
 }
 
-std::string check_integers(const Words& w) { return integers(w, 1); }
+std::string check_integers(const Words& w) {
+    return integers(w, 1);
+}
 
 ScriptStart inspect_layer(StudioState& state, const Words& w) {
     InspectState& in = state.inspect;
@@ -294,9 +303,8 @@ ScriptStart wait_training(StudioState&, const Words& w) {
 
 ScriptStart frames(StudioState&, const Words& w) {
     auto left = std::make_shared<int>(int_arg(w, 1));
-    return waiting([left](StudioState&, std::string*) {
-        return --*left <= 0 ? Wait::Ready : Wait::Pending;
-    });
+    return waiting(
+        [left](StudioState&, std::string*) { return --*left <= 0 ? Wait::Ready : Wait::Pending; });
 }
 
 std::string check_seconds(const Words& w) {
@@ -306,8 +314,8 @@ std::string check_seconds(const Words& w) {
 ScriptStart sleep_for(StudioState&, const Words& w) {
     using Clock = std::chrono::steady_clock;
     const double seconds = seconds_arg(w, 1, 0);
-    const auto until =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(seconds));
     return waiting(
         [until](StudioState&, std::string*) {
             return Clock::now() >= until ? Wait::Ready : Wait::Pending;
@@ -315,7 +323,9 @@ ScriptStart sleep_for(StudioState&, const Words& w) {
         seconds + 60);
 }
 
-ScriptStart nothing(StudioState&, const Words&) { return {}; }
+ScriptStart nothing(StudioState&, const Words&) {
+    return {};
+}
 
 ScriptStart quit_run(StudioState&, const Words&) {
     ScriptStart s;
@@ -341,8 +351,9 @@ const std::vector<ScriptVerb>& script_verbs() {
          nullptr, sample_stop},
         {"save-png", 1, 1, "save-png PATH        write the sample grid as a PNG", nullptr,
          save_png},
-        {"load-data", 0, 0, "load-data            load the test set of data.kind / data.dir (waits)",
-         nullptr, load_test_set},
+        {"load-data", 0, 0,
+         "load-data            load the test set of data.kind / data.dir (waits)", nullptr,
+         load_test_set},
         {"complete", 0, 0, "complete             complete image data.index from complete.rows rows",
          nullptr, complete_start},
         {"click", 4, 5,

@@ -100,7 +100,8 @@ bool choice_combo(const char* label, std::string* value, const std::vector<std::
         if (*value == names[i]) index = static_cast<int>(i);
     }
     const auto name_of = [](void* data, int i, const char** out) {
-        *out = (*static_cast<const std::vector<std::string>*>(data))[static_cast<size_t>(i)].c_str();
+        *out =
+            (*static_cast<const std::vector<std::string>*>(data))[static_cast<size_t>(i)].c_str();
         return true;
     };
     auto* names_data = const_cast<std::vector<std::string>*>(&names);

@@ -10,11 +10,11 @@
 namespace krause::ui {
 
 enum class FormWidget {
-    Combo,     // one of the option's choices
-    DataSet,   // a data set kind combo and a folder field, making KIND[:DIR]
-    Text,      // a line of text (a folder, a file)
-    Integer,   // an integer field
-    Real,      // a number field
+    Combo,          // one of the option's choices
+    DataSet,        // a data set kind combo and a folder field, making KIND[:DIR]
+    Text,           // a line of text (a folder, a file)
+    Integer,        // an integer field
+    Real,           // a number field
     PresetInteger,  // a checkbox "set" and an integer field showing the preset's value when unset
     PresetReal,     // the same for a number
 };
