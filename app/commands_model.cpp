@@ -1,11 +1,13 @@
 // krause init | sample | complete | inspect: making, sampling from, and looking into a model.
 #include "app/commands.h"
 #include "app/inputs.h"
+#include "app/option_flags.h"
 #include "app/progress.h"
 #include "app/run_job.h"
 #include "model/checkpoint.h"
 #include "data/dataset.h"
 #include "training/engine.h"
+#include "training/options.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,20 +21,37 @@ namespace krause::cli {
 namespace {
 
 struct InitOptions {
-    std::string preset = "mnist", attention = "krause", out;
-    uint64_t seed = 3407;
-    double dropout = 0.1;
+    OptionFlags flags;
+    TrainConfig defaults;
+    std::string out;
 };
+
+TrainConfig init_defaults() {
+    TrainConfig c;
+    c.preset = "mnist";
+    return c;
+}
 
 void run_init(const InitOptions& o) {
     check_output_file(o.out, "--out");
-    auto config = preset(o.preset, parse_attention_kind(o.attention));
-    config.dropout = o.dropout;
-    torch::manual_seed(o.seed);
+    TrainConfig options = o.defaults;
+    o.flags.apply(options);
+    ModelConfig config;
+    try {
+        options.validate();
+        config = model_config(options);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what(), "see `krause init --help`");
+    }
+    torch::manual_seed(options.seed);
     PixelTransformer model(config);
     save_checkpoint(o.out, model, {{"step", "0"}});
-    fmt::print("wrote {}: preset {}, {} attention, {} parameters\n", o.out, o.preset, o.attention,
-               model->parameter_count());
+    const std::string knobs = config.attention == AttentionKind::Krause
+                                  ? fmt::format(", window {}, top-K {}", config.window, config.top_k)
+                                  : "";
+    fmt::print("wrote {}: preset {}, {} attention, d_model {}, {} heads, {} layers{}, {} parameters\n",
+               o.out, options.preset, options.attention, config.d_model, config.n_heads,
+               config.n_layers, knobs, model->parameter_count());
 }
 
 Images sample_images(const std::shared_ptr<ModelHandle>& model, const SampleRequest& request,
@@ -229,12 +248,9 @@ void run_inspect(const InspectOptions& o) {
 
 void add_model_commands(CLI::App& app) {
     auto init = std::make_shared<InitOptions>();
+    init->defaults = init_defaults();
     auto* c = app.add_subcommand("init", "Write a freshly initialised model to a checkpoint");
-    c->add_option("--preset", init->preset, "mnist | cifar10 | mnist-small | mnist-tiny | cifar10-small")
-        ->capture_default_str();
-    c->add_option("--attention", init->attention, "krause | softmax | linear")->capture_default_str();
-    c->add_option("--seed", init->seed, "initialisation seed")->capture_default_str();
-    c->add_option("--dropout", init->dropout, "dropout rate stored in the config")->capture_default_str();
+    init->flags.add_to(*c, init->defaults, /*model_only=*/true);
     c->add_option("--out", init->out, "checkpoint file to write")->required();
     c->callback([init] { run_init(*init); });
 
@@ -252,8 +268,9 @@ void add_model_commands(CLI::App& app) {
     c->add_option("-n,--count", smp->count, "number of images")->capture_default_str();
     c->add_option("--temperature", smp->temperature, "softmax temperature")->capture_default_str();
     c->add_option("--seed", smp->seed, "sampling seed")->capture_default_str();
-    c->add_option("--device", smp->device, "auto (a GPU when there is one) | cpu | cuda")
-        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+    c->add_option("--device", smp->device,
+                  "where to sample (auto: a GPU when there is one): " + join_choices(device_choices()))
+        ->check(CLI::IsMember(device_choices()))
         ->capture_default_str();
     c->add_option("--precision", smp->precision,
                   "auto (bf16 weights and caches on a GPU, fp32 on the CPU) | fp32 | bf16 | "
@@ -274,8 +291,9 @@ void add_model_commands(CLI::App& app) {
     c->add_option("-n,--count", cmp->count, "number of completions")->capture_default_str();
     c->add_option("--temperature", cmp->temperature, "softmax temperature")->capture_default_str();
     c->add_option("--seed", cmp->seed, "sampling seed")->capture_default_str();
-    c->add_option("--device", cmp->device, "auto (a GPU when there is one) | cpu | cuda")
-        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+    c->add_option("--device", cmp->device,
+                  "where to sample (auto: a GPU when there is one): " + join_choices(device_choices()))
+        ->check(CLI::IsMember(device_choices()))
         ->capture_default_str();
     c->add_option("--precision", cmp->precision,
                   "auto (bf16 weights and caches on a GPU, fp32 on the CPU) | fp32 | bf16 | "

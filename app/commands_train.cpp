@@ -1,12 +1,14 @@
 // krause train | eval: training runs and test-set likelihoods.
 #include "app/commands.h"
 #include "app/inputs.h"
+#include "app/option_flags.h"
 #include "app/progress.h"
 #include "app/run_job.h"
 #include "model/safetensors.h"
 #include "data/dataset.h"
 #include "training/distributed.h"
 #include "training/engine.h"
+#include "training/options.h"
 #include "training/trainer.h"
 
 #include <fmt/format.h>
@@ -19,51 +21,21 @@
 namespace krause::cli {
 namespace {
 
-struct TrainOptions {
+// The run's options as given; on --resume the stored ones fill in the rest (training/options.h).
+TrainConfig train_config(const OptionFlags& flags) {
     TrainConfig config;
-    std::string resume;
-};
-
-// On --resume, options not given on the command line come from the checkpoint's own run.
-TrainConfig merge_resumed(const TrainConfig& given, const std::string& path, CLI::App& cmd) {
-    const auto file = read_safetensors(path);
-    const auto it = file.metadata.find(kMetaTrainConfig);
-    if (it == file.metadata.end()) {
-        throw UsageError(path + ": not a training checkpoint (no training config stored)",
-                         "resume from the checkpoint.safetensors of a `krause train` run");
-    }
-    TrainConfig merged = TrainConfig::from_json(it->second);
-    auto given_opt = [&](const char* name) { return cmd.count(name) > 0; };
-    if (given_opt("--data")) merged.data = given.data;
-    if (given_opt("--out")) merged.out_dir = given.out_dir;
-    if (given_opt("--steps")) merged.steps = given.steps, merged.epochs = 0;
-    if (given_opt("--epochs")) merged.epochs = given.epochs;
-    if (given_opt("--eval-every")) merged.eval_every = given.eval_every;
-    if (given_opt("--eval-limit")) merged.eval_limit = given.eval_limit;
-    if (given_opt("--checkpoint-every")) merged.checkpoint_every = given.checkpoint_every;
-    if (given_opt("--log-every")) merged.log_every = given.log_every;
-    if (given_opt("--preview")) merged.preview_count = given.preview_count;
-    if (given_opt("--device")) merged.device = given.device;
-    if (given_opt("--precision")) merged.precision = given.precision;
-    if (given_opt("--threads")) merged.threads = given.threads;
-    if (given_opt("--inject-nan-at")) merged.inject_nan_at = given.inject_nan_at;
-    merged.resume = path;
-    return merged;
-}
-
-void run_train(TrainOptions& o, CLI::App& cmd) {
-    TrainConfig config = o.config;
-    if (!o.resume.empty()) {
-        if (!std::filesystem::exists(o.resume)) {
-            throw UsageError(o.resume + ": no such checkpoint to resume from", "");
-        }
-        config = merge_resumed(o.config, o.resume, cmd);
-    }
+    const auto given = flags.apply(config);
     try {
+        if (!config.resume.empty()) config = resume_config(config, given);
         config.validate();
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what(), "see `krause train --help`");
     }
+    return config;
+}
+
+void run_train(const OptionFlags& flags) {
+    const TrainConfig config = train_config(flags);
     // Under torchrun only the first process reports; the others train quietly.
     const bool root = distributed_env().rank == 0;
     auto job = start_training(config);
@@ -136,58 +108,11 @@ void run_eval(const EvalOptions& o) {
 }  // namespace
 
 void add_train_commands(CLI::App& app) {
-    auto tr = std::make_shared<TrainOptions>();
-    auto& c = tr->config;
+    auto flags = std::make_shared<OptionFlags>();
     auto* t = app.add_subcommand(
         "train", "Train a model (fresh, or --resume a run); under torchrun, on every GPU of it");
-    t->add_option("--preset", c.preset, "mnist | cifar10 | mnist-small | mnist-tiny | cifar10-small")
-        ->capture_default_str();
-    t->add_option("--attention", c.attention, "krause | softmax | linear")->capture_default_str();
-    t->add_option("--data", c.data, "KIND[:DIR]: mnist, fashion-mnist or cifar10")
-        ->capture_default_str();
-    t->add_option("--out", c.out_dir, "run folder: checkpoint, metrics.jsonl, sample grids")
-        ->capture_default_str();
-    t->add_option("--resume", tr->resume, "continue from this training checkpoint");
-    t->add_option("--batch", c.batch_size, "images per step (over all processes under torchrun)")
-        ->capture_default_str();
-    t->add_option("--steps", c.steps, "optimiser steps")->capture_default_str();
-    t->add_option("--epochs", c.epochs, "passes over the training set (overrides --steps)");
-    t->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
-    t->add_option("--weight-decay", c.weight_decay, "AdamW weight decay")->capture_default_str();
-    t->add_option("--warmup", c.warmup, "fraction of steps in linear warm-up")->capture_default_str();
-    t->add_option("--min-lr", c.min_lr, "final learning rate of the cosine")->capture_default_str();
-    t->add_option("--clip", c.grad_clip, "gradient norm clip (0: off)")->capture_default_str();
-    t->add_option("--dropout", c.dropout, "dropout on each block's attention and MLP output")
-        ->capture_default_str();
-    t->add_option("--embed-dropout", c.embed_dropout, "dropout on the embedding sum")
-        ->capture_default_str();
-    t->add_option("--mlp-dropout", c.mlp_dropout,
-                  "a second dropout on each MLP output, before --dropout")
-        ->capture_default_str();
-    t->add_option("--embed-init-std", c.embed_init_std,
-                  "std of the normal initialisation of the token and position embeddings")
-        ->capture_default_str();
-    t->add_option("--train-limit", c.train_limit, "use at most N training images (0: all)")
-        ->capture_default_str();
-    t->add_option("--eval-every", c.eval_every, "steps between evaluations (0: at the end)")
-        ->capture_default_str();
-    t->add_option("--eval-limit", c.eval_limit, "test images per evaluation (0: all)")
-        ->capture_default_str();
-    t->add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints")
-        ->capture_default_str();
-    t->add_option("--log-every", c.log_every, "steps between metric lines")->capture_default_str();
-    t->add_option("--preview", c.preview_count, "images sampled at each evaluation (0: none)")
-        ->capture_default_str();
-    t->add_option("--seed", c.seed, "seed of initialisation, data order and dropout")
-        ->capture_default_str();
-    t->add_option("--device", c.device, "auto | cpu | cuda")->capture_default_str();
-    t->add_option("--precision", c.precision,
-                  "bf16 (autocast on a GPU; the CPU always trains in fp32) | fp32")
-        ->check(CLI::IsMember({"bf16", "fp32"}))
-        ->capture_default_str();
-    t->add_option("--threads", c.threads, "CPU threads (0: all)")->capture_default_str();
-    t->add_option("--inject-nan-at", c.inject_nan_at, "testing: make the loss at this step NaN");
-    t->callback([tr, t] { run_train(*tr, *t); });
+    flags->add_to(*t, TrainConfig(), /*model_only=*/false);
+    t->callback([flags] { run_train(*flags); });
 
     auto ev = std::make_shared<EvalOptions>();
     auto* e = app.add_subcommand("eval", "Bits per dimension of a model on a data set");
@@ -197,8 +122,9 @@ void add_train_commands(CLI::App& app) {
     e->add_option("--split", ev->split, "test | train")->capture_default_str();
     e->add_option("--limit", ev->limit, "first N images (0: all)")->capture_default_str();
     e->add_option("--batch", ev->batch, "images per forward pass")->capture_default_str();
-    e->add_option("--device", ev->device, "auto (a GPU when there is one) | cpu | cuda")
-        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+    e->add_option("--device", ev->device, "where to evaluate (auto: a GPU when there is one): " +
+                                              join_choices(device_choices()))
+        ->check(CLI::IsMember(device_choices()))
         ->capture_default_str();
     e->add_flag("--json", ev->json, "print one JSON object");
     e->callback([ev] { run_eval(*ev); });

@@ -17,12 +17,25 @@ std::string to_string(AttentionKind kind) {
     return "unknown";
 }
 
+namespace {
+constexpr AttentionKind kAttentionKinds[] = {AttentionKind::Krause, AttentionKind::Softmax,
+                                             AttentionKind::Linear};
+}  // namespace
+
+std::vector<std::string> attention_names() {
+    std::vector<std::string> names;
+    for (auto kind : kAttentionKinds) names.push_back(to_string(kind));
+    return names;
+}
+
 AttentionKind parse_attention_kind(const std::string& name) {
-    if (name == "krause") return AttentionKind::Krause;
-    if (name == "softmax") return AttentionKind::Softmax;
-    if (name == "linear") return AttentionKind::Linear;
-    throw std::invalid_argument("unknown attention kind '" + name +
-                                "' (expected krause, softmax or linear)");
+    std::string known;
+    for (auto kind : kAttentionKinds) {
+        if (name == to_string(kind)) return kind;
+        known += (known.empty() ? "" : ", ") + to_string(kind);
+    }
+    throw std::invalid_argument("unknown attention kind '" + name + "' (expected one of: " +
+                                known + ")");
 }
 
 void ModelConfig::validate() const {

@@ -10,6 +10,8 @@ namespace krause {
 enum class AttentionKind { Krause, Softmax, Linear };
 
 std::string to_string(AttentionKind kind);
+// The names of every kind, in enum order: the one list that help texts and menus show.
+std::vector<std::string> attention_names();
 // Throws std::invalid_argument naming the accepted values.
 AttentionKind parse_attention_kind(const std::string& name);
 

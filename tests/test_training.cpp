@@ -227,6 +227,16 @@ TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
     EXPECT_THROW(start_training(config), std::invalid_argument);
     config.precision = "fp32";
     EXPECT_EQ(TrainConfig::from_json(config.to_json()).precision, "fp32");
+    // Names and model options are checked before the worker starts, not after loading data.
+    config.preset = "huge";
+    EXPECT_THROW(start_training(config), std::invalid_argument);
+    config.preset = "mnist-tiny";
+    config.attention = "flash";
+    EXPECT_THROW(start_training(config), std::invalid_argument);
+    config.attention = "krause";
+    config.window = 0;
+    EXPECT_THROW(start_training(config), std::invalid_argument);
+    config.window.reset();
 
     auto cifar_shape = tiny_run(fake_mnist_dir(), fresh_dir("shape"), 5);
     cifar_shape.preset = "cifar10-small";

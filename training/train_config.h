@@ -1,7 +1,9 @@
 // TrainConfig: everything a training run needs, as plain values (shared by the CLI and the GUI).
+// Each field is declared as an option in training/options.h, which the front ends are made from.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace krause {
@@ -9,7 +11,10 @@ namespace krause {
 struct TrainConfig {
     std::string preset = "mnist-small";  // a model preset name (model/config.h)
     std::string attention = "krause";    // krause | softmax | linear
-    std::string data = "mnist";          // KIND[:DIR], see training/dataset.h
+    // The model's shape and Krause knobs; unset: the preset's value.
+    std::optional<int64_t> window, top_k, d_model, n_heads, n_layers;
+    std::optional<double> init_sigma;
+    std::string data = "mnist";          // KIND[:DIR], see data/dataset.h
     std::string out_dir = "runs/mnist";  // checkpoints, metrics.jsonl, sample grids
     std::string resume;                  // a checkpoint to continue from, or empty
 
@@ -39,7 +44,8 @@ struct TrainConfig {
     int threads = 0;               // CPU threads for LibTorch (0 = its default)
     int64_t inject_nan_at = -1;    // test hook: make the loss at this step NaN
 
-    // Throws std::invalid_argument naming the first bad field.
+    // Throws std::invalid_argument naming the first bad option and its value; the model options
+    // are checked as the model they make (model_config in training/options.h).
     void validate() const;
     std::string to_json() const;
     static TrainConfig from_json(const std::string& text);

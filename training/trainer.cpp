@@ -10,6 +10,7 @@
 #include "training/evaluate.h"
 #include "training/metrics.h"
 #include "training/optimizer.h"
+#include "training/options.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/DeviceGuard.h>
@@ -139,13 +140,8 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         resumed = load_resume(config.resume);
         model = resumed.model;
     } else {
-        auto mc = preset(config.preset, parse_attention_kind(config.attention));
-        mc.dropout = config.dropout;
-        mc.embed_dropout = config.embed_dropout;
-        mc.mlp_dropout = config.mlp_dropout;
-        mc.embed_init_std = config.embed_init_std;
         torch::manual_seed(config.seed);
-        model = PixelTransformer(mc);
+        model = PixelTransformer(model_config(config));
     }
     const auto& mc = model->config();
     check_shape_matches(mc, train_set, config.data);

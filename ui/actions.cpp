@@ -3,6 +3,8 @@
 #include "ui/actions.h"
 #include "ui/data_folder.h"
 
+#include "training/options.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -323,19 +325,28 @@ bool start_train(StudioState& state, std::string* error) {
         *error = "a training run is already going; stop it first";
         return false;
     }
-    if (t.data_dir.empty()) t.data_dir = data_dir_for(state, t.data_kind);
-    if (t.data_dir.empty()) {
-        *error = data_missing_message(state, t.data_kind);
-        return false;
-    }
+    // The same merge and checks as `krause train`, before any work starts.
     TrainConfig config = t.config;
-    config.data = data_spec(t.data_kind, t.data_dir);
     try {
+        if (!config.resume.empty()) config = resume_config(config, t.given);
         config.validate();
     } catch (const std::exception& e) {
         *error = e.what();
         return false;
     }
+    // A data set named without a folder is read from the studio's data folder (the Data window);
+    // the form keeps the bare name, so that it follows that folder.
+    const std::string named = config.data;
+    if (named.find(':') == std::string::npos) {
+        const std::string dir = data_dir_for(state, named);
+        if (dir.empty()) {
+            *error = data_missing_message(state, named);
+            return false;
+        }
+        config.data = data_spec(named, dir);
+    }
+    t.config = config;  // the form shows what runs, a resumed run's stored options included
+    t.config.data = named;
     t.message.clear();
     t.shown.reset();
     t.preview_tokens.clear();

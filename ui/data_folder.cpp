@@ -64,7 +64,6 @@ void refresh_data_folders(StudioState& state) {
     }
     f.browser.listed.clear();  // a download may have added a folder: list it again
     state.data.dir = data_dir_for(state, state.data.kind);
-    state.train.data_dir = data_dir_for(state, state.train.data_kind);
 }
 
 std::string data_dir_for(const StudioState& state, const std::string& kind) {

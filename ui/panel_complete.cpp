@@ -1,5 +1,6 @@
 // Complete panel: browse the test set, keep the top rows of one image, and watch K completions
 // of the rest appear beside the prompt and the original.
+#include "training/options.h"
 #include "ui/actions.h"
 #include "ui/data_folder.h"
 #include "ui/panels.h"
@@ -15,7 +16,6 @@ namespace krause::ui {
 
 namespace {
 
-constexpr const char* kKinds[] = {"mnist", "fashion-mnist", "cifar10"};
 constexpr int kThumbColumns = 8;
 
 void inspect_click(StudioState& state, const char* source, const PixelRef& at) {
@@ -33,15 +33,8 @@ PixelRef mark_for(const StudioState& state, const char* source, int image_offset
 
 void data_controls(StudioState& state) {
     DataState& d = state.data;
-    int kind = 0;
-    for (int i = 0; i < static_cast<int>(std::size(kKinds)); ++i) {
-        if (d.kind == kKinds[i]) kind = i;
-    }
     ImGui::SetNextItemWidth(140);
-    if (ImGui::Combo("data", &kind, kKinds, static_cast<int>(std::size(kKinds)))) {
-        d.kind = kKinds[kind];
-        d.dir = data_dir_for(state, d.kind);
-    }
+    if (choice_combo("data", &d.kind, dataset_kind_choices())) d.dir = data_dir_for(state, d.kind);
     ImGui::SameLine();
     ImGui::BeginDisabled(d.loading != nullptr);
     if (ImGui::Button("Load test set")) load_data(state);

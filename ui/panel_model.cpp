@@ -30,8 +30,10 @@ void summary_table(const ModelSummary& m) {
     row("width (d_model)", num(m.d_model));
     row("heads", num(m.n_heads));
     row("layers", num(m.n_layers));
-    row("window W", num(m.window));
-    row("top-K", num(m.top_k));
+    if (m.attention == "krause") {  // the other kinds have no window or top-K
+        row("window W", num(m.window));
+        row("top-K", num(m.top_k));
+    }
     row("parameters", num(m.parameters) + " (" + format_count(m.parameters) + ")");
     row("training step", num(m.step));
     row("data set", m.dataset.empty() ? "unknown" : m.dataset);

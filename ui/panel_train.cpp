@@ -1,79 +1,121 @@
-// Train panel: a TrainConfig form, Start / Pause / Stop, and the run as it goes: progress, loss
-// and test BPD curves, the preview grid of the last evaluation, and sink mass per layer over time.
+// Train panel: a form of every training option (ui/train_form.h), Start / Pause / Stop, and the run
+// as it goes: progress, loss and test BPD curves, the preview grid of the last evaluation, and sink
+// mass per layer over time.
 #include "ui/actions.h"
 #include "ui/data_folder.h"
 #include "ui/panels.h"
+#include "ui/train_form.h"
 
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
 #include <algorithm>
-#include <iterator>
+#include <optional>
+#include <type_traits>
+#include <variant>
 
 namespace krause::ui {
 
 namespace {
 
-constexpr const char* kKinds[] = {"mnist", "fashion-mnist", "cifar10"};
-constexpr const char* kPresets[] = {"mnist", "cifar10", "mnist-small", "mnist-tiny",
-                                    "cifar10-small"};
-constexpr const char* kAttention[] = {"krause", "softmax", "linear"};
-constexpr const char* kDevices[] = {"auto", "cpu", "cuda"};
-constexpr const char* kPrecisions[] = {"bf16", "fp32"};
 constexpr float kFormWidth = 380.0f;
 
-// A combo over fixed names editing a string.
-template <size_t N>
-bool choice(const char* label, std::string* value, const char* const (&names)[N]) {
-    int index = 0;
-    for (size_t i = 0; i < N; ++i) {
-        if (*value == names[i]) index = static_cast<int>(i);
+void tooltip(const OptionSpec& o) {
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("--%s: %s", o.flag, o.help);
+}
+
+// KIND[:DIR] as a kind combo and a folder field (empty: $KRAUSE_DATA_DIR/<kind>).
+bool data_set_field(const OptionSpec& o, std::string* spec) {
+    const size_t colon = spec->find(':');
+    std::string kind = spec->substr(0, colon);
+    std::string dir = colon == std::string::npos ? "" : spec->substr(colon + 1);
+    bool changed = choice_combo(o.label, &kind, o.choices());
+    if (changed) dir.clear();
+    tooltip(o);
+    changed |= ImGui::InputTextWithHint("data folder", "$KRAUSE_DATA_DIR/<kind>", &dir);
+    if (changed) *spec = dir.empty() ? kind : kind + ":" + dir;
+    return changed;
+}
+
+// A model option that is unset until its box is ticked; unset, it shows the preset's value.
+template <class T>
+bool preset_field(const OptionSpec& o, TrainConfig& c, std::optional<T>* value) {
+    const auto fallback = preset_value(o, c);
+    bool set = value->has_value();
+    bool changed = ImGui::Checkbox(("##set-" + std::string(o.name)).c_str(), &set);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("tick to override the preset's value");
+    if (changed)
+        *value = set ? std::optional<T>(static_cast<T>(fallback.value_or(1))) : std::nullopt;
+    ImGui::SameLine();
+    ImGui::BeginDisabled(!set);
+    T shown = set ? **value : static_cast<T>(fallback.value_or(0));
+    bool edited = false;
+    if constexpr (std::is_floating_point_v<T>) {
+        edited = ImGui::InputDouble(o.label, &shown, 0.0, 0.0, "%.4g");
+    } else {
+        edited = ImGui::InputScalar(o.label, ImGuiDataType_S64, &shown);
     }
-    if (!ImGui::Combo(label, &index, names, static_cast<int>(N))) return false;
-    *value = names[index];
-    return true;
+    ImGui::EndDisabled();
+    if (edited && set) *value = shown;
+    return changed || edited;
 }
 
-bool int_field(const char* label, int64_t* value) {
-    return ImGui::InputScalar(label, ImGuiDataType_S64, value);
+template <class T>
+bool number_field(const OptionSpec& o, T* value) {
+    if constexpr (std::is_same_v<T, double>) {
+        return ImGui::InputDouble(o.label, value, 0.0, 0.0, "%.4g");
+    } else if constexpr (std::is_same_v<T, int>) {
+        return ImGui::InputInt(o.label, value);
+    } else if constexpr (std::is_same_v<T, uint64_t>) {
+        return ImGui::InputScalar(o.label, ImGuiDataType_U64, value);
+    } else {
+        return ImGui::InputScalar(o.label, ImGuiDataType_S64, value);
+    }
 }
 
-bool real_field(const char* label, double* value, const char* format = "%.4g") {
-    return ImGui::InputDouble(label, value, 0.0, 0.0, format);
+bool draw_field(const TrainFormField& f, TrainConfig& c) {
+    const OptionSpec& o = *f.option;
+    return std::visit(
+        [&](auto member) {
+            auto* value = &(c.*member);
+            using T = std::decay_t<decltype(*value)>;
+            bool changed = false;
+            if constexpr (std::is_same_v<T, std::string>) {
+                if (f.widget == FormWidget::DataSet) return data_set_field(o, value);
+                changed = f.widget == FormWidget::Combo
+                              ? choice_combo(o.label, value, o.choices())
+                              : ImGui::InputTextWithHint(o.label, "empty", value);
+            } else if constexpr (std::is_same_v<T, std::optional<int64_t>> ||
+                                 std::is_same_v<T, std::optional<double>>) {
+                changed = preset_field(o, c, value);
+            } else {
+                changed = number_field(o, value);
+            }
+            tooltip(o);
+            return changed;
+        },
+        o.field);
 }
 
 void config_form(StudioState& state) {
     TrainState& t = state.train;
-    TrainConfig& c = t.config;
     ImGui::PushItemWidth(180);
-    if (choice("data set", &t.data_kind, kKinds)) t.data_dir = data_dir_for(state, t.data_kind);
-    data_folder_line(state, t.data_kind);
-    choice("preset", &c.preset, kPresets);
-    choice("attention", &c.attention, kAttention);
-    int_field("batch", &c.batch_size);
-    int_field("steps", &c.steps);
-    real_field("epochs (0: use steps)", &c.epochs);
-    real_field("learning rate", &c.lr, "%.3e");
-    real_field("weight decay", &c.weight_decay);
-    real_field("warm-up fraction", &c.warmup);
-    real_field("final lr", &c.min_lr, "%.1e");
-    real_field("grad clip", &c.grad_clip);
-    real_field("dropout", &c.dropout);
-    real_field("embedding dropout", &c.embed_dropout);
-    real_field("second MLP dropout", &c.mlp_dropout);
-    real_field("embedding init std", &c.embed_init_std);
-    int_field("train images (0: all)", &c.train_limit);
-    int_field("evaluate every", &c.eval_every);
-    int_field("test images per eval", &c.eval_limit);
-    int_field("checkpoint every", &c.checkpoint_every);
-    int_field("log every", &c.log_every);
-    int_field("preview images", &c.preview_count);
-    ImGui::InputScalar("seed", ImGuiDataType_U64, &c.seed);
-    choice("device", &c.device, kDevices);
-    choice("precision (GPU)", &c.precision, kPrecisions);
-    ImGui::InputInt("threads (0: default)", &c.threads);
-    ImGui::InputText("output folder", &c.out_dir);
-    ImGui::InputTextWithHint("resume from", "a checkpoint, or empty", &c.resume);
+    std::optional<OptionGroup> group;
+    for (const auto& field : train_form_fields()) {
+        if (group != field.option->group) {
+            group = field.option->group;
+            ImGui::Spacing();
+            ImGui::TextDisabled("%s", to_string(*group));
+            ImGui::Separator();
+        }
+        // What the user sets counts as given: a resumed run keeps it instead of the stored value.
+        if (draw_field(field, t.config)) t.given.insert(field.option->name);
+        // A data set without a folder comes from the studio's data folder: say which.
+        if (std::string(field.option->name) == "data" &&
+            t.config.data.find(':') == std::string::npos) {
+            data_folder_line(state, t.config.data);
+        }
+    }
     ImGui::PopItemWidth();
 }
 
@@ -125,10 +167,10 @@ void draw_train_panel(StudioState& state) {
     if (!ImGui::BeginTable("train_layout", 2, ImGuiTableFlags_Resizable)) return;
     ImGui::TableSetupColumn("form", ImGuiTableColumnFlags_WidthFixed, kFormWidth);
     ImGui::TableNextColumn();
-    config_form(state);
-    ImGui::Spacing();
+    // The controls above the form, which is taller than the window.
     run_controls(state);
     show_error(t.message);
+    config_form(state);
 
     ImGui::TableNextColumn();
     if (!t.job) {

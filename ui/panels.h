@@ -21,6 +21,8 @@ void draw_train_panel(StudioState& state);
 
 // Shared widgets.
 void show_error(const std::string& message);
+// A combo over `names` editing a string; true when the user picked one.
+bool choice_combo(const char* label, std::string* value, const std::vector<std::string>& names);
 void show_progress(const Progress& progress, const std::string& job_state);
 std::string format_duration(double seconds);
 std::string format_count(double value);  // 1234567 -> "1.23M"

@@ -2,7 +2,6 @@
 // fails at once with its line number instead of after a long run.
 #include "ui/script.h"
 
-#include "ui/actions.h"
 #include "ui/settings.h"
 #include "ui/state_dump.h"
 #include "ui/texture.h"
@@ -13,76 +12,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 namespace krause::ui {
 
 namespace {
 
-struct Verb {
-    const char* name;
-    int min_args, max_args;
-    const char* help;
-};
-constexpr Verb kVerbs[] = {
-    {"open", 1, 1, "open PATH            open a checkpoint as the main model (waits for it)"},
-    {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)"},
-    {"tab", 1, 1, "tab NAME             model | sample | complete | inspect | compare | train"},
-    {"set", 2, 2, "set KEY VALUE        a panel setting, e.g. sample.count 16 (list below)"},
-    {"sample", 0, 0, "sample               start sampling with the sample.* settings"},
-    {"sample-stop", 0, 0, "sample-stop          stop sampling (waits for the job to end)"},
-    {"save-png", 1, 1, "save-png PATH        write the sample grid as a PNG"},
-    {"load-data", 0, 0, "load-data            load the test set of data.kind / data.dir (waits)"},
-    {"data-folder", 1, 1, "data-folder PATH     make PATH the studio's data folder (remembered)"},
-    {"data-window", 1, 1, "data-window open|close  show or hide the Data folder window"},
-    {"data-fetch", 1, 2,
-     "data-fetch KIND [URL]  download KIND into the data folder, from mirror URL if given"},
-    {"data-fetch-stop", 0, 0, "data-fetch-stop      stop the download"},
-    {"complete", 0, 0, "complete             complete image data.index from complete.rows rows"},
-    {"click", 4, 5,
-     "click SRC I ROW COL [CH]  inspect a pixel of image I of SRC: sample, complete, data,\n"
-     "                     preview, compare-a, compare-b, inspect"},
-    {"inspect-layer", 2, 2, "inspect-layer L H    enlarge the map of layer L, head H"},
-    {"compare-sample", 0, 0, "compare-sample       sample both models of Compare with one seed"},
-    {"train-start", 0, 0, "train-start          start training with the train.* settings"},
-    {"train-pause", 0, 0, "train-pause          pause training"},
-    {"train-resume", 0, 0, "train-resume         resume training"},
-    {"train-stop", 0, 0, "train-stop           stop training (waits for the job to end)"},
-    {"wait", 1, 2,
-     "wait JOB [SECONDS]   until JOB is no longer running: open, open-compare, data, sample,\n"
-     "                     complete, inspect (maps and image averages), maps (the maps only),\n"
-     "                     compare, compare-sample, train, fetch"},
-    {"wait-steps", 1, 2, "wait-steps N [S]     until training reached step N"},
-    {"wait-evals", 1, 2, "wait-evals N [S]     until training made N evaluations"},
-    {"frames", 1, 1, "frames N             let N frames pass"},
-    {"sleep", 1, 1, "sleep SECONDS        let time pass"},
-    {"screenshot", 1, 1, "screenshot NAME      a step that only names its output files"},
-    {"quit", 0, 0, "quit                 end the run here"},
-};
-constexpr const char* kWaitJobs[] = {"open",           "open-compare", "data", "sample",
-                                     "complete",       "inspect",      "maps", "compare",
-                                     "compare-sample", "train",        "fetch"};
-constexpr const char* kDataKinds[] = {"mnist", "fashion-mnist", "cifar10"};
-constexpr const char* kSources[] = {"sample",    "complete",  "data",   "preview",
-                                    "compare-a", "compare-b", "inspect"};
 constexpr int kSettleFrames = 3;
-
-template <size_t N>
-bool one_of(const std::string& word, const char* const (&names)[N]) {
-    return std::find_if(std::begin(names), std::end(names),
-                        [&](const char* n) { return word == n; }) != std::end(names);
-}
-
-bool is_number(const std::string& word, bool allow_fraction) {
-    if (word.empty()) return false;
-    char* end = nullptr;
-    if (allow_fraction) {
-        std::strtod(word.c_str(), &end);
-    } else {
-        std::strtoll(word.c_str(), &end, 10);
-    }
-    return *end == '\0';
-}
 
 std::string expand(const std::string& text, std::string* error) {
     std::string out;
@@ -136,38 +71,13 @@ std::vector<std::string> split(const std::string& line, std::string* error) {
 }
 
 std::string check_step(const std::vector<std::string>& w) {
-    const auto verb = std::find_if(std::begin(kVerbs), std::end(kVerbs),
-                                   [&](const Verb& v) { return w[0] == v.name; });
-    if (verb == std::end(kVerbs)) return "unknown verb '" + w[0] + "' (see --help)";
+    const ScriptVerb* verb = find_script_verb(w[0]);
+    if (!verb) return "unknown verb '" + w[0] + "' (see --help)";
     const int args = static_cast<int>(w.size()) - 1;
     if (args < verb->min_args || args > verb->max_args) {
         return "wrong number of arguments; usage: " + std::string(verb->help);
     }
-    const std::string& v = w[0];
-    Tab tab;
-    std::string error;
-    if (v == "tab" && !parse_tab(w[1], &tab)) return "unknown tab '" + w[1] + "'";
-    if (v == "set" && !check_setting(w[1], w[2], &error)) return error;
-    if (v == "wait" && !one_of(w[1], kWaitJobs)) return "cannot wait for '" + w[1] + "'";
-    if (v == "wait" && w.size() == 3 && !is_number(w[2], true)) return "timeout must be a number";
-    if ((v == "wait-steps" || v == "wait-evals") &&
-        (!is_number(w[1], false) || (w.size() == 3 && !is_number(w[2], true)))) {
-        return "expects a step count and an optional timeout in seconds";
-    }
-    if (v == "data-window" && w[1] != "open" && w[1] != "close") return "expects open or close";
-    if (v == "data-fetch" && !one_of(w[1], kDataKinds)) return "unknown data set '" + w[1] + "'";
-    if (v == "click") {
-        if (!one_of(w[1], kSources)) return "unknown image source '" + w[1] + "'";
-        for (size_t i = 2; i < w.size(); ++i) {
-            if (!is_number(w[i], false)) return "'" + w[i] + "' is not an integer";
-        }
-    }
-    if ((v == "inspect-layer" || v == "frames") && !is_number(w[1], false)) {
-        return "'" + w[1] + "' is not an integer";
-    }
-    if (v == "inspect-layer" && !is_number(w[2], false)) return "'" + w[2] + "' is not an integer";
-    if (v == "sleep" && !is_number(w[1], true)) return "'" + w[1] + "' is not a number";
-    return "";
+    return verb->check ? verb->check(w) : "";
 }
 
 std::string step_name(const std::vector<std::string>& w) {
@@ -208,7 +118,7 @@ std::vector<ScriptStep> load_script(const std::string& path) {
 
 std::string script_help() {
     std::string help = "Script verbs (one per line, # comments, ${VAR} from the environment):\n";
-    for (const Verb& v : kVerbs) help += std::string("  ") + v.help + "\n";
+    for (const ScriptVerb& v : script_verbs()) help += std::string("  ") + v.help + "\n";
     help += "Settings for `set`:\n ";
     size_t width = 1;
     for (const auto& name : setting_names()) {
@@ -239,17 +149,31 @@ void ScriptRunner::before_frame(StudioState& state) {
     if (phase_ == Phase::Start) start_step(state);
     if (phase_ == Phase::Waiting) {
         std::string message;
-        const Wait wait = waiter_ ? waiter_(state, &message) : Wait::Ready;
-        if (wait == Wait::Failed) {
+        const ScriptWait wait = waiter_ ? waiter_(state, &message) : ScriptWait::Ready;
+        if (wait == ScriptWait::Failed) {
             fail(message);
-        } else if (wait == Wait::Pending && Clock::now() > deadline_) {
+        } else if (wait == ScriptWait::Pending && Clock::now() > deadline_) {
             fail("timed out" + (message.empty() ? std::string() : ": " + message));
-        } else if (wait == Wait::Ready) {
+        } else if (wait == ScriptWait::Ready) {
             phase_ = Phase::Settling;
             settle_left_ = kSettleFrames;
         }
     }
     if (phase_ == Phase::Settling && --settle_left_ <= 0) phase_ = Phase::Capture;
+}
+
+void ScriptRunner::start_step(StudioState& state) {
+    const std::vector<std::string>& w = steps_[index_].words;
+    const ScriptStart started = find_script_verb(w[0])->start(state, w);
+    waiter_ = started.waiter;
+    deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(started.timeout_s));
+    if (started.quit) quit_ = true;
+    if (!started.error.empty()) {
+        fail(started.error);
+        return;
+    }
+    phase_ = Phase::Waiting;
 }
 
 bool ScriptRunner::after_render(StudioState& state, int width, int height) {

@@ -29,6 +29,31 @@ std::vector<ScriptStep> load_script(const std::string& path);
 // One line per verb, for --help.
 std::string script_help();
 
+// What a step waits for after it started: Pending until Ready, or Failed with a message.
+enum class ScriptWait { Pending, Ready, Failed };
+using ScriptWaiter = std::function<ScriptWait(StudioState&, std::string*)>;
+
+// What starting a step did: an error, or what to wait for (nothing: ready at once) and how long.
+struct ScriptStart {
+    std::string error;
+    ScriptWaiter waiter;
+    double timeout_s = 300;
+    bool quit = false;
+};
+
+// One verb: its argument counts and usage, a check of its words when the script is read (null:
+// the counts are all), and what it does when its turn comes.
+struct ScriptVerb {
+    const char* name;
+    int min_args, max_args;
+    const char* help;
+    std::string (*check)(const std::vector<std::string>& words);  // "" when fine
+    ScriptStart (*start)(StudioState& state, const std::vector<std::string>& words);
+};
+// Every verb, in the order --help lists them (ui/script_actions.cpp).
+const std::vector<ScriptVerb>& script_verbs();
+const ScriptVerb* find_script_verb(const std::string& name);
+
 class ScriptRunner {
 public:
     ScriptRunner(std::string path, std::vector<ScriptStep> steps, std::string out_dir);
@@ -46,8 +71,6 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
     enum class Phase { Start, Waiting, Settling, Capture, Done };
-    enum class Wait { Pending, Ready, Failed };
-    using Waiter = std::function<Wait(StudioState&, std::string*)>;
 
     void start_step(StudioState& state);
     void fail(const std::string& message);
@@ -57,7 +80,7 @@ private:
     std::string out_dir_;
     size_t index_ = 0;
     Phase phase_ = Phase::Start;
-    Waiter waiter_;
+    ScriptWaiter waiter_;
     std::chrono::steady_clock::time_point deadline_;
     int settle_left_ = 0;
     bool quit_ = false;

@@ -1,10 +1,13 @@
-// What each script verb does to the studio, and what it then waits for. Verbs go through the same
-// functions as the panels' buttons, so a script exercises the paths a user takes.
+// The script verbs as one table: each verb's usage, the check of its words before the run, and
+// what it does to the studio and then waits for. Verbs go through the same functions as the
+// panels' buttons, so a script exercises the paths a user takes.
+#include "training/options.h"
 #include "ui/actions.h"
 #include "ui/data_folder.h"
 #include "ui/script.h"
 #include "ui/settings.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -12,170 +15,306 @@ namespace krause::ui {
 
 namespace {
 
+using Words = std::vector<std::string>;
+using Wait = ScriptWait;
+
 template <class Snapshot>
 bool running(const std::unique_ptr<Job<Snapshot>>& job) {
     return job && !job->done();
 }
 
-double seconds_arg(const std::vector<std::string>& w, size_t i, double fallback) {
+double seconds_arg(const Words& w, size_t i, double fallback) {
     return w.size() > i ? std::strtod(w[i].c_str(), nullptr) : fallback;
 }
 
-int int_arg(const std::vector<std::string>& w, size_t i) {
+int int_arg(const Words& w, size_t i) {
     return static_cast<int>(std::strtol(w[i].c_str(), nullptr, 10));
 }
 
-}  // namespace
+bool is_number(const std::string& word, bool allow_fraction) {
+    if (word.empty()) return false;
+    char* end = nullptr;
+    if (allow_fraction) {
+        std::strtod(word.c_str(), &end);
+    } else {
+        std::strtoll(word.c_str(), &end, 10);
+    }
+    return *end == '\0';
+}
 
-void ScriptRunner::start_step(StudioState& state) {
-    const std::vector<std::string>& w = steps_[index_].words;
-    const std::string& verb = w[0];
-    waiter_ = nullptr;
-    deadline_ = Clock::now() +
-                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(300.0));
-    auto set_timeout = [&](double seconds) {
-        deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(seconds));
+// "" when words first..last are integers (and the optional last one a number, when `timeout`).
+std::string integers(const Words& w, size_t first, bool timeout = false) {
+    for (size_t i = first; i < w.size(); ++i) {
+        const bool fraction = timeout && i + 1 == w.size() && i > first;
+        if (!is_number(w[i], fraction)) {
+            return "'" + w[i] + "' is not " + (fraction ? "a number" : "an integer");
+        }
+    }
+    return "";
+}
+
+// The jobs `wait` knows: whether one was started, and whether it is still busy.
+struct WaitJob {
+    const char* name;
+    bool (*exists)(const StudioState&);
+    bool (*busy)(const StudioState&);
+};
+bool always(const StudioState&) {
+    return true;
+}
+const WaitJob kWaitJobs[] = {
+    {"open", always, [](const StudioState& s) { return s.model.opening != nullptr; }},
+    {"open-compare", always,
+     [](const StudioState& s) { return s.compare.model.opening != nullptr; }},
+    {"data", always, [](const StudioState& s) { return s.data.loading != nullptr; }},
+    {"sample", [](const StudioState& s) { return s.sample.job != nullptr; },
+     [](const StudioState& s) { return running(s.sample.job); }},
+    {"complete", [](const StudioState& s) { return s.complete.job != nullptr; },
+     [](const StudioState& s) { return running(s.complete.job); }},
+    {"inspect", [](const StudioState& s) { return s.inspect.job != nullptr; },
+     [](const StudioState& s) {
+         return running(s.inspect.job) || running(s.compare.inspect) ||
+                running(s.inspect.measures) || running(s.compare.measures);
+     }},
+    {"maps", [](const StudioState& s) { return s.inspect.job != nullptr; },
+     [](const StudioState& s) { return running(s.inspect.job) || running(s.compare.inspect); }},
+    {"compare", [](const StudioState& s) { return s.compare.inspect != nullptr; },
+     [](const StudioState& s) {
+         return running(s.compare.inspect) || running(s.compare.measures);
+     }},
+    {"compare-sample", [](const StudioState& s) { return s.compare.sample_a != nullptr; },
+     [](const StudioState& s) {
+         return running(s.compare.sample_a) || running(s.compare.sample_b);
+     }},
+    {"train", [](const StudioState& s) { return s.train.job != nullptr; },
+     [](const StudioState& s) { return running(s.train.job); }},
+    {"fetch", [](const StudioState& s) { return !s.folders.fetch_kind.empty(); },
+     [](const StudioState& s) { return s.folders.fetch != nullptr; }},
+};
+const WaitJob* find_wait_job(const std::string& name) {
+    for (const auto& j : kWaitJobs) {
+        if (name == j.name) return &j;
+    }
+    return nullptr;
+}
+
+// A step that is done once `act` returned true; its message otherwise.
+template <class Act>
+ScriptStart act(Act&& action) {
+    ScriptStart s;
+    if (!action(&s.error) && s.error.empty()) s.error = "failed";
+    return s;
+}
+
+ScriptStart waiting(ScriptWaiter waiter, double timeout_s = 300) {
+    ScriptStart s;
+    s.waiter = std::move(waiter);
+    s.timeout_s = timeout_s;
+    return s;
+}
+
+ScriptWaiter model_opened(bool second) {
+    return [second](StudioState& s, std::string* message) {
+        const ModelSlot& m = second ? s.compare.model : s.model;
+        if (m.opening) return Wait::Pending;
+        if (!m.error.empty()) {
+            *message = "cannot open the model: " + m.error;
+            return Wait::Failed;
+        }
+        return Wait::Ready;
     };
+}
+
+ScriptWaiter stopped_train() {
+    return [](StudioState& s, std::string*) {
+        return running(s.train.job) ? Wait::Pending : Wait::Ready;
+    };
+}
+
+ScriptStart open_main(StudioState& state, const Words& w) {
+    open_model(state, state.model, w[1]);
+    return waiting(model_opened(false), 120);
+}
+
+ScriptStart open_second(StudioState& state, const Words& w) {
+    open_model(state, state.compare.model, w[1]);
+    return waiting(model_opened(true), 120);
+}
+
+std::string check_tab(const Words& w) {
+    Tab tab;
+    return parse_tab(w[1], &tab) ? "" : "unknown tab '" + w[1] + "'";
+}
+
+ScriptStart show_tab(StudioState& state, const Words& w) {
+    Tab tab;
+    parse_tab(w[1], &tab);
+    select_tab(state, tab);
+    return {};
+}
+
+std::string check_set(const Words& w) {
     std::string error;
-    bool ok = true;
+    return check_setting(w[1], w[2], &error) ? "" : error;
+}
 
-    auto wait_open = [](bool second) -> Waiter {
-        return [second](StudioState& s, std::string* message) {
-            const ModelSlot& m = second ? s.compare.model : s.model;
-            if (m.opening) return Wait::Pending;
-            if (!m.error.empty()) {
-                *message = "cannot open the model: " + m.error;
-                return Wait::Failed;
-            }
-            return Wait::Ready;
-        };
-    };
+ScriptStart set_value(StudioState& state, const Words& w) {
+    return act([&](std::string* e) { return apply_setting(state, w[1], w[2], e); });
+}
 
-    if (verb == "open") {
-        open_model(state, state.model, w[1]);
-        waiter_ = wait_open(false);
-        set_timeout(120);
-    } else if (verb == "open-compare") {
-        open_model(state, state.compare.model, w[1]);
-        waiter_ = wait_open(true);
-        set_timeout(120);
-    } else if (verb == "tab") {
-        Tab tab;
-        parse_tab(w[1], &tab);
-        select_tab(state, tab);
-    } else if (verb == "set") {
-        ok = apply_setting(state, w[1], w[2], &error);
-    } else if (verb == "sample") {
-        ok = start_sample(state, &error);
-    } else if (verb == "sample-stop") {
-        if (state.sample.job) state.sample.job->request_stop();
-        waiter_ = [](StudioState& s, std::string*) {
-            return running(s.sample.job) ? Wait::Pending : Wait::Ready;
-        };
-    } else if (verb == "save-png") {
-        ok = save_sample_png(state, w[1], &error);
-    } else if (verb == "load-data") {
-        load_data(state);
-        waiter_ = [](StudioState& s, std::string* message) {
-            if (s.data.loading) return Wait::Pending;
-            if (!s.data.error.empty()) {
-                *message = "cannot load the data set: " + s.data.error;
-                return Wait::Failed;
-            }
-            return Wait::Ready;
-        };
-    } else if (verb == "data-folder") {
-        ok = set_data_folder(state, w[1], &error);
-    } else if (verb == "data-window") {
-        state.folders.window_open = w[1] != "close";
-    } else if (verb == "data-fetch") {
-        if (w.size() > 2) state.folders.base_url = w[2];
-        ok = start_data_fetch(state, w[1], &error);
-    } else if (verb == "data-fetch-stop") {
-        if (state.folders.fetch) state.folders.fetch->request_stop();
-    } else if (verb == "complete") {
-        ok = start_complete(state, &error);
-    } else if (verb == "click") {
-        const int channel = w.size() > 5 ? int_arg(w, 5) : state.inspect.channel;
-        ok = inspect_pixel(state, w[1], int_arg(w, 2), int_arg(w, 3), int_arg(w, 4), channel,
-                           &error);
-    } else if (verb == "inspect-layer") {
-        state.inspect.layer = int_arg(w, 1);
-        state.inspect.head = int_arg(w, 2);
-        state.compare.layer = state.inspect.layer;
-        if (state.inspect.maps.ready() &&
-            (state.inspect.layer < 0 || state.inspect.layer >= state.inspect.maps.layers() ||
-             state.inspect.head < 0 || state.inspect.head >= state.inspect.maps.heads())) {
-            ok = false;
-            error = "no map for layer " + w[1] + ", head " + w[2];
+ScriptStart sample_start(StudioState& state, const Words&) {
+    return act([&](std::string* e) { return start_sample(state, e); });
+}
+
+ScriptStart sample_stop(StudioState& state, const Words&) {
+    if (state.sample.job) state.sample.job->request_stop();
+    return waiting([](StudioState& s, std::string*) {
+        return running(s.sample.job) ? Wait::Pending : Wait::Ready;
+    });
+}
+
+ScriptStart save_png(StudioState& state, const Words& w) {
+    return act([&](std::string* e) { return save_sample_png(state, w[1], e); });
+}
+
+ScriptStart load_test_set(StudioState& state, const Words&) {
+    load_data(state);
+    return waiting([](StudioState& s, std::string* message) {
+        if (s.data.loading) return Wait::Pending;
+        if (!s.data.error.empty()) {
+            *message = "cannot load the data set: " + s.data.error;
+            return Wait::Failed;
         }
-    } else if (verb == "compare-sample") {
-        ok = start_compare_samples(state, &error);
-    } else if (verb == "train-start") {
-        ok = start_train(state, &error);
-    } else if (verb == "train-pause" || verb == "train-resume") {
+        return Wait::Ready;
+    });
+}
+
+ScriptStart data_folder(StudioState& state, const Words& w) {
+    return act([&](std::string* e) { return set_data_folder(state, w[1], e); });
+}
+
+std::string check_open_close(const Words& w) {
+    return w[1] == "open" || w[1] == "close" ? "" : "expects open or close";
+}
+
+ScriptStart data_window(StudioState& state, const Words& w) {
+    state.folders.window_open = w[1] != "close";
+    return {};
+}
+
+std::string check_data_kind(const Words& w) {
+    for (const auto& kind : dataset_kind_choices()) {
+        if (w[1] == kind) return "";
+    }
+    return "unknown data set '" + w[1] + "'";
+}
+
+ScriptStart data_fetch(StudioState& state, const Words& w) {
+    if (w.size() > 2) state.folders.base_url = w[2];
+    return act([&](std::string* e) { return start_data_fetch(state, w[1], e); });
+}
+
+ScriptStart data_fetch_stop(StudioState& state, const Words&) {
+    if (state.folders.fetch) state.folders.fetch->request_stop();
+    return {};
+}
+
+ScriptStart complete_start(StudioState& state, const Words&) {
+    return act([&](std::string* e) { return start_complete(state, e); });
+}
+
+constexpr const char* kSources[] = {"sample",    "complete",  "data",   "preview",
+                                    "compare-a", "compare-b", "inspect"};
+
+std::string check_click(const Words& w) {
+    if (std::find_if(std::begin(kSources), std::end(kSources),
+                     [&](const char* n) { return w[1] == n; }) == std::end(kSources)) {
+        return "unknown image source '" + w[1] + "'";
+    }
+    return integers(w, 2);
+}
+
+ScriptStart click(StudioState& state, const Words& w) {
+    const int channel = w.size() > 5 ? int_arg(w, 5) : state.inspect.channel;
+    return act([&](std::string* e) {
+        return inspect_pixel(state, w[1], int_arg(w, 2), int_arg(w, 3), int_arg(w, 4), channel, e);
+    });
+}
+
+std::string check_integers(const Words& w) {
+    return integers(w, 1);
+}
+
+ScriptStart inspect_layer(StudioState& state, const Words& w) {
+    InspectState& in = state.inspect;
+    in.layer = int_arg(w, 1);
+    in.head = int_arg(w, 2);
+    state.compare.layer = in.layer;
+    if (in.maps.ready() && (in.layer < 0 || in.layer >= in.maps.layers() || in.head < 0 ||
+                            in.head >= in.maps.heads())) {
+        return act([&](std::string* e) {
+            *e = "no map for layer " + w[1] + ", head " + w[2];
+            return false;
+        });
+    }
+    return {};
+}
+
+ScriptStart compare_sample(StudioState& state, const Words&) {
+    return act([&](std::string* e) { return start_compare_samples(state, e); });
+}
+
+ScriptStart train_start(StudioState& state, const Words&) {
+    return act([&](std::string* e) { return start_train(state, e); });
+}
+
+ScriptStart train_pause(StudioState& state, const Words& w) {
+    return act([&](std::string* e) {
         if (!running(state.train.job)) {
-            ok = false;
-            error = "no training is running";
-        } else {
-            state.train.job->set_paused(verb == "train-pause");
+            *e = "no training is running";
+            return false;
         }
-    } else if (verb == "train-stop") {
-        if (state.train.job) state.train.job->request_stop();
-        waiter_ = [](StudioState& s, std::string*) {
-            return running(s.train.job) ? Wait::Pending : Wait::Ready;
-        };
-        set_timeout(300);
-    } else if (verb == "wait") {
-        const std::string job = w[1];
-        set_timeout(seconds_arg(w, 2, 300.0));
-        waiter_ = [job](StudioState& s, std::string* message) {
-            bool busy = false, exists = true;
-            if (job == "open") {
-                busy = s.model.opening != nullptr;
-            } else if (job == "open-compare") {
-                busy = s.compare.model.opening != nullptr;
-            } else if (job == "data") {
-                busy = s.data.loading != nullptr;
-            } else if (job == "fetch") {
-                exists = !s.folders.fetch_kind.empty();
-                busy = s.folders.fetch != nullptr;
-            } else if (job == "sample") {
-                exists = s.sample.job != nullptr;
-                busy = running(s.sample.job);
-            } else if (job == "complete") {
-                exists = s.complete.job != nullptr;
-                busy = running(s.complete.job);
-            } else if (job == "inspect") {
-                exists = s.inspect.job != nullptr;
-                busy = running(s.inspect.job) || running(s.compare.inspect) ||
-                       running(s.inspect.measures) || running(s.compare.measures);
-            } else if (job == "maps") {
-                exists = s.inspect.job != nullptr;
-                busy = running(s.inspect.job) || running(s.compare.inspect);
-            } else if (job == "compare") {
-                exists = s.compare.inspect != nullptr;
-                busy = running(s.compare.inspect) || running(s.compare.measures);
-            } else if (job == "compare-sample") {
-                exists = s.compare.sample_a != nullptr;
-                busy = running(s.compare.sample_a) || running(s.compare.sample_b);
-            } else if (job == "train") {
-                exists = s.train.job != nullptr;
-                busy = running(s.train.job);
-            }
-            if (!exists) {
-                *message = "no " + job + " job was started";
+        state.train.job->set_paused(w[0] == "train-pause");
+        return true;
+    });
+}
+
+ScriptStart train_stop(StudioState& state, const Words&) {
+    if (state.train.job) state.train.job->request_stop();
+    return waiting(stopped_train());
+}
+
+std::string check_wait(const Words& w) {
+    if (!find_wait_job(w[1])) return "cannot wait for '" + w[1] + "'";
+    return w.size() == 3 && !is_number(w[2], true) ? "timeout must be a number" : "";
+}
+
+ScriptStart wait_for_job(StudioState&, const Words& w) {
+    const WaitJob* job = find_wait_job(w[1]);
+    return waiting(
+        [job](StudioState& s, std::string* message) {
+            if (!job->exists(s)) {
+                *message = "no " + std::string(job->name) + " job was started";
                 return Wait::Failed;
             }
-            if (busy) *message = job + " still running";
+            const bool busy = job->busy(s);
+            if (busy) *message = std::string(job->name) + " still running";
             return busy ? Wait::Pending : Wait::Ready;
-        };
-    } else if (verb == "wait-steps" || verb == "wait-evals") {
-        const long long target = std::strtoll(w[1].c_str(), nullptr, 10);
-        const bool evals = verb == "wait-evals";
-        set_timeout(seconds_arg(w, 2, 600.0));
-        waiter_ = [target, evals](StudioState& s, std::string* message) {
+        },
+        seconds_arg(w, 2, 300.0));
+}
+
+std::string check_count(const Words& w) {
+    return integers(w, 1, /*timeout=*/true).empty()
+               ? ""
+               : "expects a step count and an optional timeout in seconds";
+}
+
+ScriptStart wait_training(StudioState&, const Words& w) {
+    const long long target = std::strtoll(w[1].c_str(), nullptr, 10);
+    const bool evals = w[0] == "wait-evals";
+    return waiting(
+        [target, evals](StudioState& s, std::string* message) {
             if (!s.train.job) {
                 *message = "no training was started";
                 return Wait::Failed;
@@ -192,28 +331,111 @@ void ScriptRunner::start_step(StudioState& state) {
                 return Wait::Failed;
             }
             return Wait::Pending;
-        };
-    } else if (verb == "frames") {
-        auto left = std::make_shared<int>(int_arg(w, 1));
-        waiter_ = [left](StudioState&, std::string*) {
-            return --*left <= 0 ? Wait::Ready : Wait::Pending;
-        };
-    } else if (verb == "sleep") {
-        const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(seconds_arg(w, 1, 0)));
-        set_timeout(seconds_arg(w, 1, 0) + 60);
-        waiter_ = [until](StudioState&, std::string*) {
-            return Clock::now() >= until ? Wait::Ready : Wait::Pending;
-        };
-    } else if (verb == "quit") {
-        quit_ = true;
-    }
+        },
+        seconds_arg(w, 2, 600.0));
+}
 
-    if (!ok) {
-        fail(error);
-        return;
-    }
-    phase_ = Phase::Waiting;
+ScriptStart frames(StudioState&, const Words& w) {
+    auto left = std::make_shared<int>(int_arg(w, 1));
+    return waiting(
+        [left](StudioState&, std::string*) { return --*left <= 0 ? Wait::Ready : Wait::Pending; });
+}
+
+std::string check_seconds(const Words& w) {
+    return is_number(w[1], true) ? "" : "'" + w[1] + "' is not a number";
+}
+
+ScriptStart sleep_for(StudioState&, const Words& w) {
+    using Clock = std::chrono::steady_clock;
+    const double seconds = seconds_arg(w, 1, 0);
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(seconds));
+    return waiting(
+        [until](StudioState&, std::string*) {
+            return Clock::now() >= until ? Wait::Ready : Wait::Pending;
+        },
+        seconds + 60);
+}
+
+ScriptStart nothing(StudioState&, const Words&) {
+    return {};
+}
+
+ScriptStart quit_run(StudioState&, const Words&) {
+    ScriptStart s;
+    s.quit = true;
+    return s;
+}
+
+}  // namespace
+
+const std::vector<ScriptVerb>& script_verbs() {
+    static const std::vector<ScriptVerb> verbs = {
+        {"open", 1, 1, "open PATH            open a checkpoint as the main model (waits for it)",
+         nullptr, open_main},
+        {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)",
+         nullptr, open_second},
+        {"tab", 1, 1, "tab NAME             model | sample | complete | inspect | compare | train",
+         check_tab, show_tab},
+        {"set", 2, 2, "set KEY VALUE        a panel setting, e.g. sample.count 16 (list below)",
+         check_set, set_value},
+        {"sample", 0, 0, "sample               start sampling with the sample.* settings", nullptr,
+         sample_start},
+        {"sample-stop", 0, 0, "sample-stop          stop sampling (waits for the job to end)",
+         nullptr, sample_stop},
+        {"save-png", 1, 1, "save-png PATH        write the sample grid as a PNG", nullptr,
+         save_png},
+        {"load-data", 0, 0,
+         "load-data            load the test set of data.kind / data.dir (waits)", nullptr,
+         load_test_set},
+        {"data-folder", 1, 1, "data-folder PATH     make PATH the studio's data folder (remembered)",
+         nullptr, data_folder},
+        {"data-window", 1, 1, "data-window open|close  show or hide the Data folder window",
+         check_open_close, data_window},
+        {"data-fetch", 1, 2,
+         "data-fetch KIND [URL]  download KIND into the data folder, from mirror URL if given",
+         check_data_kind, data_fetch},
+        {"data-fetch-stop", 0, 0, "data-fetch-stop      stop the download", nullptr,
+         data_fetch_stop},
+        {"complete", 0, 0, "complete             complete image data.index from complete.rows rows",
+         nullptr, complete_start},
+        {"click", 4, 5,
+         "click SRC I ROW COL [CH]  inspect a pixel of image I of SRC: sample, complete, data,\n"
+         "                     preview, compare-a, compare-b, inspect",
+         check_click, click},
+        {"inspect-layer", 2, 2, "inspect-layer L H    enlarge the map of layer L, head H",
+         check_integers, inspect_layer},
+        {"compare-sample", 0, 0, "compare-sample       sample both models of Compare with one seed",
+         nullptr, compare_sample},
+        {"train-start", 0, 0, "train-start          start training with the train.* settings",
+         nullptr, train_start},
+        {"train-pause", 0, 0, "train-pause          pause training", nullptr, train_pause},
+        {"train-resume", 0, 0, "train-resume         resume training", nullptr, train_pause},
+        {"train-stop", 0, 0, "train-stop           stop training (waits for the job to end)",
+         nullptr, train_stop},
+        {"wait", 1, 2,
+         "wait JOB [SECONDS]   until JOB is no longer running: open, open-compare, data, sample,\n"
+         "                     complete, inspect (maps and image averages), maps (the maps only),\n"
+         "                     compare, compare-sample, train, fetch",
+         check_wait, wait_for_job},
+        {"wait-steps", 1, 2, "wait-steps N [S]     until training reached step N", check_count,
+         wait_training},
+        {"wait-evals", 1, 2, "wait-evals N [S]     until training made N evaluations", check_count,
+         wait_training},
+        {"frames", 1, 1, "frames N             let N frames pass", check_integers, frames},
+        {"sleep", 1, 1, "sleep SECONDS        let time pass", check_seconds, sleep_for},
+        {"screenshot", 1, 1, "screenshot NAME      a step that only names its output files",
+         nullptr, nothing},
+        {"quit", 0, 0, "quit                 end the run here", nullptr, quit_run},
+    };
+    return verbs;
+}
+
+const ScriptVerb* find_script_verb(const std::string& name) {
+    const auto& verbs = script_verbs();
+    const auto it = std::find_if(verbs.begin(), verbs.end(),
+                                 [&](const ScriptVerb& v) { return name == v.name; });
+    return it == verbs.end() ? nullptr : &*it;
 }
 
 }  // namespace krause::ui

@@ -1,7 +1,9 @@
-// The settings table: each name maps to a parser and a field of StudioState, with its range.
+// The settings table: each name maps to a parser and a field of StudioState, with its range; the
+// train.* settings are the options of training/options.h.
 #include "ui/settings.h"
 #include "ui/data_folder.h"
 
+#include "training/options.h"
 #include "ui/actions.h"
 
 #include <algorithm>
@@ -89,9 +91,6 @@ Setter text(Get get, std::vector<std::string> choices = {}) {
     };
 }
 
-const std::vector<std::string> kKinds = {"mnist", "fashion-mnist", "cifar10"};
-const std::vector<std::string> kPresets = {"mnist", "cifar10", "mnist-small", "mnist-tiny",
-                                           "cifar10-small"};
 constexpr long long kBig = 1000000000LL;
 
 // Getters for a field of one part of the state, so that the table below reads as a list.
@@ -100,16 +99,13 @@ auto field(Part StudioState::*part, T Part::*member) {
     return [part, member](StudioState& s) -> T& { return (s.*part).*member; };
 }
 template <class T>
-auto train_field(T TrainConfig::*member) {
-    return [member](StudioState& s) -> T& { return s.train.config.*member; };
-}
-template <class T>
 auto style_field(T MapStyle::*member) {
     return [member](StudioState& s) -> T& { return s.inspect.style.*member; };
 }
 
-const std::map<std::string, Setter>& table() {
-    static const std::map<std::string, Setter> settings = {
+// The settings of the panels other than Train's form.
+std::map<std::string, Setter> panel_settings() {
+    return {
         {"sample.count", integer(field(&StudioState::sample, &SampleState::count), 1, 64)},
         {"sample.temperature",
          real(field(&StudioState::sample, &SampleState::temperature), 0.01, 10)},
@@ -129,7 +125,8 @@ const std::map<std::string, Setter>& table() {
         {"sample.png", text(field(&StudioState::sample, &SampleState::png_path))},
         {"data.kind",
          [](StudioState& s, const std::string& v, std::string* e) {
-             if (!text(field(&StudioState::data, &DataState::kind), kKinds)(s, v, e)) return false;
+             const auto kind = field(&StudioState::data, &DataState::kind);
+             if (!text(kind, dataset_kind_choices())(s, v, e)) return false;
              s.data.dir = data_dir_for(s, v);
              return true;
          }},
@@ -150,44 +147,29 @@ const std::map<std::string, Setter>& table() {
         {"compare.count", integer(field(&StudioState::compare, &CompareState::count), 1, 32)},
         {"compare.seed", integer(field(&StudioState::compare, &CompareState::seed), 0, kBig)},
         {"compare.layer", integer(field(&StudioState::compare, &CompareState::layer), 0, 1024)},
-        {"train.data",
-         [](StudioState& s, const std::string& v, std::string* e) {
-             if (!text(field(&StudioState::train, &TrainState::data_kind), kKinds)(s, v, e)) {
-                 return false;
-             }
-             s.train.data_dir = data_dir_for(s, v);
-             return true;
-         }},
-        {"train.dir", text(field(&StudioState::train, &TrainState::data_dir))},
-        {"train.preset", text(train_field(&TrainConfig::preset), kPresets)},
-        {"train.attention",
-         text(train_field(&TrainConfig::attention), {"krause", "softmax", "linear"})},
-        {"train.batch", integer(train_field(&TrainConfig::batch_size), 1, 65536)},
-        {"train.steps", integer(train_field(&TrainConfig::steps), 1, kBig)},
-        {"train.epochs", real(train_field(&TrainConfig::epochs), 0, 1e6)},
-        {"train.lr", real(train_field(&TrainConfig::lr), 0, 10)},
-        {"train.weight_decay", real(train_field(&TrainConfig::weight_decay), 0, 10)},
-        {"train.warmup", real(train_field(&TrainConfig::warmup), 0, 1)},
-        {"train.min_lr", real(train_field(&TrainConfig::min_lr), 0, 10)},
-        {"train.dropout", real(train_field(&TrainConfig::dropout), 0, 1)},
-        {"train.embed_dropout", real(train_field(&TrainConfig::embed_dropout), 0, 1)},
-        {"train.mlp_dropout", real(train_field(&TrainConfig::mlp_dropout), 0, 1)},
-        {"train.embed_init_std", real(train_field(&TrainConfig::embed_init_std), 0, 1e6)},
-        {"train.grad_clip", real(train_field(&TrainConfig::grad_clip), 0, 1e6)},
-        {"train.train_limit", integer(train_field(&TrainConfig::train_limit), 0, kBig)},
-        {"train.eval_every", integer(train_field(&TrainConfig::eval_every), 0, kBig)},
-        {"train.eval_limit", integer(train_field(&TrainConfig::eval_limit), 0, kBig)},
-        {"train.checkpoint_every", integer(train_field(&TrainConfig::checkpoint_every), 0, kBig)},
-        {"train.log_every", integer(train_field(&TrainConfig::log_every), 1, kBig)},
-        {"train.preview", integer(train_field(&TrainConfig::preview_count), 0, 64)},
-        {"train.seed", integer(train_field(&TrainConfig::seed), 0, kBig)},
-        {"train.device", text(train_field(&TrainConfig::device), {"auto", "cpu", "cuda"})},
-        {"train.precision", text(train_field(&TrainConfig::precision), {"bf16", "fp32"})},
-        {"train.threads", integer(train_field(&TrainConfig::threads), 0, 1024)},
-        {"train.out", text(train_field(&TrainConfig::out_dir))},
-        {"train.resume", text(train_field(&TrainConfig::resume))},
-        {"train.inject_nan_at", integer(train_field(&TrainConfig::inject_nan_at), -1, kBig)},
     };
+}
+
+// A training option of training/options.h, parsed and checked by the table as the CLI does.
+Setter train_option(const OptionSpec* option) {
+    return [option](StudioState& s, const std::string& value, std::string* error) {
+        try {
+            set_option(*option, s.train.config, value);
+        } catch (const std::invalid_argument& e) {
+            *error = e.what();
+            return false;
+        }
+        s.train.given.insert(option->name);
+        return true;
+    };
+}
+
+const std::map<std::string, Setter>& table() {
+    static const std::map<std::string, Setter> settings = [] {
+        auto all = panel_settings();
+        for (const auto& o : train_options()) all.emplace(o.setting_key(), train_option(&o));
+        return all;
+    }();
     return settings;
 }
 

@@ -134,12 +134,9 @@ json train_json(const TrainState& t) {
     json j = job_json(t.job);
     j["paused"] = t.job && t.job->paused();
     j["message"] = t.message;
-    j["config"] = {{"preset", t.config.preset}, {"attention", t.config.attention},
-                   {"data", t.data_kind},       {"dir", t.data_dir},
-                   {"steps", t.config.steps},   {"batch", t.config.batch_size},
-                   {"out", t.config.out_dir},   {"precision", t.config.precision},
-                   {"dropout", t.config.dropout}, {"embed_dropout", t.config.embed_dropout},
-                   {"mlp_dropout", t.config.mlp_dropout}};
+    // Every option under its stored name (training/options.h), and which ones the user set.
+    j["config"] = json::parse(t.config.to_json());
+    j["given"] = t.given;
     if (t.shown) {
         const TrainSnapshot& s = *t.shown;
         j["step"] = s.step;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -163,8 +164,8 @@ struct CompareState {
 
 struct TrainState {
     TrainConfig config;
-    std::string data_kind = "mnist";
-    std::string data_dir;
+    // The options the user set (JSON names): on resume these replace the run's stored values.
+    std::set<std::string> given;
     std::unique_ptr<Job<TrainSnapshot>> job;
     std::shared_ptr<const TrainSnapshot> shown;
     std::vector<uint8_t> preview_tokens;  // what the preview grid shows, to skip re-uploads

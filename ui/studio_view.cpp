@@ -96,6 +96,24 @@ void show_error(const std::string& message) {
     ImGui::PopStyleColor();
 }
 
+bool choice_combo(const char* label, std::string* value, const std::vector<std::string>& names) {
+    int index = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (*value == names[i]) index = static_cast<int>(i);
+    }
+    const auto name_of = [](void* data, int i, const char** out) {
+        *out =
+            (*static_cast<const std::vector<std::string>*>(data))[static_cast<size_t>(i)].c_str();
+        return true;
+    };
+    auto* names_data = const_cast<std::vector<std::string>*>(&names);
+    if (!ImGui::Combo(label, &index, name_of, names_data, static_cast<int>(names.size()))) {
+        return false;
+    }
+    *value = names[static_cast<size_t>(index)];
+    return true;
+}
+
 std::string format_duration(double seconds) {
     if (!(seconds > 0)) return "-";
     char out[32];
@@ -137,12 +155,17 @@ void show_progress(const Progress& progress, const std::string& job_state) {
 }
 
 void model_line(const ModelSummary& m) {
+    // Window and top-K are Krause attention's own; the other kinds have neither.
+    char knobs[64] = "";
+    if (m.attention == "krause") {
+        std::snprintf(knobs, sizeof knobs, ", window %lld, top-K %lld",
+                      static_cast<long long>(m.window), static_cast<long long>(m.top_k));
+    }
     ImGui::Text(
-        "%s  |  %s attention, %lld layers x %lld heads, d %lld, window %lld, top-K %lld  |  "
+        "%s  |  %s attention, %lld layers x %lld heads, d %lld%s  |  "
         "%lldx%lldx%lld  |  %s parameters  |  step %lld%s%s",
         m.path.c_str(), m.attention.c_str(), static_cast<long long>(m.n_layers),
-        static_cast<long long>(m.n_heads), static_cast<long long>(m.d_model),
-        static_cast<long long>(m.window), static_cast<long long>(m.top_k),
+        static_cast<long long>(m.n_heads), static_cast<long long>(m.d_model), knobs,
         static_cast<long long>(m.image_height), static_cast<long long>(m.image_width),
         static_cast<long long>(m.image_channels), format_count(m.parameters).c_str(),
         static_cast<long long>(m.step), m.dataset.empty() ? "" : "  |  ", m.dataset.c_str());
