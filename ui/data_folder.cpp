@@ -2,6 +2,8 @@
 // here throws into the UI; failures become one-line messages naming what to do in the studio.
 #include "ui/data_folder.h"
 
+#include "training/options.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <exception>
@@ -40,8 +42,7 @@ DataLookup look_up(const std::string& root, const std::string& kind) {
 }  // namespace
 
 const std::vector<std::string>& data_kind_names() {
-    static const std::vector<std::string> names = {"mnist", "fashion-mnist", "cifar10"};
-    return names;
+    return dataset_kind_choices();
 }
 
 void init_data_folders(StudioState& state) {
