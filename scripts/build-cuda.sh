@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Configures and builds Krause Studio with the CUDA kernels against LibTorch 2.x in build-cuda/.
+# Configures and builds Krause Studio with the CUDA kernels against LibTorch 2.x in build-cuda/,
+# installing the Debian packages it needs first where it can.
 # Usage: scripts/build-cuda.sh [cmake --build options, e.g. --target krause_tests].
+# Needs beside LibTorch and the CUDA toolkit (nvcc): cmake, g++, pkgconf, libfmt-dev,
+# nlohmann-json3-dev, libcli11-dev, libgtest-dev, libstb-dev, zlib1g-dev (no GUI here, so no
+# ImGui or GLFW). Missing ones are installed with apt-get as root or through sudo; without either
+# the script prints the apt-get line, and how to unpack the .deb files with dpkg -x instead.
 # Env: LIBTORCH_DIR (else the python3 torch package's CMake prefix), CMAKE_CUDA_ARCHITECTURES
 # (else the first GPU's compute capability, 9.0 -> 90), KRAUSE_EXTRA_PREFIX (';'-separated prefixes,
-# e.g. Debian -dev packages unpacked with dpkg -x), KRAUSE_BUILD_DIR (else build-cuda).
+# e.g. the usr/ folder of Debian packages unpacked with dpkg -x; the package check is then left
+# to CMake), KRAUSE_BUILD_DIR (else build-cuda).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,8 +25,67 @@ else
          "or install the torch Python package" >&2
     exit 1
 fi
+
+# The libraries come as Debian -dev packages; fmt and stb link against shared libraries, whose
+# runtime packages a tree unpacked with dpkg -x needs as well.
+dev_packages=(libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libstb-dev zlib1g-dev)
+runtime_packages=(libfmt9 libstb0)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=() tools=()
+for t in cmake:cmake g++:g++ pkg-config:pkgconf; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || tools+=("${t#*:}")
+done
+if [ -z "${KRAUSE_EXTRA_PREFIX:-}" ] && command -v dpkg-query >/dev/null 2>&1; then
+    for p in "${dev_packages[@]}"; do installed "$p" || missing+=("$p"); done
+fi
+need=("${tools[@]}" "${missing[@]}")
+if ((${#need[@]})); then
+    sudo=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo="sudo"
+    fi
+    if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
+        echo "== installing: ${need[*]}"
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    else
+        unpack=("${missing[@]}")
+        for p in "${runtime_packages[@]}"; do installed "$p" || unpack+=("$p"); done
+        {
+            echo "build-cuda: missing Debian packages: ${need[*]}"
+            echo "  as root (or through sudo): apt-get update && apt-get install -y ${need[*]}"
+            if ((${#tools[@]})); then
+                echo "  (${tools[*]} must be on PATH: install them, or e.g. pip install cmake)"
+            fi
+            if ((${#missing[@]})); then
+                echo "  without root: fetch the .deb files (apt-get download works as any user;"
+                echo "  or from https://packages.debian.org/bookworm/<name>), unpack and point"
+                echo "  KRAUSE_EXTRA_PREFIX at them:"
+                echo "    mkdir -p ~/krause-deps && cd ~/krause-deps"
+                echo "    apt-get download ${unpack[*]}"
+                echo "    for f in *.deb; do dpkg -x \"\$f\" ~/krause-deps/root; done"
+                echo "    KRAUSE_EXTRA_PREFIX=~/krause-deps/root/usr $0"
+            fi
+        } >&2
+        exit 1
+    fi
+fi
+
 prefix="$torch_prefix"
-if [ -n "${KRAUSE_EXTRA_PREFIX:-}" ]; then prefix="$prefix;$KRAUSE_EXTRA_PREFIX"; fi
+if [ -n "${KRAUSE_EXTRA_PREFIX:-}" ]; then
+    prefix="$prefix;$KRAUSE_EXTRA_PREFIX"
+    # The pkg-config files of an unpacked tree still say prefix=/usr: copies that name the tree
+    # come first on PKG_CONFIG_PATH (CMake finds the CMake packages there by itself).
+    pc_dir="$build/extra-pkgconfig"
+    mkdir -p "$pc_dir"
+    IFS=';' read -r -a extra <<<"$KRAUSE_EXTRA_PREFIX"
+    for p in "${extra[@]}"; do
+        for pc in "$p"/lib/*/pkgconfig/*.pc "$p"/lib/pkgconfig/*.pc "$p"/share/pkgconfig/*.pc; do
+            [ -f "$pc" ] && sed "s|^prefix=.*|prefix=$p|" "$pc" >"$pc_dir/$(basename "$pc")"
+        done
+    done
+    export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+fi
 
 arch="${CMAKE_CUDA_ARCHITECTURES:-}"
 if [ -z "$arch" ] && command -v nvidia-smi >/dev/null 2>&1; then
