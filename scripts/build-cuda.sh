@@ -44,11 +44,16 @@ if ((${#need[@]})); then
     if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         sudo="sudo"
     fi
+    installed_now=0
     if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
         echo "== installing: ${need[*]}"
-        $sudo apt-get update -qq
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-    else
+        # Without a reachable mirror this fails; the instructions below then say what else works.
+        if $sudo apt-get update -qq &&
+            $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; then
+            installed_now=1
+        fi
+    fi
+    if [ "$installed_now" = 0 ]; then
         unpack=("${missing[@]}")
         for p in "${runtime_packages[@]}"; do installed "$p" || unpack+=("$p"); done
         {
@@ -58,9 +63,9 @@ if ((${#need[@]})); then
                 echo "  (${tools[*]} must be on PATH: install them, or e.g. pip install cmake)"
             fi
             if ((${#missing[@]})); then
-                echo "  without root: fetch the .deb files (apt-get download works as any user;"
-                echo "  or from https://packages.debian.org/bookworm/<name>), unpack and point"
-                echo "  KRAUSE_EXTRA_PREFIX at them:"
+                echo "  without root or a mirror: fetch the .deb files where apt works (apt-get"
+                echo "  download needs no root) or from https://packages.debian.org/bookworm/<name>,"
+                echo "  unpack them here with dpkg -x and point KRAUSE_EXTRA_PREFIX at the tree:"
                 echo "    mkdir -p ~/krause-deps && cd ~/krause-deps"
                 echo "    apt-get download ${unpack[*]}"
                 echo "    for f in *.deb; do dpkg -x \"\$f\" ~/krause-deps/root; done"
