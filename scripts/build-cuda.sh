@@ -8,8 +8,8 @@
 # the script prints the apt-get line, and how to unpack the .deb files with dpkg -x instead.
 # Env: LIBTORCH_DIR (else the python3 torch package's CMake prefix), CMAKE_CUDA_ARCHITECTURES
 # (else the first GPU's compute capability, 9.0 -> 90), KRAUSE_EXTRA_PREFIX (';'-separated prefixes,
-# e.g. the usr/ folder of Debian packages unpacked with dpkg -x; the package check is then left
-# to CMake), KRAUSE_BUILD_DIR (else build-cuda).
+# e.g. the usr/ folder of Debian packages unpacked with dpkg -x), KRAUSE_BUILD_DIR (else
+# build-cuda).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,18 +26,29 @@ else
     exit 1
 fi
 
-# The libraries come as Debian -dev packages; fmt and stb link against shared libraries, whose
-# runtime packages a tree unpacked with dpkg -x needs as well.
-dev_packages=(libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libstb-dev zlib1g-dev)
-runtime_packages=(libfmt9 libstb0)
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-missing=() tools=()
+# The libraries come as Debian -dev packages, each known here by a header it installs, looked for
+# in the system's include folders and in those of KRAUSE_EXTRA_PREFIX (so any distribution, or a
+# tree unpacked with dpkg -x, passes). fmt and stb link against shared libraries, whose runtime
+# packages (after the '/') such a tree needs as well.
+dev_packages=(libfmt-dev:fmt/format.h/libfmt9 nlohmann-json3-dev:nlohmann/json.hpp
+              libcli11-dev:CLI/CLI.hpp libgtest-dev:gtest/gtest.h libstb-dev:stb/stb_image.h/libstb0
+              zlib1g-dev:zlib.h)
+include_dirs=(/usr/include /usr/local/include)
+IFS=';' read -r -a extra <<<"${KRAUSE_EXTRA_PREFIX:-}"
+for p in "${extra[@]}"; do include_dirs+=("$p/include"); done
+missing=() runtime=() tools=()
+for entry in "${dev_packages[@]}"; do
+    package="${entry%%:*}" rest="${entry#*:}"
+    header="${rest%/lib*}" found=0
+    for d in "${include_dirs[@]}"; do [ -f "$d/$header" ] && found=1; done
+    if [ "$found" = 0 ]; then
+        missing+=("$package")
+        if [ "$rest" != "$header" ]; then runtime+=("${rest##*/}"); fi
+    fi
+done
 for t in cmake:cmake g++:g++ pkg-config:pkgconf; do
     command -v "${t%%:*}" >/dev/null 2>&1 || tools+=("${t#*:}")
 done
-if [ -z "${KRAUSE_EXTRA_PREFIX:-}" ] && command -v dpkg-query >/dev/null 2>&1; then
-    for p in "${dev_packages[@]}"; do installed "$p" || missing+=("$p"); done
-fi
 need=("${tools[@]}" "${missing[@]}")
 if ((${#need[@]})); then
     sudo=""
@@ -54,8 +65,7 @@ if ((${#need[@]})); then
         fi
     fi
     if [ "$installed_now" = 0 ]; then
-        unpack=("${missing[@]}")
-        for p in "${runtime_packages[@]}"; do installed "$p" || unpack+=("$p"); done
+        unpack=("${missing[@]}" "${runtime[@]}")
         {
             echo "build-cuda: missing Debian packages: ${need[*]}"
             echo "  as root (or through sudo): apt-get update && apt-get install -y ${need[*]}"
@@ -80,10 +90,10 @@ prefix="$torch_prefix"
 if [ -n "${KRAUSE_EXTRA_PREFIX:-}" ]; then
     prefix="$prefix;$KRAUSE_EXTRA_PREFIX"
     # The pkg-config files of an unpacked tree still say prefix=/usr: copies that name the tree
-    # come first on PKG_CONFIG_PATH (CMake finds the CMake packages there by itself).
+    # take their place (CMake would otherwise add the originals to pkg-config's search path, in
+    # an order that differs between its versions); CMake finds the CMake packages by itself.
     pc_dir="$build/extra-pkgconfig"
     mkdir -p "$pc_dir"
-    IFS=';' read -r -a extra <<<"$KRAUSE_EXTRA_PREFIX"
     for p in "${extra[@]}"; do
         for pc in "$p"/lib/*/pkgconfig/*.pc "$p"/lib/pkgconfig/*.pc "$p"/share/pkgconfig/*.pc; do
             [ -f "$pc" ] && sed "s|^prefix=.*|prefix=$p|" "$pc" >"$pc_dir/$(basename "$pc")"
@@ -99,6 +109,7 @@ if [ -z "$arch" ] && command -v nvidia-smi >/dev/null 2>&1; then
 fi
 
 args=(-DCMAKE_BUILD_TYPE=Release -DKRAUSE_BUILD_GUI=OFF "-DCMAKE_PREFIX_PATH=$prefix")
+if [ -n "${KRAUSE_EXTRA_PREFIX:-}" ]; then args+=(-DPKG_CONFIG_USE_CMAKE_PREFIX_PATH=OFF); fi
 # NCCL for multi-GPU training: the header of the pip package nvidia-nccl (PyTorch's own NCCL), or
 # NCCL_INCLUDE_DIR.
 nccl_include="${NCCL_INCLUDE_DIR:-}"
