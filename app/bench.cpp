@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/module.h>
 #include <torch/utils.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <memory>
@@ -183,7 +184,25 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
     return row;
 }
 
-// The attention op alone, forward + backward, at the preset's length and head size.
+// The op's output for the inputs: the Krause kernels (or their ATen path), the plain attentions,
+// or PyTorch's fused causal attention over the whole context ("sdpa", LibTorch 2), a yardstick.
+at::Tensor attend(const std::string& attention, const ModelConfig& config, const at::Tensor& q,
+                  const at::Tensor& k, const at::Tensor& v, const at::Tensor& log_sigma) {
+    if (attention == "krause" || attention == "krause-ref") {
+        return krause_attention(q, k, v, log_sigma, config.window, config.top_k);
+    }
+    if (attention == "softmax") return softmax_attention(q, k, v);
+    if (attention == "sdpa") {
+#if TORCH_VERSION_MAJOR >= 2
+        return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+#else
+        throw std::runtime_error("sdpa needs LibTorch 2.0 or newer");
+#endif
+    }
+    return linear_attention(q, k, v);
+}
+
+// The attention op alone at the preset's length and head size: forward, and forward + backward.
 nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
                         const std::string& attention, const at::Device& device) {
     const bool cuda = device.is_cuda();
@@ -207,22 +226,20 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
                                                           log_sigma.detach(), first(dout),
                                                           config.window, config.top_k));
     }
+    const auto fwd = median_ms(o.repeats, o.warmup, cuda, [&] {
+        torch::NoGradGuard no_grad;
+        attend(attention, config, q, k, v, log_sigma);
+    });
     reset_peak_memory(device);
-    const auto t = median_ms(o.repeats, o.warmup, cuda, [&] {
-        at::Tensor out;
-        if (attention == "krause" || attention == "krause-ref") {
-            out = krause_attention(q, k, v, log_sigma, config.window, config.top_k);
-        } else if (attention == "softmax") {
-            out = softmax_attention(q, k, v);
-        } else {
-            out = linear_attention(q, k, v);
-        }
+    const auto fwd_bwd = median_ms(o.repeats, o.warmup, cuda, [&] {
+        const auto out = attend(attention, config, q, k, v, log_sigma);
         torch::autograd::grad({out}, {q, k, v}, {dout});
     });
     set_krause_fused_enabled(true);
-    nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B}, {"H", H},
-                          {"T", T}, {"D", D}, {"dtype", cuda ? "bf16" : "fp32"},
-                          {"fwd_bwd_ms", t}, {"peak_gib", peak_memory_gib(device)}};
+    nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B},
+                          {"H", H}, {"T", T}, {"D", D}, {"dtype", cuda ? "bf16" : "fp32"},
+                          {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd},
+                          {"peak_gib", peak_memory_gib(device)}};
     if (!validated.empty()) row["validated"] = validated;
     return row;
 }
@@ -253,20 +270,22 @@ void print_table(const nlohmann::json& result) {
                        (r.value("sample_extrapolated", false) ? "*" : ""));
     }
     if (!result["ops"].empty()) {
-        fmt::print("\nattention op, forward + backward:\n{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} "
-                   "{:>10} {:>9}\n",
-                   "preset", "attention", "B", "H", "T", "D", "dtype", "ms", "peak GiB");
+        fmt::print(
+            "\nattention op, forward and forward + backward:\n{:<8} {:<11} {:>4} {:>3} {:>6} "
+            "{:>4} {:>6} {:>10} {:>10} {:>9}\n",
+            "preset", "attention", "B", "H", "T", "D", "dtype", "fwd ms", "f+b ms", "peak GiB");
         for (const auto& r : result["ops"]) {
             if (r.contains("error")) {
                 fmt::print("{:<8} {:<11} failed: {}\n", r["preset"].get<std::string>(),
                            r["attention"].get<std::string>(), r["error"].get<std::string>());
                 continue;
             }
-            fmt::print("{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>9.2f}\n",
+            fmt::print("{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>10.3f} {:>9.2f}\n",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
                        r["D"].get<int64_t>(), r["dtype"].get<std::string>(),
-                       r["fwd_bwd_ms"].get<double>(), r["peak_gib"].get<double>());
+                       r["fwd_ms"].get<double>(), r["fwd_bwd_ms"].get<double>(),
+                       r["peak_gib"].get<double>());
         }
     }
     fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");
@@ -287,7 +306,7 @@ void run_bench(const BenchOptions& o) {
     if (o.threads > 0) at::set_num_threads(o.threads);
     if (o.repeats < 1 || o.warmup < 0) throw UsageError("--repeats must be >= 1", "");
     check_names("--preset", o.presets, preset_names());
-    check_names("--attention", o.attentions, {"krause", "krause-ref", "softmax", "linear"});
+    check_names("--attention", o.attentions, {"krause", "krause-ref", "softmax", "linear", "sdpa"});
     check_names("--what", o.what, {"train", "forward", "sample", "op"});
     const auto device = pick_device(o.device);
     set_krause_tensor_cores_enabled(o.tensor_cores == "on");
@@ -299,10 +318,6 @@ void run_bench(const BenchOptions& o) {
                              {"ops", nlohmann::json::array()}};
     for (const auto& p : split_list(o.presets)) {
         for (const auto& a : split_list(o.attentions)) {
-            if (a != "krause" && a != "krause-ref" && a != "softmax" && a != "linear") {
-                throw UsageError("unknown attention '" + a + "' in --attention",
-                                 "use krause, krause-ref, softmax, linear");
-            }
             // A row that fails (e.g. out of memory) is reported as such; the others still run.
             auto guarded = [&](const char* part, auto&& fn) {
                 nlohmann::json row;
@@ -317,7 +332,9 @@ void run_bench(const BenchOptions& o) {
                 fmt::print(stderr, "bench {} {} {}: {}\n", p, a, part, row.dump());
                 return row;
             };
-            if (has(o.what, "train") || has(o.what, "forward") || has(o.what, "sample")) {
+            const bool model_part =
+                has(o.what, "train") || has(o.what, "forward") || has(o.what, "sample");
+            if (model_part && a != "sdpa") {
                 result["models"].push_back(
                     guarded("model", [&] { return bench_model(o, p, a, device); }));
             }
@@ -339,7 +356,10 @@ void add_bench_command(CLI::App& app) {
     auto o = std::make_shared<BenchOptions>();
     auto* c = app.add_subcommand("bench", "Measure training, sampling and attention speed");
     c->add_option("--preset", o->presets, "comma-separated presets")->capture_default_str();
-    c->add_option("--attention", o->attentions, "krause, krause-ref (ATen path), softmax, linear")
+    c->add_option(
+         "--attention", o->attentions,
+         "krause, krause-ref (ATen path), softmax, linear, sdpa (op only: PyTorch's causal "
+         "attention, LibTorch 2)")
         ->capture_default_str();
     c->add_option("--what", o->what, "train, forward, sample, op")->capture_default_str();
     c->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();

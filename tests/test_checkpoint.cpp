@@ -7,28 +7,22 @@
 
 #include <filesystem>
 #include <set>
-#include <unistd.h>
 
 namespace krause {
 namespace {
 
+using test::TempDir;
 using test::tiny_config;
 
-std::string temp_path(const std::string& name) {
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("krause-ckpt-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    return (dir / name).string();
-}
-
 TEST(Checkpoint, RoundTripIsExactForEveryKind) {
+    const TempDir dir("ckpt");
     for (auto kind : {AttentionKind::Krause, AttentionKind::Softmax, AttentionKind::Linear}) {
         PixelTransformer model(tiny_config(kind, 5, 4, 3));
         {
             torch::NoGradGuard no_grad;
             for (auto& p : model->parameters()) p.normal_();
         }
-        const auto path = temp_path("model-" + to_string(kind) + ".safetensors");
+        const auto path = dir / ("model-" + to_string(kind) + ".safetensors");
         save_checkpoint(path, model, {{"step", "17"}}, {{"optim.m", at::ones({3})}});
         const auto loaded = load_checkpoint(path);
         EXPECT_EQ(loaded.model->config(), model->config());
@@ -62,7 +56,8 @@ TEST(Checkpoint, TensorNamesAreTheDocumentedOnes) {
 
 TEST(Checkpoint, Bf16StorageLoadsCloseToTheOriginal) {
     PixelTransformer model(tiny_config(AttentionKind::Krause));
-    const auto path = temp_path("bf16.safetensors");
+    const TempDir dir("ckpt");
+    const auto path = dir / "bf16.safetensors";
     save_checkpoint(path, model, {}, {}, /*bf16=*/true);
     const auto loaded = load_checkpoint(path);
     const auto a = model_tensors(model);
@@ -73,7 +68,8 @@ TEST(Checkpoint, Bf16StorageLoadsCloseToTheOriginal) {
 }
 
 TEST(Checkpoint, RejectsForeignAndInconsistentFiles) {
-    const auto path = temp_path("foreign.safetensors");
+    const TempDir dir("ckpt");
+    const auto path = dir / "foreign.safetensors";
     write_safetensors(path, {{"x", at::ones({2})}}, {});
     EXPECT_THROW(load_checkpoint(path), CheckpointError);
 
@@ -107,7 +103,7 @@ TEST(Checkpoint, RejectsForeignAndInconsistentFiles) {
     write_safetensors(path, tensors, future);
     EXPECT_THROW(load_checkpoint(path), CheckpointError);
 
-    EXPECT_THROW(load_checkpoint(temp_path("does-not-exist.safetensors")), CheckpointError);
+    EXPECT_THROW(load_checkpoint(dir / "does-not-exist.safetensors"), CheckpointError);
 }
 
 }  // namespace

@@ -41,11 +41,9 @@ std::pair<int, int> png_size(const std::string& path) {
 
 class Cli : public ::testing::Test {
 protected:
-    void SetUp() override {
-        dir_ = test::fresh_dir("cli");
-        data_ = test::fake_mnist_dir(64, 16);
-    }
-    std::string dir_, data_;
+    const test::TempDir tmp_{"cli"};
+    const test::TempDir data_tmp_ = test::fake_mnist_dir(64, 16);
+    const std::string dir_ = tmp_.path(), data_ = data_tmp_.path();
 };
 
 TEST_F(Cli, InitTrainEvalSampleCompleteInspect) {

@@ -161,18 +161,15 @@ const char* kTrainArgs =
 
 class CrashSafety : public ::testing::Test {
 protected:
-    void SetUp() override {
-        dir_ = test::fresh_dir("crash");
-        data_ = test::fake_mnist_dir(32, 8);
-    }
     // Checkpoints of a few MB per test: the folders go, unless a test failed and they tell why.
     void TearDown() override {
-        if (HasFailure()) return;
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-        fs::remove_all(data_, ec);
+        if (!HasFailure()) return;
+        tmp_.keep();
+        data_tmp_.keep();
     }
-    std::string dir_, data_;
+    test::TempDir tmp_{"crash"};
+    test::TempDir data_tmp_ = test::fake_mnist_dir(32, 8);
+    const std::string dir_ = tmp_.path(), data_ = data_tmp_.path();
 };
 
 // SIGKILL at random moments of a run that checkpoints every step: after each kill the newest

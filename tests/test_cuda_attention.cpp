@@ -9,9 +9,6 @@
 #include "model/krause_attention_cuda.h"
 
 #include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <torch/version.h>
 #endif
 
 #include <gtest/gtest.h>
@@ -385,81 +382,6 @@ TEST(CudaKrauseModel, FusedForwardMatchesCpuAndDecodingMatchesForward) {
         }
     }
 }
-
-#ifdef KRAUSE_WITH_CUDA
-// Timing at the cifar10 training shape, bf16, forward + backward: run with
-// --gtest_also_run_disabled_tests --gtest_filter='*Timing*'. Prints medians and peak memory.
-TEST(CudaKrauseTiming, DISABLED_CifarShapeForwardBackward) {
-    SKIP_WITHOUT_CUDA();
-    const KrauseCase s{32, 8, 3072, 64, 256, 192};
-    const auto in = random_inputs(s, at::kBFloat16, fresh_seed());
-    const auto device = c10::cuda::current_device();
-    auto time_ms = [&](const char* name, const AttentionFn& fn, bool backward) {
-        auto once = [&] {
-            const auto q = in.q.detach().requires_grad_(backward);
-            const auto k = in.k.detach().requires_grad_(backward);
-            const auto v = in.v.detach().requires_grad_(backward);
-            const auto ls = in.log_sigma.detach().requires_grad_(backward);
-            const auto out = fn(q, k, v, ls);
-            if (backward) torch::autograd::grad({out}, {q, k, v}, {in.dout});
-        };
-        try {
-            for (int i = 0; i < 3; ++i) once();
-            c10::cuda::device_synchronize();
-            const auto base = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
-            c10::cuda::CUDACachingAllocator::resetPeakStats(device);
-            std::vector<float> ms;
-            for (int i = 0; i < 20; ++i) {
-                at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
-                start.record();
-                once();
-                stop.record();
-                stop.synchronize();
-                ms.push_back(start.elapsed_time(stop));
-            }
-            std::sort(ms.begin(), ms.end());
-            const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
-            // Index 0 is StatType::AGGREGATE, whose namespace moved between LibTorch versions.
-            const double peak = static_cast<double>(stats.allocated_bytes[0].peak -
-                                                    base.allocated_bytes[0].current);
-            std::printf("[timing] %-28s %s: median %8.3f ms (min %8.3f), peak extra %.2f GiB\n",
-                        name, backward ? "fwd+bwd" : "fwd    ", ms[ms.size() / 2], ms[0],
-                        peak / (1 << 30));
-        } catch (const c10::Error& e) {
-            std::printf("[timing] %-28s failed: %s\n", name, e.what_without_backtrace());
-            c10::cuda::CUDACachingAllocator::emptyCache();
-        }
-    };
-    auto fused = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); };
-    auto windowed = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                        const at::Tensor& ls) {
-        return krause_attention_windowed(q, k, v, ls, s.W, s.K);
-    };
-    for (bool backward : {false, true}) {
-        time_ms("fused Krause (this)", fused, backward);
-        time_ms("ATen windowed Krause", windowed, backward);
-#if TORCH_VERSION_MAJOR >= 2
-        auto sdpa = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                       const at::Tensor&) {
-            return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
-        };
-        time_ms("SDPA causal (full context)", sdpa, backward);
-#endif
-    }
-}
-
-// One fused forward + backward at the cifar10 shape, for a profiler (ncu -k regex:krause).
-TEST(CudaKrauseTiming, DISABLED_CifarShapeOnce) {
-    SKIP_WITHOUT_CUDA();
-    const KrauseCase s{32, 8, 3072, 64, 256, 192};
-    const auto in = random_inputs(s, at::kBFloat16, fresh_seed());
-    run([&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-            const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); },
-        in);
-    c10::cuda::device_synchronize();
-}
-#endif
 
 }  // namespace
 }  // namespace krause

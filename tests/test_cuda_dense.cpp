@@ -1,5 +1,6 @@
 // The fused dense-layer kernels (LayerNorm, Linear's bias gradient) and the packed q/k/v path of
-// the Krause kernels against their ATen references. Each test skips, saying why, without a GPU.
+// the Krause kernels against their ATen references. Built with the CUDA kernels only; each test
+// skips, saying why, without a GPU.
 #include "model/attention.h"
 #include "model/dense.h"
 #include "model/transformer.h"
@@ -25,14 +26,10 @@ namespace krause {
 namespace {
 
 #ifdef KRAUSE_WITH_CUDA
-#define SKIP_WITHOUT_CUDA()                                                           \
-    do {                                                                               \
+#define SKIP_WITHOUT_CUDA()                                                             \
+    do {                                                                                \
         if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible to LibTorch"; \
     } while (0)
-#else
-#define SKIP_WITHOUT_CUDA() \
-    GTEST_SKIP() << "built without the CUDA kernels (see scripts/build-cuda.sh)"
-#endif
 
 uint64_t fresh_seed() { return std::random_device{}(); }
 
@@ -59,8 +56,6 @@ std::vector<at::Tensor> value_and_grads(
     grads.insert(grads.begin(), out.detach());
     return grads;
 }
-
-#ifdef KRAUSE_WITH_CUDA
 
 // The packed kernels read q, k, v where the fused projection left them and write one gradient:
 // the arithmetic is the separate-input path's, so the results agree bit for bit.
@@ -241,11 +236,7 @@ TEST(CudaDense, ModelGradientsMatchThePlainPath) {
     }
 }
 
-#else
-
-TEST(CudaDense, SkippedWithoutTheKernels) { SKIP_WITHOUT_CUDA(); }
-
-#endif
+#endif  // KRAUSE_WITH_CUDA
 
 }  // namespace
 }  // namespace krause

@@ -253,8 +253,6 @@ protected:
         if (!distributed_supported(at::kCPU)) {
             GTEST_SKIP() << "this LibTorch build has no Gloo process group (libgloo-dev missing)";
         }
-        dir_ = test::fresh_dir("ddp");
-        data_ = test::fake_mnist_dir(64, 15);
     }
     std::string args(const std::string& out, int64_t steps) const {
         // No dropout: the two set-ups then compute the same function of the same batches.
@@ -264,7 +262,9 @@ protected:
                " --eval-every 0 --eval-limit 0 --preview 0 --threads 1 --device cpu --out " +
                out;
     }
-    std::string dir_, data_;
+    const test::TempDir tmp_{"ddp"};
+    const test::TempDir data_tmp_ = test::fake_mnist_dir(64, 15);
+    const std::string dir_ = tmp_.path(), data_ = data_tmp_.path();
 };
 
 TEST_F(DistributedTrain, TwoProcessesMatchOneWithTheSameGlobalBatch) {

@@ -8,6 +8,8 @@
 #include <torch/utils.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -15,7 +17,7 @@ namespace krause {
 namespace {
 
 using namespace std::chrono_literals;
-using test::fresh_dir;
+using test::TempDir;
 using test::tiny_config;
 
 TEST(Job, ErrorsInTheBodyEndTheJobAsFailedWithTheMessage) {
@@ -29,53 +31,93 @@ TEST(Job, ErrorsInTheBodyEndTheJobAsFailedWithTheMessage) {
     EXPECT_EQ(*job.snapshot(), 1);
 }
 
+// The body reports each loop and then waits for the test's permit, so the test moves in step with
+// it through condition variables: no sleep decides the outcome, however slow the machine.
 TEST(Job, StopAndPauseAreSeenByTheBody) {
-    std::atomic<int> loops{0};
+    std::mutex m;
+    std::condition_variable cv;
+    int loops = 0, permits = 0;
+    bool paused_on_return = false;
+    Job<int>* self = nullptr;
     Job<int> job([&](JobContext<int>& ctx) {
-        while (ctx.wait_while_paused()) {
+        {
+            std::unique_lock<std::mutex> lock(m);
+            cv.wait(lock, [&] { return self != nullptr; });
+        }
+        // The bound ends a body whose stop is never seen, so that failure fails instead of hangs.
+        while (loops < 100 && ctx.wait_while_paused()) {
+            const bool paused = self->paused();
+            std::unique_lock<std::mutex> lock(m);
+            paused_on_return = paused_on_return || paused;
             ctx.publish(++loops);
-            std::this_thread::sleep_for(1ms);
+            cv.notify_all();
+            cv.wait(lock, [&] { return permits > 0 || ctx.stop_requested(); });
+            if (permits > 0) --permits;
         }
     });
-    std::this_thread::sleep_for(20ms);
+    std::unique_lock<std::mutex> lock(m);
+    self = &job;
+    cv.notify_all();
+    cv.wait(lock, [&] { return loops == 1; });
+
+    // Paused before the permit: the body's next wait_while_paused starts while paused.
     job.set_paused(true);
-    std::this_thread::sleep_for(20ms);
-    const int frozen = loops.load();
-    std::this_thread::sleep_for(50ms);
-    EXPECT_LE(loops.load(), frozen + 1) << "a paused job kept working";
+    ++permits;
+    cv.notify_all();
+    // A body that ran on while paused shows up here; one that waits (as it must) never does.
+    cv.wait_for(lock, 50ms, [&] { return loops > 1; });
+    EXPECT_EQ(loops, 1) << "a paused job kept working";
+
     job.set_paused(false);
-    std::this_thread::sleep_for(20ms);
-    EXPECT_GT(loops.load(), frozen);
+    cv.wait(lock, [&] { return loops == 2; });
+    EXPECT_FALSE(paused_on_return) << "wait_while_paused returned while the job was paused";
+    EXPECT_EQ(*job.snapshot(), 2);
+
     job.request_stop();
+    cv.notify_all();
+    lock.unlock();
     job.wait();
     EXPECT_EQ(job.state(), JobState::Stopped);
+    EXPECT_EQ(loops, 2) << "the body went on after the stop";
 }
 
 TEST(Job, DestroyingARunningJobStopsItCleanly) {
     std::atomic<bool> finished{false};
+    std::mutex m;
+    std::condition_variable cv;
+    bool started = false;
     {
         Job<int> job([&](JobContext<int>& ctx) {
-            while (!ctx.stop_requested()) std::this_thread::sleep_for(1ms);
+            {
+                std::lock_guard<std::mutex> lock(m);
+                started = true;
+            }
+            cv.notify_all();
+            while (!ctx.stop_requested()) std::this_thread::yield();
             finished = true;
         });
-        std::this_thread::sleep_for(5ms);
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return started; });
     }
     EXPECT_TRUE(finished.load());
 }
 
-std::string tiny_checkpoint() {
+// A tiny model, opened from a checkpoint (held in memory once open).
+std::shared_ptr<ModelHandle> tiny_model() {
     torch::manual_seed(0);
     PixelTransformer model(tiny_config(AttentionKind::Krause));
-    const auto path = fresh_dir("jobs") + "/tiny.safetensors";
-    save_checkpoint(path, model);
-    return path;
+    const TempDir dir("jobs");
+    save_checkpoint(dir / "tiny.safetensors", model);
+    return open_model(dir / "tiny.safetensors");
 }
 
 TEST(SamplingJob, StopsWithinOneTokenAndPublishesLiveImages) {
-    auto model = open_model(tiny_checkpoint());
+    auto model = tiny_model();
     SampleRequest request;
     request.count = 2;
-    request.max_tokens_per_s = 400;  // slow enough to stop half-way
+    // Slow enough to stop half-way, with 40 ms from one token to the next: the test's reading of
+    // the snapshot and its stop may be that far apart before the bound below is at risk.
+    request.max_tokens_per_s = 50;
     auto job = start_sampling(model, request);
     while (job->snapshot()->images.filled < 8) std::this_thread::sleep_for(1ms);
     const int64_t seen = job->snapshot()->images.filled;
@@ -89,7 +131,7 @@ TEST(SamplingJob, StopsWithinOneTokenAndPublishesLiveImages) {
 }
 
 TEST(SamplingJob, FinishesWithEveryTokenAndAPromptKept) {
-    auto model = open_model(tiny_checkpoint());
+    auto model = tiny_model();
     SampleRequest request;
     request.count = 3;
     request.prefix = std::vector<uint8_t>(12, 200);
@@ -106,7 +148,7 @@ TEST(SamplingJob, FinishesWithEveryTokenAndAPromptKept) {
 }
 
 TEST(InspectJob, ReportsEveryLayerAndRejectsBadPixels) {
-    auto model = open_model(tiny_checkpoint());
+    auto model = tiny_model();
     InspectRequest request;
     request.image = std::vector<uint8_t>(36, 0);
     request.sub_pixels = {20};
@@ -126,7 +168,7 @@ TEST(InspectJob, ReportsEveryLayerAndRejectsBadPixels) {
 }
 
 TEST(EvalJob, BadDataFolderIsAnErrorNotACrash) {
-    auto model = open_model(tiny_checkpoint());
+    auto model = tiny_model();
     EvalRequest request;
     request.data = "mnist:/no/such/folder";
     auto job = start_eval(model, request);
@@ -136,7 +178,8 @@ TEST(EvalJob, BadDataFolderIsAnErrorNotACrash) {
 }
 
 TEST(Engine, OpeningADamagedCheckpointThrowsNamingTheFile) {
-    const auto path = fresh_dir("damaged") + "/broken.safetensors";
+    const TempDir dir("damaged");
+    const auto path = dir / "broken.safetensors";
     std::ofstream(path) << "definitely not a checkpoint";
     try {
         open_model(path);

@@ -1,6 +1,7 @@
 // Tests for the safetensors reader and writer: exact round trips, rejection of damaged files with
 // precise messages, a deterministic mutation fuzz loop, and atomic replacement on write failure.
 #include "model/safetensors.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -114,22 +115,6 @@ const std::string kEightBytes(8, '\x01');
 
 class Safetensors : public ::testing::Test {
 protected:
-    void SetUp() override {
-        std::string base = ::testing::TempDir();
-        if (base.empty() || base.back() != '/') base += '/';
-        std::string templ = base + "krause_safetensors_XXXXXX";
-        std::vector<char> buf(templ.begin(), templ.end());
-        buf.push_back('\0');
-        ASSERT_NE(::mkdtemp(buf.data()), nullptr) << std::strerror(errno);
-        dir_ = buf.data();
-    }
-
-    void TearDown() override {
-        ::chmod(dir_.c_str(), 0755);
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-
     std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
     // Writes `bytes` to a file named `file_name` and checks that both the file reader and the
@@ -167,7 +152,8 @@ protected:
         }
     }
 
-    std::string dir_;
+    const krause::test::TempDir tmp_{"safetensors"};
+    const std::string dir_ = tmp_.path();
 };
 
 // Round trips

@@ -22,7 +22,7 @@ namespace krause {
 namespace {
 
 using test::fake_mnist_dir;
-using test::fresh_dir;
+using test::TempDir;
 using test::tiny_config;
 
 // The real-data run: about two minutes on two cores. Measured: 1.317 bits/dim over T on the
@@ -145,13 +145,13 @@ TrainConfig tiny_run(const std::string& data_dir, const std::string& out, int64_
 TEST(Trainer, LogsTheGradientNormAndTheClippedFraction) {
     const auto data = fake_mnist_dir();
     for (double clip : {0.0, 1e-4}) {
-        const auto out = fresh_dir(clip > 0 ? "clipped" : "unclipped");
-        auto config = tiny_run(data, out, 3);
+        const TempDir out(clip > 0 ? "clipped" : "unclipped");
+        auto config = tiny_run(data.path(), out.path(), 3);
         config.grad_clip = clip;
         auto job = start_training(config);
         job->wait();
         ASSERT_EQ(job->state(), JobState::Finished) << job->error();
-        std::ifstream in(metrics_path(out));
+        std::ifstream in(metrics_path(out.path()));
         std::string line;
         int logged = 0;
         while (std::getline(in, line)) {
@@ -166,38 +166,53 @@ TEST(Trainer, LogsTheGradientNormAndTheClippedFraction) {
     }
 }
 
+// Runs the trainer in the calling thread and asks it to stop once it has published step
+// `stop_at`: the stop lands at that step on any machine, however fast or slow.
+class StopAtStep final : public JobContext<TrainSnapshot> {
+public:
+    explicit StopAtStep(int64_t stop_at) : stop_at_(stop_at) {}
+    void publish(TrainSnapshot snapshot) override {
+        if (snapshot.step >= stop_at_) stop_ = true;
+        last = std::move(snapshot);
+    }
+    bool stop_requested() const override { return stop_.load(); }
+    const std::atomic<bool>& stop_flag() const override { return stop_; }
+    bool wait_while_paused() override { return !stop_.load(); }
+    TrainSnapshot last;
+
+private:
+    int64_t stop_at_;
+    std::atomic<bool> stop_{false};
+};
+
 TEST(Trainer, ResumedRunReachesTheSameLossAsAnUninterruptedOne) {
     const auto data = fake_mnist_dir();
-    const auto straight = fresh_dir("straight");
-    auto job = start_training(tiny_run(data, straight, 12));
+    const TempDir straight("straight");
+    auto job = start_training(tiny_run(data.path(), straight.path(), 12));
     job->wait();
     ASSERT_EQ(job->state(), JobState::Finished) << job->error();
 
-    const auto interrupted = fresh_dir("interrupted");
-    auto first = start_training(tiny_run(data, interrupted, 12));
-    while (first->snapshot()->step < 5 && !first->done()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    first->request_stop();
-    first->wait();
-    const int64_t stopped_at = first->snapshot()->step;
-    ASSERT_LT(stopped_at, 12) << "the run finished before it could be stopped";
-    ASSERT_EQ(first->snapshot()->checkpoint, checkpoint_path(interrupted));
+    const TempDir interrupted("interrupted");
+    StopAtStep first(5);
+    run_training(tiny_run(data.path(), interrupted.path(), 12), first);
+    EXPECT_EQ(first.last.step, 5);
+    EXPECT_EQ(first.last.status, "stopped at step 5");
+    ASSERT_EQ(first.last.checkpoint, checkpoint_path(interrupted.path()));
 
-    auto config = tiny_run(data, interrupted, 12);
-    config.resume = checkpoint_path(interrupted);
+    auto config = tiny_run(data.path(), interrupted.path(), 12);
+    config.resume = checkpoint_path(interrupted.path());
     auto second = start_training(config);
     second->wait();
     ASSERT_EQ(second->state(), JobState::Finished) << second->error();
-    const double a = logged_loss(straight, 12), b = logged_loss(interrupted, 12);
+    const double a = logged_loss(straight.path(), 12), b = logged_loss(interrupted.path(), 12);
     ASSERT_FALSE(std::isnan(a));
-    EXPECT_NEAR(a, b, 1e-6) << "stopped at step " << stopped_at;
+    EXPECT_NEAR(a, b, 1e-6);
 }
 
 TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     const auto data = fake_mnist_dir();
-    const auto out = fresh_dir("nan");
-    auto config = tiny_run(data, out, 20);
+    const TempDir out("nan");
+    auto config = tiny_run(data.path(), out.path(), 20);
     config.checkpoint_every = 3;
     config.inject_nan_at = 7;  // the 8th step
     auto job = start_training(config);
@@ -206,7 +221,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     EXPECT_NE(job->error().find("non-finite training loss at step 8"), std::string::npos)
         << job->error();
     EXPECT_NE(job->error().find("step 6"), std::string::npos) << job->error();
-    const auto ck = load_checkpoint(checkpoint_path(out));
+    const auto ck = load_checkpoint(checkpoint_path(out.path()));
     EXPECT_EQ(ck.metadata.at(kMetaStep), "6");
     for (const auto& [name, t] : model_tensors(const_cast<PixelTransformer&>(ck.model))) {
         EXPECT_TRUE(t.isfinite().all().item<bool>()) << name;
@@ -214,7 +229,8 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
 }
 
 TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
-    auto config = tiny_run("/nonexistent/folder", fresh_dir("bad"), 5);
+    const TempDir bad("bad");
+    auto config = tiny_run("/nonexistent/folder", bad.path(), 5);
     auto job = start_training(config);
     job->wait();
     EXPECT_EQ(job->state(), JobState::Failed);
@@ -238,7 +254,9 @@ TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
     EXPECT_THROW(start_training(config), std::invalid_argument);
     config.window.reset();
 
-    auto cifar_shape = tiny_run(fake_mnist_dir(), fresh_dir("shape"), 5);
+    const auto data = fake_mnist_dir();
+    const TempDir shape("shape");
+    auto cifar_shape = tiny_run(data.path(), shape.path(), 5);
     cifar_shape.preset = "cifar10-small";
     auto mismatch = start_training(cifar_shape);
     mismatch->wait();
@@ -248,7 +266,8 @@ TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
 
 TEST(Checkpoint, ReadersNeverSeeAHalfWrittenFile) {
     PixelTransformer model(tiny_config(AttentionKind::Krause));
-    const auto path = fresh_dir("atomic") + "/model.safetensors";
+    const TempDir dir("atomic");
+    const auto path = dir / "model.safetensors";
     save_checkpoint(path, model);
     std::atomic<bool> done{false};
     std::atomic<int> reads{0}, failures{0};
@@ -279,7 +298,8 @@ TEST(Trainer, RealMnistRunLearnsFarBelowUniform) {
     TrainConfig c;
     c.preset = "mnist-tiny";
     c.data = "mnist:" + data + "/mnist";
-    c.out_dir = fresh_dir("real-mnist");
+    const TempDir out("real-mnist");
+    c.out_dir = out.path();
     c.train_limit = kRealRunImages;
     c.batch_size = kRealRunBatch;
     c.steps = kRealRunSteps;

@@ -1,4 +1,5 @@
-// Small helpers shared by the test suites: tiny configs and tensor comparisons.
+// Small helpers shared by the test suites: tiny configs, tensor comparisons, temp folders and a
+// fake MNIST.
 #pragma once
 
 #include "model/attention.h"
@@ -7,12 +8,15 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -71,14 +75,42 @@ inline std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A fresh, empty folder under the system temp directory.
-inline std::string fresh_dir(const std::string& name) {
-    static std::mt19937_64 rng(std::random_device{}());
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("krause-" + name + "-" + std::to_string(rng()));
-    std::filesystem::create_directories(dir);
-    return dir.string();
-}
+// A fresh, empty folder under the system temp directory, removed with everything in it when the
+// object goes. mkdtemp names it, so test processes running side by side never share one.
+class TempDir {
+public:
+    explicit TempDir(const std::string& name = "test") {
+        std::string templ =
+            (std::filesystem::temp_directory_path() / ("krause-" + name + "-XXXXXX")).string();
+        if (::mkdtemp(templ.data()) == nullptr) {
+            throw std::runtime_error("cannot make a folder " + templ + ": " + std::strerror(errno));
+        }
+        path_ = templ;
+    }
+    TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)), keep_(other.keep_) {
+        other.path_.clear();
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    TempDir& operator=(TempDir&&) = delete;
+    ~TempDir() {
+        if (path_.empty() || keep_) return;
+        // A test may have taken the write permission away to provoke errors.
+        std::error_code ec;
+        std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::add, ec);
+        std::filesystem::remove_all(path_, ec);
+    }
+
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+    // Leaves the folder in place, for a failed test's files to be looked at.
+    void keep() { keep_ = true; }
+
+private:
+    std::string path_;
+    bool keep_ = false;
+};
 
 // Writes an uncompressed MNIST-style IDX pair (28x28 images with a bright blob at a random
 // place, labels 0..9) as <dir>/<prefix>-images-idx3-ubyte and -labels-idx1-ubyte.
@@ -109,10 +141,10 @@ inline void write_fake_mnist(const std::string& dir, const std::string& prefix, 
 }
 
 // A folder with a small fake MNIST (train and t10k) for tests that must always run.
-inline std::string fake_mnist_dir(int n_train = 64, int n_test = 16) {
-    const auto dir = fresh_dir("fake-mnist");
-    write_fake_mnist(dir, "train", n_train, 1);
-    write_fake_mnist(dir, "t10k", n_test, 2);
+inline TempDir fake_mnist_dir(int n_train = 64, int n_test = 16) {
+    TempDir dir("fake-mnist");
+    write_fake_mnist(dir.path(), "train", n_train, 1);
+    write_fake_mnist(dir.path(), "t10k", n_test, 2);
     return dir;
 }
 
