@@ -1,5 +1,5 @@
-"""The Krause Studio pixel Transformer in plain PyTorch: reads a checkpoint of ours, computes bits per
-dimension and samples. Written to be read beside KRAUSE.md; the C++ model/ is the ground truth.
+"""The Krause Studio pixel Transformer in plain PyTorch: reads (and writes) a checkpoint of ours,
+computes bits per dimension and samples. Written to be read beside KRAUSE.md; the C++ model/ is the ground truth.
 
     python3 krause_model.py MODEL.safetensors --mnist DIR [--limit 16]   # bits/dim as JSON
     python3 krause_model.py MODEL.safetensors --sample 16 --out grid.pgm # samples as a PGM grid
@@ -64,6 +64,7 @@ class Config:
     """ModelConfig of model/config.h, from the checkpoint's model_config JSON."""
 
     def __init__(self, text):
+        self.json = text
         c = json.loads(text)
         self.height, self.width, self.channels = c["image_height"], c["image_width"], c["image_channels"]
         self.d_model, self.n_heads, self.n_layers = c["d_model"], c["n_heads"], c["n_layers"]
@@ -299,6 +300,21 @@ def load(path):
     state = {name: tensors[name].float() for name in model.state_dict()}  # KeyError names a gap
     model.load_state_dict(state)
     return model.eval()
+
+
+def save(model, path, metadata=None):
+    """Writes the model as one of our checkpoints, fp32 (the C++ reader wants no padding rules)."""
+    header, blobs, offset = {}, [], 0
+    for name, t in model.state_dict().items():
+        blob = t.detach().float().contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    header["__metadata__"] = {**(metadata or {}), "format": "krause-studio-checkpoint",
+                              "format_version": "1", "model_config": model.c.json}
+    text = json.dumps(header).encode("utf-8")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def read_idx_images(path, limit=0):

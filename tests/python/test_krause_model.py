@@ -95,6 +95,21 @@ def registry_mnist_models(root):
     return [(kind, file) for kind, file in files if os.path.exists(file)]
 
 
+@torch.no_grad()
+def sharpen(model):
+    """Random weights under which every part of the network matters for the likelihood."""
+    model.tok_emb.weight.normal_(0.0, 1.0)
+    model.pos_emb.normal_(0.0, 1.0)
+    model.prior.normal_(0.0, 2.0)
+    for block in model.blocks:
+        for layer in (block.attn.q_proj, block.attn.k_proj, block.fc1):
+            layer.weight.mul_(3.0)
+        if hasattr(block.attn, "log_sigma"):
+            block.attn.log_sigma.uniform_(0.5, 2.0)
+    model.head.weight.mul_(4.0)
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--krause", required=True, help="the built krause executable")
@@ -109,16 +124,21 @@ def main():
     torch.set_num_threads(2)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
-    # Every attention kind: the bundled models, and fresh mnist-small ones for kinds not bundled
-    # (random weights exercise every line of the maths as well); one stored as bf16.
+    # Every attention kind: the bundled MNIST models, and for each kind a fresh mnist-small model
+    # whose weights are made sharp here (large embeddings, peaked attention and logits: a freshly
+    # initialised model predicts nearly uniformly, which would hide mistakes), written by
+    # krause_model.save; one more stored as bf16 by `krause export`.
     models = registry_mnist_models(root)
+    torch.manual_seed(3)
     for kind in ("krause", "softmax", "linear"):
-        if kind not in [k for k, _ in models]:
-            out = os.path.join(a.work, f"small-{kind}.safetensors")
-            run(a.krause, "init", "--preset", "mnist-small", "--attention", kind, "--seed", "11",
-                "--out", out)
-            models.append((kind, out))
-    bf16 = os.path.join(a.work, "small-bf16.safetensors")
+        fresh = os.path.join(a.work, f"fresh-{kind}.safetensors")
+        run(a.krause, "init", "--preset", "mnist-small", "--attention", kind, "--seed", "11",
+            "--out", fresh)
+        model = sharpen(krause_model.load(fresh))
+        out = os.path.join(a.work, f"sharp-{kind}.safetensors")
+        krause_model.save(model, out, {"dataset": "mnist"})
+        models.append((kind, out))
+    bf16 = os.path.join(a.work, "sharp-bf16.safetensors")
     run(a.krause, "export", "--checkpoint", models[-1][1], "--out", bf16, "--bf16")
     models.append((models[-1][0] + " (bf16)", bf16))
 
@@ -133,9 +153,11 @@ def main():
 
     # Decoding with the caches gives the forward pass's logits (the Krause ring wraps: W = 32).
     for kind in ("krause", "softmax", "linear"):
-        path = os.path.join(a.work, f"tiny-{kind}.safetensors")
+        fresh = os.path.join(a.work, f"fresh-tiny-{kind}.safetensors")
         run(a.krause, "init", "--preset", "mnist-tiny", "--attention", kind, "--seed", "5",
-            "--out", path)
+            "--out", fresh)
+        path = os.path.join(a.work, f"tiny-{kind}.safetensors")
+        krause_model.save(sharpen(krause_model.load(fresh)), path)
         model = krause_model.load(path)
         x = images[:2].long()
         with torch.no_grad():
