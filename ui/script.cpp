@@ -26,6 +26,7 @@ struct Verb {
 };
 constexpr Verb kVerbs[] = {
     {"open", 1, 1, "open PATH            open a checkpoint as the main model (waits for it)"},
+    {"open-bundled", 1, 1, "open-bundled NAME    open a bundled model as the Model tab's picker does"},
     {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)"},
     {"tab", 1, 1, "tab NAME             model | sample | complete | inspect | compare | train"},
     {"set", 2, 2, "set KEY VALUE        a panel setting, e.g. sample.count 16 (list below)"},

@@ -55,6 +55,22 @@ void ScriptRunner::start_step(StudioState& state) {
         open_model(state, state.model, w[1]);
         waiter_ = wait_open(false);
         set_timeout(120);
+    } else if (verb == "open-bundled") {
+        std::string names;
+        bool found = false;
+        for (const auto& m : state.bundled) {
+            if (m.name == w[1] && !found) {
+                open_model(state, state.model, m.path);
+                found = true;
+            }
+            names += " " + m.name;
+        }
+        if (!found) {
+            ok = false;
+            error = "no bundled model '" + w[1] + "' (bundled:" + names + ")";
+        }
+        waiter_ = wait_open(false);
+        set_timeout(120);
     } else if (verb == "open-compare") {
         open_model(state, state.compare.model, w[1]);
         waiter_ = wait_open(true);

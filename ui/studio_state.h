@@ -2,6 +2,7 @@
 // the UI thread alone reads and writes it, workers are reached only through their Jobs.
 #pragma once
 
+#include "training/bundled_models.h"
 #include "training/dataset.h"
 #include "training/engine.h"
 #include "ui/heatmap.h"
@@ -176,6 +177,8 @@ struct StudioState {
     FileBrowser browser;
     std::vector<std::string> recent;
     std::string notice;  // the first-start message, shown on the Model panel
+    std::vector<BundledModel> bundled;  // read once at start
+    std::string bundled_error;          // why the bundled models' list could not be read
 
     SampleState sample;
     DataState data;
