@@ -92,7 +92,7 @@ void run_export(const ExportOptions& o) {
 }
 
 struct SampleOptionsCli {
-    std::string checkpoint, out = "samples.png", device = "auto", precision = "auto";
+    std::string checkpoint, model, out = "samples.png", device = "auto", precision = "auto";
     int64_t count = 16, columns = 0;
     double temperature = 1.0;
     uint64_t seed = 0;
@@ -102,7 +102,7 @@ void run_sample(const SampleOptionsCli& o) {
     if (o.count < 1 || o.count > 4096) throw UsageError("-n must be in 1..4096", "");
     if (!(o.temperature > 0)) throw UsageError("--temperature must be > 0", "");
     check_output_file(o.out, "--out");
-    auto model = open_checkpoint(o.checkpoint);
+    auto model = open_checkpoint(o.checkpoint, o.model);
     SampleRequest request;
     request.count = o.count;
     request.temperature = o.temperature;
@@ -117,22 +117,24 @@ void run_sample(const SampleOptionsCli& o) {
 }
 
 struct CompleteOptions {
-    std::string checkpoint, data = "mnist", out = "completions.png", device = "auto",
+    std::string checkpoint, model, data = "mnist", out = "completions.png", device = "auto",
                 precision = "auto";
     int64_t index = 0, rows = 14, count = 8;
     double temperature = 1.0;
     uint64_t seed = 0;
+    bool data_given = false;
 };
 
 void run_complete(const CompleteOptions& o) {
     check_output_file(o.out, "--out");
-    auto model = open_checkpoint(o.checkpoint);
+    auto model = open_checkpoint(o.checkpoint, o.model);
     const auto info = summarize(*model);
     if (o.rows < 0 || o.rows > info.image_height) {
         throw UsageError(fmt::format("--rows must be in 0..{}", info.image_height), "");
     }
     if (o.count < 1 || o.count > 256) throw UsageError("-n must be in 1..256", "");
-    const auto image = load_image_tokens(fmt::format("{}:{}", o.data, o.index), info.image_height,
+    const auto data = o.data_given ? o.data : model_data(o.model, o.data);
+    const auto image = load_image_tokens(fmt::format("{}:{}", data, o.index), info.image_height,
                                          info.image_width, info.image_channels);
     const int64_t prefix_len = o.rows * info.image_width * info.image_channels;
     SampleRequest request;
@@ -161,7 +163,7 @@ void run_complete(const CompleteOptions& o) {
 }
 
 struct InspectOptions {
-    std::string checkpoint, image = "mnist:0", pixel;
+    std::string checkpoint, model, image = "mnist:0", pixel;
     int64_t top = 5;
     bool json = false;
 };
@@ -172,7 +174,7 @@ nlohmann::json measures_json(const LayerMeasures& m) {
 }
 
 void run_inspect(const InspectOptions& o) {
-    auto model = open_checkpoint(o.checkpoint);
+    auto model = open_checkpoint(o.checkpoint, o.model);
     const auto info = summarize(*model);
     const int64_t H = info.image_height, W = info.image_width, C = info.image_channels;
     const auto px = parse_pixel(o.pixel, H, W, C);
@@ -265,6 +267,7 @@ void add_model_commands(CLI::App& app) {
     c = app.add_subcommand("sample", "Sample images and save them as a PNG grid");
     c->add_option("--checkpoint", smp->checkpoint, "model checkpoint (default: the bundled model)")
         ->check(non_empty());
+    add_model_option(c, smp->model);
     c->add_option("-n,--count", smp->count, "number of images")->capture_default_str();
     c->add_option("--temperature", smp->temperature, "softmax temperature")->capture_default_str();
     c->add_option("--seed", smp->seed, "sampling seed")->capture_default_str();
@@ -285,7 +288,9 @@ void add_model_commands(CLI::App& app) {
     c = app.add_subcommand("complete", "Complete the top rows of a test image");
     c->add_option("--checkpoint", cmp->checkpoint, "model checkpoint (default: the bundled model)")
         ->check(non_empty());
-    c->add_option("--data", cmp->data, "KIND[:DIR] of the test image")->capture_default_str();
+    add_model_option(c, cmp->model);
+    c->add_option("--data", cmp->data, "KIND[:DIR] of the test image (--model: its data set)")
+        ->capture_default_str();
     c->add_option("--index", cmp->index, "test image index")->capture_default_str();
     c->add_option("--rows", cmp->rows, "top rows kept as the prompt")->capture_default_str();
     c->add_option("-n,--count", cmp->count, "number of completions")->capture_default_str();
@@ -301,12 +306,16 @@ void add_model_commands(CLI::App& app) {
         ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp8"}))
         ->capture_default_str();
     c->add_option("--out", cmp->out, "PNG file to write")->capture_default_str();
-    c->callback([cmp] { run_complete(*cmp); });
+    c->callback([cmp, c] {
+        cmp->data_given = c->count("--data") > 0;
+        run_complete(*cmp);
+    });
 
     auto ins = std::make_shared<InspectOptions>();
     c = app.add_subcommand("inspect", "Show what one pixel attends to, per layer and head");
     c->add_option("--checkpoint", ins->checkpoint, "model checkpoint (default: the bundled model)")
         ->check(non_empty());
+    add_model_option(c, ins->model);
     c->add_option("--image", ins->image, "FILE.png or KIND[:DIR]:INDEX (a test image)")
         ->capture_default_str();
     c->add_option("--pixel", ins->pixel, "ROW,COL or ROW,COL,CHANNEL")->required();

@@ -74,14 +74,15 @@ void run_train(const OptionFlags& flags) {
 }
 
 struct EvalOptions {
-    std::string checkpoint, data = "mnist", split = "test", device = "auto";
+    std::string checkpoint, model, data = "mnist", split = "test", device = "auto";
     int64_t limit = 0, batch = 32;
-    bool json = false;
+    bool json = false, data_given = false;
 };
 
 void run_eval(const EvalOptions& o) {
-    auto model = open_checkpoint(o.checkpoint);
-    EvalRequest request{o.data, o.split, o.limit, o.batch, o.device};
+    auto model = open_checkpoint(o.checkpoint, o.model);
+    const auto data = o.data_given ? o.data : model_data(o.model, o.data);
+    EvalRequest request{data, o.split, o.limit, o.batch, o.device};
     if (o.limit < 0 || o.batch < 1) throw UsageError("--limit must be >= 0 and --batch >= 1", "");
     auto job = start_eval(model, request);
     ProgressPrinter progress("evaluating");
@@ -93,13 +94,13 @@ void run_eval(const EvalOptions& o) {
     progress.finish();
     const auto& r = last->result;
     if (o.json) {
-        nlohmann::json j = {{"checkpoint", summarize(*model).path}, {"data", o.data},
+        nlohmann::json j = {{"checkpoint", summarize(*model).path}, {"data", data},
                             {"split", o.split}, {"bpd_all", r.bpd_all},
                             {"bpd_predicted", r.bpd_predicted}, {"images", r.images},
                             {"seconds", r.seconds}};
         fmt::print("{}\n", j.dump());
     } else {
-        fmt::print("{} images of {} ({} split) in {:.1f} s\n", r.images, o.data, o.split, r.seconds);
+        fmt::print("{} images of {} ({} split) in {:.1f} s\n", r.images, data, o.split, r.seconds);
         fmt::print("bits/dim over all T sub-pixels:        {:.4f}\n", r.bpd_all);
         fmt::print("bits/dim over the T-1 predicted ones:  {:.4f}\n", r.bpd_predicted);
     }
@@ -118,7 +119,8 @@ void add_train_commands(CLI::App& app) {
     auto* e = app.add_subcommand("eval", "Bits per dimension of a model on a data set");
     e->add_option("--checkpoint", ev->checkpoint, "model checkpoint (default: the bundled model)")
         ->check(non_empty());
-    e->add_option("--data", ev->data, "KIND[:DIR]")->capture_default_str();
+    add_model_option(e, ev->model);
+    e->add_option("--data", ev->data, "KIND[:DIR] (--model: its data set)")->capture_default_str();
     e->add_option("--split", ev->split, "test | train")->capture_default_str();
     e->add_option("--limit", ev->limit, "first N images (0: all)")->capture_default_str();
     e->add_option("--batch", ev->batch, "images per forward pass")->capture_default_str();
@@ -127,7 +129,10 @@ void add_train_commands(CLI::App& app) {
         ->check(CLI::IsMember(device_choices()))
         ->capture_default_str();
     e->add_flag("--json", ev->json, "print one JSON object");
-    e->callback([ev] { run_eval(*ev); });
+    e->callback([ev, e] {
+        ev->data_given = e->count("--data") > 0;
+        run_eval(*ev);
+    });
 }
 
 }  // namespace krause::cli

@@ -4,6 +4,7 @@
 #include "app/commands.h"
 #include "app/png_prompt.h"
 #include "data/dataset.h"
+#include "training/bundled_models.h"
 
 #include <cctype>
 #include <filesystem>
@@ -11,8 +12,26 @@
 
 namespace krause::cli {
 
-std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path) {
+namespace {
+
+BundledModel bundled_or_usage_error(const std::string& name) {
+    try {
+        return find_bundled_model(name);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--model: ") + e.what(),
+                         "or pass --checkpoint FILE for a model of your own");
+    }
+}
+
+}  // namespace
+
+std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path,
+                                             const std::string& model_name) {
+    if (!path.empty() && !model_name.empty()) {
+        throw UsageError("--checkpoint and --model both name a model", "pass one of them");
+    }
     std::string chosen = path;
+    if (!model_name.empty()) chosen = bundled_or_usage_error(model_name).path;
     if (chosen.empty()) {
         chosen = bundled_model_path();
         if (chosen.empty()) {
@@ -26,6 +45,21 @@ std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path) {
                          "check the path; `krause init --out FILE` makes a fresh model");
     }
     return open_model(chosen);
+}
+
+void add_model_option(CLI::App* command, std::string& model_name) {
+    std::string names;
+    try {
+        for (const auto& m : bundled_models()) names += (names.empty() ? "" : " | ") + m.name;
+    } catch (const std::runtime_error&) {
+        names = "the bundled models' list is unreadable";
+    }
+    command->add_option("--model", model_name, "a bundled model: " + (names.empty() ? "none" : names))
+        ->check(non_empty());
+}
+
+std::string model_data(const std::string& model_name, const std::string& fallback) {
+    return model_name.empty() ? fallback : bundled_or_usage_error(model_name).data;
 }
 
 void check_output_file(const std::string& path, const std::string& option) {

@@ -3,14 +3,22 @@
 
 #include "training/engine.h"
 
+#include <CLI/CLI.hpp>
+
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace krause::cli {
 
-// Opens --checkpoint, or the bundled model when the path is empty; UsageError when neither.
-std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path);
+// Opens --checkpoint FILE, else the bundled model --model NAME, else the default bundled model;
+// UsageError when both are given, NAME is not bundled, or there is nothing to open.
+std::shared_ptr<ModelHandle> open_checkpoint(const std::string& path,
+                                             const std::string& model_name = "");
+// Adds --model NAME (a bundled model of assets/models/models.json) to a command.
+void add_model_option(CLI::App* command, std::string& model_name);
+// The data set a command defaults to: the bundled model's own for --model NAME, else `fallback`.
+std::string model_data(const std::string& model_name, const std::string& fallback);
 
 // Refuses an output file named by option (--out) before any work is done: an empty name, a
 // directory, or a folder that does not exist; UsageError naming the path.

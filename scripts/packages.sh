@@ -2,12 +2,13 @@
 # the real data beside the checkout.
 # libopenblas0-pthread matters: without it LibTorch falls back to the reference BLAS, ~15x slower.
 # clang and libclang-rt-14-dev (libFuzzer) build the fuzz targets the test suite replays and runs.
+# python3-torch and python3-numpy run python/krause_model.py against the C++ model in the tests.
 
 krause_packages=(cmake g++ make pkg-config libtorch-dev libopenblas0-pthread libfmt-dev libstb-dev
                  libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libimgui-dev libglfw3-dev
                  libgl-dev xvfb xauth ccache dataset-fashion-mnist libgloo-dev
                  libcurl4-openssl-dev libarchive-dev nettle-dev
-                 clang libclang-rt-14-dev)
+                 clang libclang-rt-14-dev python3-torch python3-numpy)
 
 krause_install_packages() {
     local missing=() p sudo=""

@@ -1,6 +1,6 @@
-# The scripted GUI test (included from tests/CMakeLists.txt): krause-studio plays a script under
-# Xvfb on freshly initialised mnist-tiny models, then studio_check verifies its state dumps and
-# screenshots. Skips (exit 77) when xvfb-run is missing; the training part needs KRAUSE_DATA_DIR.
+# The scripted GUI tests (included from tests/CMakeLists.txt): krause-studio plays a script under
+# Xvfb on freshly initialised mnist-tiny models and the bundled ones, then studio_check verifies its
+# state dumps and screenshots. Skips (exit 77) when xvfb-run is missing; the training part needs KRAUSE_DATA_DIR.
 if(KRAUSE_BUILD_GUI)
     find_package(PkgConfig REQUIRED)
     pkg_check_modules(KRAUSE_STUDIO_STB REQUIRED IMPORTED_TARGET stb)
@@ -36,6 +36,16 @@ if(KRAUSE_BUILD_GUI)
                      $<TARGET_FILE:krause-studio> $<TARGET_FILE:studio_check>
                      ${CMAKE_CURRENT_LIST_DIR}/studio/data.txt
                      ${CMAKE_CURRENT_LIST_DIR}/studio/data.expect ${KRAUSE_STUDIO_OUT}/data)
+    add_test(NAME StudioBundledScript
+             COMMAND bash ${runner} $<TARGET_FILE:krause-studio> $<TARGET_FILE:studio_check>
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/bundled.txt
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/bundled.expect ${KRAUSE_STUDIO_OUT}/bundled)
+    set_tests_properties(StudioBundledScript PROPERTIES
+        FIXTURES_REQUIRED studio_models
+        ENVIRONMENT "STUDIO_MODELS=${KRAUSE_STUDIO_OUT}/models"
+        SKIP_RETURN_CODE 77
+        TIMEOUT 600
+        RUN_SERIAL TRUE)
     set_tests_properties(StudioScript StudioTrainScript StudioDataScript PROPERTIES
         FIXTURES_REQUIRED studio_models
         ENVIRONMENT "STUDIO_MODELS=${KRAUSE_STUDIO_OUT}/models"

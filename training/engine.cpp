@@ -5,6 +5,7 @@
 #include "model/probe.h"
 #include "model/sampler.h"
 #include "data/dataset.h"
+#include "training/bundled_models.h"
 #include "training/evaluate.h"
 #include "training/trainer.h"
 
@@ -13,7 +14,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -76,25 +76,8 @@ std::shared_ptr<ModelHandle> open_model(const std::string& path) {
 ModelSummary summarize(const ModelHandle& model) { return model.summary(); }
 
 std::string bundled_model_path() {
-    namespace fs = std::filesystem;
-    const char* name = "models/mnist-krause.safetensors";
-    std::vector<fs::path> roots;
-    if (const char* env = std::getenv("KRAUSE_ASSETS_DIR")) roots.emplace_back(env);
-    std::error_code ec;
-    const auto exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
-        for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
-             dir = dir.parent_path()) {
-            roots.push_back(dir / "assets");
-        }
-    }
-#ifdef KRAUSE_SOURCE_DIR
-    roots.emplace_back(fs::path(KRAUSE_SOURCE_DIR) / "assets");
-#endif
-    for (const auto& root : roots) {
-        if (fs::is_regular_file(root / name, ec)) return (root / name).string();
-    }
-    return {};
+    const auto models = bundled_models();
+    return models.empty() ? std::string() : models.front().path;
 }
 
 namespace {

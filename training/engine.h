@@ -61,8 +61,8 @@ class ModelHandle;
 // Throws std::runtime_error with a message naming the file and the problem.
 std::shared_ptr<ModelHandle> open_model(const std::string& path);
 ModelSummary summarize(const ModelHandle& model);
-// The model shipped in assets/models (found beside the executable, in the source tree, or in
-// $KRAUSE_ASSETS_DIR); empty when there is none.
+// The default bundled model: the first of assets/models/models.json whose file exists (assets/
+// found beside the executable, in $KRAUSE_ASSETS_DIR or the source tree); empty when there is none.
 std::string bundled_model_path();
 
 struct SampleRequest {

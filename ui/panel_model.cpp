@@ -106,6 +106,8 @@ void draw_model_panel(StudioState& state) {
         ImGui::Spacing();
     }
 
+    draw_bundled_picker(state);
+    ImGui::Spacing();
     if (ImGui::BeginTable("model_layout", 2, ImGuiTableFlags_Resizable)) {
         ImGui::TableNextColumn();
         browser_view(state);

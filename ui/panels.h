@@ -18,6 +18,8 @@ void draw_complete_panel(StudioState& state);
 void draw_inspect_panel(StudioState& state);
 void draw_compare_panel(StudioState& state);
 void draw_train_panel(StudioState& state);
+// The bundled models as a table on the Model tab; a click opens one as the main model.
+void draw_bundled_picker(StudioState& state);
 
 // Shared widgets.
 void show_error(const std::string& message);

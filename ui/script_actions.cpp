@@ -219,6 +219,21 @@ ScriptStart data_fetch_stop(StudioState& state, const Words&) {
     return {};
 }
 
+ScriptStart open_bundled(StudioState& state, const Words& w) {
+    std::string names;
+    for (const auto& m : state.bundled) {
+        if (m.name == w[1]) {
+            open_model(state, state.model, m.path);
+            return waiting(model_opened(false), 120);
+        }
+        names += " " + m.name;
+    }
+    return act([&](std::string* e) {
+        *e = "no bundled model '" + w[1] + "' (bundled:" + names + ")";
+        return false;
+    });
+}
+
 ScriptStart complete_start(StudioState& state, const Words&) {
     return act([&](std::string* e) { return start_complete(state, e); });
 }
@@ -373,6 +388,9 @@ const std::vector<ScriptVerb>& script_verbs() {
     static const std::vector<ScriptVerb> verbs = {
         {"open", 1, 1, "open PATH            open a checkpoint as the main model (waits for it)",
          nullptr, open_main},
+        {"open-bundled", 1, 1,
+         "open-bundled NAME    open a bundled model as the Model tab's picker does", nullptr,
+         open_bundled},
         {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)",
          nullptr, open_second},
         {"tab", 1, 1, "tab NAME             model | sample | complete | inspect | compare | train",

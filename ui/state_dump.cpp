@@ -175,6 +175,16 @@ json dump_state(const StudioState& state) {
     j["tab"] = to_string(state.tab);
     j["notice"] = state.notice;
     j["model"] = model_json(state.model);
+    j["bundled"] = json::array();
+    for (const auto& m : state.bundled) {
+        const bool open = state.model.loaded() && state.model.summary.path == m.path;
+        if (open) j["model"]["bundled"] = m.name;
+        j["bundled"].push_back({{"name", m.name}, {"data", m.data}, {"attention", m.attention},
+                                {"preset", m.preset}, {"parameters", m.parameters},
+                                {"bpd", {m.bpd_all, m.bpd_predicted}},
+                                {"grid_seconds", m.grid_seconds},
+                                {"slow", m.grid_seconds > kSlowGridSeconds}, {"open", open}});
+    }
     j["recent"] = state.recent;
 
     j["sample"] = samples_json(state.sample.job, state.sample.shown);

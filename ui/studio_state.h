@@ -3,6 +3,7 @@
 #pragma once
 
 #include "data/dataset.h"
+#include "training/bundled_models.h"
 #include "training/engine.h"
 #include "ui/heatmap.h"
 #include "ui/image_grid.h"
@@ -190,6 +191,8 @@ struct StudioState {
     FileBrowser browser;
     std::vector<std::string> recent;
     std::string notice;  // the first-start message, shown on the Model panel
+    std::vector<BundledModel> bundled;  // read once at start
+    std::string bundled_error;          // why the bundled models' list could not be read
 
     SampleState sample;
     DataFolderState folders;

@@ -126,6 +126,11 @@ void init_studio(StudioState& state, const std::string& checkpoint) {
     std::error_code ec;
     state.browser.folder = std::filesystem::current_path(ec).string();
     init_data_folders(state);
+    try {
+        state.bundled = bundled_models();
+    } catch (const std::runtime_error& e) {
+        state.bundled_error = e.what();
+    }
     std::string path = checkpoint;
     if (path.empty()) path = bundled_model_path();
     if (!path.empty()) {
