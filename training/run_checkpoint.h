@@ -3,7 +3,7 @@
 #pragma once
 
 #include "model/transformer.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/optimizer.h"
 #include "training/train_config.h"
 
