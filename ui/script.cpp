@@ -49,6 +49,16 @@ constexpr Verb kVerbs[] = {
      "                     compare, compare-sample, train"},
     {"wait-steps", 1, 2, "wait-steps N [S]     until training reached step N"},
     {"wait-evals", 1, 2, "wait-evals N [S]     until training made N evaluations"},
+    {"open-run", 1, 1, "open-run PATH        add a run folder's metrics.jsonl to the Train chart"},
+    {"export-chart", 1, 1,
+     "export-chart BASE    save the Train chart as BASE.png and BASE.csv (waits)"},
+    {"move-pixel", 2, 2, "move-pixel DR DC     move the inspected pixel (the arrow keys)"},
+    {"export-png", 3, 3,
+     "export-png WHAT S PATH  save samples, completions, inspect-grid or inspect-map as PNG,\n"
+     "                     each image pixel S x S"},
+    {"canvas", 1, 5,
+     "canvas ACTION ...    the Complete panel's drawing: clear | load PATH | dot ROW COL |\n"
+     "                     line ROW0 COL0 ROW1 COL1 (with the complete.brush settings)"},
     {"frames", 1, 1, "frames N             let N frames pass"},
     {"sleep", 1, 1, "sleep SECONDS        let time pass"},
     {"screenshot", 1, 1, "screenshot NAME      a step that only names its output files"},
@@ -151,6 +161,20 @@ std::string check_step(const std::vector<std::string>& w) {
     if (v == "click") {
         if (!one_of(w[1], kSources)) return "unknown image source '" + w[1] + "'";
         for (size_t i = 2; i < w.size(); ++i) {
+            if (!is_number(w[i], false)) return "'" + w[i] + "' is not an integer";
+        }
+    }
+    if ((v == "move-pixel" || v == "export-png") && !is_number(w[v == "move-pixel" ? 1 : 2], false)) {
+        return "expects an integer";
+    }
+    if (v == "move-pixel" && !is_number(w[2], false)) return "expects an integer";
+    if (v == "canvas") {
+        const size_t want = w[1] == "clear" ? 2 : w[1] == "load" ? 3 : w[1] == "dot" ? 4
+                            : w[1] == "line"                     ? 6
+                                                                 : 0;
+        if (want == 0) return "unknown canvas action '" + w[1] + "' (clear, load, dot, line)";
+        if (w.size() != want) return "wrong number of arguments for canvas " + w[1];
+        for (size_t i = 2; w[1] != "load" && i < w.size(); ++i) {
             if (!is_number(w[i], false)) return "'" + w[i] + "' is not an integer";
         }
     }

@@ -1,6 +1,7 @@
 // What each script verb does to the studio, and what it then waits for. Verbs go through the same
 // functions as the panels' buttons, so a script exercises the paths a user takes.
 #include "ui/actions.h"
+#include "ui/panels.h"
 #include "ui/script.h"
 #include "ui/settings.h"
 
@@ -179,6 +180,49 @@ void ScriptRunner::start_step(StudioState& state) {
                 return Wait::Failed;
             }
             return Wait::Pending;
+        };
+    } else if (verb == "move-pixel") {
+        ok = move_inspected_pixel(state, int_arg(w, 1), int_arg(w, 2), &error);
+    } else if (verb == "export-png") {
+        ok = export_png(state, w[1], int_arg(w, 2), w[3], &error);
+    } else if (verb == "canvas") {
+        if (!state.model.loaded()) {
+            ok = false;
+            error = "open a model first: the canvas takes its image size";
+        } else {
+            const ModelSummary& m = state.model.summary;
+            PromptCanvas& canvas = state.complete.canvas;
+            canvas.reshape(m.image_height, m.image_width, m.image_channels);
+            state.complete.drawn = true;
+            if (w[1] == "clear") {
+                canvas.clear();
+            } else if (w[1] == "load") {
+                ok = canvas.load_png(w[2], &error);
+            } else if (w[1] == "dot") {
+                canvas.paint(int_arg(w, 2), int_arg(w, 3));
+            } else {
+                canvas.paint_line(int_arg(w, 2), int_arg(w, 3), int_arg(w, 4), int_arg(w, 5));
+            }
+        }
+    } else if (verb == "open-run") {
+        ok = add_run_curves(state, w[1], &error);
+    } else if (verb == "export-chart") {
+        request_chart_export(state, w[1]);
+        select_tab(state, Tab::Train);
+        set_timeout(30);
+        waiter_ = [](StudioState& s, std::string* message) {
+            const ChartExport& e = s.train.chart_export;
+            if (e.requested) return Wait::Pending;
+            if (!e.png) {
+                *message = e.message;
+                return Wait::Failed;
+            }
+            if (!e.png->done) return Wait::Pending;
+            if (!e.png->error.empty()) {
+                *message = e.png->error;
+                return Wait::Failed;
+            }
+            return Wait::Ready;
         };
     } else if (verb == "frames") {
         auto left = std::make_shared<int>(int_arg(w, 1));
