@@ -319,8 +319,10 @@ bool AttentionMaps::draw_grid(const char* id, float scale, int* layer, int* head
     ImDrawList* draw = ImGui::GetWindowDrawList();
     const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
     char label[32];
+    // Narrow maps (CIFAR-10 at scale 1) leave no room for "head 3": the number alone then.
+    const bool narrow = ImGui::CalcTextSize("head 00").x > size.x + kMapGap;
     for (int h = 0; h < heads_; ++h) {
-        std::snprintf(label, sizeof label, "head %d", h);
+        std::snprintf(label, sizeof label, narrow ? "%d" : "head %d", h);
         draw->AddText(ImVec2(start.x + label_w + h * (size.x + kMapGap), start.y), text, label);
     }
     for (int l = 0; l < layers_; ++l) {

@@ -60,7 +60,7 @@ void curve_view_controls(CurveView& view) {
     ImGui::SliderFloat("smoothing", &view.smoothing, 0.0f, 0.99f, "%.2f");
     ImGui::SameLine();
     ImGui::Checkbox("log scale", &view.log_y);
-    ImGui::SameLine();
+    ImGui::SameLine(0, 24);
     int dims = view.test_predicted ? 1 : 0;
     ImGui::TextUnformatted("test BPD over");
     ImGui::SameLine();

@@ -41,13 +41,14 @@ void target_view(StudioState& state) {
     // In the user's words: which pixel (and colour), and what the model saw before predicting it.
     constexpr const char* kChannels[] = {"red", "green", "blue"};
     if (t.pixels.channels == 3) {
-        ImGui::Text("%s value of row %d, column %d", kChannels[std::clamp(t.channel, 0, 2)],
+        ImGui::Text("The %s value at row %d, column %d", kChannels[std::clamp(t.channel, 0, 2)],
                     t.row, t.col);
     } else {
         ImGui::Text("Pixel at row %d, column %d", t.row, t.col);
     }
-    ImGui::TextDisabled("of %s image %d; predicted from the %lld values before it", t.source.c_str(),
-                        t.image, static_cast<long long>(t.sub_pixel));
+    ImGui::TextDisabled("of %s image %d,", t.source.c_str(), t.image);
+    ImGui::TextDisabled("predicted from the %lld values before it",
+                        static_cast<long long>(t.sub_pixel));
     if (ImGui::IsItemHovered()) {
         ImGui::SetTooltip("sub-pixel %lld in raster order (rows, columns%s); the network's query "
                           "position %lld",
@@ -132,8 +133,9 @@ void next_value_chart(StudioState& state, float width) {
     const int truth = in.target.pixels.tokens[static_cast<size_t>(in.target.sub_pixel)];
     const auto top = std::max_element(in.next_probs.begin(), in.next_probs.end());
     const int best = static_cast<int>(top - in.next_probs.begin());
-    ImGui::Text("prediction: true value %d has p %.3f; most likely %d (p %.3f)", truth,
-                in.next_probs[truth], best, *top);
+    ImGui::TextUnformatted("the model's prediction of this value");
+    ImGui::Text("true %d: p %.3f   most likely %d: p %.3f", truth, in.next_probs[truth], best,
+                *top);
     const float height = 90.0f;
     const ImVec2 origin = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton("next_value", ImVec2(width, height + 16));

@@ -99,6 +99,12 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
         x_min -= 0.5;
         x_max += 0.5;
     }
+    // A little room at both ends, so that a point on the edge (the newest evaluation) shows; the
+    // tick labels keep naming the data's first and last x.
+    const double x_first = x_min, x_last = x_max;
+    const double pad = (x_max - x_min) * 0.015;
+    x_min -= pad;
+    x_max += pad;
     auto to_screen = [&](double x, double y) {
         return ImVec2(p0.x + static_cast<float>((x - x_min) / (x_max - x_min)) * (p1.x - p0.x),
                       p1.y - static_cast<float>((y - y_min) / (y_max - y_min)) * (p1.y - p0.y));
@@ -109,9 +115,9 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
     draw->AddText(ImVec2(origin.x + 2, p0.y), kText, label);
     format_value(label, sizeof label, untransform(y_min), false);
     draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), kText, label);
-    format_value(label, sizeof label, x_min, options.integer_x);
+    format_value(label, sizeof label, x_first, options.integer_x);
     draw->AddText(ImVec2(p0.x, p1.y + 2), kText, label);
-    format_value(label, sizeof label, x_max, options.integer_x);
+    format_value(label, sizeof label, x_last, options.integer_x);
     const float w = ImGui::CalcTextSize(label).x;
     draw->AddText(ImVec2(p1.x - w, p1.y + 2), kText, label);
     if (!options.x_label.empty()) {
