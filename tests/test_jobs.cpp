@@ -144,9 +144,8 @@ TEST(InspectJob, NextSubPixelDistributionMatchesTheModelsLikelihood) {
     auto reference = load_checkpoint(tiny_checkpoint()).model;
     reference->eval();
     torch::NoGradGuard no_grad;
-    const auto nll =
-        reference->token_nll(at::tensor(std::vector<int64_t>(image.begin(), image.end()))
-                                 .view({1, 36}));  // (1, T)
+    const auto nll = reference->token_nll(
+        at::tensor(std::vector<int64_t>(image.begin(), image.end())).view({1, 36}));  // (1, T)
     for (size_t n = 0; n < 2; ++n) {
         const int64_t i = request.sub_pixels[n];
         ASSERT_EQ(probs[n].size(), 256u);

@@ -27,8 +27,7 @@ std::vector<uint8_t> image_rgba(const Images& images, int64_t index) {
     return rgba;
 }
 
-void write_png_grid(const std::string& path, const Images& images, int64_t columns,
-                    int64_t scale) {
+void write_png_grid(const std::string& path, const Images& images, int64_t columns, int64_t scale) {
     if (images.count < 1) throw std::invalid_argument("write_png_grid: no images");
     if (scale < 1 || scale > 64) throw std::invalid_argument("write_png_grid: scale must be 1..64");
     if (columns <= 0) columns = static_cast<int64_t>(std::ceil(std::sqrt(images.count)));

@@ -142,13 +142,14 @@ void load_data(StudioState& state) {
     state.retired.retire(std::move(d.loading));
     const std::string spec = data_spec(d.kind, d.dir);
     const std::string kind = d.kind, dir = d.dir;
-    d.loading = std::make_unique<Job<LoadedData>>([spec, kind, dir](JobContext<LoadedData>& context) {
-        LoadedData loaded;
-        loaded.data =
-            std::make_shared<const Dataset>(load_dataset(parse_dataset_spec(spec), Split::Test));
-        loaded.class_names = class_names(kind, dir);
-        context.publish(std::move(loaded));
-    });
+    d.loading =
+        std::make_unique<Job<LoadedData>>([spec, kind, dir](JobContext<LoadedData>& context) {
+            LoadedData loaded;
+            loaded.data = std::make_shared<const Dataset>(
+                load_dataset(parse_dataset_spec(spec), Split::Test));
+            loaded.class_names = class_names(kind, dir);
+            context.publish(std::move(loaded));
+        });
 }
 
 bool start_complete(StudioState& state, std::string* error) {
@@ -350,9 +351,9 @@ bool export_png(StudioState& state, const std::string& what, int scale, const st
             return false;
         }
         const Images& images = shown->images;
-        const int64_t columns =
-            what == "completions" ? std::min<int64_t>(4, images.count)
-                                  : static_cast<int64_t>(std::ceil(std::sqrt(images.count)));
+        const int64_t columns = what == "completions"
+                                    ? std::min<int64_t>(4, images.count)
+                                    : static_cast<int64_t>(std::ceil(std::sqrt(images.count)));
         try {
             write_png_grid(path, images, columns, scale);
         } catch (const std::exception& e) {
@@ -385,9 +386,8 @@ bool export_png(StudioState& state, const std::string& what, int scale, const st
 std::vector<std::string> class_names(const std::string& kind, const std::string& dir) {
     if (kind == "cifar10") {
         namespace fs = std::filesystem;
-        for (const fs::path& file :
-             {fs::path(dir) / "batches.meta.txt",
-              fs::path(dir) / "cifar-10-batches-bin" / "batches.meta.txt"}) {
+        for (const fs::path& file : {fs::path(dir) / "batches.meta.txt",
+                                     fs::path(dir) / "cifar-10-batches-bin" / "batches.meta.txt"}) {
             std::ifstream in(file);
             std::vector<std::string> names;
             for (std::string line; std::getline(in, line);) {
@@ -398,7 +398,7 @@ std::vector<std::string> class_names(const std::string& kind, const std::string&
             }
             if (names.size() == 10) return names;
         }
-        return {"airplane", "automobile", "bird", "cat", "deer",
+        return {"airplane", "automobile", "bird",  "cat",  "deer",
                 "dog",      "frog",       "horse", "ship", "truck"};
     }
     if (kind == "fashion-mnist") {

@@ -40,9 +40,12 @@ constexpr ImU32 kKeptMark = IM_COL32(255, 255, 255, 200);
 
 const char* to_string(MapScale scale) {
     switch (scale) {
-        case MapScale::PerMap: return "per-map";
-        case MapScale::Shared: return "shared";
-        case MapScale::Absolute: return "absolute";
+        case MapScale::PerMap:
+            return "per-map";
+        case MapScale::Shared:
+            return "shared";
+        case MapScale::Absolute:
+            return "absolute";
     }
     return "per-map";
 }
@@ -182,9 +185,12 @@ void AttentionMaps::update(const std::shared_ptr<const InspectSnapshot>& snapsho
 
 float AttentionMaps::colour_max(int layer, int head) const {
     switch (style_.scale) {
-        case MapScale::Shared: return shared_max_;
-        case MapScale::Absolute: return 1.0f;
-        case MapScale::PerMap: break;
+        case MapScale::Shared:
+            return shared_max_;
+        case MapScale::Absolute:
+            return 1.0f;
+        case MapScale::PerMap:
+            break;
     }
     return maps_[layer * heads_ + head].info.max_weight;
 }

@@ -35,7 +35,7 @@ enum class MapScale { PerMap, Shared, Absolute };
 const char* to_string(MapScale scale);
 
 struct MapStyle {
-    float gamma = 0.5f;       // colour = (weight / max)^gamma; < 1 brings out small weights
+    float gamma = 0.5f;  // colour = (weight / max)^gamma; < 1 brings out small weights
     MapScale scale = MapScale::PerMap;
     bool show_image = true;   // draw the image faintly where there is no weight
     bool show_window = true;  // outline the keys inside the causal window
@@ -87,7 +87,7 @@ public:
 private:
     struct Map {
         Texture texture;
-        std::vector<uint8_t> rgba;  // what the texture holds, kept for PNG export
+        std::vector<uint8_t> rgba;        // what the texture holds, kept for PNG export
         std::vector<float> pixel_weight;  // per pixel, channels summed
         std::vector<uint8_t> pixel_selected;
         bool all_kept = true;  // nothing of the window was dropped: no marks needed

@@ -94,11 +94,10 @@ void draw_compare_panel(StudioState& state) {
     if (in.has_target) {
         ImGui::Text("pixel: row %d, column %d%s of %s image %d (both models probe it)",
                     in.target.row, in.target.col,
-                    in.target.pixels.channels == 3
-                        ? (in.target.channel == 0   ? ", red"
-                           : in.target.channel == 1 ? ", green"
-                                                    : ", blue")
-                        : "",
+                    in.target.pixels.channels == 3 ? (in.target.channel == 0   ? ", red"
+                                                      : in.target.channel == 1 ? ", green"
+                                                                               : ", blue")
+                                                   : "",
                     in.target.source.c_str(), in.target.image);
     } else {
         ImGui::TextDisabled("Click a pixel of any image to choose what both models explain.");

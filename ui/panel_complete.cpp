@@ -117,8 +117,8 @@ void canvas_view(StudioState& state) {
         std::string error;
         c.message = canvas.load_png(c.canvas_png, &error) ? "" : error;
     }
-    const float scale = std::floor(
-        std::min(ImGui::GetContentRegionAvail().x - 16, 448.0f) / std::max<int64_t>(1, m.image_width));
+    const float scale = std::floor(std::min(ImGui::GetContentRegionAvail().x - 16, 448.0f) /
+                                   std::max<int64_t>(1, m.image_width));
     record_region(state, "canvas", canvas.draw("canvas", std::max(2.0f, scale), c.rows));
     ImGui::TextDisabled("drag to paint; the model keeps the rows above the cyan line");
 }
@@ -143,7 +143,8 @@ void draw_complete_panel(StudioState& state) {
         ImGui::TextDisabled("Load a test set to choose an image to complete, or draw a prompt.");
         return;
     }
-    const int height = static_cast<int>(c.drawn ? state.model.summary.image_height : d.data->height);
+    const int height =
+        static_cast<int>(c.drawn ? state.model.summary.image_height : d.data->height);
     const int64_t image_w = c.drawn ? state.model.summary.image_width : d.data->width;
 
     if (ImGui::BeginTable("complete_layout", 2, ImGuiTableFlags_Resizable)) {
@@ -210,8 +211,7 @@ void draw_complete_panel(StudioState& state) {
             const int per_row = std::min(4, std::max(1, c.completions.count()));
             const float avail = ImGui::GetContentRegionAvail().x - 32 - (per_row + 1) * kGridGap;
             const float cell = std::clamp(
-                std::floor(avail / ((per_row + 2) * std::max<int64_t>(1, image_w))), 2.0f,
-                6.0f);
+                std::floor(avail / ((per_row + 2) * std::max<int64_t>(1, image_w))), 2.0f, 6.0f);
             ImGui::BeginGroup();
             ImGui::TextUnformatted("prompt");
             c.prompt.draw("prompt", cell, 1, nullptr);

@@ -27,8 +27,7 @@ ImU32 faded(ImU32 color) {
 }
 
 void add_curve(std::vector<PlotSeries>& out, std::vector<CsvSeries>* csv, const std::string& label,
-               const std::vector<TrainPoint>& points, ImU32 color, double smoothing,
-               bool markers) {
+               const std::vector<TrainPoint>& points, ImU32 color, double smoothing, bool markers) {
     PlotSeries raw{label, {}, {}, color, markers};
     for (const auto& p : points) {
         raw.x.push_back(static_cast<double>(p.step));
@@ -68,7 +67,8 @@ void curve_view_controls(CurveView& view) {
     ImGui::SameLine();
     ImGui::RadioButton("T-1 predicted", &dims, 1);
     if (ImGui::IsItemHovered()) {
-        ImGui::SetTooltip("the paper's figure: the first sub-pixel, drawn from the prior, left out");
+        ImGui::SetTooltip(
+            "the paper's figure: the first sub-pixel, drawn from the prior, left out");
     }
     view.test_predicted = dims == 1;
 }
@@ -187,8 +187,8 @@ void chart_export_controls(StudioState& state, const std::vector<CsvSeries>& csv
         }
     }
     if (e.png && e.png->done) {
-        e.message = e.png->error.empty() ? "saved " + e.base + ".png and " + e.base + ".csv"
-                                         : e.png->error;
+        e.message =
+            e.png->error.empty() ? "saved " + e.base + ".png and " + e.base + ".csv" : e.png->error;
     }
     if (!e.message.empty()) {
         ImGui::SameLine();

@@ -50,11 +50,11 @@ void target_view(StudioState& state) {
     ImGui::TextDisabled("predicted from the %lld values before it",
                         static_cast<long long>(t.sub_pixel));
     if (ImGui::IsItemHovered()) {
-        ImGui::SetTooltip("sub-pixel %lld in raster order (rows, columns%s); the network's query "
-                          "position %lld",
-                          static_cast<long long>(t.sub_pixel),
-                          t.pixels.channels == 3 ? ", then R, G, B" : "",
-                          static_cast<long long>(t.position()));
+        ImGui::SetTooltip(
+            "sub-pixel %lld in raster order (rows, columns%s); the network's query "
+            "position %lld",
+            static_cast<long long>(t.sub_pixel), t.pixels.channels == 3 ? ", then R, G, B" : "",
+            static_cast<long long>(t.position()));
     }
     ImGui::TextDisabled("arrow keys move the pixel");
     const float scale = std::max(1.0f, std::floor(kSideWidth * 0.75f / t.pixels.width));
@@ -142,15 +142,21 @@ void next_value_chart(StudioState& state, float width) {
     ImDrawList* draw = ImGui::GetWindowDrawList();
     const ImVec2 p0 = origin, p1(origin.x + width, origin.y + height);
     draw->AddRectFilled(p0, p1, IM_COL32(22, 22, 28, 255));
-    const float bar = width / 256.0f;
+    // Bars inside a small margin, so that values 0 and 255 (common in MNIST) do not sit on the
+    // frame; the true value is marked above the bars as well, for when its bar is tiny.
+    const float left = p0.x + 3, bar = (width - 6) / 256.0f;
     const float y_max = std::max(*top, 1e-6f);
     for (int v = 0; v < 256; ++v) {
-        const float h = in.next_probs[v] / y_max * (height - 4);
-        draw->AddRectFilled(ImVec2(p0.x + v * bar, p1.y - h), ImVec2(p0.x + (v + 1) * bar, p1.y),
+        const float h =
+            std::max(in.next_probs[v] > 0 ? 1.0f : 0.0f, in.next_probs[v] / y_max * (height - 12));
+        draw->AddRectFilled(ImVec2(left + v * bar, p1.y - h),
+                            ImVec2(left + v * bar + std::max(bar, 1.5f), p1.y),
                             v == truth ? kColorSecond : kColorImage);
     }
-    const float tx = p0.x + (truth + 0.5f) * bar;
-    draw->AddLine(ImVec2(tx, p0.y), ImVec2(tx, p1.y), kColorSecond, 1.5f);
+    const float tx = left + (truth + 0.5f) * bar;
+    draw->AddLine(ImVec2(tx, p0.y + 8), ImVec2(tx, p1.y), kColorSecond, 1.0f);
+    draw->AddTriangleFilled(ImVec2(tx - 4, p0.y + 1), ImVec2(tx + 4, p0.y + 1),
+                            ImVec2(tx, p0.y + 8), kColorSecond);
     draw->AddRect(p0, p1, IM_COL32(90, 90, 100, 255));
     const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
     draw->AddText(ImVec2(p0.x, p1.y + 1), text, "0");
@@ -158,7 +164,8 @@ void next_value_chart(StudioState& state, float width) {
     const char* note = "green: the true value";
     draw->AddText(ImVec2((p0.x + p1.x - ImGui::CalcTextSize(note).x) / 2, p1.y + 1), text, note);
     if (ImGui::IsItemHovered()) {
-        const int v = std::clamp(static_cast<int>((ImGui::GetIO().MousePos.x - p0.x) / bar), 0, 255);
+        const int v =
+            std::clamp(static_cast<int>((ImGui::GetIO().MousePos.x - left) / bar), 0, 255);
         ImGui::SetTooltip("value %d: p %.4f%s", v, in.next_probs[v], v == truth ? " (true)" : "");
     }
     record_region(state, "inspect_next", ImVec4(p0.x, p0.y, width, height));

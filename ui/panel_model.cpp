@@ -99,8 +99,8 @@ void run_of_model(StudioState& state) {
         ImGui::TextDisabled("the run made no evaluation");
     }
     ImVec4 rect;
-    training_chart("model_run", ImVec2(ImGui::GetContentRegionAvail().x, 200), nullptr, {run},
-                   view, &rect);
+    training_chart("model_run", ImVec2(ImGui::GetContentRegionAvail().x, 200), nullptr, {run}, view,
+                   &rect);
     record_region(state, "model_curves", rect);
     ImGui::TextDisabled("%s", run.path.c_str());
 }

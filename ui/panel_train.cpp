@@ -183,8 +183,7 @@ void run_view(StudioState& state) {
     const float width = ImGui::GetContentRegionAvail().x;
     if (live || !t.runs.empty()) {
         ImVec4 chart;
-        const auto csv =
-            training_chart("curves", ImVec2(width, 240), live, t.runs, t.view, &chart);
+        const auto csv = training_chart("curves", ImVec2(width, 240), live, t.runs, t.view, &chart);
         record_region(state, "train_curves", chart);
         chart_export_controls(state, csv, chart);
     }

@@ -216,8 +216,8 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
     if (col_labels.empty()) {
         std::snprintf(label, sizeof label, "%s 1 .. %zu", col_name, values.size());
     } else {
-        std::snprintf(label, sizeof label, "%s at step %lld .. %lld", col_name,
-                      col_labels.front(), col_labels.back());
+        std::snprintf(label, sizeof label, "%s at step %lld .. %lld", col_name, col_labels.front(),
+                      col_labels.back());
     }
     draw->AddText(ImVec2(p0.x, p1.y + 2), kText, label);
     // The colour scale as a small bar with its ends named.
@@ -227,7 +227,8 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
     const float bar_x = p0.x + ImGui::CalcTextSize(label).x + 6;
     constexpr int kBarSteps = 16;
     for (int i = 0; i < kBarSteps; ++i) {
-        draw->AddRectFilled(ImVec2(bar_x + i * 5.0f, bar_y + 2), ImVec2(bar_x + i * 5.0f + 5, bar_y + 10),
+        draw->AddRectFilled(ImVec2(bar_x + i * 5.0f, bar_y + 2),
+                            ImVec2(bar_x + i * 5.0f + 5, bar_y + 10),
                             heat_color(static_cast<float>(i) / (kBarSteps - 1)));
     }
     std::snprintf(label, sizeof label, "%.3f", v_max);

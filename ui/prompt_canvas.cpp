@@ -33,7 +33,8 @@ void PromptCanvas::set_pixel(int row, int col) {
     const int64_t c = image_.channels;
     uint8_t* p = &image_.tokens[static_cast<size_t>((row * image_.width + col) * c)];
     auto level = [&](float v) {
-        return eraser ? uint8_t(0) : static_cast<uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255));
+        return eraser ? uint8_t(0)
+                      : static_cast<uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255));
     };
     if (c == 1) {
         p[0] = level((colour[0] + colour[1] + colour[2]) / 3);
@@ -76,7 +77,8 @@ int64_t PromptCanvas::painted_pixels() const {
     int64_t n = 0;
     for (int64_t q = 0; q < image_.height * image_.width; ++q) {
         bool lit = false;
-        for (int64_t ch = 0; ch < image_.channels; ++ch) lit |= image_.tokens[q * image_.channels + ch] > 0;
+        for (int64_t ch = 0; ch < image_.channels; ++ch)
+            lit |= image_.tokens[q * image_.channels + ch] > 0;
         n += lit;
     }
     return n;
@@ -86,7 +88,8 @@ ImVec4 PromptCanvas::draw(const char* id, float scale, int prompt_rows) {
     if (empty()) return ImVec4();
     if (dirty_) {
         const auto rgba = image_rgba(image_, 0);
-        texture_.upload(rgba.data(), static_cast<int>(image_.width), static_cast<int>(image_.height));
+        texture_.upload(rgba.data(), static_cast<int>(image_.width),
+                        static_cast<int>(image_.height));
         dirty_ = false;
     }
     const ImVec2 size(image_.width * scale, image_.height * scale);
@@ -94,7 +97,8 @@ ImVec4 PromptCanvas::draw(const char* id, float scale, int prompt_rows) {
     ImGui::InvisibleButton(id, size);
     ImDrawList* draw = ImGui::GetWindowDrawList();
     draw->AddImage(texture_.id(), origin, ImVec2(origin.x + size.x, origin.y + size.y));
-    draw->AddRect(ImVec2(origin.x - 1, origin.y - 1), ImVec2(origin.x + size.x + 1, origin.y + size.y + 1),
+    draw->AddRect(ImVec2(origin.x - 1, origin.y - 1),
+                  ImVec2(origin.x + size.x + 1, origin.y + size.y + 1),
                   IM_COL32(120, 120, 140, 255));
     // The prompt ends here: the model completes everything below the line.
     const float y = origin.y + prompt_rows * scale;

@@ -30,8 +30,8 @@ public:
     bool empty() const { return image_.count == 0; }
     int64_t painted_pixels() const;  // pixels that are not black, for tests
 
-    int radius = 1;            // brush radius in image pixels (0: one pixel)
-    bool eraser = false;       // paint black
+    int radius = 1;               // brush radius in image pixels (0: one pixel)
+    bool eraser = false;          // paint black
     float colour[3] = {1, 1, 1};  // the brush (grey images take the mean)
 
 private:

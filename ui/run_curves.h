@@ -10,8 +10,8 @@
 namespace krause::ui {
 
 struct RunCurves {
-    std::string path;  // the metrics.jsonl file
-    std::string name;  // its run folder's name, for the legend
+    std::string path;                   // the metrics.jsonl file
+    std::string name;                   // its run folder's name, for the legend
     std::vector<TrainPoint> loss;       // training loss, bits per sub-pixel, per logged step
     std::vector<TrainPoint> test_all;   // test BPD over all T sub-pixels, per evaluation
     std::vector<TrainPoint> test_pred;  // test BPD over the T-1 predicted sub-pixels

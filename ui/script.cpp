@@ -164,14 +164,17 @@ std::string check_step(const std::vector<std::string>& w) {
             if (!is_number(w[i], false)) return "'" + w[i] + "' is not an integer";
         }
     }
-    if ((v == "move-pixel" || v == "export-png") && !is_number(w[v == "move-pixel" ? 1 : 2], false)) {
+    if ((v == "move-pixel" || v == "export-png") &&
+        !is_number(w[v == "move-pixel" ? 1 : 2], false)) {
         return "expects an integer";
     }
     if (v == "move-pixel" && !is_number(w[2], false)) return "expects an integer";
     if (v == "canvas") {
-        const size_t want = w[1] == "clear" ? 2 : w[1] == "load" ? 3 : w[1] == "dot" ? 4
-                            : w[1] == "line"                     ? 6
-                                                                 : 0;
+        const size_t want = w[1] == "clear"  ? 2
+                            : w[1] == "load" ? 3
+                            : w[1] == "dot"  ? 4
+                            : w[1] == "line" ? 6
+                                             : 0;
         if (want == 0) return "unknown canvas action '" + w[1] + "' (clear, load, dot, line)";
         if (w.size() != want) return "wrong number of arguments for canvas " + w[1];
         for (size_t i = 2; w[1] != "load" && i < w.size(); ++i) {

@@ -103,7 +103,7 @@ struct DataState {
     int selected = 0;
     int page = 0;
     std::vector<std::string> class_names;  // label names of the loaded set
-    ImageGrid page_grid;  // thumbnails of the current page
+    ImageGrid page_grid;                   // thumbnails of the current page
     int page_shown = -1;
     ImageGrid selected_grid;
     int selected_shown = -1;
@@ -166,7 +166,7 @@ struct CompareState {
 
 // How training curves are drawn, in the Train and Model panels alike.
 struct CurveView {
-    float smoothing = 0.6f;       // EMA weight of the training loss (0: raw)
+    float smoothing = 0.6f;  // EMA weight of the training loss (0: raw)
     bool log_y = false;
     bool test_predicted = false;  // test BPD over the T-1 predicted sub-pixels, not all T
 };

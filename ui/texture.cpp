@@ -122,8 +122,10 @@ void capture_callback(const ImDrawList*, const ImDrawCmd* cmd) {
     const ImVec2 scale = ImGui::GetIO().DisplayFramebufferScale;
     const int x0 = std::max(0, static_cast<int>(pending->rect.x * scale.x));
     const int y0 = std::max(0, static_cast<int>(pending->rect.y * scale.y));
-    const int x1 = std::min<int>(viewport[2], static_cast<int>((pending->rect.x + pending->rect.z) * scale.x));
-    const int y1 = std::min<int>(viewport[3], static_cast<int>((pending->rect.y + pending->rect.w) * scale.y));
+    const int x1 =
+        std::min<int>(viewport[2], static_cast<int>((pending->rect.x + pending->rect.z) * scale.x));
+    const int y1 =
+        std::min<int>(viewport[3], static_cast<int>((pending->rect.y + pending->rect.w) * scale.y));
     CaptureResult& result = *pending->result;
     result.done = true;
     if (x1 <= x0 || y1 <= y0) {
