@@ -103,8 +103,8 @@ void run_progress(const TrainState& t) {
 
 void run_figures(const TrainSnapshot& s, const CurveView& view) {
     if (s.loss_curve.empty()) {
-        ImGui::Text("step %lld   loss - (first figure at the first logged step)   lr %.3e",
-                    static_cast<long long>(s.step), s.lr);
+        ImGui::Text("step %lld   loss - (first figure at the first logged step)",
+                    static_cast<long long>(s.step));
     } else {
         ImGui::Text("step %lld   loss %.4f bits/dim   lr %.3e   %s tokens/s",
                     static_cast<long long>(s.step), s.loss_bpd, s.lr,

@@ -207,6 +207,10 @@ void ScriptRunner::start_step(StudioState& state) {
     } else if (verb == "open-run") {
         ok = add_run_curves(state, w[1], &error);
     } else if (verb == "export-chart") {
+        if (!state.train.shown && state.train.runs.empty()) {
+            ok = false;
+            error = "no training curves to export (start a run or open-run one)";
+        }
         request_chart_export(state, w[1]);
         select_tab(state, Tab::Train);
         set_timeout(30);
