@@ -21,6 +21,17 @@ if(KRAUSE_BUILD_GUI)
                      --out ${KRAUSE_STUDIO_OUT}/models/cifar.safetensors)
     set_tests_properties(StudioModel_cifar PROPERTIES FIXTURES_SETUP studio_models)
 
+    # A short run of the command line, whose metrics.jsonl the training script overlays on its
+    # own curves (runs of the CLI and of the studio write the same log).
+    # Skips (77) without MNIST, like the script that reads it.
+    add_test(NAME StudioCliRun
+             COMMAND sh -c "[ -d \"$KRAUSE_DATA_DIR/mnist\" ] || exit 77; exec \"$0\" \"$@\""
+                     $<TARGET_FILE:krause> train --preset mnist-tiny --data mnist --steps 6
+                     --batch 4 --eval-every 3 --eval-limit 16 --preview 0 --log-every 1
+                     --out ${KRAUSE_STUDIO_OUT}/cli-run)
+    set_tests_properties(StudioCliRun PROPERTIES FIXTURES_SETUP studio_models
+                         SKIP_RETURN_CODE 77)
+
     set(runner ${CMAKE_CURRENT_LIST_DIR}/studio/run_studio_test.sh)
     add_test(NAME StudioScript
              COMMAND bash ${runner} $<TARGET_FILE:krause-studio> $<TARGET_FILE:studio_check>
@@ -52,4 +63,8 @@ if(KRAUSE_BUILD_GUI)
         SKIP_RETURN_CODE 77
         TIMEOUT 900
         RUN_SERIAL TRUE)
+    # The training script plays on the small screen a laptop has: the run's controls must stay
+    # in view.
+    set_tests_properties(StudioTrainScript PROPERTIES ENVIRONMENT
+        "STUDIO_MODELS=${KRAUSE_STUDIO_OUT}/models;STUDIO_CLI_RUN=${KRAUSE_STUDIO_OUT}/cli-run;STUDIO_GEOMETRY=1280x720")
 endif()

@@ -8,6 +8,7 @@
 #include <torch/utils.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -165,6 +166,36 @@ TEST(InspectJob, ReportsEveryLayerAndRejectsBadPixels) {
     bad->wait();
     EXPECT_EQ(bad->state(), JobState::Failed);
     EXPECT_NE(bad->error().find("sub-pixel 0"), std::string::npos);
+}
+
+TEST(InspectJob, NextSubPixelDistributionMatchesTheModelsLikelihood) {
+    // The probabilities shown beside the maps are the model's own: -log p(true value) must be
+    // the NLL the trainer and evaluator compute for that sub-pixel.
+    auto model = open_model(tiny_checkpoint());
+    std::vector<uint8_t> image(36);
+    for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<uint8_t>((i * 37) % 256);
+    InspectRequest request;
+    request.image = image;
+    request.sub_pixels = {7, 30};
+    request.image_measures = false;
+    auto job = start_inspect(model, request);
+    job->wait();
+    ASSERT_EQ(job->state(), JobState::Finished) << job->error();
+    const auto& probs = job->snapshot()->next_probs;
+    ASSERT_EQ(probs.size(), 2u);
+    auto reference = load_checkpoint(tiny_checkpoint()).model;
+    reference->eval();
+    torch::NoGradGuard no_grad;
+    const auto nll = reference->token_nll(
+        at::tensor(std::vector<int64_t>(image.begin(), image.end())).view({1, 36}));  // (1, T)
+    for (size_t n = 0; n < 2; ++n) {
+        const int64_t i = request.sub_pixels[n];
+        ASSERT_EQ(probs[n].size(), 256u);
+        double sum = 0;
+        for (float p : probs[n]) sum += p;
+        EXPECT_NEAR(sum, 1.0, 1e-4);
+        EXPECT_NEAR(-std::log(probs[n][image[i]]), nll[0][i].item<double>(), 1e-4) << i;
+    }
 }
 
 TEST(EvalJob, BadDataFolderIsAnErrorNotACrash) {

@@ -12,6 +12,7 @@
 #include <ATen/Parallel.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
@@ -174,6 +175,18 @@ std::unique_ptr<Job<InspectSnapshot>> start_inspect(std::shared_ptr<ModelHandle>
             at::tensor(std::vector<int64_t>(request.image.begin(), request.image.end()), at::kLong);
         InspectSnapshot snap;
         snap.result = probe_attention(model, image, queries, request.image_measures);
+        if (!queries.empty()) {
+            // One pass over the prefix up to the last query gives every query's prediction.
+            torch::NoGradGuard no_grad;
+            model->eval();
+            const int64_t last = *std::max_element(queries.begin(), queries.end());
+            const auto logits = model->forward(image.narrow(0, 0, last + 1).view({1, last + 1}));
+            const auto probs = at::softmax(logits[0].to(at::kFloat), -1).contiguous();  // (S, 256)
+            for (int64_t p : queries) {
+                const float* row = probs[p].data_ptr<float>();
+                snap.next_probs.emplace_back(row, row + probs.size(1));
+            }
+        }
         snap.ready = true;
         job.publish(std::move(snap));
     });

@@ -31,9 +31,11 @@ struct Images {
 // One image as RGBA bytes (height * width * 4): grey for one channel; unknown sub-pixels of a
 // partly generated image are drawn in a dim blue so the frontier is visible.
 std::vector<uint8_t> image_rgba(const Images& images, int64_t index);
-// Writes a grid of the images with `columns` per row (0 = square-ish) and a 1-pixel gap as PNG.
-// Throws std::runtime_error naming the path when it cannot be written.
-void write_png_grid(const std::string& path, const Images& images, int64_t columns = 0);
+// Writes a grid of the images with `columns` per row (0 = square-ish) and a gap as PNG, each
+// image pixel `scale` x `scale` (the gap too). Throws std::runtime_error naming the path when it
+// cannot be written.
+void write_png_grid(const std::string& path, const Images& images, int64_t columns = 0,
+                    int64_t scale = 1);
 
 struct Progress {
     int64_t done = 0, total = 0;
@@ -93,6 +95,9 @@ struct InspectRequest {
 struct InspectSnapshot {
     bool ready = false;
     ProbeResult result;  // result.queries[n].position = sub_pixels[n] - 1
+    // next_probs[n][v]: the model's probability (temperature 1) that sub-pixel sub_pixels[n] has
+    // value v, given the sub-pixels before it: the 256-way prediction the maps explain.
+    std::vector<std::vector<float>> next_probs;
 };
 std::unique_ptr<Job<InspectSnapshot>> start_inspect(std::shared_ptr<ModelHandle> model,
                                                     InspectRequest request);

@@ -3,6 +3,7 @@
 
 #include <stb/stb_image_write.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -26,21 +27,25 @@ std::vector<uint8_t> image_rgba(const Images& images, int64_t index) {
     return rgba;
 }
 
-void write_png_grid(const std::string& path, const Images& images, int64_t columns) {
+void write_png_grid(const std::string& path, const Images& images, int64_t columns, int64_t scale) {
     if (images.count < 1) throw std::invalid_argument("write_png_grid: no images");
+    if (scale < 1 || scale > 64) throw std::invalid_argument("write_png_grid: scale must be 1..64");
     if (columns <= 0) columns = static_cast<int64_t>(std::ceil(std::sqrt(images.count)));
     const int64_t rows = (images.count + columns - 1) / columns;
-    const int64_t gap = 1;
-    const int64_t W = columns * images.width + (columns - 1) * gap;
-    const int64_t H = rows * images.height + (rows - 1) * gap;
+    const int64_t gap = scale;
+    const int64_t cell_w = images.width * scale, cell_h = images.height * scale;
+    const int64_t W = columns * cell_w + (columns - 1) * gap;
+    const int64_t H = rows * cell_h + (rows - 1) * gap;
     std::vector<uint8_t> canvas(W * H * 4, 255);
     for (int64_t i = 0; i < images.count; ++i) {
         const auto rgba = image_rgba(images, i);
-        const int64_t x0 = (i % columns) * (images.width + gap);
-        const int64_t y0 = (i / columns) * (images.height + gap);
-        for (int64_t y = 0; y < images.height; ++y) {
-            std::copy(&rgba[y * images.width * 4], &rgba[(y + 1) * images.width * 4],
-                      &canvas[((y0 + y) * W + x0) * 4]);
+        const int64_t x0 = (i % columns) * (cell_w + gap);
+        const int64_t y0 = (i / columns) * (cell_h + gap);
+        for (int64_t y = 0; y < cell_h; ++y) {
+            for (int64_t x = 0; x < cell_w; ++x) {
+                const uint8_t* src = &rgba[((y / scale) * images.width + x / scale) * 4];
+                std::copy(src, src + 4, &canvas[((y0 + y) * W + x0 + x) * 4]);
+            }
         }
     }
     const std::string tmp = path + ".tmp";

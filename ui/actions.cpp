@@ -5,9 +5,14 @@
 
 #include "training/options.h"
 
+#include "ui/texture.h"
+
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace krause::ui {
 
@@ -70,6 +75,16 @@ void open_model(StudioState& state, ModelSlot& slot, const std::string& path) {
         OpenedModel opened;
         opened.handle = krause::open_model(path);
         opened.summary = summarize(*opened.handle);
+        // The run's curves, when the checkpoint still sits in its run folder; a damaged log
+        // leaves the model usable.
+        const std::string metrics = metrics_beside(path);
+        if (!metrics.empty()) {
+            try {
+                opened.run = read_run_curves(metrics);
+            } catch (const std::exception&) {
+                opened.run = RunCurves();
+            }
+        }
         context.publish(std::move(opened));
     });
 }
@@ -124,51 +139,61 @@ void load_data(StudioState& state) {
         return;
     }
     const std::string spec = data_spec(d.kind, d.dir);
-    d.loading = std::make_unique<Job<LoadedData>>([spec](JobContext<LoadedData>& context) {
-        LoadedData loaded;
-        loaded.data =
-            std::make_shared<const Dataset>(load_dataset(parse_dataset_spec(spec), Split::Test));
-        context.publish(std::move(loaded));
-    });
+    const std::string kind = d.kind, dir = d.dir;
+    d.loading =
+        std::make_unique<Job<LoadedData>>([spec, kind, dir](JobContext<LoadedData>& context) {
+            LoadedData loaded;
+            loaded.data = std::make_shared<const Dataset>(
+                load_dataset(parse_dataset_spec(spec), Split::Test));
+            loaded.class_names = class_names(kind, dir);
+            context.publish(std::move(loaded));
+        });
 }
 
 bool start_complete(StudioState& state, std::string* error) {
     if (!need_model(state, error)) return false;
     const DataState& d = state.data;
-    if (!d.data || d.data->size() == 0) {
-        *error = "load a data set first";
-        return false;
-    }
-    const Dataset& data = *d.data;
     const ModelSummary& m = state.model.summary;
-    if (m.image_height != data.height || m.image_width != data.width ||
-        m.image_channels != data.channels) {
-        *error = "the model takes " + shape_text(m.image_height, m.image_width, m.image_channels) +
-                 " images, the data set has " + shape_text(data.height, data.width, data.channels);
-        return false;
-    }
     CompleteState& c = state.complete;
-    c.rows = std::clamp<int>(c.rows, 1, static_cast<int>(data.height) - 1);
-    const int index = std::clamp(d.selected, 0, static_cast<int>(data.size()) - 1);
-    const int64_t prefix_len = c.rows * data.width * data.channels;
+    const int64_t H = m.image_height, W = m.image_width, C = m.image_channels;
+    const uint8_t* source = nullptr;
+    if (c.drawn) {
+        c.canvas.reshape(H, W, C);
+        source = c.canvas.image().tokens.data();
+    } else {
+        if (!d.data || d.data->size() == 0) {
+            *error = "load a data set first (or draw a prompt)";
+            return false;
+        }
+        const Dataset& data = *d.data;
+        if (H != data.height || W != data.width || C != data.channels) {
+            *error = "the model takes " + shape_text(H, W, C) + " images, the data set has " +
+                     shape_text(data.height, data.width, data.channels);
+            return false;
+        }
+        source = data.image(std::clamp(d.selected, 0, static_cast<int>(data.size()) - 1));
+    }
+    c.rows = std::clamp<int>(c.rows, 1, static_cast<int>(H) - 1);
+    const int64_t T = H * W * C;
+    const int64_t prefix_len = c.rows * W * C;
 
     SampleRequest request;
     request.count = std::clamp(c.count, 1, 16);
     request.temperature = c.temperature;
     request.seed = static_cast<uint64_t>(c.seed);
-    request.prefix.assign(data.image(index), data.image(index) + prefix_len);
+    request.prefix.assign(source, source + prefix_len);
     request.prefix_len = prefix_len;
-    request.publish_every = std::max<int64_t>(1, data.width * data.channels / 4);
+    request.publish_every = std::max<int64_t>(1, W * C / 4);
 
     Images prompt;
     prompt.count = 1;
-    prompt.height = data.height;
-    prompt.width = data.width;
-    prompt.channels = data.channels;
-    prompt.tokens.assign(data.image(index), data.image(index) + data.seq_len());
+    prompt.height = H;
+    prompt.width = W;
+    prompt.channels = C;
+    prompt.tokens.assign(source, source + T);
     prompt.filled = prefix_len;
     c.prompt.set(prompt);
-    prompt.filled = data.seq_len();
+    prompt.filled = T;
     c.original.set(prompt);
     c.message.clear();
     state.retired.retire(std::move(c.job));
@@ -255,17 +280,140 @@ bool inspect_pixel(StudioState& state, const std::string& source, int image, int
     if (!try_start([&] { in.job = start_inspect(state.model.handle, request); }, error)) {
         return false;
     }
+    in.next_probs.clear();
+    probe_second_model(state);
+    if (in.averages_always || one.seq_len() <= kAutoAveragesMax) start_image_averages(state, error);
+    if (in.jump_on_click && state.tab != Tab::Compare) select_tab(state, Tab::Inspect);
+    return true;
+}
+
+void probe_second_model(StudioState& state) {
+    const InspectState& in = state.inspect;
     CompareState& cmp = state.compare;
     state.retired.retire(std::move(cmp.inspect));
     state.retired.retire(std::move(cmp.measures));
     cmp.maps.clear();
     cmp.over_image.clear();
-    if (cmp.model.loaded() && same_shape(cmp.model.summary, one)) {
-        try_start([&] { cmp.inspect = start_inspect(cmp.model.handle, request); }, &cmp.message);
+    if (!in.has_target || !cmp.model.loaded() || !same_shape(cmp.model.summary, in.target.pixels)) {
+        return;
     }
-    if (in.averages_always || one.seq_len() <= kAutoAveragesMax) start_image_averages(state, error);
-    if (in.jump_on_click && state.tab != Tab::Compare) select_tab(state, Tab::Inspect);
+    cmp.message.clear();
+    InspectRequest request;
+    request.image = in.target.pixels.tokens;
+    request.sub_pixels = {in.target.sub_pixel};
+    request.image_measures = false;
+    try_start([&] { cmp.inspect = start_inspect(cmp.model.handle, request); }, &cmp.message);
+    // The image averages follow when the main model has them (or is computing them).
+    if (in.measures && in.target.pixels.filled == in.target.pixels.seq_len()) {
+        request.image_measures = true;
+        try_start([&] { cmp.measures = start_inspect(cmp.model.handle, request); }, &cmp.message);
+    }
+}
+
+Progress train_progress(const TrainState& t, std::string* label) {
+    Progress p = t.shown ? t.shown->progress : Progress();
+    const bool paused = t.job && !t.job->done() && t.job->paused();
+    if (!t.job || t.job->done() || paused) p.eta_s = 0;
+    *label = paused ? "paused" : job_state(t.job);
+    return p;
+}
+
+bool move_inspected_pixel(StudioState& state, int d_row, int d_col, std::string* error) {
+    const InspectState& in = state.inspect;
+    if (!in.has_target) {
+        *error = "inspect a pixel first";
+        return false;
+    }
+    const Images& image = in.target.pixels;
+    const int row = std::clamp<int>(in.target.row + d_row, 0, static_cast<int>(image.height) - 1);
+    const int col = std::clamp<int>(in.target.col + d_col, 0, static_cast<int>(image.width) - 1);
+    if (row == in.target.row && col == in.target.col) return true;
+    return inspect_pixel(state, "inspect", 0, row, col, in.target.channel, error);
+}
+
+bool export_png(StudioState& state, const std::string& what, int scale, const std::string& path,
+                std::string* error) {
+    if (scale < 1 || scale > 64) {
+        *error = "the PNG scale must be 1..64, got " + std::to_string(scale);
+        return false;
+    }
+    if (path.empty()) {
+        *error = "name the PNG file to write";
+        return false;
+    }
+    int width = 0, height = 0;
+    if (what == "samples" || what == "completions") {
+        const auto& shown = what == "samples" ? state.sample.shown : state.complete.shown;
+        if (!shown || shown->images.count == 0) {
+            *error = "no " + what + " to save yet";
+            return false;
+        }
+        const Images& images = shown->images;
+        const int64_t columns = what == "completions"
+                                    ? std::min<int64_t>(4, images.count)
+                                    : static_cast<int64_t>(std::ceil(std::sqrt(images.count)));
+        try {
+            write_png_grid(path, images, columns, scale);
+        } catch (const std::exception& e) {
+            *error = e.what();
+            return false;
+        }
+        const int64_t rows = (images.count + columns - 1) / columns;
+        width = static_cast<int>((columns * (images.width + 1) - 1) * scale);
+        height = static_cast<int>((rows * (images.height + 1) - 1) * scale);
+    } else if (what == "inspect-grid" || what == "inspect-map") {
+        const InspectState& in = state.inspect;
+        if (!in.maps.ready()) {
+            *error = "no attention maps to save yet (click a pixel first)";
+            return false;
+        }
+        const auto rgba = what == "inspect-grid"
+                              ? in.maps.grid_rgba(scale, scale, &width, &height)
+                              : in.maps.map_rgba(in.layer, in.head, scale, &width, &height);
+        if (!write_rgba_png(path, rgba.data(), width, height, error)) return false;
+    } else {
+        *error = "cannot export '" + what + "' (samples, completions, inspect-grid, inspect-map)";
+        return false;
+    }
+    state.last_export.path = path;
+    state.last_export.width = width;
+    state.last_export.height = height;
     return true;
+}
+
+std::vector<std::string> class_names(const std::string& kind, const std::string& dir) {
+    if (kind == "cifar10") {
+        namespace fs = std::filesystem;
+        for (const fs::path& file : {fs::path(dir) / "batches.meta.txt",
+                                     fs::path(dir) / "cifar-10-batches-bin" / "batches.meta.txt"}) {
+            std::ifstream in(file);
+            std::vector<std::string> names;
+            for (std::string line; std::getline(in, line);) {
+                while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
+                    line.pop_back();
+                }
+                if (!line.empty()) names.push_back(line);
+            }
+            if (names.size() == 10) return names;
+        }
+        return {"airplane", "automobile", "bird",  "cat",  "deer",
+                "dog",      "frog",       "horse", "ship", "truck"};
+    }
+    if (kind == "fashion-mnist") {
+        return {"T-shirt/top", "trouser", "pullover", "dress", "coat",
+                "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
+    }
+    return {};  // MNIST's labels are the digits themselves
+}
+
+std::string label_text(const DataState& data, int image) {
+    if (!data.data || image < 0 || image >= data.data->size()) return "-";
+    const int label = data.data->labels[static_cast<size_t>(image)];
+    std::string text = std::to_string(label);
+    if (label < static_cast<int>(data.class_names.size())) {
+        text += " (" + data.class_names[static_cast<size_t>(label)] + ")";
+    }
+    return text;
 }
 
 bool start_image_averages(StudioState& state, std::string* error) {

@@ -36,5 +36,24 @@ bool start_image_averages(StudioState& state, std::string* error);
 bool start_compare_samples(StudioState& state, std::string* error);
 
 bool start_train(StudioState& state, std::string* error);
+// What the Train panel's progress bar shows: the run's progress without an ETA once it has ended
+// or while it is paused, and in `label` its state ("paused" while it waits).
+Progress train_progress(const TrainState& t, std::string* label);
+
+// Moves the inspected pixel by (d_row, d_col) within the image (the arrow keys of Inspect).
+bool move_inspected_pixel(StudioState& state, int d_row, int d_col, std::string* error);
+// Probes the inspected pixel with the Compare panel's model too, when it is open and takes
+// images of the same shape; called on every new pixel and when that model opens.
+void probe_second_model(StudioState& state);
+
+// Writes a view as PNG with each image pixel `scale` x `scale`: "samples", "completions",
+// "inspect-grid" or "inspect-map" (the enlarged one).
+bool export_png(StudioState& state, const std::string& what, int scale, const std::string& path,
+                std::string* error);
+// Label names of a data set: CIFAR-10's batches.meta.txt when its folder has one, else the
+// published list of the kind.
+std::vector<std::string> class_names(const std::string& kind, const std::string& dir);
+// "3 (cat)", or the number alone when the label has no name.
+std::string label_text(const DataState& data, int image);
 
 }  // namespace krause::ui

@@ -38,6 +38,18 @@ constexpr ImU32 kKeptMark = IM_COL32(255, 255, 255, 200);
 
 }  // namespace
 
+const char* to_string(MapScale scale) {
+    switch (scale) {
+        case MapScale::PerMap:
+            return "per-map";
+        case MapScale::Shared:
+            return "shared";
+        case MapScale::Absolute:
+            return "absolute";
+    }
+    return "per-map";
+}
+
 ImU32 heat_color(float t) {
     uint8_t rgb[3];
     heat_rgb(t, rgb);
@@ -97,7 +109,6 @@ void AttentionMaps::update(const std::shared_ptr<const InspectSnapshot>& snapsho
     }
 
     maps_.resize(static_cast<size_t>(layers_) * heads_);
-    std::vector<uint8_t> rgba(n_pixels * 4);
     for (int l = 0; l < layers_; ++l) {
         for (int h = 0; h < heads_; ++h) {
             Map& map = maps_[l * heads_ + h];
@@ -132,8 +143,18 @@ void AttentionMaps::update(const std::shared_ptr<const InspectSnapshot>& snapsho
                     static_cast<float>(std::sqrt(std::max(0.0, sum_sq / count - mean * mean)));
             }
             map.info = info;
+        }
+    }
+    shared_max_ = 0;
+    for (const Map& map : maps_) shared_max_ = std::max(shared_max_, map.info.max_weight);
 
-            const float scale = info.max_weight > 0 ? 1.0f / info.max_weight : 0.0f;
+    std::vector<uint8_t> rgba(n_pixels * 4);
+    for (int l = 0; l < layers_; ++l) {
+        for (int h = 0; h < heads_; ++h) {
+            Map& map = maps_[l * heads_ + h];
+            const bool all_kept = map.all_kept;
+            const float top = colour_max(l, h);
+            const float scale = top > 0 ? 1.0f / top : 0.0f;
             for (int64_t q = 0; q < n_pixels; ++q) {
                 uint8_t* out = rgba.data() + q * 4;
                 out[3] = 255;
@@ -144,7 +165,8 @@ void AttentionMaps::update(const std::shared_ptr<const InspectSnapshot>& snapsho
                         : tokens[q];
                 const bool has_key = q * channels_ <= p;
                 if (in_window[q] && (all_kept || map.pixel_selected[q])) {
-                    heat_rgb(0.06f + 0.94f * std::pow(map.pixel_weight[q] * scale, style.gamma),
+                    heat_rgb(0.06f + 0.94f * std::pow(std::min(1.0f, map.pixel_weight[q] * scale),
+                                                      style.gamma),
                              out);
                 } else if (in_window[q]) {
                     std::copy(kUnkeptRgb, kUnkeptRgb + 3, out);
@@ -156,8 +178,65 @@ void AttentionMaps::update(const std::shared_ptr<const InspectSnapshot>& snapsho
                 }
             }
             map.texture.upload(rgba.data(), static_cast<int>(width_), static_cast<int>(height_));
+            map.rgba = rgba;
         }
     }
+}
+
+float AttentionMaps::colour_max(int layer, int head) const {
+    switch (style_.scale) {
+        case MapScale::Shared:
+            return shared_max_;
+        case MapScale::Absolute:
+            return 1.0f;
+        case MapScale::PerMap:
+            break;
+    }
+    return maps_[layer * heads_ + head].info.max_weight;
+}
+
+namespace {
+
+// Copies a w x h RGBA image into canvas (canvas_w wide) at (x0, y0), each pixel scale x scale.
+void blit_scaled(const std::vector<uint8_t>& rgba, int64_t w, int64_t h, int scale,
+                 std::vector<uint8_t>& canvas, int canvas_w, int x0, int y0) {
+    for (int64_t y = 0; y < h * scale; ++y) {
+        for (int64_t x = 0; x < w * scale; ++x) {
+            const uint8_t* src = &rgba[((y / scale) * w + x / scale) * 4];
+            uint8_t* dst = &canvas[((y0 + y) * canvas_w + x0 + x) * 4];
+            std::copy(src, src + 4, dst);
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<uint8_t> AttentionMaps::grid_rgba(int scale, int gap, int* width, int* height) const {
+    if (!ready() || scale < 1) return {};
+    const int cell_w = static_cast<int>(width_) * scale, cell_h = static_cast<int>(height_) * scale;
+    *width = heads_ * cell_w + (heads_ - 1) * gap;
+    *height = layers_ * cell_h + (layers_ - 1) * gap;
+    std::vector<uint8_t> canvas(static_cast<size_t>(*width) * *height * 4, 0);
+    for (size_t i = 3; i < canvas.size(); i += 4) canvas[i] = 255;
+    for (int l = 0; l < layers_; ++l) {
+        for (int h = 0; h < heads_; ++h) {
+            blit_scaled(maps_[l * heads_ + h].rgba, width_, height_, scale, canvas, *width,
+                        h * (cell_w + gap), l * (cell_h + gap));
+        }
+    }
+    return canvas;
+}
+
+std::vector<uint8_t> AttentionMaps::map_rgba(int layer, int head, int scale, int* width,
+                                             int* height) const {
+    if (!ready() || scale < 1 || layer < 0 || head < 0 || layer >= layers_ || head >= heads_) {
+        return {};
+    }
+    *width = static_cast<int>(width_) * scale;
+    *height = static_cast<int>(height_) * scale;
+    std::vector<uint8_t> canvas(static_cast<size_t>(*width) * *height * 4);
+    blit_scaled(maps_[layer * heads_ + head].rgba, width_, height_, scale, canvas, *width, 0, 0);
+    return canvas;
 }
 
 void AttentionMaps::draw_overlay(ImDrawList* draw, ImVec2 origin, float scale, const Map& map,
@@ -208,7 +287,10 @@ void AttentionMaps::draw_tooltip(const Map& map, int layer, int head, int row, i
                     col, static_cast<long long>(ch),
                     j < static_cast<int64_t>(w.size()) ? w[j] : 0.0f, where);
     }
-    ImGui::TextDisabled("colour scale: 0 .. %.4f (this map's largest pixel)", map.info.max_weight);
+    ImGui::TextDisabled("colour scale: 0 .. %.4f (%s)", colour_max(layer, head),
+                        style_.scale == MapScale::PerMap   ? "this map's largest pixel"
+                        : style_.scale == MapScale::Shared ? "the grid's largest pixel"
+                                                           : "weight 1");
     ImGui::EndTooltip();
 }
 
@@ -243,8 +325,10 @@ bool AttentionMaps::draw_grid(const char* id, float scale, int* layer, int* head
     ImDrawList* draw = ImGui::GetWindowDrawList();
     const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
     char label[32];
+    // Narrow maps (CIFAR-10 at scale 1) leave no room for "head 3": the number alone then.
+    const bool narrow = ImGui::CalcTextSize("head 00").x > size.x + kMapGap;
     for (int h = 0; h < heads_; ++h) {
-        std::snprintf(label, sizeof label, "head %d", h);
+        std::snprintf(label, sizeof label, narrow ? "%d" : "head %d", h);
         draw->AddText(ImVec2(start.x + label_w + h * (size.x + kMapGap), start.y), text, label);
     }
     for (int l = 0; l < layers_; ++l) {

@@ -29,14 +29,20 @@ struct ProbeTarget {
     int64_t position() const { return sub_pixel - 1; }
 };
 
+// What a map's brightest colour stands for: its own largest pixel weight, the largest of the
+// whole grid (maps become comparable; a near-uniform map stays dark), or weight 1.
+enum class MapScale { PerMap, Shared, Absolute };
+const char* to_string(MapScale scale);
+
 struct MapStyle {
-    float gamma = 0.5f;       // colour = (weight / max)^gamma; < 1 brings out small weights
+    float gamma = 0.5f;  // colour = (weight / max)^gamma; < 1 brings out small weights
+    MapScale scale = MapScale::PerMap;
     bool show_image = true;   // draw the image faintly where there is no weight
     bool show_window = true;  // outline the keys inside the causal window
     bool show_selected = true;
     bool operator==(const MapStyle& o) const {
-        return gamma == o.gamma && show_image == o.show_image && show_window == o.show_window &&
-               show_selected == o.show_selected;
+        return gamma == o.gamma && scale == o.scale && show_image == o.show_image &&
+               show_window == o.show_window && show_selected == o.show_selected;
     }
     bool operator!=(const MapStyle& o) const { return !(*this == o); }
 };
@@ -61,6 +67,13 @@ public:
     const ProbeResult* result() const { return snapshot_ ? &snapshot_->result : nullptr; }
     const MapInfo& info(int layer, int head) const { return maps_[layer * heads_ + head].info; }
     int64_t window() const { return window_; }
+    // The weight the brightest colour stands for in map (layer, head) under the current style.
+    float colour_max(int layer, int head) const;
+
+    // The maps as RGBA pixels for a PNG: the grid (layers as rows, heads as columns, `gap`
+    // pixels apart) or one map, each image pixel `scale` x `scale`. Empty when not ready.
+    std::vector<uint8_t> grid_rgba(int scale, int gap, int* width, int* height) const;
+    std::vector<uint8_t> map_rgba(int layer, int head, int scale, int* width, int* height) const;
 
     // All maps, layers as rows and heads as columns, each image pixel `scale` screen pixels.
     // A click on a map selects it (returns true); the selected one is framed.
@@ -74,6 +87,7 @@ public:
 private:
     struct Map {
         Texture texture;
+        std::vector<uint8_t> rgba;        // what the texture holds, kept for PNG export
         std::vector<float> pixel_weight;  // per pixel, channels summed
         std::vector<uint8_t> pixel_selected;
         bool all_kept = true;  // nothing of the window was dropped: no marks needed
@@ -89,6 +103,7 @@ private:
     int layers_ = 0, heads_ = 0;
     int64_t height_ = 0, width_ = 0, channels_ = 0, window_ = 0;
     std::vector<Map> maps_;
+    float shared_max_ = 0;  // the largest pixel weight of any map
     // The window's outline as unit-pixel segments (x0, y0, x1, y1), computed once per target.
     std::vector<ImVec4> window_edges_;
 };

@@ -92,15 +92,13 @@ void draw_compare_panel(StudioState& state) {
     const InspectState& in = state.inspect;
     std::string error;
     if (in.has_target) {
-        ImGui::Text("pixel: %s image %d, row %d, col %d, channel %d", in.target.source.c_str(),
-                    in.target.image, in.target.row, in.target.col, in.target.channel);
-        ImGui::SameLine();
-        if (ImGui::Button("Probe both again")) {
-            if (!inspect_pixel(state, "inspect", 0, in.target.row, in.target.col, in.target.channel,
-                               &error)) {
-                c.message = error;
-            }
-        }
+        ImGui::Text("pixel: row %d, column %d%s of %s image %d (both models probe it)",
+                    in.target.row, in.target.col,
+                    in.target.pixels.channels == 3 ? (in.target.channel == 0   ? ", red"
+                                                      : in.target.channel == 1 ? ", green"
+                                                                               : ", blue")
+                                                   : "",
+                    in.target.source.c_str(), in.target.image);
     } else {
         ImGui::TextDisabled("Click a pixel of any image to choose what both models explain.");
     }

@@ -76,40 +76,94 @@ void thumbnails(StudioState& state) {
     ImGui::TextDisabled("click a thumbnail to choose the image to complete");
 }
 
+// Drawing tools and the canvas: the prompt is the canvas's top rows.
+void canvas_view(StudioState& state) {
+    CompleteState& c = state.complete;
+    const ModelSummary& m = state.model.summary;
+    if (!state.model.loaded()) {
+        ImGui::TextDisabled("Open a model first: the canvas takes its image size.");
+        return;
+    }
+    c.canvas.reshape(m.image_height, m.image_width, m.image_channels);
+    PromptCanvas& canvas = c.canvas;
+    ImGui::SetNextItemWidth(120);
+    ImGui::SliderInt("brush radius", &canvas.radius, 0, 6);
+    ImGui::SameLine();
+    ImGui::Checkbox("eraser", &canvas.eraser);
+    ImGui::SameLine();
+    if (ImGui::Button("Clear")) canvas.clear();
+    if (m.image_channels == 3) {
+        ImGui::SetNextItemWidth(240);
+        ImGui::ColorEdit3("brush colour", canvas.colour);
+    } else {
+        float& level = canvas.colour[0];
+        ImGui::SetNextItemWidth(240);
+        if (ImGui::SliderFloat("brush grey", &level, 0.0f, 1.0f, "%.2f")) {
+            canvas.colour[1] = canvas.colour[2] = level;
+        }
+    }
+    ImGui::SetNextItemWidth(300);
+    ImGui::InputText("##canvas_png", &c.canvas_png);
+    ImGui::SameLine();
+    if (ImGui::Button("Load PNG")) {
+        std::string error;
+        c.message = canvas.load_png(c.canvas_png, &error) ? "" : error;
+    }
+    const float scale = std::floor(std::min(ImGui::GetContentRegionAvail().x - 16, 448.0f) /
+                                   std::max<int64_t>(1, m.image_width));
+    record_region(state, "canvas", canvas.draw("canvas", std::max(2.0f, scale), c.rows));
+    ImGui::TextDisabled("drag to paint; the model keeps the rows above the cyan line");
+}
+
 }  // namespace
 
 void draw_complete_panel(StudioState& state) {
     DataState& d = state.data;
     CompleteState& c = state.complete;
-    data_controls(state);
-    if (!d.data && !d.loading && d.error.empty() && !d.dir.empty()) load_data(state);
-    if (!d.data) {
-        ImGui::TextDisabled("Load a test set to choose an image to complete.");
+    ImGui::TextUnformatted("Prompt from");
+    ImGui::SameLine();
+    int from = c.drawn ? 1 : 0;
+    ImGui::RadioButton("a test image", &from, 0);
+    ImGui::SameLine();
+    ImGui::RadioButton("my drawing", &from, 1);
+    c.drawn = from == 1;
+    if (!c.drawn) {
+        data_controls(state);
+        if (!d.data && !d.loading && d.error.empty() && !d.dir.empty()) load_data(state);
+    }
+    if (!d.data && !c.drawn) {
+        ImGui::TextDisabled("Load a test set to choose an image to complete, or draw a prompt.");
         return;
     }
+    const int height =
+        static_cast<int>(c.drawn ? state.model.summary.image_height : d.data->height);
+    const int64_t image_w = c.drawn ? state.model.summary.image_width : d.data->width;
 
     if (ImGui::BeginTable("complete_layout", 2, ImGuiTableFlags_Resizable)) {
         ImGui::TableSetupColumn("browse", ImGuiTableColumnFlags_WidthFixed, 520);
         ImGui::TableNextColumn();
-        thumbnails(state);
-        ImGui::Separator();
-        ImGui::Text(
-            "Image %d (label %d): click a pixel to inspect it", d.selected,
-            d.selected < static_cast<int>(d.data->labels.size()) ? d.data->labels[d.selected] : -1);
         PixelRef clicked;
         ImVec4 rect;
-        const float scale = 224.0f / std::max<int64_t>(1, d.data->width);
-        if (d.selected_shown == d.selected &&
-            d.selected_grid.draw("selected", scale, 1, &clicked,
-                                 mark_for(state, "data", d.selected), &rect)) {
-            inspect_click(state, "data", PixelRef{d.selected, clicked.row, clicked.col});
+        if (c.drawn) {
+            canvas_view(state);
+        } else {
+            thumbnails(state);
+            ImGui::Separator();
+            ImGui::Text("Image %d, label %s: click a pixel to inspect it", d.selected,
+                        label_text(d, d.selected).c_str());
+            const float scale = 224.0f / std::max<int64_t>(1, d.data->width);
+            if (d.selected_shown == d.selected &&
+                d.selected_grid.draw("selected", scale, 1, &clicked,
+                                     mark_for(state, "data", d.selected), &rect)) {
+                inspect_click(state, "data", PixelRef{d.selected, clicked.row, clicked.col});
+            }
+            record_region(state, "data_image", rect);
         }
-        record_region(state, "data_image", rect);
 
         ImGui::TableNextColumn();
         const bool running = c.job && !c.job->done();
         ImGui::SetNextItemWidth(160);
-        ImGui::SliderInt("rows kept", &c.rows, 1, static_cast<int>(d.data->height) - 1);
+        ImGui::SliderInt("rows kept", &c.rows, 1, std::max(2, height) - 1);
         ImGui::SameLine();
         ImGui::SetNextItemWidth(120);
         ImGui::SliderInt("completions", &c.count, 1, 16);
@@ -126,6 +180,19 @@ void draw_complete_panel(StudioState& state) {
         ImGui::BeginDisabled(!running);
         if (ImGui::Button("Stop")) c.job->request_stop();
         ImGui::EndDisabled();
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(180);
+        ImGui::InputText("##png", &c.png_path);
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(80);
+        ImGui::InputInt("x", &c.png_scale);
+        c.png_scale = std::clamp(c.png_scale, 1, 64);
+        ImGui::SameLine();
+        if (ImGui::Button("Save PNG")) {
+            c.message = export_png(state, "completions", c.png_scale, c.png_path, &error)
+                            ? "saved " + c.png_path
+                            : error;
+        }
         if (c.job && c.shown) show_progress(c.shown->progress, job_state(c.job));
         if (c.job && c.job->state() == JobState::Failed) show_error(c.job->error());
         show_error(c.message);
@@ -136,8 +203,7 @@ void draw_complete_panel(StudioState& state) {
             const int per_row = std::min(4, std::max(1, c.completions.count()));
             const float avail = ImGui::GetContentRegionAvail().x - 32 - (per_row + 1) * kGridGap;
             const float cell = std::clamp(
-                std::floor(avail / ((per_row + 2) * std::max<int64_t>(1, d.data->width))), 2.0f,
-                6.0f);
+                std::floor(avail / ((per_row + 2) * std::max<int64_t>(1, image_w))), 2.0f, 6.0f);
             ImGui::BeginGroup();
             ImGui::TextUnformatted("prompt");
             c.prompt.draw("prompt", cell, 1, nullptr);
@@ -153,7 +219,7 @@ void draw_complete_panel(StudioState& state) {
             ImGui::EndGroup();
             ImGui::SameLine(0, 16);
             ImGui::BeginGroup();
-            ImGui::TextUnformatted("original");
+            ImGui::TextUnformatted(c.drawn ? "the drawing" : "original");
             c.original.draw("original", cell, 1, nullptr);
             ImGui::EndGroup();
         }

@@ -5,6 +5,7 @@
 #include "ui/panels.h"
 
 #include <imgui.h>
+#include <imgui_stdlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +17,7 @@ namespace {
 constexpr float kSideWidth = 300.0f;
 constexpr float kChartWidth = 340.0f;
 
-void colour_legend(float width) {
+void colour_legend(const InspectState& in, float width) {
     const ImVec2 p = ImGui::GetCursorScreenPos();
     ImDrawList* draw = ImGui::GetWindowDrawList();
     constexpr int kSteps = 32;
@@ -26,7 +27,10 @@ void colour_legend(float width) {
                             heat_color(static_cast<float>(i) / (kSteps - 1)));
     }
     ImGui::Dummy(ImVec2(width, 12));
-    ImGui::TextDisabled("0  ...  largest weight of the map");
+    const MapScale scale = in.style.scale;
+    ImGui::TextDisabled("0  ...  %s", scale == MapScale::PerMap   ? "largest weight of the map"
+                                      : scale == MapScale::Shared ? "largest weight of the grid"
+                                                                  : "weight 1");
     ImGui::TextDisabled("green outline: causal window; cyan: the pixel");
     ImGui::TextDisabled("blue: in the window, dropped by top-K");
 }
@@ -34,9 +38,25 @@ void colour_legend(float width) {
 void target_view(StudioState& state) {
     InspectState& in = state.inspect;
     const ProbeTarget& t = in.target;
-    ImGui::Text("%s image %d, row %d, col %d", t.source.c_str(), t.image, t.row, t.col);
-    ImGui::Text("sub-pixel %lld (query position %lld)", static_cast<long long>(t.sub_pixel),
-                static_cast<long long>(t.position()));
+    // In the user's words: which pixel (and colour), and what the model saw before predicting it.
+    constexpr const char* kChannels[] = {"red", "green", "blue"};
+    if (t.pixels.channels == 3) {
+        ImGui::Text("The %s value at row %d, column %d", kChannels[std::clamp(t.channel, 0, 2)],
+                    t.row, t.col);
+    } else {
+        ImGui::Text("Pixel at row %d, column %d", t.row, t.col);
+    }
+    ImGui::TextDisabled("of %s image %d,", t.source.c_str(), t.image);
+    ImGui::TextDisabled("predicted from the %lld values before it",
+                        static_cast<long long>(t.sub_pixel));
+    if (ImGui::IsItemHovered()) {
+        ImGui::SetTooltip(
+            "sub-pixel %lld in raster order (rows, columns%s); the network's query "
+            "position %lld",
+            static_cast<long long>(t.sub_pixel), t.pixels.channels == 3 ? ", then R, G, B" : "",
+            static_cast<long long>(t.position()));
+    }
+    ImGui::TextDisabled("arrow keys move the pixel");
     const float scale = std::max(1.0f, std::floor(kSideWidth * 0.75f / t.pixels.width));
     PixelRef clicked;
     ImVec4 rect;
@@ -66,6 +86,18 @@ void target_view(StudioState& state) {
 void style_controls(InspectState& in) {
     ImGui::SetNextItemWidth(140);
     ImGui::SliderFloat("gamma", &in.style.gamma, 0.1f, 1.0f, "%.2f");
+    int scale = static_cast<int>(in.style.scale);
+    ImGui::TextUnformatted("colours:");
+    ImGui::SameLine();
+    ImGui::RadioButton("per map", &scale, static_cast<int>(MapScale::PerMap));
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("each map up to its own largest weight");
+    ImGui::SameLine();
+    ImGui::RadioButton("shared", &scale, static_cast<int>(MapScale::Shared));
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("every map up to the grid's largest weight");
+    ImGui::SameLine();
+    ImGui::RadioButton("0..1", &scale, static_cast<int>(MapScale::Absolute));
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("absolute: the brightest colour is weight 1");
+    in.style.scale = static_cast<MapScale>(scale);
     ImGui::Checkbox("window", &in.style.show_window);
     ImGui::SameLine();
     ImGui::Checkbox("kept keys", &in.style.show_selected);
@@ -92,6 +124,93 @@ void enlarged_map(StudioState& state) {
     ImVec4 rect;
     maps.draw_map("enlarged", in.layer, in.head, scale, true, &rect);
     record_region(state, "inspect_map", rect);
+}
+
+// The model's 256-way prediction of the inspected sub-pixel, with the true value marked.
+void next_value_chart(StudioState& state, float width) {
+    const InspectState& in = state.inspect;
+    if (in.next_probs.size() != 256) return;
+    const int truth = in.target.pixels.tokens[static_cast<size_t>(in.target.sub_pixel)];
+    const auto top = std::max_element(in.next_probs.begin(), in.next_probs.end());
+    const int best = static_cast<int>(top - in.next_probs.begin());
+    ImGui::TextUnformatted("the model's prediction of this value");
+    ImGui::Text("true %d: p %.3f   most likely %d: p %.3f", truth, in.next_probs[truth], best,
+                *top);
+    const float height = 90.0f;
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("next_value", ImVec2(width, height + 16));
+    ImDrawList* draw = ImGui::GetWindowDrawList();
+    const ImVec2 p0 = origin, p1(origin.x + width, origin.y + height);
+    draw->AddRectFilled(p0, p1, IM_COL32(22, 22, 28, 255));
+    // Bars inside a small margin, so that values 0 and 255 (common in MNIST) do not sit on the
+    // frame; the true value is marked above the bars as well, for when its bar is tiny.
+    const float left = p0.x + 3, bar = (width - 6) / 256.0f;
+    const float y_max = std::max(*top, 1e-6f);
+    for (int v = 0; v < 256; ++v) {
+        const float h =
+            std::max(in.next_probs[v] > 0 ? 1.0f : 0.0f, in.next_probs[v] / y_max * (height - 12));
+        draw->AddRectFilled(ImVec2(left + v * bar, p1.y - h),
+                            ImVec2(left + v * bar + std::max(bar, 1.5f), p1.y),
+                            v == truth ? kColorSecond : kColorImage);
+    }
+    const float tx = left + (truth + 0.5f) * bar;
+    draw->AddLine(ImVec2(tx, p0.y + 8), ImVec2(tx, p1.y), kColorSecond, 1.0f);
+    draw->AddTriangleFilled(ImVec2(tx - 4, p0.y + 1), ImVec2(tx + 4, p0.y + 1),
+                            ImVec2(tx, p0.y + 8), kColorSecond);
+    draw->AddRect(p0, p1, IM_COL32(90, 90, 100, 255));
+    const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+    draw->AddText(ImVec2(p0.x, p1.y + 1), text, "0");
+    draw->AddText(ImVec2(p1.x - ImGui::CalcTextSize("255").x, p1.y + 1), text, "255");
+    const char* note = "green: the true value";
+    draw->AddText(ImVec2((p0.x + p1.x - ImGui::CalcTextSize(note).x) / 2, p1.y + 1), text, note);
+    if (ImGui::IsItemHovered()) {
+        const int v =
+            std::clamp(static_cast<int>((ImGui::GetIO().MousePos.x - left) / bar), 0, 255);
+        ImGui::SetTooltip("value %d: p %.4f%s", v, in.next_probs[v], v == truth ? " (true)" : "");
+    }
+    record_region(state, "inspect_next", ImVec4(p0.x, p0.y, width, height));
+}
+
+void export_controls(StudioState& state) {
+    InspectState& in = state.inspect;
+    ImGui::SetNextItemWidth(170);
+    ImGui::InputText("##png", &in.png_path);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(80);
+    ImGui::InputInt("x", &in.png_scale);
+    in.png_scale = std::clamp(in.png_scale, 1, 64);
+    std::string error;
+    if (ImGui::Button("Save grid PNG")) {
+        if (export_png(state, "inspect-grid", in.png_scale, in.png_path, &error)) {
+            in.message.clear();
+        } else {
+            in.message = error;
+        }
+    }
+    ImGui::SameLine();
+    if (ImGui::Button("Save enlarged map PNG")) {
+        if (export_png(state, "inspect-map", in.png_scale, in.png_path, &error)) {
+            in.message.clear();
+        } else {
+            in.message = error;
+        }
+    }
+    if (!state.last_export.path.empty()) {
+        ImGui::TextDisabled("saved %s (%dx%d)", state.last_export.path.c_str(),
+                            state.last_export.width, state.last_export.height);
+    }
+}
+
+void arrow_keys(StudioState& state) {
+    if (ImGui::GetIO().WantTextInput) return;
+    int d_row = 0, d_col = 0;
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_LeftArrow))) d_col = -1;
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_RightArrow))) d_col = 1;
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_UpArrow))) d_row = -1;
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_DownArrow))) d_row = 1;
+    if (d_row == 0 && d_col == 0) return;
+    std::string error;
+    if (!move_inspected_pixel(state, d_row, d_col, &error)) state.inspect.message = error;
 }
 
 }  // namespace
@@ -141,6 +260,7 @@ void draw_inspect_panel(StudioState& state) {
             "training preview) to see which earlier pixels it attends to.");
         return;
     }
+    arrow_keys(state);
     if (!ImGui::BeginTable("inspect_layout", 3, ImGuiTableFlags_Resizable)) return;
     ImGui::TableSetupColumn("target", ImGuiTableColumnFlags_WidthFixed, kSideWidth + 10);
     ImGui::TableSetupColumn("maps", ImGuiTableColumnFlags_WidthStretch);
@@ -153,7 +273,8 @@ void draw_inspect_panel(StudioState& state) {
     if (in.maps.ready()) {
         ImGui::Separator();
         enlarged_map(state);
-        colour_legend(kSideWidth * 0.8f);
+        colour_legend(in, kSideWidth * 0.8f);
+        export_controls(state);
     }
 
     ImGui::TableNextColumn();
@@ -180,6 +301,7 @@ void draw_inspect_panel(StudioState& state) {
     const ProbeResult* r = in.maps.result();
     if (r) {
         ImGui::BeginChild("charts", ImVec2(0, 0), false);
+        next_value_chart(state, kChartWidth - 10);
         if (in.measures && !in.measures->done()) {
             ImGui::TextDisabled("averaging over the whole image ...");
         } else if (!in.measures) {

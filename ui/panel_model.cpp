@@ -84,6 +84,29 @@ void browser_view(StudioState& state) {
     ImGui::TextDisabled("click selects, double-click opens");
 }
 
+// The curves of the run that wrote this checkpoint, from the metrics.jsonl beside it.
+void run_of_model(StudioState& state) {
+    const RunCurves& run = state.model.run;
+    if (run.empty()) {
+        ImGui::TextDisabled("no metrics.jsonl beside this checkpoint: no training curves");
+        return;
+    }
+    const CurveView& view = state.train.view;
+    const auto& test = view.test_predicted ? run.test_pred : run.test_all;
+    if (!test.empty()) {
+        ImGui::Text("final test BPD %.4f (%s) at step %lld", test.back().value,
+                    view.test_predicted ? "T-1 predicted sub-pixels" : "all T sub-pixels",
+                    static_cast<long long>(test.back().step));
+    } else {
+        ImGui::TextDisabled("the run made no evaluation");
+    }
+    ImVec4 rect;
+    training_chart("model_run", ImVec2(ImGui::GetContentRegionAvail().x, 200), nullptr, {run}, view,
+                   &rect);
+    record_region(state, "model_curves", rect);
+    ImGui::TextDisabled("%s", run.path.c_str());
+}
+
 }  // namespace
 
 void draw_model_panel(StudioState& state) {
@@ -126,6 +149,7 @@ void draw_model_panel(StudioState& state) {
         ImGui::TableNextColumn();
         if (slot.loaded()) {
             summary_table(slot.summary);
+            run_of_model(state);
             if (ImGui::CollapsingHeader("Configuration (JSON)")) {
                 ImGui::TextWrapped("%s", slot.summary.config_json.c_str());
             }

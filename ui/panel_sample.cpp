@@ -42,8 +42,14 @@ void draw_sample_panel(StudioState& state) {
     ImGui::SetNextItemWidth(260);
     ImGui::InputText("##png", &s.png_path);
     ImGui::SameLine();
+    ImGui::SetNextItemWidth(80);
+    ImGui::InputInt("x", &s.png_scale);
+    s.png_scale = std::clamp(s.png_scale, 1, 64);
+    ImGui::SameLine();
     if (ImGui::Button("Save PNG")) {
-        if (!save_sample_png(state, s.png_path, &error)) s.message = error;
+        s.message = export_png(state, "samples", s.png_scale, s.png_path, &error)
+                        ? "saved " + s.png_path
+                        : error;
     }
     if (s.job && s.shown) show_progress(s.shown->progress, job_state(s.job));
     if (s.job && s.job->state() == JobState::Failed) show_error(s.job->error());

@@ -137,28 +137,33 @@ void run_controls(StudioState& state) {
     ImGui::EndDisabled();
 }
 
-void curves(const TrainSnapshot& s, float width) {
-    PlotSeries loss{"train loss", {}, {}, kColorPixel, false};
-    for (const auto& p : s.loss_curve) {
-        loss.x.push_back(static_cast<double>(p.step));
-        loss.y.push_back(p.value);
-    }
-    PlotSeries test{"test BPD (T dims)", {}, {}, kColorImage, true};
-    for (const auto& p : s.test_curve) {
-        test.x.push_back(static_cast<double>(p.step));
-        test.y.push_back(p.value);
-    }
-    PlotSeries pred{"test BPD (T-1)", {}, {}, kColorSecond, true};
-    for (const auto& p : s.test_curve_pred) {
-        pred.x.push_back(static_cast<double>(p.step));
-        pred.y.push_back(p.value);
-    }
-    PlotOptions options;
-    options.title = "bits per sub-pixel";
-    options.x_label = "step";
-    options.integer_x = true;
-    line_chart("curves", ImVec2(width, 220), {loss, test, pred}, options);
+// The run's state in words: "paused" while it waits, and no ETA once it has ended.
+void run_progress(const TrainState& t) {
+    std::string label;
+    const Progress p = train_progress(t, &label);
+    show_progress(p, label);
 }
+
+void run_figures(const TrainSnapshot& s, const CurveView& view) {
+    if (s.loss_curve.empty()) {
+        ImGui::Text("step %lld   loss - (first figure at the first logged step)",
+                    static_cast<long long>(s.step));
+    } else {
+        ImGui::Text("step %lld   loss %.4f bits/dim   lr %.3e   %s tokens/s",
+                    static_cast<long long>(s.step), s.loss_bpd, s.lr,
+                    format_count(s.tokens_per_s).c_str());
+    }
+    const auto& test = view.test_predicted ? s.test_curve_pred : s.test_curve;
+    if (test.empty()) {
+        ImGui::TextDisabled("test BPD: - (after the first evaluation)");
+    } else {
+        ImGui::Text("test BPD %.4f over %s at step %lld", test.back().value,
+                    view.test_predicted ? "the T-1 predicted sub-pixels" : "all T sub-pixels",
+                    static_cast<long long>(test.back().step));
+    }
+}
+
+void run_view(StudioState& state);
 
 }  // namespace
 
@@ -167,43 +172,66 @@ void draw_train_panel(StudioState& state) {
     if (!ImGui::BeginTable("train_layout", 2, ImGuiTableFlags_Resizable)) return;
     ImGui::TableSetupColumn("form", ImGuiTableColumnFlags_WidthFixed, kFormWidth);
     ImGui::TableNextColumn();
-    // The controls above the form, which is taller than the window.
+    // The buttons stay at the top; the long form scrolls below them.
+    const ImVec2 controls_at = ImGui::GetCursorScreenPos();
     run_controls(state);
+    record_region(state, "train_controls",
+                  ImVec4(controls_at.x, controls_at.y, kFormWidth,
+                         ImGui::GetCursorScreenPos().y - controls_at.y));
     show_error(t.message);
+    ImGui::Separator();
+    ImGui::BeginChild("form", ImVec2(0, std::max(200.0f, ImGui::GetContentRegionAvail().y)));
     config_form(state);
+    ImGui::EndChild();
 
     ImGui::TableNextColumn();
+    ImGui::BeginChild("run_view", ImVec2(0, std::max(200.0f, ImGui::GetContentRegionAvail().y)));
+    run_view(state);
+    ImGui::EndChild();
+    ImGui::EndTable();
+}
+
+namespace {
+
+void run_view(StudioState& state) {
+    TrainState& t = state.train;
+    curve_view_controls(t.view);
+    run_overlay_controls(state);
+    const TrainSnapshot* live = nullptr;
     if (!t.job) {
         ImGui::TextWrapped(
             "Choose a data set and a preset, then Start. The curves, the preview "
-            "and the sink mass of every layer appear here as the run goes.");
-        ImGui::EndTable();
-        return;
+            "and the sink mass of every layer appear here as the run goes. Add a run "
+            "folder (or its metrics.jsonl) above to see its curves.");
+    } else {
+        const bool paused = !t.job->done() && t.job->paused();
+        ImGui::Text("run: %s", paused ? "paused" : job_state(t.job).c_str());
+        if (t.job->state() == JobState::Failed) show_error("training failed: " + t.job->error());
+        if (!t.shown) ImGui::TextUnformatted("starting ...");
+        live = t.shown.get();
     }
-    ImGui::Text("run: %s%s", job_state(t.job).c_str(), t.job->paused() ? " (paused)" : "");
-    if (t.job->state() == JobState::Failed) show_error("training failed: " + t.job->error());
-    if (!t.shown) {
-        ImGui::TextUnformatted("starting ...");
-        ImGui::EndTable();
-        return;
-    }
-    const TrainSnapshot& s = *t.shown;
-    show_progress(s.progress, job_state(t.job));
-    ImGui::Text("step %lld   loss %.4f bits/dim   lr %.3e   %s tokens/s",
-                static_cast<long long>(s.step), s.loss_bpd, s.lr,
-                format_count(s.tokens_per_s).c_str());
-    if (!s.status.empty()) ImGui::TextWrapped("%s", s.status.c_str());
-    if (!s.checkpoint.empty()) {
-        ImGui::Text("checkpoint: %s", s.checkpoint.c_str());
-        ImGui::SameLine();
-        if (ImGui::Button("Open in Model panel")) {
-            const std::string path = s.checkpoint;
-            open_model(state, state.model, path);
+    if (live) {
+        run_progress(t);
+        run_figures(*live, t.view);
+        if (!live->status.empty()) ImGui::TextWrapped("%s", live->status.c_str());
+        if (!live->checkpoint.empty()) {
+            ImGui::Text("checkpoint: %s", live->checkpoint.c_str());
+            ImGui::SameLine();
+            if (ImGui::Button("Open in Model panel")) {
+                const std::string path = live->checkpoint;
+                open_model(state, state.model, path);
+            }
         }
     }
-
     const float width = ImGui::GetContentRegionAvail().x;
-    curves(s, width);
+    if (live || !t.runs.empty()) {
+        ImVec4 chart;
+        const auto csv = training_chart("curves", ImVec2(width, 240), live, t.runs, t.view, &chart);
+        record_region(state, "train_curves", chart);
+        chart_export_controls(state, csv, chart);
+    }
+    if (!live) return;
+    const TrainSnapshot& s = *live;
     ImGui::BeginGroup();
     ImGui::TextUnformatted("preview (last evaluation)");
     if (!t.preview.empty()) {
@@ -229,10 +257,14 @@ void draw_train_panel(StudioState& state) {
     ImGui::BeginGroup();
     ImGui::TextUnformatted("sink mass per layer over training");
     std::vector<long long> steps(s.sink_steps.begin(), s.sink_steps.end());
-    matrix_chart("sink", ImVec2(std::max(200.0f, width * 0.5f), 200), s.sink_mass, steps, "layer",
-                 "evaluation", "sink mass");
+    const float sink_w = std::max(220.0f, ImGui::GetContentRegionAvail().x - 8);
+    const ImVec2 sink_at = ImGui::GetCursorScreenPos();
+    matrix_chart("sink", ImVec2(sink_w, 220), s.sink_mass, steps, "layer", "evaluation",
+                 "sink mass");
+    record_region(state, "train_sink", ImVec4(sink_at.x, sink_at.y, sink_w, 220));
     ImGui::EndGroup();
-    ImGui::EndTable();
 }
+
+}  // namespace
 
 }  // namespace krause::ui

@@ -31,6 +31,21 @@ std::string format_count(double value);  // 1234567 -> "1.23M"
 void model_line(const ModelSummary& summary);
 void record_region(StudioState& state, const std::string& name, const ImVec4& rect);
 
+// Training curves (ui/panel_curves.cpp): the smoothing / log / T-or-T-1 controls; the chart of a
+// live run and any number of read-back runs, returning its series for the CSV export; the
+// controls that add runs to the Train panel's chart; and the export of a chart drawn just before.
+void curve_view_controls(CurveView& view);
+std::vector<CsvSeries> training_chart(const char* id, ImVec2 size, const TrainSnapshot* live,
+                                      const std::vector<RunCurves>& runs, const CurveView& view,
+                                      ImVec4* rect);
+void run_overlay_controls(StudioState& state);
+void chart_export_controls(StudioState& state, const std::vector<CsvSeries>& csv,
+                           const ImVec4& chart_rect);
+bool add_run_curves(StudioState& state, const std::string& path, std::string* error);
+void request_chart_export(StudioState& state, const std::string& base);
+// "0.25" steps/s rather than "0": rates below 10 keep decimals.
+std::string format_rate(double per_second);
+
 // One column of per-layer measures for the charts of the Inspect and Compare panels.
 struct MeasureSeries {
     std::string label;

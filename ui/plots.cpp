@@ -37,30 +37,52 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
     const bool hovered = ImGui::IsItemHovered();
     ImDrawList* draw = ImGui::GetWindowDrawList();
     const float line_h = ImGui::GetTextLineHeight();
+    float legend_bottom = 0;
 
-    // Plot area: the title and the legend above it, tick labels on the left and below.
-    const ImVec2 p0(origin.x + 48, origin.y + 2 * line_h + 4);
+    // The legend wraps onto as many lines as it needs; the plot area starts below it.
+    std::vector<ImVec2> legend_at(series.size());
+    {
+        float x = origin.x + 48, y = origin.y + line_h + 1;
+        for (size_t i = 0; i < series.size(); ++i) {
+            if (series[i].label.empty()) continue;
+            const float w = ImGui::CalcTextSize(series[i].label.c_str()).x + 20;
+            if (x + w > origin.x + size.x && x > origin.x + 48) {
+                x = origin.x + 48;
+                y += line_h + 1;
+            }
+            legend_at[i] = ImVec2(x, y);
+            x += w;
+        }
+        legend_bottom = y + line_h + 3;
+    }
+    const ImVec2 p0(origin.x + 48, legend_bottom);
     const ImVec2 p1(origin.x + size.x - 6, origin.y + size.y - line_h - 4);
     draw->AddRectFilled(p0, p1, kBackground);
     draw->AddRect(p0, p1, kFrame);
     draw->AddText(ImVec2(origin.x + 4, origin.y), kText, options.title.c_str());
-    float legend_x = p0.x;
-    for (const auto& s : series) {
-        const float y = origin.y + line_h + 1;
-        draw->AddRectFilled(ImVec2(legend_x, y + 3), ImVec2(legend_x + 10, y + 11), s.color);
-        draw->AddText(ImVec2(legend_x + 13, y), kText, s.label.c_str());
-        legend_x += ImGui::CalcTextSize(s.label.c_str()).x + 20;
+    for (size_t i = 0; i < series.size(); ++i) {
+        if (series[i].label.empty()) continue;
+        const ImVec2 at = legend_at[i];
+        draw->AddRectFilled(ImVec2(at.x, at.y + 3), ImVec2(at.x + 10, at.y + 11), series[i].color);
+        draw->AddText(ImVec2(at.x + 13, at.y), kText, series[i].label.c_str());
     }
+    // On a log axis the chart works on log10(y); labels and the read-out show y itself.
+    const bool log_y = options.log_y;
+    auto ty = [log_y](double y) {
+        return log_y ? (y > 0 ? std::log10(y) : std::numeric_limits<double>::quiet_NaN()) : y;
+    };
+    auto untransform = [log_y](double v) { return log_y ? std::pow(10.0, v) : v; };
 
     double x_min = std::numeric_limits<double>::infinity(), x_max = -x_min;
     double y_min = x_min, y_max = -x_min;
     for (const auto& s : series) {
         for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-            if (!std::isfinite(s.y[i])) continue;
+            const double y = ty(s.y[i]);
+            if (!std::isfinite(y)) continue;
             x_min = std::min(x_min, s.x[i]);
             x_max = std::max(x_max, s.x[i]);
-            y_min = std::min(y_min, s.y[i]);
-            y_max = std::max(y_max, s.y[i]);
+            y_min = std::min(y_min, y);
+            y_max = std::max(y_max, y);
         }
     }
     if (!std::isfinite(x_min)) {
@@ -68,28 +90,34 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
         ImGui::PopID();
         return;
     }
-    if (options.y_from_zero) y_min = std::min(0.0, y_min);
+    if (options.y_from_zero && !log_y) y_min = std::min(0.0, y_min);
     if (y_max - y_min < 1e-12) y_max = y_min + std::max(1e-3, std::fabs(y_min) * 0.1);
     const double margin = (y_max - y_min) * 0.06;
     y_max += margin;
-    if (!options.y_from_zero || y_min < 0) y_min -= margin;
+    if (!options.y_from_zero || log_y || y_min < 0) y_min -= margin;
     if (x_max - x_min < 1e-12) {
         x_min -= 0.5;
         x_max += 0.5;
     }
+    // A little room at both ends, so that a point on the edge (the newest evaluation) shows; the
+    // tick labels keep naming the data's first and last x.
+    const double x_first = x_min, x_last = x_max;
+    const double pad = (x_max - x_min) * 0.015;
+    x_min -= pad;
+    x_max += pad;
     auto to_screen = [&](double x, double y) {
         return ImVec2(p0.x + static_cast<float>((x - x_min) / (x_max - x_min)) * (p1.x - p0.x),
                       p1.y - static_cast<float>((y - y_min) / (y_max - y_min)) * (p1.y - p0.y));
     };
 
     char label[48];
-    format_value(label, sizeof label, y_max, false);
+    format_value(label, sizeof label, untransform(y_max), false);
     draw->AddText(ImVec2(origin.x + 2, p0.y), kText, label);
-    format_value(label, sizeof label, y_min, false);
+    format_value(label, sizeof label, untransform(y_min), false);
     draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), kText, label);
-    format_value(label, sizeof label, x_min, options.integer_x);
+    format_value(label, sizeof label, x_first, options.integer_x);
     draw->AddText(ImVec2(p0.x, p1.y + 2), kText, label);
-    format_value(label, sizeof label, x_max, options.integer_x);
+    format_value(label, sizeof label, x_last, options.integer_x);
     const float w = ImGui::CalcTextSize(label).x;
     draw->AddText(ImVec2(p1.x - w, p1.y + 2), kText, label);
     if (!options.x_label.empty()) {
@@ -103,7 +131,8 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
         std::vector<ImVec2> points;
         points.reserve(n);
         for (size_t i = 0; i < n; ++i) {
-            if (std::isfinite(s.y[i])) points.push_back(to_screen(s.x[i], s.y[i]));
+            const double y = ty(s.y[i]);
+            if (std::isfinite(y)) points.push_back(to_screen(s.x[i], y));
         }
         if (points.size() > 1) {
             draw->AddPolyline(points.data(), static_cast<int>(points.size()), s.color, 0, 1.5f);
@@ -121,7 +150,7 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
         bool any = false;
         for (const auto& s : series) {
             const size_t n = std::min(s.x.size(), s.y.size());
-            if (n == 0) continue;
+            if (n == 0 || s.label.empty()) continue;
             size_t best = 0;
             for (size_t i = 1; i < n; ++i) {
                 if (std::fabs(s.x[i] - x) < std::fabs(s.x[best] - x)) best = i;
@@ -151,14 +180,18 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
     const bool hovered = ImGui::IsItemHovered();
     ImDrawList* draw = ImGui::GetWindowDrawList();
     const float line_h = ImGui::GetTextLineHeight();
-    const ImVec2 p0(origin.x + 48, origin.y);
-    const ImVec2 p1(origin.x + size.x - 6, origin.y + size.y - line_h - 4);
+    // Row labels on the left (as wide as the widest one), two lines of text below the cells.
+    size_t rows = 0;
+    for (const auto& col : values) rows = std::max(rows, col.size());
+    char label[96];
+    std::snprintf(label, sizeof label, "%s %zu", row_name, rows > 0 ? rows - 1 : 0);
+    const float label_w = ImGui::CalcTextSize(label).x + 8;
+    const ImVec2 p0(origin.x + label_w, origin.y);
+    const ImVec2 p1(origin.x + size.x - 6, origin.y + size.y - 2 * line_h - 6);
     draw->AddRectFilled(p0, p1, kBackground);
 
-    size_t rows = 0;
     double v_max = 0;
     for (const auto& col : values) {
-        rows = std::max(rows, col.size());
         for (double v : col) v_max = std::max(v_max, v);
     }
     if (values.empty() || rows == 0) {
@@ -176,13 +209,30 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
         }
     }
     draw->AddRect(p0, p1, kFrame);
-    char label[64];
     std::snprintf(label, sizeof label, "%s 0", row_name);
     draw->AddText(ImVec2(origin.x + 2, p0.y), kText, label);
     std::snprintf(label, sizeof label, "%s %zu", row_name, rows - 1);
     draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), kText, label);
-    std::snprintf(label, sizeof label, "%s  (colour: 0 .. %.3f %s)", col_name, v_max, value_name);
+    if (col_labels.empty()) {
+        std::snprintf(label, sizeof label, "%s 1 .. %zu", col_name, values.size());
+    } else {
+        std::snprintf(label, sizeof label, "%s at step %lld .. %lld", col_name, col_labels.front(),
+                      col_labels.back());
+    }
     draw->AddText(ImVec2(p0.x, p1.y + 2), kText, label);
+    // The colour scale as a small bar with its ends named.
+    const float bar_y = p1.y + line_h + 6;
+    std::snprintf(label, sizeof label, "%s 0", value_name);
+    draw->AddText(ImVec2(p0.x, bar_y - 1), kText, label);
+    const float bar_x = p0.x + ImGui::CalcTextSize(label).x + 6;
+    constexpr int kBarSteps = 16;
+    for (int i = 0; i < kBarSteps; ++i) {
+        draw->AddRectFilled(ImVec2(bar_x + i * 5.0f, bar_y + 2),
+                            ImVec2(bar_x + i * 5.0f + 5, bar_y + 10),
+                            heat_color(static_cast<float>(i) / (kBarSteps - 1)));
+    }
+    std::snprintf(label, sizeof label, "%.3f", v_max);
+    draw->AddText(ImVec2(bar_x + kBarSteps * 5.0f + 6, bar_y - 1), kText, label);
 
     if (hovered) {
         const ImVec2 m = ImGui::GetIO().MousePos;

@@ -10,6 +10,8 @@
 namespace krause::ui {
 
 struct PlotSeries {
+    // Left out of the legend and the hover read-out when empty (the faint raw line under a
+    // smoothed one).
     std::string label;
     std::vector<double> x, y;
     ImU32 color = IM_COL32(255, 200, 80, 255);
@@ -21,6 +23,7 @@ struct PlotOptions {
     std::string x_label;
     bool y_from_zero = false;  // include 0 in the y range (fractions, counts)
     bool integer_x = false;    // label x ticks as integers (layers, steps)
+    bool log_y = false;        // logarithmic y axis; values <= 0 are left out
 };
 
 // A line chart filling `size`. Hovering shows every series' value at the nearest x.

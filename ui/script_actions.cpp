@@ -4,6 +4,7 @@
 #include "training/options.h"
 #include "ui/actions.h"
 #include "ui/data_folder.h"
+#include "ui/panels.h"
 #include "ui/script.h"
 #include "ui/settings.h"
 
@@ -350,6 +351,85 @@ ScriptStart wait_training(StudioState&, const Words& w) {
         seconds_arg(w, 2, 600.0));
 }
 
+ScriptStart move_pixel(StudioState& state, const Words& w) {
+    return act([&](std::string* e) {
+        return move_inspected_pixel(state, int_arg(w, 1), int_arg(w, 2), e);
+    });
+}
+
+std::string check_export_png(const Words& w) {
+    return is_number(w[2], false) ? "" : "expects an integer scale";
+}
+
+ScriptStart export_image(StudioState& state, const Words& w) {
+    return act([&](std::string* e) { return export_png(state, w[1], int_arg(w, 2), w[3], e); });
+}
+
+std::string check_canvas(const Words& w) {
+    const size_t want = w[1] == "clear"  ? 2
+                        : w[1] == "load" ? 3
+                        : w[1] == "dot"  ? 4
+                        : w[1] == "line" ? 6
+                                         : 0;
+    if (want == 0) return "unknown canvas action '" + w[1] + "' (clear, load, dot, line)";
+    if (w.size() != want) return "wrong number of arguments for canvas " + w[1];
+    return w[1] == "load" ? "" : integers(w, 2);
+}
+
+ScriptStart canvas_draw(StudioState& state, const Words& w) {
+    return act([&](std::string* e) {
+        if (!state.model.loaded()) {
+            *e = "open a model first: the canvas takes its image size";
+            return false;
+        }
+        const ModelSummary& m = state.model.summary;
+        PromptCanvas& canvas = state.complete.canvas;
+        canvas.reshape(m.image_height, m.image_width, m.image_channels);
+        state.complete.drawn = true;
+        if (w[1] == "clear") {
+            canvas.clear();
+        } else if (w[1] == "load") {
+            return canvas.load_png(w[2], e);
+        } else if (w[1] == "dot") {
+            canvas.paint(int_arg(w, 2), int_arg(w, 3));
+        } else {
+            canvas.paint_line(int_arg(w, 2), int_arg(w, 3), int_arg(w, 4), int_arg(w, 5));
+        }
+        return true;
+    });
+}
+
+ScriptStart open_run(StudioState& state, const Words& w) {
+    return act([&](std::string* e) { return add_run_curves(state, w[1], e); });
+}
+
+ScriptStart export_chart(StudioState& state, const Words& w) {
+    if (!state.train.shown && state.train.runs.empty()) {
+        return act([](std::string* e) {
+            *e = "no training curves to export (start a run or open-run one)";
+            return false;
+        });
+    }
+    request_chart_export(state, w[1]);
+    select_tab(state, Tab::Train);
+    return waiting(
+        [](StudioState& s, std::string* message) {
+            const ChartExport& e = s.train.chart_export;
+            if (e.requested) return Wait::Pending;
+            if (!e.png) {
+                *message = e.message;
+                return Wait::Failed;
+            }
+            if (!e.png->done) return Wait::Pending;
+            if (!e.png->error.empty()) {
+                *message = e.png->error;
+                return Wait::Failed;
+            }
+            return Wait::Ready;
+        },
+        30);
+}
+
 ScriptStart frames(StudioState&, const Words& w) {
     auto left = std::make_shared<int>(int_arg(w, 1));
     return waiting(
@@ -440,6 +520,21 @@ const std::vector<ScriptVerb>& script_verbs() {
          wait_training},
         {"wait-evals", 1, 2, "wait-evals N [S]     until training made N evaluations", check_count,
          wait_training},
+        {"open-run", 1, 1, "open-run PATH        add a run folder's metrics.jsonl to the Train chart",
+         nullptr, open_run},
+        {"export-chart", 1, 1,
+         "export-chart BASE    save the Train chart as BASE.png and BASE.csv (waits)", nullptr,
+         export_chart},
+        {"move-pixel", 2, 2, "move-pixel DR DC     move the inspected pixel (the arrow keys)",
+         check_integers, move_pixel},
+        {"export-png", 3, 3,
+         "export-png WHAT S PATH  save samples, completions, inspect-grid or inspect-map as PNG,\n"
+         "                     each image pixel S x S",
+         check_export_png, export_image},
+        {"canvas", 1, 5,
+         "canvas ACTION ...    the Complete panel's drawing: clear | load PATH | dot ROW COL |\n"
+         "                     line ROW0 COL0 ROW1 COL1 (with the complete.brush settings)",
+         check_canvas, canvas_draw},
         {"frames", 1, 1, "frames N             let N frames pass", check_integers, frames},
         {"sleep", 1, 1, "sleep SECONDS        let time pass", check_seconds, sleep_for},
         {"screenshot", 1, 1, "screenshot NAME      a step that only names its output files",

@@ -98,6 +98,10 @@ template <class Part, class T>
 auto field(Part StudioState::*part, T Part::*member) {
     return [part, member](StudioState& s) -> T& { return (s.*part).*member; };
 }
+template <class Part, class Sub, class T>
+auto field(Part StudioState::*part, Sub Part::*sub, T Sub::*member) {
+    return [part, sub, member](StudioState& s) -> T& { return ((s.*part).*sub).*member; };
+}
 template <class T>
 auto style_field(T MapStyle::*member) {
     return [member](StudioState& s) -> T& { return s.inspect.style.*member; };
@@ -137,8 +141,41 @@ std::map<std::string, Setter> panel_settings() {
         {"complete.temperature",
          real(field(&StudioState::complete, &CompleteState::temperature), 0.01, 10)},
         {"complete.seed", integer(field(&StudioState::complete, &CompleteState::seed), 0, kBig)},
+        {"complete.prompt",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             if (v != "data" && v != "drawing") {
+                 *e = "expects data or drawing, got '" + v + "'";
+                 return false;
+             }
+             s.complete.drawn = v == "drawing";
+             return true;
+         }},
+        {"complete.brush",
+         integer([](StudioState& s) -> int& { return s.complete.canvas.radius; }, 0, 6)},
+        {"complete.eraser", flag([](StudioState& s) -> bool& { return s.complete.canvas.eraser; })},
+        {"complete.grey",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             float level = 0;
+             if (!real([&level](StudioState&) -> float& { return level; }, 0, 1)(s, v, e)) {
+                 return false;
+             }
+             float* c = s.complete.canvas.colour;
+             c[0] = c[1] = c[2] = level;
+             return true;
+         }},
         {"inspect.channel", integer(field(&StudioState::inspect, &InspectState::channel), 0, 2)},
         {"inspect.gamma", real(style_field(&MapStyle::gamma), 0.05, 1)},
+        {"inspect.scale",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             for (MapScale scale : {MapScale::PerMap, MapScale::Shared, MapScale::Absolute}) {
+                 if (v == to_string(scale)) {
+                     s.inspect.style.scale = scale;
+                     return true;
+                 }
+             }
+             *e = "expects per-map, shared or absolute, got '" + v + "'";
+             return false;
+         }},
         {"inspect.window", flag(style_field(&MapStyle::show_window))},
         {"inspect.kept", flag(style_field(&MapStyle::show_selected))},
         {"inspect.image", flag(style_field(&MapStyle::show_image))},
@@ -147,6 +184,17 @@ std::map<std::string, Setter> panel_settings() {
         {"compare.count", integer(field(&StudioState::compare, &CompareState::count), 1, 32)},
         {"compare.seed", integer(field(&StudioState::compare, &CompareState::seed), 0, kBig)},
         {"compare.layer", integer(field(&StudioState::compare, &CompareState::layer), 0, 1024)},
+        {"train.smoothing", real(field(&StudioState::train, &TrainState::view, &CurveView::smoothing), 0, 0.99)},
+        {"train.log_scale", flag(field(&StudioState::train, &TrainState::view, &CurveView::log_y))},
+        {"train.test_dims",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             if (v != "all" && v != "predicted") {
+                 *e = "expects all or predicted, got '" + v + "'";
+                 return false;
+             }
+             s.train.view.test_predicted = v == "predicted";
+             return true;
+         }},
     };
 }
 

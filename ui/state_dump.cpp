@@ -3,6 +3,8 @@
 #include "ui/state_dump.h"
 #include "ui/data_folder.h"
 
+#include "ui/actions.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -28,6 +30,16 @@ json progress_json(const Progress& p) {
             {"unit", p.unit}};
 }
 
+json run_json(const RunCurves& run) {
+    return {{"name", run.name},
+            {"path", run.path},
+            {"loss_points", run.loss.size()},
+            {"test_points", run.test_all.size()},
+            {"final_test_bpd", run.test_all.empty() ? json() : json(run.test_all.back().value)},
+            {"final_test_bpd_predicted",
+             run.test_pred.empty() ? json() : json(run.test_pred.back().value)}};
+}
+
 json model_json(const ModelSlot& slot) {
     json j;
     j["loaded"] = slot.loaded();
@@ -46,6 +58,7 @@ json model_json(const ModelSlot& slot) {
         j["parameters"] = m.parameters;
         j["step"] = m.step;
         j["dataset"] = m.dataset;
+        j["run"] = run_json(slot.run);
     }
     return j;
 }
@@ -137,15 +150,30 @@ json train_json(const TrainState& t) {
     // Every option under its stored name (training/options.h), and which ones the user set.
     j["config"] = json::parse(t.config.to_json());
     j["given"] = t.given;
+    j["view"] = {{"smoothing", t.view.smoothing},
+                 {"log_y", t.view.log_y},
+                 {"test_dims", t.view.test_predicted ? "predicted" : "all"}};
+    j["runs"] = json::array();
+    for (const auto& run : t.runs) j["runs"].push_back(run_json(run));
+    j["runs_message"] = t.runs_message;
+    j["export"] = {{"message", t.chart_export.message},
+                   {"png_done", t.chart_export.png && t.chart_export.png->done},
+                   {"error", t.chart_export.png ? t.chart_export.png->error : ""}};
     if (t.shown) {
         const TrainSnapshot& s = *t.shown;
         j["step"] = s.step;
         j["loss_bpd"] = s.loss_bpd;
         j["tokens_per_s"] = s.tokens_per_s;
         j["progress"] = progress_json(s.progress);
+        std::string label;
+        j["bar"] = progress_json(train_progress(t, &label));
+        j["bar"]["label"] = label;
+        j["loss_shown"] = s.loss_curve.empty() ? json() : json(s.loss_bpd);
         j["loss_points"] = s.loss_curve.size();
         j["evaluations"] = s.test_curve.size();
         j["test_bpd"] = s.test_curve.empty() ? json() : json(s.test_curve.back().value);
+        j["test_bpd_predicted"] =
+            s.test_curve_pred.empty() ? json() : json(s.test_curve_pred.back().value);
         j["sink_evaluations"] = s.sink_mass.size();
         j["preview_count"] = s.preview.count;
         j["checkpoint"] = s.checkpoint;
@@ -198,10 +226,14 @@ json dump_state(const StudioState& state) {
                  {"loading", d.loading != nullptr},
                  {"size", d.data ? d.data->size() : 0},
                  {"selected", d.selected},
+                 {"label", label_text(d, d.selected)},
+                 {"class_names", d.class_names},
                  {"error", d.error}};
 
     j["complete"] = samples_json(state.complete.job, state.complete.shown);
     j["complete"]["rows"] = state.complete.rows;
+    j["complete"]["prompt"] = state.complete.drawn ? "drawing" : "data";
+    j["complete"]["canvas_painted"] = state.complete.canvas.painted_pixels();
     j["complete"]["message"] = state.complete.message;
 
     const InspectState& in = state.inspect;
@@ -215,6 +247,21 @@ json dump_state(const StudioState& state) {
             {"channel", in.target.channel}, {"sub_pixel", in.target.sub_pixel}};
     }
     j["inspect"]["selected_map"] = {in.layer, in.head};
+    j["inspect"]["colour_scale"] = to_string(in.style.scale);
+    if (in.maps.ready()) {
+        j["inspect"]["colour_max"] = in.maps.colour_max(in.layer, in.head);
+    }
+    if (in.has_target && in.next_probs.size() == 256) {
+        const int truth = in.target.pixels.tokens[static_cast<size_t>(in.target.sub_pixel)];
+        const auto top = std::max_element(in.next_probs.begin(), in.next_probs.end());
+        double sum = 0;
+        for (float p : in.next_probs) sum += p;
+        j["inspect"]["next"] = {{"true_value", truth},
+                                {"p_true", in.next_probs[truth]},
+                                {"most_likely", top - in.next_probs.begin()},
+                                {"p_most_likely", *top},
+                                {"sum", sum}};
+    }
     j["inspect"]["maps"] = maps_json(in.maps, in.over_image, in.measures);
 
     const CompareState& c = state.compare;
@@ -227,6 +274,9 @@ json dump_state(const StudioState& state) {
     j["compare"]["sample_b"] = samples_json(c.sample_b, c.shown_b);
 
     j["train"] = train_json(state.train);
+    j["last_export"] = {{"path", state.last_export.path},
+                        {"width", state.last_export.width},
+                        {"height", state.last_export.height}};
 
     json regions = json::object();
     for (const auto& [name, r] : state.regions) {

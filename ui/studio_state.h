@@ -8,6 +8,8 @@
 #include "ui/heatmap.h"
 #include "ui/image_grid.h"
 #include "ui/plots.h"
+#include "ui/prompt_canvas.h"
+#include "ui/run_curves.h"
 
 #include <functional>
 #include <map>
@@ -54,6 +56,7 @@ private:
 struct OpenedModel {
     std::shared_ptr<ModelHandle> handle;
     ModelSummary summary;
+    RunCurves run;  // the curves of the metrics.jsonl beside the checkpoint, if any
 };
 
 // One loaded model (the main one, or the second one of the Compare panel).
@@ -61,6 +64,7 @@ struct ModelSlot {
     std::string path_field;
     std::shared_ptr<ModelHandle> handle;
     ModelSummary summary;
+    RunCurves run;
     std::string error;
     std::unique_ptr<Job<OpenedModel>> opening;
     bool loaded() const { return handle != nullptr; }
@@ -80,6 +84,7 @@ struct SampleState {
     int tokens_per_frame = 4;  // sub-pixels per image per frame, to watch them appear
     bool fast = false;         // as fast as possible instead
     std::string png_path = "samples.png";
+    int png_scale = 1;  // PNG pixels per image pixel
     std::unique_ptr<Job<SampleSnapshot>> job;
     std::shared_ptr<const SampleSnapshot> shown;
     ImageGrid grid;
@@ -101,6 +106,7 @@ struct DataFolderState {
 
 struct LoadedData {
     std::shared_ptr<const Dataset> data;
+    std::vector<std::string> class_names;
 };
 
 struct DataState {
@@ -111,13 +117,17 @@ struct DataState {
     std::string error;
     int selected = 0;
     int page = 0;
-    ImageGrid page_grid;  // thumbnails of the current page
+    std::vector<std::string> class_names;  // label names of the loaded set
+    ImageGrid page_grid;                   // thumbnails of the current page
     int page_shown = -1;
     ImageGrid selected_grid;
     int selected_shown = -1;
 };
 
 struct CompleteState {
+    bool drawn = false;   // the prompt comes from the canvas, not a test image
+    PromptCanvas canvas;  // the model's image shape
+    std::string canvas_png = "prompt.png";
     int rows = 14;
     int count = 4;
     float temperature = 1.0f;
@@ -127,6 +137,8 @@ struct CompleteState {
     ImageGrid prompt;    // the kept rows, the rest unknown
     ImageGrid original;  // the whole image the prompt came from
     ImageGrid completions;
+    std::string png_path = "completions.png";
+    int png_scale = 4;
     std::string message;
 };
 
@@ -145,6 +157,10 @@ struct InspectState {
     bool averages_always = false;  // also for large images, where they are slow
     ImageGrid source;              // the inspected image, clickable
     int layer = 0, head = 0;
+    // The model's prediction of the inspected sub-pixel (256 probabilities), from the probe.
+    std::vector<float> next_probs;
+    std::string png_path = "attention.png";  // the grid; the enlarged map adds "-L<l>-H<h>"
+    int png_scale = 8;
     std::string message;
 };
 
@@ -163,6 +179,21 @@ struct CompareState {
     std::string message;
 };
 
+// How training curves are drawn, in the Train and Model panels alike.
+struct CurveView {
+    float smoothing = 0.6f;  // EMA weight of the training loss (0: raw)
+    bool log_y = false;
+    bool test_predicted = false;  // test BPD over the T-1 predicted sub-pixels, not all T
+};
+
+// A chart export in flight: the CSV is written at once, the PNG when the frame is rendered.
+struct ChartExport {
+    std::string base = "curves";  // writes BASE.png and BASE.csv
+    bool requested = false;
+    std::shared_ptr<CaptureResult> png;
+    std::string message;
+};
+
 struct TrainState {
     TrainConfig config;
     // The options the user set (JSON names): on resume these replace the run's stored values.
@@ -172,6 +203,11 @@ struct TrainState {
     std::vector<uint8_t> preview_tokens;  // what the preview grid shows, to skip re-uploads
     ImageGrid preview;
     std::string message;
+    CurveView view;
+    std::vector<RunCurves> runs;  // metrics.jsonl files shown beside the live run
+    std::string run_path;         // the field naming the next one
+    std::string runs_message;
+    ChartExport chart_export;
 };
 
 // Per-frame times, kept whole so that percentiles cover the run.
@@ -204,6 +240,11 @@ struct StudioState {
 
     JobRetirer retired;
     FrameTimes frames;
+    // The last PNG written by an export, for the user and the state dump.
+    struct {
+        std::string path;
+        int width = 0, height = 0;
+    } last_export;
     // Screen rectangles (x, y, w, h) of the main views in the last frame, for the state dump.
     std::map<std::string, ImVec4> regions;
 };

@@ -24,8 +24,11 @@ void adopt_open(StudioState& state, ModelSlot& slot, bool main_slot) {
     const auto opened = opening->snapshot();
     slot.handle = opened->handle;
     slot.summary = opened->summary;
+    slot.run = opened->run;
     slot.error.clear();
     remember_recent(state.recent, slot.summary.path.empty() ? slot.path_field : slot.summary.path);
+    // A second model explains the inspected pixel as soon as it is open.
+    if (!main_slot) probe_second_model(state);
     if (main_slot) {
         state.notice.clear();
         state.complete.rows = static_cast<int>(slot.summary.image_height / 2);
@@ -70,6 +73,7 @@ void update_data(StudioState& state) {
         auto loading = std::move(d.loading);
         if (loading->state() == JobState::Finished) {
             d.data = loading->snapshot()->data;
+            d.class_names = loading->snapshot()->class_names;
             d.error.clear();
             d.selected =
                 std::clamp(d.selected, 0, std::max(0, static_cast<int>(d.data->size()) - 1));
@@ -157,7 +161,13 @@ void update_studio(StudioState& state) {
     update_samples(state.compare.sample_b, state.compare.shown_b, state.compare.grid_b);
 
     InspectState& in = state.inspect;
-    if (in.job) in.maps.update(in.job->snapshot(), in.target, in.style);
+    if (in.job) {
+        const auto snapshot = in.job->snapshot();
+        in.maps.update(snapshot, in.target, in.style);
+        if (snapshot && snapshot->ready && in.next_probs.empty() && !snapshot->next_probs.empty()) {
+            in.next_probs = snapshot->next_probs.front();
+        }
+    }
     if (in.job && in.job->state() == JobState::Failed) in.message = in.job->error();
     adopt_measures(in.measures, in.over_image, in.message);
     CompareState& c = state.compare;

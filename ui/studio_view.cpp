@@ -142,6 +142,19 @@ std::string format_count(double value) {
     return out;
 }
 
+std::string format_rate(double value) {
+    if (value >= 100) return format_count(value);
+    char out[32];
+    if (value >= 10) {
+        std::snprintf(out, sizeof out, "%.1f", value);
+    } else if (value >= 0.01 || value == 0) {
+        std::snprintf(out, sizeof out, "%.2f", value);
+    } else {
+        std::snprintf(out, sizeof out, "%.1e", value);
+    }
+    return out;
+}
+
 void show_progress(const Progress& progress, const std::string& job_state) {
     const float fraction =
         progress.total > 0 ? static_cast<float>(progress.done) / static_cast<float>(progress.total)
@@ -149,7 +162,7 @@ void show_progress(const Progress& progress, const std::string& job_state) {
     char overlay[160];
     std::snprintf(overlay, sizeof overlay, "%lld / %lld %s   %s %s/s   ETA %s   (%s)",
                   static_cast<long long>(progress.done), static_cast<long long>(progress.total),
-                  progress.unit.c_str(), format_count(progress.rate).c_str(), progress.unit.c_str(),
+                  progress.unit.c_str(), format_rate(progress.rate).c_str(), progress.unit.c_str(),
                   format_duration(progress.eta_s).c_str(), job_state.c_str());
     ImGui::ProgressBar(fraction, ImVec2(-1, 0), overlay);
 }

@@ -5,6 +5,8 @@
 #include <GL/gl.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -90,6 +92,66 @@ std::vector<uint8_t> read_framebuffer(int width, int height) {
 bool write_framebuffer_png(const std::string& path, int width, int height) {
     const auto pixels = read_framebuffer(width, height);
     return stbi_write_png(path.c_str(), width, height, 4, pixels.data(), width * 4) != 0;
+}
+
+bool write_rgba_png(const std::string& path, const uint8_t* rgba, int width, int height,
+                    std::string* error) {
+    const std::string tmp = path + ".tmp";
+    if (width <= 0 || height <= 0 ||
+        !stbi_write_png(tmp.c_str(), width, height, 4, rgba, width * 4) ||
+        std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        *error = path + ": cannot write the PNG image (does its folder exist?)";
+        return false;
+    }
+    return true;
+}
+
+namespace {
+
+struct PendingCapture {
+    std::string path;
+    ImVec4 rect;
+    std::shared_ptr<CaptureResult> result;
+};
+
+void capture_callback(const ImDrawList*, const ImDrawCmd* cmd) {
+    std::unique_ptr<PendingCapture> pending(static_cast<PendingCapture*>(cmd->UserCallbackData));
+    GLint viewport[4] = {0, 0, 0, 0};
+    glGetIntegerv(GL_VIEWPORT, viewport);
+    const ImVec2 scale = ImGui::GetIO().DisplayFramebufferScale;
+    const int x0 = std::max(0, static_cast<int>(pending->rect.x * scale.x));
+    const int y0 = std::max(0, static_cast<int>(pending->rect.y * scale.y));
+    const int x1 =
+        std::min<int>(viewport[2], static_cast<int>((pending->rect.x + pending->rect.z) * scale.x));
+    const int y1 =
+        std::min<int>(viewport[3], static_cast<int>((pending->rect.y + pending->rect.w) * scale.y));
+    CaptureResult& result = *pending->result;
+    result.done = true;
+    if (x1 <= x0 || y1 <= y0) {
+        result.error = pending->path + ": the region to save is off screen";
+        return;
+    }
+    const auto full = read_framebuffer(viewport[2], viewport[3]);
+    const int w = x1 - x0, h = y1 - y0;
+    std::vector<uint8_t> crop(static_cast<size_t>(w) * h * 4);
+    for (int y = 0; y < h; ++y) {
+        std::memcpy(&crop[static_cast<size_t>(y) * w * 4],
+                    &full[(static_cast<size_t>(y0 + y) * viewport[2] + x0) * 4],
+                    static_cast<size_t>(w) * 4);
+    }
+    write_rgba_png(pending->path, crop.data(), w, h, &result.error);
+}
+
+}  // namespace
+
+std::shared_ptr<CaptureResult> capture_region_png(const std::string& path, const ImVec4& rect) {
+    auto result = std::make_shared<CaptureResult>();
+    auto* pending = new PendingCapture{path, rect, result};
+    ImGui::GetWindowDrawList()->AddCallback(capture_callback, pending);
+    // The renderer's state after a callback is whatever the callback left: ask for a reset.
+    ImGui::GetWindowDrawList()->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+    return result;
 }
 
 }  // namespace krause::ui

@@ -4,6 +4,7 @@
 #include <imgui.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,18 @@ private:
 std::vector<uint8_t> read_framebuffer(int width, int height);
 // Writes the back buffer as a PNG; returns false when the file cannot be written.
 bool write_framebuffer_png(const std::string& path, int width, int height);
+
+// What became of a region capture: `done` once the frame was rendered, `error` when it failed.
+struct CaptureResult {
+    bool done = false;
+    std::string error;
+};
+// Saves the screen rectangle (x, y, w, h) of what the current window drew so far as a PNG, at the
+// moment the renderer reaches this point of the draw list (so the region is fully drawn, and the
+// main loop needs no hook). The result fills in during rendering.
+std::shared_ptr<CaptureResult> capture_region_png(const std::string& path, const ImVec4& rect);
+// Writes RGBA pixels as a PNG through a temporary file; false with a message naming the path.
+bool write_rgba_png(const std::string& path, const uint8_t* rgba, int width, int height,
+                    std::string* error);
 
 }  // namespace krause::ui

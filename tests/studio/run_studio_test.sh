@@ -2,6 +2,7 @@
 # Plays one krause-studio script under Xvfb and checks its dumps and screenshots.
 # Usage: run_studio_test.sh STUDIO CHECKER SCRIPT EXPECTATIONS OUT_DIR [--needs-data]
 # Exit 77 (CTest SKIP_RETURN_CODE) when Xvfb or, with --needs-data, MNIST is missing.
+# STUDIO_GEOMETRY=WxH sets the window (default 1400x900).
 set -uo pipefail
 
 studio="$1" checker="$2" script="$3" expectations="$4" out="$5"
@@ -28,8 +29,10 @@ mkdir -p "$out/config"
 export XDG_CONFIG_HOME="$out/config"
 export STUDIO_OUT="$out"
 
-xvfb-run -a -s "-screen 0 1400x900x24" \
-    "$studio" --script "$script" --screenshots "$out/shots" --width 1400 --height 900
+geometry="${STUDIO_GEOMETRY:-1400x900}"
+xvfb-run -a -s "-screen 0 ${geometry}x24" \
+    "$studio" --script "$script" --screenshots "$out/shots" --width "${geometry%x*}" \
+    --height "${geometry#*x}"
 status=$?
 if [ $status -ne 0 ]; then
     echo "krause-studio exited with status $status (screenshots in $out/shots)"
