@@ -225,7 +225,8 @@ std::unique_ptr<Job<EvalSnapshot>> start_eval(std::shared_ptr<ModelHandle> handl
                 job.publish(std::move(s));
             },
             &job.stop_flag());
-        snap.progress = {snap.result.images, data.size(), 0, 0, "images"};
+        const double rate = snap.result.seconds > 0 ? snap.result.images / snap.result.seconds : 0;
+        snap.progress = {snap.result.images, data.size(), rate, 0, "images"};
         snap.done = true;
         job.publish(std::move(snap));
     });

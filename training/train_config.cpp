@@ -46,7 +46,7 @@ void TrainConfig::validate() const {
     auto require = [](bool ok, const std::string& what) {
         if (!ok) throw std::invalid_argument("invalid training option: " + what);
     };
-    require(!out_dir.empty(), "--out must name a folder");
+    require(!out_dir.empty(), "the output folder is not set");
     require(batch_size >= 1 && batch_size <= 65536, "batch size must be in 1..65536");
     require(steps >= 1 || epochs > 0, "steps must be >= 1 (or epochs > 0)");
     // The trainer turns epochs into a step count; an unbounded value would overflow int64.

@@ -86,7 +86,7 @@ void check_shape_matches(const ModelConfig& mc, const Dataset& data, const std::
             std::to_string(data.width) + "x" + std::to_string(data.channels) +
             " images but the model expects " + std::to_string(mc.image_height) + "x" +
             std::to_string(mc.image_width) + "x" + std::to_string(mc.image_channels) +
-            " (pick a matching --preset)");
+            " (pick a preset made for this data set)");
     }
 }
 
@@ -106,8 +106,8 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
         if (std::filesystem::exists(config.out_dir, ec) &&
             !std::filesystem::is_directory(config.out_dir, ec)) {
             throw std::invalid_argument(config.out_dir +
-                                        ": exists and is not a folder (--out names the run's "
-                                        "folder for checkpoints and metrics)");
+                                        ": exists and is not a folder (the output folder holds the "
+                                        "run's checkpoints and metrics)");
         }
     }
     if (config.threads > 0) at::set_num_threads(config.threads);
@@ -192,7 +192,12 @@ void run_training(const TrainConfig& config, JobContext<TrainSnapshot>& job) {
     // Only the first process writes: checkpoints, metrics and sample grids.
     std::optional<MetricsLog> metrics;
     if (root) {
-        std::filesystem::create_directories(config.out_dir);
+        std::error_code ec;
+        std::filesystem::create_directories(config.out_dir, ec);
+        if (ec) {
+            throw std::runtime_error("cannot create the output folder " + config.out_dir + " (" +
+                                     ec.message() + ")");
+        }
         metrics.emplace(metrics_path(config.out_dir));
     }
     auto log_metrics = [&](const nlohmann::json& record) {

@@ -2,7 +2,10 @@
 // are retired (stopped, joined later) so the UI thread never waits on a worker.
 #include "ui/actions.h"
 
+#include "ui/panels.h"
+
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -15,6 +18,8 @@ constexpr int64_t kFastPublishes = 200;  // snapshots per image when sampling as
 // Image averages start with every probe up to this many sub-pixels (MNIST); beyond (CIFAR-10) they
 // take long on a CPU, and an inspect job cannot be stopped midway, so they wait for a click.
 constexpr int64_t kAutoAveragesMax = 1024;
+// CPU runs estimated to take longer than this ask for confirmation first.
+constexpr double kLongRunSeconds = 3600;
 
 bool need_model(const StudioState& state, std::string* error) {
     if (state.model.loaded()) return true;
@@ -335,12 +340,39 @@ bool start_train(StudioState& state, std::string* error) {
         *error = e.what();
         return false;
     }
+    if (!t.long_run_confirmed) {
+        TrainEstimate estimate;
+        try {
+            estimate = estimate_training(config);
+        } catch (const std::exception& e) {
+            *error = e.what();
+            return false;
+        }
+        if (estimate.on_cpu && estimate.seconds > kLongRunSeconds) {
+            // Nothing starts until the user confirms; the window asks (studio_view.cpp).
+            t.long_run_warning = long_run_text(estimate);
+            return true;
+        }
+    }
+    t.long_run_confirmed = false;
+    t.long_run_warning.clear();
     t.message.clear();
     t.shown.reset();
     t.preview_tokens.clear();
     t.preview.clear();
     t.job.reset();
     return try_start([&] { t.job = start_training(config); }, error);
+}
+
+std::string long_run_text(const TrainEstimate& e) {
+    char text[320];
+    std::snprintf(text, sizeof text,
+                  "This run trains on the CPU (%d threads) and will take about %s: %lld steps at "
+                  "roughly %s a step, estimated from the preset's size and the batch. A GPU, a "
+                  "smaller preset or fewer steps make it shorter.",
+                  e.threads, format_duration(e.seconds).c_str(), static_cast<long long>(e.steps),
+                  format_duration(e.seconds_per_step).c_str());
+    return text;
 }
 
 }  // namespace krause::ui

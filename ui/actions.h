@@ -2,6 +2,7 @@
 // Each returns false with a message for the user when it cannot start.
 #pragma once
 
+#include "training/estimate.h"
 #include "ui/studio_state.h"
 
 #include <string>
@@ -37,6 +38,9 @@ bool inspect_pixel(StudioState& state, const std::string& source, int image, int
 bool start_image_averages(StudioState& state, std::string* error);
 bool start_compare_samples(StudioState& state, std::string* error);
 
+// Starts training; a CPU run estimated to take hours only sets train.long_run_warning, and starts
+// when called again with train.long_run_confirmed set.
 bool start_train(StudioState& state, std::string* error);
+std::string long_run_text(const TrainEstimate& estimate);
 
 }  // namespace krause::ui

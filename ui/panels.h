@@ -19,6 +19,12 @@ void draw_inspect_panel(StudioState& state);
 void draw_compare_panel(StudioState& state);
 void draw_train_panel(StudioState& state);
 
+// Around the panels (studio_chrome.cpp): Ctrl+O, Ctrl+Q and Space; the View popup of the status
+// bar; dialogs and banners drawn over the window.
+void handle_shortcuts(StudioState& state);
+void view_settings_button(StudioState& state);
+void draw_overlays(StudioState& state);
+
 // Shared widgets.
 void show_error(const std::string& message);
 void show_progress(const Progress& progress, const std::string& job_state);

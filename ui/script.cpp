@@ -242,6 +242,7 @@ void ScriptRunner::before_frame(StudioState& state) {
         }
     }
     if (phase_ == Phase::Settling && --settle_left_ <= 0) phase_ = Phase::Capture;
+    state.script_error = error_;
 }
 
 bool ScriptRunner::after_render(StudioState& state, int width, int height) {

@@ -4,6 +4,7 @@
 
 #include "ui/actions.h"
 #include "ui/panels.h"
+#include "ui/preferences.h"
 #include "ui/recent_files.h"
 #include "ui/script.h"
 
@@ -47,6 +48,8 @@ void glfw_error(int code, const char* description) {
 GLFWwindow* open_window(const StudioOptions& options, const char** glsl) {
     for (const GlContext& c : kContexts) {
         glfwDefaultWindowHints();
+        // On a high-DPI monitor the window grows with the content scale, like the text does.
+        glfwWindowHint(GLFW_SCALE_TO_MONITOR, GLFW_TRUE);
         glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, c.major);
         glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, c.minor);
         if (c.core) {
@@ -111,7 +114,6 @@ int run_studio(const StudioOptions& options) {
         ini_path = (std::filesystem::path(config_dir()) / "imgui.ini").string();
         io.IniFilename = ini_path.c_str();
     }
-    ImGui::StyleColorsDark();
     ImGui_ImplGlfw_InitForOpenGL(window, true);
     ImGui_ImplOpenGL3_Init(glsl);
 
@@ -120,6 +122,16 @@ int run_studio(const StudioOptions& options) {
     set_compute_threads(cores > 1 ? static_cast<int>(cores) - 1 : 1);
     auto state = std::make_unique<StudioState>();
     init_studio(*state, options.checkpoint);
+    // Scripted runs look the same on every machine: the defaults, not the user's preferences.
+    if (!runner) state->view = load_view_prefs();
+    glfwSetWindowUserPointer(window, state.get());
+    glfwSetWindowContentScaleCallback(window, [](GLFWwindow* w, float x, float) {
+        auto* s = static_cast<StudioState*>(glfwGetWindowUserPointer(w));
+        s->content_scale = x;
+        s->view_changed = true;
+    });
+    float scale_y = 1;
+    glfwGetWindowContentScale(window, &state->content_scale, &scale_y);
 
     while (!glfwWindowShouldClose(window)) {
         const Clock::time_point start = Clock::now();
@@ -133,6 +145,10 @@ int run_studio(const StudioOptions& options) {
 
         update_studio(*state);
         if (runner) runner->before_frame(*state);
+        if (state->view_changed) {
+            apply_view(state->view, state->content_scale);
+            state->view_changed = false;
+        }
 
         ImGui_ImplOpenGL3_NewFrame();
         ImGui_ImplGlfw_NewFrame();
@@ -167,6 +183,7 @@ int run_studio(const StudioOptions& options) {
             f.excluded.push_back(captured);
         }
         if (runner && runner->finished()) break;
+        if (state->quit_requested) glfwSetWindowShouldClose(window, GLFW_TRUE);
     }
 
     const int status = runner ? runner->exit_code() : 0;

@@ -7,6 +7,7 @@
 #include "ui/heatmap.h"
 #include "ui/image_grid.h"
 #include "ui/plots.h"
+#include "ui/preferences.h"
 
 #include <functional>
 #include <map>
@@ -157,6 +158,9 @@ struct TrainState {
     std::vector<uint8_t> preview_tokens;  // what the preview grid shows, to skip re-uploads
     ImageGrid preview;
     std::string message;
+    // A CPU run estimated to take hours waits for the user to confirm it (see long_run_text).
+    std::string long_run_warning;
+    bool long_run_confirmed = false;  // the user chose to start it anyway
 };
 
 // Per-frame times, kept whole so that percentiles cover the run.
@@ -183,6 +187,13 @@ struct StudioState {
     InspectState inspect;
     CompareState compare;
     TrainState train;
+
+    ViewPrefs view;
+    float content_scale = 1.0f;  // the monitor's, as GLFW reports it
+    bool view_changed = true;    // the theme or text size is applied before the next frame
+    bool quit_requested = false;
+    bool focus_checkpoint = false;  // put the cursor into the Model tab's checkpoint field
+    std::string script_error;       // a failed script step, shown for its screenshot
 
     JobRetirer retired;
     FrameTimes frames;
