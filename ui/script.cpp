@@ -224,7 +224,9 @@ void ScriptRunner::fail(const std::string& message) {
     const int line = index_ < steps_.size() ? steps_[index_].line : 0;
     error_ = path_ + ":" + std::to_string(line) + ": " + message;
     std::fprintf(stderr, "krause-studio: %s\n", error_.c_str());
-    phase_ = Phase::Capture;
+    // A few frames let the window show the message before the screenshot is taken.
+    phase_ = Phase::Settling;
+    settle_left_ = kSettleFrames + 1;
 }
 
 void ScriptRunner::before_frame(StudioState& state) {

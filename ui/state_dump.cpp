@@ -2,6 +2,8 @@
 // error so a checker can tell "did not run" from "ran and failed".
 #include "ui/state_dump.h"
 
+#include <imgui.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -69,6 +71,9 @@ json samples_json(const std::unique_ptr<Job<SampleSnapshot>>& job,
         j["filled"] = shown->images.filled;
         j["seq_len"] = shown->images.seq_len();
         j["progress"] = progress_json(shown->progress);
+        // Sampling time up to the newest snapshot (the fill time once the job finished).
+        const Progress& p = shown->progress;
+        j["seconds"] = p.rate > 0 ? static_cast<double>(p.done) / p.rate : 0.0;
     }
     return j;
 }
@@ -106,6 +111,7 @@ json train_json(const TrainState& t) {
     json j = job_json(t.job);
     j["paused"] = t.job && t.job->paused();
     j["message"] = t.message;
+    j["long_run_warning"] = t.long_run_warning;
     j["config"] = {{"preset", t.config.preset}, {"attention", t.config.attention},
                    {"data", t.data_kind},       {"dir", t.data_dir},
                    {"steps", t.config.steps},   {"batch", t.config.batch_size},
@@ -151,6 +157,10 @@ json dump_state(const StudioState& state) {
     j["notice"] = state.notice;
     j["model"] = model_json(state.model);
     j["recent"] = state.recent;
+    j["view"] = {{"font_scale", state.view.font_scale},
+                 {"content_scale", state.content_scale},
+                 {"theme", state.view.light ? "light" : "dark"},
+                 {"font_pixels", ImGui::GetFontSize()}};
 
     j["sample"] = samples_json(state.sample.job, state.sample.shown);
     j["sample"]["message"] = state.sample.message;

@@ -147,6 +147,8 @@ void draw_overlays(StudioState& state) {
                             ImGuiCond_Always, ImVec2(0.5f, 1.0f));
     ImGui::SetNextWindowSize(ImVec2(viewport->WorkSize.x * 0.8f, 0));
     ImGui::PushStyleColor(ImGuiCol_WindowBg, ImVec4(0.35f, 0.05f, 0.05f, 0.95f));
+    ImGui::PushStyleColor(ImGuiCol_TitleBg, ImVec4(0.55f, 0.08f, 0.08f, 1.0f));
+    ImGui::PushStyleColor(ImGuiCol_TitleBgActive, ImVec4(0.55f, 0.08f, 0.08f, 1.0f));
     ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 1, 1, 1));
     ImGui::Begin("Script step failed", nullptr,
                  ImGuiWindowFlags_NoCollapse | ImGuiWindowFlags_NoMove |
@@ -154,7 +156,7 @@ void draw_overlays(StudioState& state) {
                      ImGuiWindowFlags_NoSavedSettings);
     ImGui::TextWrapped("%s", state.script_error.c_str());
     ImGui::End();
-    ImGui::PopStyleColor(2);
+    ImGui::PopStyleColor(4);
 }
 
 }  // namespace krause::ui
