@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <unistd.h>
 
 namespace krause::ui {
 
@@ -149,6 +151,14 @@ json stats(std::vector<float> values) {
             {"max_ms", values.back()}};
 }
 
+// Resident memory of the process, for soak runs; 0 where /proc is missing.
+long long resident_kib() {
+    std::ifstream statm("/proc/self/statm");
+    long long pages_total = 0, pages_resident = 0;
+    if (!(statm >> pages_total >> pages_resident)) return 0;
+    return pages_resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
 }  // namespace
 
 json dump_state(const StudioState& state) {
@@ -207,6 +217,7 @@ json dump_state(const StudioState& state) {
     }
     j["regions"] = regions;
     j["frames"] = state.frames.frame_ms.size();
+    j["rss_kib"] = resident_kib();
     j["jobs_stopping"] = state.retired.size();
     return j;
 }
