@@ -145,6 +145,7 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
         }
         const auto start = std::chrono::steady_clock::now();
         int64_t published = 0;
+        double published_at = -1e9;
         options.on_token = [&](int64_t filled, const at::Tensor& tokens) {
             const double elapsed =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -154,10 +155,11 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
                     std::this_thread::sleep_for(std::chrono::duration<double>(due - elapsed));
                 }
             }
-            if (filled - published < std::max<int64_t>(1, request.publish_every) && filled != T) {
-                return;
-            }
+            const bool due = filled - published >= std::max<int64_t>(1, request.publish_every) &&
+                             elapsed - published_at >= request.publish_interval_s;
+            if (!due && filled != T) return;
             published = filled;
+            published_at = elapsed;
             SampleSnapshot snap;
             snap.images = images_from(tokens, c, filled);
             const double rate = filled / std::max(elapsed, 1e-9);

@@ -13,8 +13,10 @@ namespace krause::ui {
 
 namespace {
 
-constexpr double kAssumedFps = 60.0;
-constexpr int64_t kFastPublishes = 200;  // snapshots per image when sampling as fast as possible
+constexpr double kAssumedFps = 60.0;  // "sub-pixels per frame" are per 1/60 s
+// Snapshots a second: the window draws at most 30 frames a second while jobs run
+// (studio_app.cpp), and fewer snapshots leave more of the CPU to the sampler.
+constexpr double kPublishHz = 30.0;
 // Image averages start with every probe up to this many sub-pixels (MNIST); beyond (CIFAR-10) they
 // take long on a CPU, and an inspect job cannot be stopped midway, so they wait for a click.
 constexpr int64_t kAutoAveragesMax = 1024;
@@ -83,15 +85,9 @@ bool start_sample(StudioState& state, std::string* error) {
     request.count = std::clamp(s.count, 1, 64);
     request.temperature = s.temperature;
     request.seed = static_cast<uint64_t>(s.seed);
-    const ModelSummary& m = state.model.summary;
-    const int64_t seq_len = m.image_height * m.image_width * m.image_channels;
-    if (!s.fast) {
-        request.publish_every = std::max(1, s.tokens_per_frame);
-        request.max_tokens_per_s = std::max(1, s.tokens_per_frame) * kAssumedFps;
-    } else {
-        request.publish_every = std::max<int64_t>(1, seq_len / kFastPublishes);
-        request.max_tokens_per_s = 0;
-    }
+    request.publish_every = 1;
+    request.publish_interval_s = 1.0 / kPublishHz;
+    request.max_tokens_per_s = s.fast ? 0 : std::max(1, s.tokens_per_frame) * kAssumedFps;
     state.retired.retire(std::move(s.job));
     s.message.clear();
     return try_start([&] { s.job = start_sampling(state.model.handle, request); }, error);
@@ -166,6 +162,7 @@ bool start_complete(StudioState& state, std::string* error) {
     request.prefix.assign(data.image(index), data.image(index) + prefix_len);
     request.prefix_len = prefix_len;
     request.publish_every = std::max<int64_t>(1, data.width * data.channels / 4);
+    request.publish_interval_s = 1.0 / kPublishHz;
 
     Images prompt;
     prompt.count = 1;
@@ -316,6 +313,7 @@ bool start_compare_samples(StudioState& state, std::string* error) {
     request.count = std::clamp(c.count, 1, 64);
     request.seed = static_cast<uint64_t>(c.seed);
     request.publish_every = std::max<int64_t>(1, state.model.summary.image_width);
+    request.publish_interval_s = 1.0 / kPublishHz;
     state.retired.retire(std::move(c.sample_a));
     state.retired.retire(std::move(c.sample_b));
     return try_start(

@@ -43,6 +43,8 @@ public:
     void set_named_only(bool named_only) { named_only_ = named_only; }
 
     bool finished() const { return phase_ == Phase::Done; }
+    // Waiting for a job: frames need only be drawn when something changes.
+    bool waiting() const { return phase_ == Phase::Waiting; }
     int exit_code() const { return error_.empty() ? 0 : 1; }
     const std::string& error() const { return error_; }
 

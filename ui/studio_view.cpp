@@ -60,9 +60,12 @@ void draw_studio(StudioState& state) {
     const ImGuiViewport* viewport = ImGui::GetMainViewport();
     ImGui::SetNextWindowPos(viewport->WorkPos);
     ImGui::SetNextWindowSize(viewport->WorkSize);
+    // No background: the window covers the screen, whose clear colour is the theme's window
+    // colour (studio_app.cpp); a software renderer would otherwise shade every pixel twice.
     const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                                    ImGuiWindowFlags_NoSavedSettings |
-                                   ImGuiWindowFlags_NoBringToFrontOnFocus;
+                                   ImGuiWindowFlags_NoBringToFrontOnFocus |
+                                   ImGuiWindowFlags_NoBackground;
     ImGui::Begin("Krause Studio", nullptr, flags);
     if (state.model.loaded()) {
         model_line(state.model.summary);
