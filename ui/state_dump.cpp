@@ -239,7 +239,8 @@ json frame_summary(const FrameTimes& frames) {
     j["while_training"]["work"] = stats(training_work);
     j["excluded_frames"] = frames.frame_ms.size() - all.size();
     j["note"] =
-        "frame: start of a frame to the start of the next (the loop caps it near 60 fps); "
+        "frames are drawn when something changed, at most 60 a second (30 while jobs run); "
+        "frame: start of a frame to the start of the next when that one was due at once; "
         "work: building and rendering the frame";
     return j;
 }

@@ -200,6 +200,7 @@ int run_studio(const StudioOptions& options) {
     size_t drawn_stamp = 0;
     std::optional<Clock::time_point> last_draw;
     bool last_busy = false, last_captured = false;
+    int idle_turns = 0;
     Clock::time_point last_turn = Clock::now();
     while (!glfwWindowShouldClose(window)) {
         const bool jobs = any_job_running(*state);
@@ -226,7 +227,10 @@ int run_studio(const StudioOptions& options) {
                           state->view_changed || (runner && !runner->waiting()) ||
                           (jobs && (!last_draw || ms_since(*last_draw) >= kRefreshMs)) ||
                           !last_draw;
-        if (!draw) continue;
+        if (!draw) {
+            ++idle_turns;
+            continue;
+        }
         if (signals.input_frames > 0) --signals.input_frames;
         drawn_stamp = stamp;
         if (state->view_changed) {
@@ -255,10 +259,11 @@ int run_studio(const StudioOptions& options) {
         const double work_ms = ms_since(start);
         glfwSwapBuffers(window);
 
-        // While jobs run: the time since the previous frame, which stays near the frame cap as
-        // long as drawing keeps up with the snapshots. Waiting for input says nothing.
+        // While jobs run: the time since the previous frame when this one was due at once (no
+        // turn in between found nothing to draw), which stays near the frame cap as long as
+        // drawing keeps up with the snapshots. Waiting for news or input says nothing.
         const bool busy = runner || any_job_running(*state);
-        if (busy && last_busy && last_draw) {
+        if (busy && last_busy && last_draw && idle_turns == 0) {
             FrameTimes& f = state->frames;
             f.frame_ms.push_back(static_cast<float>(
                 std::chrono::duration<double, std::milli>(start - *last_draw).count()));
@@ -269,6 +274,7 @@ int run_studio(const StudioOptions& options) {
         last_draw = start;
         last_busy = busy;
         last_captured = captured;
+        idle_turns = 0;
         if (runner && runner->finished()) break;
         if (state->quit_requested) glfwSetWindowShouldClose(window, GLFW_TRUE);
     }
