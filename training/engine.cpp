@@ -12,6 +12,7 @@
 #include <torch/nn/module.h>
 
 #include <chrono>
+#include <dlfcn.h>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -62,7 +63,15 @@ private:
 };
 
 void set_compute_threads(int threads) {
-    if (threads > 0) at::set_num_threads(threads);
+    if (threads <= 0) return;
+    at::set_num_threads(threads);
+    // A pthreads OpenBLAS under LibTorch keeps its own pool of one worker per core, which
+    // at::set_num_threads leaves alone; its workers spin between calls and take the core that
+    // the GUI was to keep. Looked up at run time, as the BLAS behind LibTorch varies.
+    using SetThreads = void (*)(int);
+    if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+        set_blas(threads);
+    }
 }
 
 std::shared_ptr<ModelHandle> open_model(const std::string& path) {

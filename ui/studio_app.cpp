@@ -201,6 +201,7 @@ int run_studio(const StudioOptions& options) {
     std::optional<Clock::time_point> last_draw;
     bool last_busy = false, last_captured = false;
     int idle_turns = 0;
+    double last_work_ms = 0;
     Clock::time_point last_turn = Clock::now();
     while (!glfwWindowShouldClose(window)) {
         const bool jobs = any_job_running(*state);
@@ -267,13 +268,14 @@ int run_studio(const StudioOptions& options) {
             FrameTimes& f = state->frames;
             f.frame_ms.push_back(static_cast<float>(
                 std::chrono::duration<double, std::milli>(start - *last_draw).count()));
-            f.work_ms.push_back(static_cast<float>(work_ms));
+            f.work_ms.push_back(static_cast<float>(last_work_ms));  // the previous frame's
             f.training.push_back(training_running(*state));
             f.excluded.push_back(last_captured);  // that frame's time went into a screenshot
         }
         last_draw = start;
         last_busy = busy;
         last_captured = captured;
+        last_work_ms = work_ms;
         idle_turns = 0;
         if (runner && runner->finished()) break;
         if (state->quit_requested) glfwSetWindowShouldClose(window, GLFW_TRUE);
