@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <string>
 
 namespace {
@@ -37,6 +38,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: error: %s\n", who().c_str(), e.what());
         if (!e.hint.empty()) std::fprintf(stderr, "hint: %s\n", e.hint.c_str());
         return 2;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // The library's own text repeats the operation's internals; one line with the path is
+        // what a user can act on.
+        const std::string where = e.path1().empty() ? "" : e.path1().string() + ": ";
+        std::fprintf(stderr, "%s: error: %s%s\n", who().c_str(), where.c_str(),
+                     e.code().message().c_str());
+        return 1;
     } catch (const c10::Error& e) {
         std::fprintf(stderr, "%s: error: %s\n", who().c_str(), e.what_without_backtrace());
         return 1;

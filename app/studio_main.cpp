@@ -17,6 +17,8 @@ void usage(std::FILE* out) {
                  "worked)\n"
                  "  --screenshots DIR  where the script writes NN-step.png/.json and "
                  "frame_times.json\n"
+                 "  --shots all|named  files for every step (default), or only for `screenshot`\n"
+                 "                     steps and a failed one (long runs)\n"
                  "  --width, --height  window size (default 1400 x 900)\n\n%s",
                  krause::ui::script_help().c_str());
 }
@@ -50,6 +52,14 @@ int main(int argc, char** argv) {
             options.script = value;
         } else if (arg == "--screenshots") {
             options.screenshots = value;
+        } else if (arg == "--shots") {
+            const std::string shots = value;
+            if (shots != "all" && shots != "named") {
+                std::fprintf(stderr, "krause-studio: --shots expects all or named, got '%s'\n",
+                             value);
+                return 2;
+            }
+            options.named_shots_only = shots == "named";
         } else if (arg == "--width" || arg == "--height") {
             if (!parse_size(value, arg == "--width" ? &options.width : &options.height)) {
                 std::fprintf(stderr, "krause-studio: %s expects 200..16384, got '%s'\n",

@@ -158,6 +158,13 @@ void check_file_size(const std::string& name, uint64_t file_size) {
 }
 
 void check_header_length(const std::string& name, uint64_t file_size, uint64_t header_len) {
+    // A length beyond both the file and any real header means the first 8 bytes are not a length
+    // at all (a text file, an image, another format), not that a checkpoint was cut short.
+    if (header_len > file_size - 8 && header_len > kMaxHeaderBytes) {
+        fail(name, "not a safetensors checkpoint: its first 8 bytes give a header length of " +
+                       std::to_string(header_len) + " bytes, but the file has only " +
+                       std::to_string(file_size) + " bytes");
+    }
     if (header_len > file_size - 8) {
         fail(name, "truncated: header length is " + std::to_string(header_len) +
                        " bytes, file has " + std::to_string(file_size - 8) +

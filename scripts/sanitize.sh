@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the project with sanitizers and runs the tests under them.
-# Usage: scripts/sanitize.sh [address|thread] [extra ctest args]
-#   address: ASan+UBSan build in build-asan/, the whole ctest suite.
+# Usage: scripts/sanitize.sh [address|studio|thread] [extra ctest args]
+#   address: ASan+UBSan build in build-asan/ (krause-studio included), the whole ctest suite; the
+#            scripted studio tests run under Xvfb (skipped without xvfb-run).
+#   studio:  the same build, only the studio: its scripted tests and the soak of repeated
+#            sample/inspect/compare cycles (scripts/studio-soak.sh, 60 cycles here).
 #   thread:  TSan build in build-tsan/, the threading tests: jobs and their snapshots
 #            (Job, SamplingJob, InspectJob, EvalJob, Engine), the trainer's stop/resume test
 #            and the concurrent checkpoint reader. LibTorch and libgomp are not instrumented:
@@ -14,10 +17,16 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="${1:-address}"
 shift || true
 case "$mode" in
-    address) default_build="$root/build-asan" ;;
+    address | studio) default_build="$root/build-asan" ;;
     thread) default_build="$root/build-tsan" ;;
-    *) echo "usage: scripts/sanitize.sh [address|thread] [ctest args]" >&2; exit 2 ;;
+    *) echo "usage: scripts/sanitize.sh [address|studio|thread] [ctest args]" >&2; exit 2 ;;
 esac
+sanitizer="$mode"
+gui=OFF
+if [ "$mode" != thread ]; then
+    sanitizer=address
+    gui=ON
+fi
 build="${KRAUSE_SANITIZE_BUILD_DIR:-$default_build}"
 jobs="${KRAUSE_JOBS:-$(nproc)}"
 
@@ -29,9 +38,13 @@ krause_export_data_dir "$root"
 start=$(date +%s)
 # RelWithDebInfo: sanitizer reports need line numbers; -O2 keeps the suite's run time bearable.
 # The fuzz corpus replay is left out: its targets are built with ASan+UBSan by clang anyway.
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKRAUSE_SANITIZE="$mode" \
-    -DKRAUSE_BUILD_GUI=OFF -DKRAUSE_CUDA=OFF -DKRAUSE_FUZZ_REPLAY=OFF
-cmake --build "$build" -j"$jobs"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKRAUSE_SANITIZE="$sanitizer" \
+    -DKRAUSE_BUILD_GUI="$gui" -DKRAUSE_CUDA=OFF -DKRAUSE_FUZZ_REPLAY=OFF
+if [ "$mode" = studio ]; then
+    cmake --build "$build" -j"$jobs" --target krause krause-studio studio_check
+else
+    cmake --build "$build" -j"$jobs"
+fi
 echo "== $mode build took $(($(date +%s) - start)) s"
 
 # LibTorch keeps global allocations alive until exit, which LeakSanitizer reports as leaks that
@@ -45,6 +58,8 @@ tested=$(date +%s)
 filter=()
 if [ "$mode" = thread ]; then
     filter=(-R '^(Job|SamplingJob|InspectJob|EvalJob|Engine)\.|^Trainer\.ResumedRun|^Checkpoint\.ReadersNever')
+elif [ "$mode" = studio ]; then
+    filter=(-R '^Studio')
 fi
 set +e
 ctest -j"$jobs" --output-on-failure --timeout 3600 "${filter[@]}" "$@" | tee "$build/ctest.log"
@@ -62,6 +77,9 @@ if ((rc != 0 && ${#slow[@]} > 0 && failed == ${#slow[@]})); then
         echo "== $t reached its CTest time limit: running it again without one"
         tests/krause_tests --gtest_filter="$t" || rc=1
     done
+fi
+if [ "$mode" = studio ] && [ "$rc" = 0 ]; then
+    KRAUSE_BUILD_DIR="$build" bash "$root/scripts/studio-soak.sh" 60 "$build/soak" || rc=1
 fi
 echo "== $mode tests took $(($(date +%s) - tested)) s"
 exit "$rc"

@@ -161,5 +161,27 @@ TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
     }
 }
 
+// The messages a new user met first: each names the problem in words, in one line.
+TEST_F(Cli, ErrorsNameTheProblemNotTheMechanism) {
+    std::ofstream(dir_ + "/notes.txt") << "# some notes\nnot a model at all\n";
+    auto r = krause_cli("sample --checkpoint notes.txt -n 1", dir_);
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find("not a safetensors checkpoint"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("truncated"), std::string::npos) << r.err;
+
+    r = krause_cli("train --preset mnist-tiny --data mnist:" + data_ + " --steps 1 --out /proc/x",
+                   dir_);
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find("/proc/x"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("filesystem error"), std::string::npos) << r.err;
+    EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 2) << r.err;
+
+    ASSERT_EQ(krause_cli("init --preset mnist-tiny --out m.safetensors", dir_).code, 0);
+    r = krause_cli("eval --checkpoint m.safetensors --data mnist:" + data_ + " --limit 8", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("images/s"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(" 0.0 images/s"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace krause

@@ -340,7 +340,14 @@ TEST_F(Safetensors, RejectsHeaderLongerThanFile) {
 TEST_F(Safetensors, RejectsHugeHeaderLength) {
     expect_rejected("huge_header.safetensors",
                     le_u64(uint64_t{1} << 63) + kValidHeader + kEightBytes,
-                    "header length is 9223372036854775808");
+                    "header length of 9223372036854775808");
+}
+
+TEST_F(Safetensors, RejectsTextFileAsNotSafetensors) {
+    const std::string text = "# notes\nThis is a plain text file, not a checkpoint.\n";
+    expect_rejected("notes.safetensors", text, "not a safetensors checkpoint");
+    // A real checkpoint cut inside its header is reported as truncated, not as another format.
+    expect_rejected("cut_header.safetensors", le_u64(300) + "{\"a\":", "truncated");
 }
 
 TEST_F(Safetensors, RejectsGarbageBytes) {

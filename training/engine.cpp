@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <dlfcn.h>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -63,7 +64,15 @@ private:
 };
 
 void set_compute_threads(int threads) {
-    if (threads > 0) at::set_num_threads(threads);
+    if (threads <= 0) return;
+    at::set_num_threads(threads);
+    // A pthreads OpenBLAS under LibTorch keeps its own pool of one worker per core, which
+    // at::set_num_threads leaves alone; its workers spin between calls and take the core that
+    // the GUI was to keep. Looked up at run time, as the BLAS behind LibTorch varies.
+    using SetThreads = void (*)(int);
+    if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+        set_blas(threads);
+    }
 }
 
 std::shared_ptr<ModelHandle> open_model(const std::string& path) {
@@ -129,6 +138,7 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
         }
         const auto start = std::chrono::steady_clock::now();
         int64_t published = 0;
+        double published_at = -1e9;
         options.on_token = [&](int64_t filled, const at::Tensor& tokens) {
             const double elapsed =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -138,10 +148,11 @@ std::unique_ptr<Job<SampleSnapshot>> start_sampling(std::shared_ptr<ModelHandle>
                     std::this_thread::sleep_for(std::chrono::duration<double>(due - elapsed));
                 }
             }
-            if (filled - published < std::max<int64_t>(1, request.publish_every) && filled != T) {
-                return;
-            }
+            const bool due = filled - published >= std::max<int64_t>(1, request.publish_every) &&
+                             elapsed - published_at >= request.publish_interval_s;
+            if (!due && filled != T) return;
             published = filled;
+            published_at = elapsed;
             SampleSnapshot snap;
             snap.images = images_from(tokens, c, filled);
             const double rate = filled / std::max(elapsed, 1e-9);
@@ -221,7 +232,8 @@ std::unique_ptr<Job<EvalSnapshot>> start_eval(std::shared_ptr<ModelHandle> handl
                 job.publish(std::move(s));
             },
             &job.stop_flag());
-        snap.progress = {snap.result.images, data.size(), 0, 0, "images"};
+        const double rate = snap.result.seconds > 0 ? snap.result.images / snap.result.seconds : 0;
+        snap.progress = {snap.result.images, data.size(), rate, 0, "images"};
         snap.done = true;
         job.publish(std::move(snap));
     });

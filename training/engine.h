@@ -75,6 +75,9 @@ struct SampleRequest {
     std::vector<uint8_t> prefix;
     int64_t prefix_len = 0;
     int64_t publish_every = 1;    // publish a snapshot every this many sub-pixels
+    // ... and at most one per this many seconds (0: no limit), so that a display drawing each
+    // snapshot is not asked for more frames than it shows; the last one is always published.
+    double publish_interval_s = 0;
     // Slow down for display, every token reported as it comes; 0 = as fast as possible.
     double max_tokens_per_s = 0;
     std::string device = "auto";  // auto (a GPU when there is one) | cpu | cuda

@@ -23,7 +23,7 @@ at::Device pick_device(const std::string& name) {
     if (name == "cuda") {
         if (!cuda) {
             throw std::runtime_error(
-                "--device cuda: no CUDA device is available to this build (use --device cpu)");
+                "device cuda: no CUDA device is available to this build (use the cpu device)");
         }
         return at::Device(at::kCUDA);
     }

@@ -40,7 +40,7 @@ void check_shape_matches(const ModelConfig& mc, const Dataset& data, const std::
             std::to_string(data.width) + "x" + std::to_string(data.channels) +
             " images but the model expects " + std::to_string(mc.image_height) + "x" +
             std::to_string(mc.image_width) + "x" + std::to_string(mc.image_channels) +
-            " (pick a matching --preset)");
+            " (pick a preset made for this data set)");
     }
 }
 
@@ -123,8 +123,8 @@ void TrainingRun::check_options() {
     if (std::filesystem::exists(config_.out_dir, ec) &&
         !std::filesystem::is_directory(config_.out_dir, ec)) {
         throw std::invalid_argument(config_.out_dir +
-                                    ": exists and is not a folder (--out names the run's "
-                                    "folder for checkpoints and metrics)");
+                                    ": exists and is not a folder (the output folder holds the "
+                                    "run's checkpoints and metrics)");
     }
     if (config_.threads > 0) at::set_num_threads(config_.threads);
 }
@@ -186,7 +186,12 @@ void TrainingRun::place_data(const Dataset& train_set, const Dataset& test_set) 
     test_shard_ = test_images_.narrow(0, begin, end - begin);
     order_.emplace(n_train, config_.seed, comm_->rank(), comm_->world_size());
     if (root_) {
-        std::filesystem::create_directories(config_.out_dir);
+        std::error_code ec;
+        std::filesystem::create_directories(config_.out_dir, ec);
+        if (ec) {
+            throw std::runtime_error("cannot create the output folder " + config_.out_dir + " (" +
+                                     ec.message() + ")");
+        }
         metrics_.emplace(metrics_path(config_.out_dir));
     }
     ckpt_ = checkpoint_path(config_.out_dir);

@@ -7,9 +7,12 @@
 
 #include "ui/texture.h"
 
+#include "ui/panels.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,11 +21,15 @@ namespace krause::ui {
 
 namespace {
 
-constexpr double kAssumedFps = 60.0;
-constexpr int64_t kFastPublishes = 200;  // snapshots per image when sampling as fast as possible
+constexpr double kAssumedFps = 60.0;  // "sub-pixels per frame" are per 1/60 s
+// Snapshots a second: the window draws at most 30 frames a second while jobs run
+// (studio_app.cpp), and fewer snapshots leave more of the CPU to the sampler.
+constexpr double kPublishHz = 30.0;
 // Image averages start with every probe up to this many sub-pixels (MNIST); beyond (CIFAR-10) they
 // take long on a CPU, and an inspect job cannot be stopped midway, so they wait for a click.
 constexpr int64_t kAutoAveragesMax = 1024;
+// CPU runs estimated to take longer than this ask for confirmation first.
+constexpr double kLongRunSeconds = 3600;
 
 bool need_model(const StudioState& state, std::string* error) {
     if (state.model.loaded()) return true;
@@ -96,15 +103,9 @@ bool start_sample(StudioState& state, std::string* error) {
     request.count = std::clamp(s.count, 1, 64);
     request.temperature = s.temperature;
     request.seed = static_cast<uint64_t>(s.seed);
-    const ModelSummary& m = state.model.summary;
-    const int64_t seq_len = m.image_height * m.image_width * m.image_channels;
-    if (!s.fast) {
-        request.publish_every = std::max(1, s.tokens_per_frame);
-        request.max_tokens_per_s = std::max(1, s.tokens_per_frame) * kAssumedFps;
-    } else {
-        request.publish_every = std::max<int64_t>(1, seq_len / kFastPublishes);
-        request.max_tokens_per_s = 0;
-    }
+    request.publish_every = 1;
+    request.publish_interval_s = 1.0 / kPublishHz;
+    request.max_tokens_per_s = s.fast ? 0 : std::max(1, s.tokens_per_frame) * kAssumedFps;
     state.retired.retire(std::move(s.job));
     s.message.clear();
     return try_start([&] { s.job = start_sampling(state.model.handle, request); }, error);
@@ -184,6 +185,7 @@ bool start_complete(StudioState& state, std::string* error) {
     request.prefix.assign(source, source + prefix_len);
     request.prefix_len = prefix_len;
     request.publish_every = std::max<int64_t>(1, W * C / 4);
+    request.publish_interval_s = 1.0 / kPublishHz;
 
     Images prompt;
     prompt.count = 1;
@@ -457,6 +459,7 @@ bool start_compare_samples(StudioState& state, std::string* error) {
     request.count = std::clamp(c.count, 1, 64);
     request.seed = static_cast<uint64_t>(c.seed);
     request.publish_every = std::max<int64_t>(1, state.model.summary.image_width);
+    request.publish_interval_s = 1.0 / kPublishHz;
     state.retired.retire(std::move(c.sample_a));
     state.retired.retire(std::move(c.sample_b));
     return try_start(
@@ -493,6 +496,22 @@ bool start_train(StudioState& state, std::string* error) {
         }
         config.data = data_spec(named, dir);
     }
+    if (!t.long_run_confirmed) {
+        TrainEstimate estimate;
+        try {
+            estimate = estimate_training(config);
+        } catch (const std::exception& e) {
+            *error = e.what();
+            return false;
+        }
+        if (estimate.on_cpu && estimate.seconds > kLongRunSeconds) {
+            // Nothing starts until the user confirms; the window asks (studio_view.cpp).
+            t.long_run_warning = long_run_text(estimate);
+            return true;
+        }
+    }
+    t.long_run_confirmed = false;
+    t.long_run_warning.clear();
     t.config = config;  // the form shows what runs, a resumed run's stored options included
     t.config.data = named;
     t.message.clear();
@@ -501,6 +520,17 @@ bool start_train(StudioState& state, std::string* error) {
     t.preview.clear();
     t.job.reset();
     return try_start([&] { t.job = start_training(config); }, error);
+}
+
+std::string long_run_text(const TrainEstimate& e) {
+    char text[320];
+    std::snprintf(text, sizeof text,
+                  "This run trains on the CPU (%d threads) and will take about %s: %lld steps at "
+                  "roughly %s a step, estimated from the preset's size and the batch. A GPU, a "
+                  "smaller preset or fewer steps make it shorter.",
+                  e.threads, format_duration(e.seconds).c_str(), static_cast<long long>(e.steps),
+                  format_duration(e.seconds_per_step).c_str());
+    return text;
 }
 
 }  // namespace krause::ui

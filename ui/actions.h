@@ -2,6 +2,7 @@
 // Each returns false with a message for the user when it cannot start.
 #pragma once
 
+#include "training/estimate.h"
 #include "ui/studio_state.h"
 
 #include <string>
@@ -35,6 +36,8 @@ bool inspect_pixel(StudioState& state, const std::string& source, int image, int
 bool start_image_averages(StudioState& state, std::string* error);
 bool start_compare_samples(StudioState& state, std::string* error);
 
+// Starts training; a CPU run estimated to take hours only sets train.long_run_warning, and starts
+// when called again with train.long_run_confirmed set.
 bool start_train(StudioState& state, std::string* error);
 // What the Train panel's progress bar shows: the run's progress without an ETA once it has ended
 // or while it is paused, and in `label` its state ("paused" while it waits).
@@ -55,5 +58,6 @@ bool export_png(StudioState& state, const std::string& what, int scale, const st
 std::vector<std::string> class_names(const std::string& kind, const std::string& dir);
 // "3 (cat)", or the number alone when the label has no name.
 std::string label_text(const DataState& data, int image);
+std::string long_run_text(const TrainEstimate& estimate);
 
 }  // namespace krause::ui

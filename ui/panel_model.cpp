@@ -113,6 +113,10 @@ void draw_model_panel(StudioState& state) {
     ModelSlot& slot = state.model;
     ImGui::TextUnformatted("Checkpoint");
     ImGui::SetNextItemWidth(-80);
+    if (state.focus_checkpoint) {  // Ctrl+O
+        ImGui::SetKeyboardFocusHere();
+        state.focus_checkpoint = false;
+    }
     const bool enter =
         ImGui::InputText("##path", &slot.path_field, ImGuiInputTextFlags_EnterReturnsTrue);
     ImGui::SameLine();

@@ -21,6 +21,12 @@ void draw_train_panel(StudioState& state);
 // The bundled models as a table on the Model tab; a click opens one as the main model.
 void draw_bundled_picker(StudioState& state);
 
+// Around the panels (studio_chrome.cpp): Ctrl+O, Ctrl+Q and Space; the View popup of the status
+// bar; dialogs and banners drawn over the window.
+void handle_shortcuts(StudioState& state);
+void view_settings_button(StudioState& state);
+void draw_overlays(StudioState& state);
+
 // Shared widgets.
 void show_error(const std::string& message);
 // A combo over `names` editing a string; true when the user picked one.

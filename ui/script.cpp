@@ -142,7 +142,9 @@ void ScriptRunner::fail(const std::string& message) {
     const int line = index_ < steps_.size() ? steps_[index_].line : 0;
     error_ = path_ + ":" + std::to_string(line) + ": " + message;
     std::fprintf(stderr, "krause-studio: %s\n", error_.c_str());
-    phase_ = Phase::Capture;
+    // A few frames let the window show the message before the screenshot is taken.
+    phase_ = Phase::Settling;
+    settle_left_ = kSettleFrames + 1;
 }
 
 void ScriptRunner::before_frame(StudioState& state) {
@@ -160,6 +162,7 @@ void ScriptRunner::before_frame(StudioState& state) {
         }
     }
     if (phase_ == Phase::Settling && --settle_left_ <= 0) phase_ = Phase::Capture;
+    state.script_error = error_;
 }
 
 void ScriptRunner::start_step(StudioState& state) {
@@ -178,6 +181,20 @@ void ScriptRunner::start_step(StudioState& state) {
 
 bool ScriptRunner::after_render(StudioState& state, int width, int height) {
     if (phase_ != Phase::Capture) return false;
+    const bool wanted = !named_only_ || !error_.empty() || index_ >= steps_.size() ||
+                        steps_[index_].words[0] == "screenshot";
+    if (wanted) write_step_files(state, width, height);
+    ++index_;
+    phase_ = Phase::Start;
+    if (!error_.empty() || quit_ || index_ >= steps_.size()) {
+        phase_ = Phase::Done;
+        std::ofstream(std::filesystem::path(out_dir_) / "frame_times.json")
+            << frame_summary(state.frames).dump(2) << '\n';
+    }
+    return wanted;
+}
+
+void ScriptRunner::write_step_files(StudioState& state, int width, int height) {
     char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%02zu-", index_ + 1);
     const std::string name = prefix + (index_ < steps_.size() ? steps_[index_].name : "end") +
@@ -195,15 +212,6 @@ bool ScriptRunner::after_render(StudioState& state, int width, int height) {
     }
     dump["framebuffer"] = {width, height};
     std::ofstream(base.string() + ".json") << dump.dump(2) << '\n';
-
-    ++index_;
-    phase_ = Phase::Start;
-    if (!error_.empty() || quit_ || index_ >= steps_.size()) {
-        phase_ = Phase::Done;
-        std::ofstream(std::filesystem::path(out_dir_) / "frame_times.json")
-            << frame_summary(state.frames).dump(2) << '\n';
-    }
-    return true;
 }
 
 }  // namespace krause::ui

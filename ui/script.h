@@ -64,7 +64,12 @@ public:
     // Returns true when it wrote them (the frame's time is then not the UI's).
     bool after_render(StudioState& state, int width, int height);
 
+    // Writes files only for `screenshot` steps and a failed step (long soak runs).
+    void set_named_only(bool named_only) { named_only_ = named_only; }
+
     bool finished() const { return phase_ == Phase::Done; }
+    // Waiting for a job: frames need only be drawn when something changes.
+    bool waiting() const { return phase_ == Phase::Waiting; }
     int exit_code() const { return error_.empty() ? 0 : 1; }
     const std::string& error() const { return error_; }
 
@@ -73,6 +78,7 @@ private:
     enum class Phase { Start, Waiting, Settling, Capture, Done };
 
     void start_step(StudioState& state);
+    void write_step_files(StudioState& state, int width, int height);
     void fail(const std::string& message);
 
     std::string path_;
@@ -84,6 +90,7 @@ private:
     std::chrono::steady_clock::time_point deadline_;
     int settle_left_ = 0;
     bool quit_ = false;
+    bool named_only_ = false;
     std::string error_;
 };
 

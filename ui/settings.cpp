@@ -195,6 +195,29 @@ std::map<std::string, Setter> panel_settings() {
              s.train.view.test_predicted = v == "predicted";
              return true;
          }},
+        {"view.scale",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             // 0 follows the monitor's content scale.
+             double scale = 0;
+             if (!parse_real(v, &scale) ||
+                 !(scale == 0 || (scale >= kMinFontScale && scale <= kMaxFontScale))) {
+                 *e = "expects 0 (follow the monitor) or a factor in [0.5, 4], got '" + v + "'";
+                 return false;
+             }
+             s.view.font_scale = static_cast<float>(scale);
+             s.view_changed = true;
+             return true;
+         }},
+        {"view.theme",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             if (v != "dark" && v != "light") {
+                 *e = "expects dark or light, got '" + v + "'";
+                 return false;
+             }
+             s.view.light = v == "light";
+             s.view_changed = true;
+             return true;
+         }},
     };
 }
 

@@ -5,8 +5,12 @@
 
 #include "ui/actions.h"
 
+#include <imgui.h>
+
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <unistd.h>
 
 namespace krause::ui {
 
@@ -83,6 +87,9 @@ json samples_json(const std::unique_ptr<Job<SampleSnapshot>>& job,
         j["filled"] = shown->images.filled;
         j["seq_len"] = shown->images.seq_len();
         j["progress"] = progress_json(shown->progress);
+        // Sampling time up to the newest snapshot (the fill time once the job finished).
+        const Progress& p = shown->progress;
+        j["seconds"] = p.rate > 0 ? static_cast<double>(p.done) / p.rate : 0.0;
     }
     return j;
 }
@@ -147,6 +154,7 @@ json train_json(const TrainState& t) {
     json j = job_json(t.job);
     j["paused"] = t.job && t.job->paused();
     j["message"] = t.message;
+    j["long_run_warning"] = t.long_run_warning;
     // Every option under its stored name (training/options.h), and which ones the user set.
     j["config"] = json::parse(t.config.to_json());
     j["given"] = t.given;
@@ -196,6 +204,14 @@ json stats(std::vector<float> values) {
             {"max_ms", values.back()}};
 }
 
+// Resident memory of the process, for soak runs; 0 where /proc is missing.
+long long resident_kib() {
+    std::ifstream statm("/proc/self/statm");
+    long long pages_total = 0, pages_resident = 0;
+    if (!(statm >> pages_total >> pages_resident)) return 0;
+    return pages_resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
 }  // namespace
 
 json dump_state(const StudioState& state) {
@@ -214,6 +230,10 @@ json dump_state(const StudioState& state) {
                                 {"slow", m.grid_seconds > kSlowGridSeconds}, {"open", open}});
     }
     j["recent"] = state.recent;
+    j["view"] = {{"font_scale", state.view.font_scale},
+                 {"content_scale", state.content_scale},
+                 {"theme", state.view.light ? "light" : "dark"},
+                 {"font_pixels", ImGui::GetFontSize()}};
 
     j["sample"] = samples_json(state.sample.job, state.sample.shown);
     j["sample"]["message"] = state.sample.message;
@@ -284,6 +304,7 @@ json dump_state(const StudioState& state) {
     }
     j["regions"] = regions;
     j["frames"] = state.frames.frame_ms.size();
+    j["rss_kib"] = resident_kib();
     j["jobs_stopping"] = state.retired.size();
     return j;
 }
@@ -305,7 +326,8 @@ json frame_summary(const FrameTimes& frames) {
     j["while_training"]["work"] = stats(training_work);
     j["excluded_frames"] = frames.frame_ms.size() - all.size();
     j["note"] =
-        "frame: start of a frame to the start of the next (the loop caps it near 60 fps); "
+        "frames are drawn when something changed, at most 60 a second (30 while jobs run); "
+        "frame: start of a frame to the start of the next when that one was due at once; "
         "work: building and rendering the frame";
     return j;
 }

@@ -4,6 +4,7 @@
 
 #include "ui/actions.h"
 #include "ui/panels.h"
+#include "ui/preferences.h"
 #include "ui/recent_files.h"
 #include "ui/script.h"
 
@@ -12,7 +13,9 @@
 #include <backends/imgui_impl_opengl3.h>
 #include <imgui.h>
 
+#include <algorithm>
 #include <cfloat>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -26,10 +29,73 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A frame every ~16.7 ms at most, so that an idle or unsynchronised display (Xvfb) does not spin
-// a core that training needs.
+// Drawing is not free: without a GPU (Xvfb, llvmpipe) a 1600x1000 frame costs 10-25 ms of CPU,
+// so at 60 fps the window alone would take more than one of two cores from a sampling job. A
+// frame is therefore drawn only when something changed (input, a new job snapshot, a job that
+// started or ended), at most 60 times a second, and at most 30 while a job runs.
 constexpr double kMinFrameMs = 1000.0 / 60.0;
+constexpr double kJobFrameMs = 1000.0 / 30.0;
 constexpr double kIdleWaitS = 0.25;
+constexpr double kRefreshMs = 500.0;  // redraw at least this often while jobs run (clocks, ETA)
+constexpr int kInputFrames = 3;       // frames drawn after an input event (hover, release)
+
+// What the GLFW callbacks report to the loop.
+struct LoopSignals {
+    StudioState* state = nullptr;
+    int input_frames = kInputFrames;
+};
+
+LoopSignals* signals_of(GLFWwindow* window) {
+    return static_cast<LoopSignals*>(glfwGetWindowUserPointer(window));
+}
+
+void on_input(GLFWwindow* window) {
+    signals_of(window)->input_frames = kInputFrames;
+}
+
+// Installed before Dear ImGui's, which chains to them.
+void install_input_callbacks(GLFWwindow* window) {
+    glfwSetCursorPosCallback(window, [](GLFWwindow* w, double, double) { on_input(w); });
+    glfwSetMouseButtonCallback(window, [](GLFWwindow* w, int, int, int) { on_input(w); });
+    glfwSetScrollCallback(window, [](GLFWwindow* w, double, double) { on_input(w); });
+    glfwSetKeyCallback(window, [](GLFWwindow* w, int, int, int, int) { on_input(w); });
+    glfwSetCharCallback(window, [](GLFWwindow* w, unsigned) { on_input(w); });
+    glfwSetCursorEnterCallback(window, [](GLFWwindow* w, int) { on_input(w); });
+    glfwSetWindowFocusCallback(window, [](GLFWwindow* w, int) { on_input(w); });
+    glfwSetFramebufferSizeCallback(window, [](GLFWwindow* w, int, int) { on_input(w); });
+    glfwSetWindowRefreshCallback(window, [](GLFWwindow* w) { on_input(w); });
+    glfwSetWindowContentScaleCallback(window, [](GLFWwindow* w, float x, float) {
+        LoopSignals* signals = signals_of(w);
+        signals->state->content_scale = x;
+        signals->state->view_changed = true;
+        on_input(w);
+    });
+}
+
+template <class Snapshot>
+void mix_job(size_t& stamp, const std::unique_ptr<Job<Snapshot>>& job) {
+    const void* latest = job ? static_cast<const void*>(job->snapshot().get()) : nullptr;
+    stamp = stamp * 1000003u ^ reinterpret_cast<uintptr_t>(latest);
+    stamp = stamp * 31u + (job ? static_cast<size_t>(job->state()) + 1 : 0);
+}
+
+// Changes whenever a job publishes a snapshot, starts or ends.
+size_t activity_stamp(const StudioState& s) {
+    size_t stamp = s.retired.size();
+    mix_job(stamp, s.model.opening);
+    mix_job(stamp, s.compare.model.opening);
+    mix_job(stamp, s.data.loading);
+    mix_job(stamp, s.sample.job);
+    mix_job(stamp, s.complete.job);
+    mix_job(stamp, s.inspect.job);
+    mix_job(stamp, s.inspect.measures);
+    mix_job(stamp, s.compare.inspect);
+    mix_job(stamp, s.compare.measures);
+    mix_job(stamp, s.compare.sample_a);
+    mix_job(stamp, s.compare.sample_b);
+    mix_job(stamp, s.train.job);
+    return stamp;
+}
 
 struct GlContext {
     int major, minor;
@@ -47,6 +113,8 @@ void glfw_error(int code, const char* description) {
 GLFWwindow* open_window(const StudioOptions& options, const char** glsl) {
     for (const GlContext& c : kContexts) {
         glfwDefaultWindowHints();
+        // On a high-DPI monitor the window grows with the content scale, like the text does.
+        glfwWindowHint(GLFW_SCALE_TO_MONITOR, GLFW_TRUE);
         glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, c.major);
         glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, c.minor);
         if (c.core) {
@@ -75,6 +143,7 @@ int run_studio(const StudioOptions& options) {
         try {
             runner.emplace(options.script, load_script(options.script),
                            options.screenshots.empty() ? "studio-shots" : options.screenshots);
+            runner->set_named_only(options.named_shots_only);
         } catch (const ScriptError& e) {
             std::fprintf(stderr, "krause-studio: %s\n", e.what());
             return 2;
@@ -97,6 +166,9 @@ int run_studio(const StudioOptions& options) {
     }
     glfwMakeContextCurrent(window);
     glfwSwapInterval(runner ? 0 : 1);
+    LoopSignals signals;
+    glfwSetWindowUserPointer(window, &signals);
+    install_input_callbacks(window);
 
     IMGUI_CHECKVERSION();
     ImGui::CreateContext();
@@ -111,7 +183,6 @@ int run_studio(const StudioOptions& options) {
         ini_path = (std::filesystem::path(config_dir()) / "imgui.ini").string();
         io.IniFilename = ini_path.c_str();
     }
-    ImGui::StyleColorsDark();
     ImGui_ImplGlfw_InitForOpenGL(window, true);
     ImGui_ImplOpenGL3_Init(glsl);
 
@@ -119,21 +190,56 @@ int run_studio(const StudioOptions& options) {
     const unsigned cores = std::thread::hardware_concurrency();
     set_compute_threads(cores > 1 ? static_cast<int>(cores) - 1 : 1);
     auto state = std::make_unique<StudioState>();
+    signals.state = state.get();
     init_studio(*state, options.checkpoint);
+    // Scripted runs look the same on every machine: the defaults, not the user's preferences.
+    if (!runner) state->view = load_view_prefs();
+    float scale_y = 1;
+    glfwGetWindowContentScale(window, &state->content_scale, &scale_y);
 
+    size_t drawn_stamp = 0;
+    std::optional<Clock::time_point> last_draw;
+    bool last_busy = false, last_captured = false;
+    int idle_turns = 0;
+    double last_work_ms = 0;
+    Clock::time_point last_turn = Clock::now();
     while (!glfwWindowShouldClose(window)) {
-        const Clock::time_point start = Clock::now();
-        const bool busy = runner || any_job_running(*state);
-        if (busy) {
+        const bool jobs = any_job_running(*state);
+        const double frame_ms = jobs ? kJobFrameMs : kMinFrameMs;
+        // The frame cap; a script, which polls instead of waiting, also paces the turns in which
+        // nothing is drawn.
+        double since = last_draw ? ms_since(*last_draw) : 1e9;
+        if (runner) since = std::min(since, ms_since(last_turn));
+        if (since < frame_ms) {
+            std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(frame_ms - since));
+        }
+        last_turn = Clock::now();
+        if (runner) {
             glfwPollEvents();
         } else {
-            glfwWaitEventsTimeout(kIdleWaitS);
+            // Wake for input, or to look for job news once a frame while jobs run.
+            glfwWaitEventsTimeout(jobs ? frame_ms / 1000.0 : kIdleWaitS);
         }
-        const Clock::time_point work_start = Clock::now();
 
         update_studio(*state);
         if (runner) runner->before_frame(*state);
+        const size_t stamp = activity_stamp(*state);
+        const bool draw = signals.input_frames > 0 || stamp != drawn_stamp ||
+                          state->view_changed || (runner && !runner->waiting()) ||
+                          (jobs && (!last_draw || ms_since(*last_draw) >= kRefreshMs)) ||
+                          !last_draw;
+        if (!draw) {
+            ++idle_turns;
+            continue;
+        }
+        if (signals.input_frames > 0) --signals.input_frames;
+        drawn_stamp = stamp;
+        if (state->view_changed) {
+            apply_view(state->view, state->content_scale);
+            state->view_changed = false;
+        }
 
+        const Clock::time_point start = Clock::now();
         ImGui_ImplOpenGL3_NewFrame();
         ImGui_ImplGlfw_NewFrame();
         // A script drives the UI without the mouse; a pointer resting over a widget would put
@@ -146,27 +252,33 @@ int run_studio(const StudioOptions& options) {
         int width = 0, height = 0;
         glfwGetFramebufferSize(window, &width, &height);
         glViewport(0, 0, width, height);
-        glClearColor(0.08f, 0.08f, 0.10f, 1.0f);
+        const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+        glClearColor(bg.x, bg.y, bg.z, 1.0f);
         glClear(GL_COLOR_BUFFER_BIT);
         ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
         const bool captured = runner && runner->after_render(*state, width, height);
-        const double work_ms = ms_since(work_start);
+        const double work_ms = ms_since(start);
         glfwSwapBuffers(window);
 
-        const double elapsed = ms_since(start);
-        if (elapsed < kMinFrameMs) {
-            std::this_thread::sleep_for(
-                std::chrono::duration<double, std::milli>(kMinFrameMs - elapsed));
-        }
-        // Frames that only waited for input say nothing about responsiveness.
-        if (busy) {
+        // While jobs run: the time since the previous frame when this one was due at once (no
+        // turn in between found nothing to draw), which stays near the frame cap as long as
+        // drawing keeps up with the snapshots. Waiting for news or input says nothing.
+        const bool busy = runner || any_job_running(*state);
+        if (busy && last_busy && last_draw && idle_turns == 0) {
             FrameTimes& f = state->frames;
-            f.frame_ms.push_back(static_cast<float>(ms_since(start)));
-            f.work_ms.push_back(static_cast<float>(work_ms));
+            f.frame_ms.push_back(static_cast<float>(
+                std::chrono::duration<double, std::milli>(start - *last_draw).count()));
+            f.work_ms.push_back(static_cast<float>(last_work_ms));  // the previous frame's
             f.training.push_back(training_running(*state));
-            f.excluded.push_back(captured);
+            f.excluded.push_back(last_captured);  // that frame's time went into a screenshot
         }
+        last_draw = start;
+        last_busy = busy;
+        last_captured = captured;
+        last_work_ms = work_ms;
+        idle_turns = 0;
         if (runner && runner->finished()) break;
+        if (state->quit_requested) glfwSetWindowShouldClose(window, GLFW_TRUE);
     }
 
     const int status = runner ? runner->exit_code() : 0;

@@ -10,6 +10,7 @@ struct StudioOptions {
     std::string checkpoint;   // open this model at start
     std::string script;       // play this script, then exit
     std::string screenshots;  // where the script's screenshots and state dumps go
+    bool named_shots_only = false;  // files only for `screenshot` steps (and a failed one)
     int width = 1400;
     int height = 900;
 };

@@ -10,6 +10,7 @@
 #include "ui/plots.h"
 #include "ui/prompt_canvas.h"
 #include "ui/run_curves.h"
+#include "ui/preferences.h"
 
 #include <functional>
 #include <map>
@@ -208,6 +209,9 @@ struct TrainState {
     std::string run_path;         // the field naming the next one
     std::string runs_message;
     ChartExport chart_export;
+    // A CPU run estimated to take hours waits for the user to confirm it (see long_run_text).
+    std::string long_run_warning;
+    bool long_run_confirmed = false;  // the user chose to start it anyway
 };
 
 // Per-frame times, kept whole so that percentiles cover the run.
@@ -237,6 +241,13 @@ struct StudioState {
     InspectState inspect;
     CompareState compare;
     TrainState train;
+
+    ViewPrefs view;
+    float content_scale = 1.0f;  // the monitor's, as GLFW reports it
+    bool view_changed = true;    // the theme or text size is applied before the next frame
+    bool quit_requested = false;
+    bool focus_checkpoint = false;  // put the cursor into the Model tab's checkpoint field
+    std::string script_error;       // a failed script step, shown for its screenshot
 
     JobRetirer retired;
     FrameTimes frames;

@@ -1,6 +1,7 @@
 // The main window: a line about the model, one tab per panel, and a status bar with the jobs and
 // the frame time; plus the widgets the panels share.
 #include "ui/data_folder.h"
+#include "ui/messages.h"
 #include "ui/panels.h"
 
 #include <imgui.h>
@@ -13,6 +14,7 @@ namespace krause::ui {
 namespace {
 
 const ImVec4 kErrorColor(1.0f, 0.45f, 0.4f, 1.0f);
+const ImVec4 kErrorColorLight(0.75f, 0.05f, 0.0f, 1.0f);
 
 struct TabEntry {
     Tab tab;
@@ -25,8 +27,10 @@ constexpr TabEntry kTabs[] = {
     {Tab::Compare, "Compare", draw_compare_panel},    {Tab::Train, "Train", draw_train_panel},
 };
 
-void status_bar(const StudioState& state) {
+void status_bar(StudioState& state) {
     ImGui::Separator();
+    view_settings_button(state);
+    ImGui::SameLine(0, 16);
     // The mean of the last frames, leaving out those that wrote a screenshot.
     const FrameTimes& f = state.frames;
     float recent_ms = 0;
@@ -53,17 +57,27 @@ void status_bar(const StudioState& state) {
 
 void draw_studio(StudioState& state) {
     state.regions.clear();
+    handle_shortcuts(state);
     const ImGuiViewport* viewport = ImGui::GetMainViewport();
     ImGui::SetNextWindowPos(viewport->WorkPos);
     ImGui::SetNextWindowSize(viewport->WorkSize);
+    // No background: the window covers the screen, whose clear colour is the theme's window
+    // colour (studio_app.cpp); a software renderer would otherwise shade every pixel twice.
     const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                                    ImGuiWindowFlags_NoSavedSettings |
-                                   ImGuiWindowFlags_NoBringToFrontOnFocus;
+                                   ImGuiWindowFlags_NoBringToFrontOnFocus |
+                                   ImGuiWindowFlags_NoBackground;
     ImGui::Begin("Krause Studio", nullptr, flags);
     if (state.model.loaded()) {
         model_line(state.model.summary);
     } else if (state.model.opening) {
         ImGui::Text("Opening %s ...", state.model.path_field.c_str());
+    } else if (!state.model.error.empty() && state.tab != Tab::Model) {
+        // A model that failed to open (a bad checkpoint named at start-up, say) is reported on
+        // whichever tab the user is on; the Model tab shows it beside the path.
+        if (ImGui::SmallButton("Choose another model")) select_tab(state, Tab::Model);
+        ImGui::SameLine();
+        show_error("No model loaded: " + state.model.error);
     } else {
         ImGui::TextDisabled("No model loaded");
     }
@@ -87,12 +101,13 @@ void draw_studio(StudioState& state) {
     status_bar(state);
     ImGui::End();
     draw_data_window(state);
+    draw_overlays(state);
 }
 
 void show_error(const std::string& message) {
     if (message.empty()) return;
-    ImGui::PushStyleColor(ImGuiCol_Text, kErrorColor);
-    ImGui::TextWrapped("%s", message.c_str());
+    ImGui::PushStyleColor(ImGuiCol_Text, light_theme_active() ? kErrorColorLight : kErrorColor);
+    ImGui::TextWrapped("%s", for_studio(message).c_str());
     ImGui::PopStyleColor();
 }
 
