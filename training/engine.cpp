@@ -6,6 +6,7 @@
 #include "model/sampler.h"
 #include "training/dataset.h"
 #include "training/evaluate.h"
+#include "training/model_handle.h"
 #include "training/trainer.h"
 
 #include <ATen/Parallel.h>
@@ -60,6 +61,10 @@ private:
     PixelTransformer model_;
     Metadata metadata_;
 };
+
+PixelTransformer copy_weights(const ModelHandle& handle, at::Device device) {
+    return handle.copy(device);
+}
 
 void set_compute_threads(int threads) {
     if (threads > 0) at::set_num_threads(threads);

@@ -18,6 +18,7 @@ void draw_complete_panel(StudioState& state);
 void draw_inspect_panel(StudioState& state);
 void draw_compare_panel(StudioState& state);
 void draw_train_panel(StudioState& state);
+void draw_dynamics_panel(StudioState& state);
 
 // Shared widgets.
 void show_error(const std::string& message);

@@ -27,7 +27,8 @@ struct Verb {
 constexpr Verb kVerbs[] = {
     {"open", 1, 1, "open PATH            open a checkpoint as the main model (waits for it)"},
     {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)"},
-    {"tab", 1, 1, "tab NAME             model | sample | complete | inspect | compare | train"},
+    {"tab", 1, 1,
+     "tab NAME             model | sample | complete | inspect | compare | train | dynamics"},
     {"set", 2, 2, "set KEY VALUE        a panel setting, e.g. sample.count 16 (list below)"},
     {"sample", 0, 0, "sample               start sampling with the sample.* settings"},
     {"sample-stop", 0, 0, "sample-stop          stop sampling (waits for the job to end)"},
@@ -46,7 +47,8 @@ constexpr Verb kVerbs[] = {
     {"wait", 1, 2,
      "wait JOB [SECONDS]   until JOB is no longer running: open, open-compare, data, sample,\n"
      "                     complete, inspect (maps and image averages), maps (the maps only),\n"
-     "                     compare, compare-sample, train"},
+     "                     compare, compare-sample, train, dynamics (the Dynamics view's\n"
+     "                     jobs for the open image, started when the view is shown)"},
     {"wait-steps", 1, 2, "wait-steps N [S]     until training reached step N"},
     {"wait-evals", 1, 2, "wait-evals N [S]     until training made N evaluations"},
     {"frames", 1, 1, "frames N             let N frames pass"},
@@ -56,7 +58,7 @@ constexpr Verb kVerbs[] = {
 };
 constexpr const char* kWaitJobs[] = {"open",           "open-compare", "data", "sample",
                                      "complete",       "inspect",      "maps", "compare",
-                                     "compare-sample", "train"};
+                                     "compare-sample", "train",      "dynamics"};
 constexpr const char* kSources[] = {"sample",    "complete",  "data",   "preview",
                                     "compare-a", "compare-b", "inspect"};
 constexpr int kSettleFrames = 3;

@@ -150,6 +150,13 @@ void ScriptRunner::start_step(StudioState& state) {
             } else if (job == "train") {
                 exists = s.train.job != nullptr;
                 busy = running(s.train.job);
+            } else if (job == "dynamics") {
+                std::string failure;
+                busy = dynamics_pending(s, &failure);
+                if (!failure.empty()) {
+                    *message = "dynamics: " + failure;
+                    return Wait::Failed;
+                }
             }
             if (!exists) {
                 *message = "no " + job + " job was started";

@@ -149,6 +149,17 @@ const std::map<std::string, Setter>& table() {
         {"compare.count", integer(field(&StudioState::compare, &CompareState::count), 1, 32)},
         {"compare.seed", integer(field(&StudioState::compare, &CompareState::seed), 0, kBig)},
         {"compare.layer", integer(field(&StudioState::compare, &CompareState::layer), 0, 1024)},
+        {"dynamics.images", integer(field(&StudioState::dynamics, &DynamicsState::images), 1, 1024)},
+        {"dynamics.layer", real(field(&StudioState::dynamics, &DynamicsState::layer), 0, 1024)},
+        {"dynamics.play", flag(field(&StudioState::dynamics, &DynamicsState::playing))},
+        {"dynamics.clusters",
+         integer(field(&StudioState::dynamics, &DynamicsState::cluster_fraction), 0, 2)},
+        {"dynamics.color",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             if (parse_particle_color(v, &s.dynamics.color)) return true;
+             *e = "expects intensity, row, column or order, got '" + v + "'";
+             return false;
+         }},
         {"train.data",
          [](StudioState& s, const std::string& v, std::string* e) {
              if (!text(field(&StudioState::train, &TrainState::data_kind), kKinds)(s, v, e)) {

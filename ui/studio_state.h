@@ -4,6 +4,7 @@
 
 #include "training/dataset.h"
 #include "training/engine.h"
+#include "ui/dynamics_view.h"
 #include "ui/heatmap.h"
 #include "ui/image_grid.h"
 #include "ui/plots.h"
@@ -16,7 +17,7 @@
 
 namespace krause::ui {
 
-enum class Tab { Model, Sample, Complete, Inspect, Compare, Train };
+enum class Tab { Model, Sample, Complete, Inspect, Compare, Train, Dynamics };
 const char* to_string(Tab tab);
 bool parse_tab(const std::string& name, Tab* tab);
 
@@ -183,6 +184,7 @@ struct StudioState {
     InspectState inspect;
     CompareState compare;
     TrainState train;
+    DynamicsState dynamics;
 
     JobRetirer retired;
     FrameTimes frames;
