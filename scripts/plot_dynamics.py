@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Plots the per-layer token-dynamics measures of `krause dynamics --json` (one JSON object, one
-or two models) as small PNGs, one per measure: OUT_PREFIX-cosine.png, -consensus.png, -rank.png,
--clusters.png, -sink.png. Needs matplotlib (Debian: python3-matplotlib).
+"""Plots the per-layer token-dynamics measures of `krause dynamics --json` (one or more JSON
+objects, their models overlaid) as small PNGs, one per measure: OUT_PREFIX-cosine.png,
+-consensus.png, -rank.png, -clusters.png, -sink.png. Needs matplotlib (Debian:
+python3-matplotlib).
 
-Usage: plot_dynamics.py RESULT.json OUT_PREFIX
+Usage: plot_dynamics.py OUT_PREFIX RESULT.json [RESULT2.json ...]
 """
 import json
 import sys
@@ -64,11 +65,17 @@ def plot_clusters(result, prefix):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    with open(sys.argv[1]) as f:
-        result = json.load(f)
-    prefix = sys.argv[2]
+    prefix = sys.argv[1]
+    result = {"models": []}
+    for path in sys.argv[2:]:
+        with open(path) as f:
+            one = json.load(f)
+        if result["models"] and one["eps_fractions"] != result["eps_fractions"]:
+            sys.exit("%s: other eps fractions than the first file" % path)
+        result["eps_fractions"] = one["eps_fractions"]
+        result["models"] += one["models"]
     plot(result, prefix, "cosine", "mean pairwise cosine of token states",
          lambda l: l["cosine"])
     plot(result, prefix, "consensus", "distance to consensus ||X - mean|| / ||X||",

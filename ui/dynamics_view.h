@@ -33,6 +33,7 @@ struct DynamicsState {
     ParticleColor color = ParticleColor::Intensity;
     int cluster_fraction = 1;  // which eps fraction the cluster chart shows
     bool auto_run = true;      // start the jobs when the model or the image changes
+    bool fit_layer = false;    // scale the canvas to the shown layer instead of all layers
     int selected = -1;         // the clicked token (network position), -1 none
     DynamicsRun main, second;
     std::string message;

@@ -40,8 +40,22 @@ ImU32 particle_color(const Particles& p, int64_t token, ParticleColor mode) {
 }
 
 // Draws the particles at (fractional) `layer`; returns the token under the mouse, or -1.
+// The extent of the points of one (interpolated) layer, padded; for zooming in on late layers,
+// whose spread can be far smaller than the embedding's.
+ImVec4 layer_bounds(const Particles& p, int64_t l0, int64_t l1, float t) {
+    ImVec4 b(1e30f, 1e30f, -1e30f, -1e30f);
+    for (int64_t k = 0; k < p.tokens; ++k) {
+        const float x = (1 - t) * p.x(l0, k) + t * p.x(l1, k);
+        const float y = (1 - t) * p.y(l0, k) + t * p.y(l1, k);
+        b = ImVec4(std::min(b.x, x), std::min(b.y, y), std::max(b.z, x), std::max(b.w, y));
+    }
+    const float pad = 0.05f * std::max({b.z - b.x, b.w - b.y, 1e-6f});
+    return ImVec4(b.x - pad, b.y - pad, b.z + pad, b.w + pad);
+}
+
 int draw_particles(const char* id, const DynamicsRun& run, const std::string& title, float layer,
-                   ParticleColor mode, int selected, ImVec2 size, bool* clicked, ImVec4* rect) {
+                   bool fit_layer, ParticleColor mode, int selected, ImVec2 size, bool* clicked,
+                   ImVec4* rect) {
     const ImVec2 origin = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton(id, size);
     *clicked = ImGui::IsItemClicked(ImGuiMouseButton_Left);
@@ -65,7 +79,7 @@ int draw_particles(const char* id, const DynamicsRun& run, const std::string& ti
     const float t = l - static_cast<float>(l0);
 
     // One scale for both axes keeps the geometry; points beyond the bounds sit on the edge, hollow.
-    const ImVec4& b = run.bounds;
+    const ImVec4 b = fit_layer ? layer_bounds(p, l0, l1, t) : run.bounds;
     const float margin = 12.0f, top = 24.0f;
     const float scale = std::min((size.x - 2 * margin) / std::max(b.z - b.x, 1e-6f),
                                  (size.y - margin - top) / std::max(b.w - b.y, 1e-6f));
@@ -141,6 +155,11 @@ void layer_controls(StudioState& state, int layers) {
     ImGui::SetNextItemWidth(110);
     if (ImGui::Combo("colour", &color, "intensity\0row\0column\0order\0")) {
         dy.color = static_cast<ParticleColor>(color);
+    }
+    ImGui::SameLine();
+    ImGui::Checkbox("fit layer", &dy.fit_layer);
+    if (ImGui::IsItemHovered()) {
+        ImGui::SetTooltip("scale to the shown layer (otherwise one scale for all layers)");
     }
 }
 
@@ -273,8 +292,8 @@ void draw_dynamics_panel(StudioState& state) {
                                   state_name(dy.layer) + (v == 1 ? "  (Compare model)" : "");
         bool clicked = false;
         ImVec4 rect;
-        const int hit = draw_particles(view.id, *view.run, title, dy.layer, dy.color, dy.selected,
-                                       ImVec2(side, side), &clicked, &rect);
+        const int hit = draw_particles(view.id, *view.run, title, dy.layer, dy.fit_layer, dy.color,
+                                       dy.selected, ImVec2(side, side), &clicked, &rect);
         record_region(state, view.region, rect);
         if (clicked && hit >= 0) {
             dy.selected = hit;

@@ -152,6 +152,7 @@ const std::map<std::string, Setter>& table() {
         {"dynamics.images", integer(field(&StudioState::dynamics, &DynamicsState::images), 1, 1024)},
         {"dynamics.layer", real(field(&StudioState::dynamics, &DynamicsState::layer), 0, 1024)},
         {"dynamics.play", flag(field(&StudioState::dynamics, &DynamicsState::playing))},
+        {"dynamics.fit", flag(field(&StudioState::dynamics, &DynamicsState::fit_layer))},
         {"dynamics.clusters",
          integer(field(&StudioState::dynamics, &DynamicsState::cluster_fraction), 0, 2)},
         {"dynamics.color",
