@@ -17,7 +17,7 @@ namespace {
 
 struct DynamicsOptionsCli {
     std::string checkpoint, compare, data = "mnist", device = "auto";
-    int64_t images = 64, image = -1, batch = 8;
+    int64_t images = 64, first = 0, image = -1, batch = 8;
     std::vector<double> eps = default_eps_fractions();
     bool json = false;
 };
@@ -126,20 +126,23 @@ void print_text(const std::vector<ModelRun>& runs, const DynamicsOptionsCli& o) 
 
 void run_dynamics(const DynamicsOptionsCli& o) {
     if (o.images < 1) throw UsageError("--images must be >= 1", "");
+    if (o.first < 0) throw UsageError("--first must be >= 0", "");
     if (o.batch < 1) throw UsageError("--batch must be >= 1", "");
     if (o.eps.empty()) throw UsageError("--eps needs at least one fraction", "e.g. --eps 0.25,0.5");
     for (double f : o.eps) {
         if (!(f > 0)) throw UsageError(fmt::format("--eps fraction {} must be > 0", f), "");
     }
     const bool one = o.image >= 0;
-    const auto data = load_dataset(parse_dataset_spec(o.data), Split::Test, one ? o.image + 1 : o.images);
-    if (one && o.image >= data.size()) {
-        throw UsageError(fmt::format("--image {} is beyond the {} test images", o.image, data.size()),
+    const int64_t first = one ? o.image : o.first;
+    const auto data = load_dataset(parse_dataset_spec(o.data), Split::Test,
+                                   one ? o.image + 1 : o.first + o.images);
+    if (first >= data.size()) {
+        throw UsageError(fmt::format("{} {} is beyond the {} test images",
+                                     one ? "--image" : "--first", first, data.size()),
                          "");
     }
     DynamicsRequest request;
-    const int64_t first = one ? o.image : 0;
-    request.count = one ? 1 : data.size();
+    request.count = one ? 1 : data.size() - first;
     request.images.assign(data.image(first), data.image(first) + request.count * data.seq_len());
     request.particles_of = -1;
     request.device = o.device;
@@ -173,6 +176,8 @@ void add_dynamics_command(CLI::App& app) {
         ->check(non_empty());
     c->add_option("--data", o->data, "KIND[:DIR] of the test images")->capture_default_str();
     c->add_option("--images", o->images, "average over the first N test images")
+        ->capture_default_str();
+    c->add_option("--first", o->first, "the first of the --images test images")
         ->capture_default_str();
     c->add_option("--image", o->image, "measure only test image I (instead of --images)");
     c->add_option("--eps", o->eps,

@@ -189,6 +189,18 @@ TEST(DynamicsCli, TableJsonCompareAndErrors) {
                       &out),
               2);
     EXPECT_NE(out.find("krause: error: --image 6"), std::string::npos) << out;
+    ASSERT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data +
+                          " --first 4 --images 5 --json --device cpu",
+                      dir, &out),
+              0)
+        << out;
+    const auto tail = nlohmann::json::parse(test::read_file(dir + "/out.txt"));
+    EXPECT_EQ(tail["first_image"], 4);
+    EXPECT_EQ(tail["models"][0]["images"], 2);  // only images 4 and 5 exist
+    EXPECT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data + " --first 6", dir,
+                      &out),
+              2);
+    EXPECT_NE(out.find("--first 6 is beyond"), std::string::npos) << out;
     EXPECT_EQ(run_cli("dynamics --checkpoint missing.safetensors --data mnist:" + data, dir, &out),
               2);
     EXPECT_NE(out.find("no such checkpoint"), std::string::npos) << out;
