@@ -35,12 +35,12 @@ ModelRun measure(const std::string& path, const DynamicsRequest& request, const 
     run.info = summarize(*model);
     if (run.info.image_height != data.height || run.info.image_width != data.width ||
         run.info.image_channels != data.channels) {
-        throw UsageError(fmt::format("{}: the model works on {}x{}x{} images, the data set has "
-                                     "{}x{}x{}",
-                                     run.info.path, run.info.image_height, run.info.image_width,
-                                     run.info.image_channels, data.height, data.width,
-                                     data.channels),
-                         "pick the data set the model was trained on");
+        throw UsageError(
+            fmt::format("{}: the model works on {}x{}x{} images, the data set has "
+                        "{}x{}x{}",
+                        run.info.path, run.info.image_height, run.info.image_width,
+                        run.info.image_channels, data.height, data.width, data.channels),
+            "pick the data set the model was trained on");
     }
     auto job = start_dynamics(model, request);
     ProgressPrinter progress(run.info.attention);
@@ -70,17 +70,24 @@ nlohmann::json run_json(const ModelRun& r) {
                               {"attention", nullptr}};
         if (l > 0) {
             const auto& a = r.measures.attention[l - 1];
-            row["attention"] = {{"sink_mass", a.sink_mass}, {"oldest_key", a.oldest_key},
-                                {"max_weight", a.max_weight}, {"entropy", a.entropy},
+            row["attention"] = {{"sink_mass", a.sink_mass},
+                                {"oldest_key", a.oldest_key},
+                                {"max_weight", a.max_weight},
+                                {"entropy", a.entropy},
                                 {"keys_for_90", a.keys_for_90}};
         }
         layers.push_back(row);
     }
-    return {{"checkpoint", r.info.path}, {"attention", r.info.attention},
-            {"images", r.measures.images}, {"seconds", r.seconds}, {"layers", layers}};
+    return {{"checkpoint", r.info.path},
+            {"attention", r.info.attention},
+            {"images", r.measures.images},
+            {"seconds", r.seconds},
+            {"layers", layers}};
 }
 
-std::string row_label(size_t l) { return l == 0 ? "embed" : fmt::format("blk {}", l - 1); }
+std::string row_label(size_t l) {
+    return l == 0 ? "embed" : fmt::format("blk {}", l - 1);
+}
 
 // One model's columns of a layer row, blank where the model has no such layer.
 std::string columns(const ModelRun& r, size_t l) {
@@ -88,11 +95,13 @@ std::string columns(const ModelRun& r, size_t l) {
     const size_t fractions = r.measures.eps_fractions.size();
     if (l >= states.size()) return std::string(48 + 7 * fractions, ' ');
     const auto& s = states[l];
-    std::string out = fmt::format("{:>7.4f} {:>7.4f} {:>7.2f}", s.cosine, s.consensus, s.effective_rank);
+    std::string out =
+        fmt::format("{:>7.4f} {:>7.4f} {:>7.2f}", s.cosine, s.consensus, s.effective_rank);
     for (double c : s.clusters) out += fmt::format(" {:>6.1f}", c);
     if (l == 0) return out + fmt::format(" {:>7} {:>7} {:>7}", "-", "-", "-");
     const auto& a = r.measures.attention[l - 1];
-    return out + fmt::format(" {:>7.4f} {:>7.4f} {:>7.1f}", a.sink_mass, a.oldest_key, a.keys_for_90);
+    return out +
+           fmt::format(" {:>7.4f} {:>7.4f} {:>7.1f}", a.sink_mass, a.oldest_key, a.keys_for_90);
 }
 
 std::string header(const std::vector<double>& fractions) {
@@ -109,9 +118,10 @@ void print_text(const std::vector<ModelRun>& runs, const DynamicsOptionsCli& o) 
                    r.info.attention, r.info.n_layers, r.info.d_model, r.measures.images,
                    r.measures.images == 1 ? "" : "s", r.seconds);
     }
-    fmt::print("cosine: mean pairwise cosine of the token states; dist: ||X - mean||/||X||; rank: "
-               "effective rank of the centred states;\nc<f>: clusters at eps = f x the layer's "
-               "median pairwise distance; sink, oldest, keys90: attention of that block\n");
+    fmt::print(
+        "cosine: mean pairwise cosine of the token states; dist: ||X - mean||/||X||; rank: "
+        "effective rank of the centred states;\nc<f>: clusters at eps = f x the layer's "
+        "median pairwise distance; sink, oldest, keys90: attention of that block\n");
     std::string head = fmt::format("{:<6} {}", "state", header(o.eps));
     if (runs.size() > 1) head += " | " + header(o.eps);
     fmt::print("{}\n", head);

@@ -29,7 +29,8 @@ void add_scaled(LayerMeasures& sum, const LayerMeasures& m, double w) {
 // Restores the module's training mode when the measures end, also by an exception.
 class EvalMode {
 public:
-    explicit EvalMode(PixelTransformer& model) : model_(model), was_training_(model->is_training()) {
+    explicit EvalMode(PixelTransformer& model)
+        : model_(model), was_training_(model->is_training()) {
         model_->eval();
     }
     ~EvalMode() {
@@ -128,7 +129,7 @@ Particles project_particles(PixelTransformer& model, const at::Tensor& image) {
     const auto centred = flat - flat.mean(0, true);
     const auto cov = centred.t().mm(centred) / static_cast<double>(layers * S);  // (d, d)
     const auto eig = at::linalg_eigh(cov);
-    const auto values = std::get<0>(eig).clamp_min(0);    // ascending
+    const auto values = std::get<0>(eig).clamp_min(0);                   // ascending
     auto axes = std::get<1>(eig).narrow(1, d - 2, 2).flip({1}).clone();  // (d, 2), largest first
     for (int64_t a = 0; a < 2; ++a) {
         // An eigenvector's sign is arbitrary; fix it so runs and models compare.

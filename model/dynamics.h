@@ -21,7 +21,8 @@ std::vector<at::Tensor> residual_stream(PixelTransformer& model, const at::Tenso
 StateMeasures state_measures(const at::Tensor& x, const std::vector<double>& eps_fractions);
 // The same measures by plain loops in double on the CPU (union-find, Jacobi eigenvalues): the
 // specification the fast form is tested against. O(T^2 d + d^3); for tests.
-StateMeasures state_measures_reference(const at::Tensor& x, const std::vector<double>& eps_fractions);
+StateMeasures state_measures_reference(const at::Tensor& x,
+                                       const std::vector<double>& eps_fractions);
 
 // Connected components of the graph with edges where dist (T, T) <= eps: min-label propagation
 // with pointer jumping, all in tensor ops.

@@ -48,8 +48,8 @@ std::vector<double> symmetric_eigenvalues(std::vector<double> a, int64_t n) {
             for (int64_t q = p + 1; q < n; ++q) {
                 if (at(p, q) == 0) continue;
                 const double theta = (at(q, q) - at(p, p)) / (2 * at(p, q));
-                const double t = (theta >= 0 ? 1.0 : -1.0) /
-                                 (std::abs(theta) + std::sqrt(theta * theta + 1));
+                const double t =
+                    (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
                 const double c = 1 / std::sqrt(t * t + 1), s = t * c;
                 for (int64_t k = 0; k < n; ++k) {
                     const double kp = at(k, p), kq = at(k, q);
@@ -120,7 +120,8 @@ StateMeasures state_measures(const at::Tensor& states, const std::vector<double>
     m.consensus = norm_x > 0 ? norm_c / norm_x : 0.0;
     const auto s = at::linalg_svdvals(centred).contiguous();
     m.effective_rank = rank_from_singular_values(
-        std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()), norm_c, norm_x);
+        std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()), norm_c,
+        norm_x);
 
     // Distances by differences, not the Gram form: identical tokens must be at distance 0.
     const auto dist = at::cdist(x, x, 2.0, /*compute_mode=donot_use_mm*/ 2);  // (T, T)
@@ -177,7 +178,8 @@ StateMeasures state_measures_reference(const at::Tensor& states,
     std::vector<double> gram(d * d, 0.0);
     for (int64_t a = 0; a < d; ++a) {
         for (int64_t b = 0; b < d; ++b) {
-            for (int64_t i = 0; i < T; ++i) gram[a * d + b] += centred[i * d + a] * centred[i * d + b];
+            for (int64_t i = 0; i < T; ++i)
+                gram[a * d + b] += centred[i * d + a] * centred[i * d + b];
         }
     }
     std::vector<double> singular;

@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <sys/wait.h>
+#include <cstdlib>
 
 namespace krause {
 namespace {
@@ -42,7 +42,8 @@ TEST(Dynamics, SeparatedGroupsGiveThatManyClusters) {
     // and keeps the groups apart.
     for (int64_t groups : {2, 3, 5}) {
         const auto centres = at::eye(groups, 8, at::kDouble) * 100;
-        const auto x = centres.repeat_interleave(12, 0) + 0.001 * at::randn({groups * 12, 8}, at::kDouble);
+        const auto x =
+            centres.repeat_interleave(12, 0) + 0.001 * at::randn({groups * 12, 8}, at::kDouble);
         const auto fast = state_measures(x, kFractions);
         EXPECT_EQ(fast.clusters, std::vector<double>(3, static_cast<double>(groups)));
         expect_same(fast, state_measures_reference(x, kFractions));
@@ -162,7 +163,8 @@ TEST(DynamicsCli, TableJsonCompareAndErrors) {
     const auto data = test::fake_mnist_dir(8, 6);
     std::string out;
     ASSERT_EQ(run_cli("init --preset mnist-tiny --out k.safetensors", dir, &out), 0) << out;
-    ASSERT_EQ(run_cli("init --preset mnist-tiny --attention softmax --out s.safetensors", dir, &out), 0)
+    ASSERT_EQ(
+        run_cli("init --preset mnist-tiny --attention softmax --out s.safetensors", dir, &out), 0)
         << out;
     ASSERT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data +
                           " --images 3 --json --device cpu",
@@ -185,8 +187,8 @@ TEST(DynamicsCli, TableJsonCompareAndErrors) {
     EXPECT_NE(out.find("softmax"), std::string::npos) << out;
     EXPECT_NE(out.find("cosine"), std::string::npos) << out;
 
-    EXPECT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data + " --image 6", dir,
-                      &out),
+    EXPECT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data + " --image 6",
+                      dir, &out),
               2);
     EXPECT_NE(out.find("krause: error: --image 6"), std::string::npos) << out;
     ASSERT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data +
@@ -197,8 +199,8 @@ TEST(DynamicsCli, TableJsonCompareAndErrors) {
     const auto tail = nlohmann::json::parse(test::read_file(dir + "/out.txt"));
     EXPECT_EQ(tail["first_image"], 4);
     EXPECT_EQ(tail["models"][0]["images"], 2);  // only images 4 and 5 exist
-    EXPECT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data + " --first 6", dir,
-                      &out),
+    EXPECT_EQ(run_cli("dynamics --checkpoint k.safetensors --data mnist:" + data + " --first 6",
+                      dir, &out),
               2);
     EXPECT_NE(out.find("--first 6 is beyond"), std::string::npos) << out;
     EXPECT_EQ(run_cli("dynamics --checkpoint missing.safetensors --data mnist:" + data, dir, &out),

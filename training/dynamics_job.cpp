@@ -13,8 +13,8 @@ namespace krause {
 std::unique_ptr<Job<DynamicsSnapshot>> start_dynamics(std::shared_ptr<ModelHandle> handle,
                                                       DynamicsRequest request) {
     if (!handle) throw std::invalid_argument("no model is open");
-    return std::make_unique<Job<DynamicsSnapshot>>([handle, request](
-                                                       JobContext<DynamicsSnapshot>& job) {
+    return std::make_unique<Job<DynamicsSnapshot>>([handle,
+                                                    request](JobContext<DynamicsSnapshot>& job) {
         auto model = copy_weights(*handle, pick_device(request.device));
         const int64_t T = model->config().seq_len();
         if (request.count < 1 || static_cast<int64_t>(request.images.size()) != request.count * T) {
@@ -23,12 +23,13 @@ std::unique_ptr<Job<DynamicsSnapshot>> start_dynamics(std::shared_ptr<ModelHandl
                                         std::to_string(request.images.size()) + " sub-pixels");
         }
         if (request.particles_of >= request.count) {
-            throw std::invalid_argument("dynamics: particle image " +
-                                        std::to_string(request.particles_of) + " is not among the " +
-                                        std::to_string(request.count) + " images");
+            throw std::invalid_argument(
+                "dynamics: particle image " + std::to_string(request.particles_of) +
+                " is not among the " + std::to_string(request.count) + " images");
         }
         const auto images =
-            at::tensor(std::vector<int64_t>(request.images.begin(), request.images.end()), at::kLong)
+            at::tensor(std::vector<int64_t>(request.images.begin(), request.images.end()),
+                       at::kLong)
                 .view({request.count, T});
         DynamicsSnapshot snap;
         snap.progress = {0, request.count, 0, 0, "images"};

@@ -24,7 +24,7 @@ struct DynamicsSnapshot {
     Progress progress;             // unit "images"
     bool particles_ready = false;  // published first: one image is quick
     Particles particles;
-    bool ready = false;            // the measures over all images are in
+    bool ready = false;  // the measures over all images are in
     DynamicsMeasures measures;
 };
 

@@ -27,9 +27,9 @@ int64_t image_count(const StudioState& state, const Dataset& data) {
 std::string wanted_key(const StudioState& state, const ModelSlot& slot) {
     const Dataset* data = selected_data(state);
     if (!slot.loaded() || !data) return "";
-    return slot.summary.path + "#" + std::to_string(reinterpret_cast<uintptr_t>(slot.handle.get())) +
-           "@" + std::to_string(state.data.selected) + "x" +
-           std::to_string(image_count(state, *data));
+    return slot.summary.path + "#" +
+           std::to_string(reinterpret_cast<uintptr_t>(slot.handle.get())) + "@" +
+           std::to_string(state.data.selected) + "x" + std::to_string(image_count(state, *data));
 }
 
 bool start_run(StudioState& state, DynamicsRun& run, const ModelSlot& slot, std::string* error) {
@@ -148,11 +148,13 @@ bool dynamics_pending(const StudioState& state, std::string* failure) {
     if (!selected_data(state) || !state.model.loaded()) return true;
     const DynamicsState& dy = state.dynamics;
     std::string main_failure, second_failure;
-    const bool pending = run_pending(dy.main, wanted_key(state, state.model), &main_failure) ||
-                         run_pending(dy.second, wanted_key(state, state.compare.model),
-                                     &second_failure);
-    if (!main_failure.empty()) *failure = main_failure;
-    else if (!second_failure.empty()) *failure = "Compare model: " + second_failure;
+    const bool pending =
+        run_pending(dy.main, wanted_key(state, state.model), &main_failure) ||
+        run_pending(dy.second, wanted_key(state, state.compare.model), &second_failure);
+    if (!main_failure.empty())
+        *failure = main_failure;
+    else if (!second_failure.empty())
+        *failure = "Compare model: " + second_failure;
     return pending && failure->empty();
 }
 

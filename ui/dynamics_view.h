@@ -17,7 +17,7 @@ struct StudioState;
 struct DynamicsRun {
     std::unique_ptr<Job<DynamicsSnapshot>> job;
     std::shared_ptr<const DynamicsSnapshot> shown;
-    std::string key;          // model, image and count the job was started for
+    std::string key;            // model, image and count the job was started for
     ImVec4 bounds{0, 0, 0, 0};  // particle extent over all layers: x0, y0, x1, y1
 };
 
@@ -26,10 +26,10 @@ const char* to_string(ParticleColor color);
 bool parse_particle_color(const std::string& name, ParticleColor* color);
 
 struct DynamicsState {
-    int images = 1;          // measures averaged over this many test images from the selected one
-    float layer = 0;         // shown layer of the particles; fractional while moving between two
+    int images = 1;   // measures averaged over this many test images from the selected one
+    float layer = 0;  // shown layer of the particles; fractional while moving between two
     bool playing = false;
-    float speed = 1.5f;      // layers per second while playing
+    float speed = 1.5f;  // layers per second while playing
     ParticleColor color = ParticleColor::Intensity;
     int cluster_fraction = 1;  // which eps fraction the cluster chart shows
     bool auto_run = true;      // start the jobs when the model or the image changes

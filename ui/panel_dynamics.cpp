@@ -30,9 +30,15 @@ ImU32 particle_color(const Particles& p, int64_t token, ParticleColor mode) {
             return ImGui::ColorConvertFloat4ToU32(
                 ImVec4(0.25f + 0.75f * v, 0.15f + 0.75f * v * v, 0.55f - 0.35f * v, 1.0f));
         }
-        case ParticleColor::Row: hue = static_cast<float>(pixel / p.width) / p.height; break;
-        case ParticleColor::Column: hue = static_cast<float>(pixel % p.width) / p.width; break;
-        case ParticleColor::Order: hue = static_cast<float>(token) / p.tokens; break;
+        case ParticleColor::Row:
+            hue = static_cast<float>(pixel / p.width) / p.height;
+            break;
+        case ParticleColor::Column:
+            hue = static_cast<float>(pixel % p.width) / p.width;
+            break;
+        case ParticleColor::Order:
+            hue = static_cast<float>(token) / p.tokens;
+            break;
     }
     float r, g, b;
     ImGui::ColorConvertHSVtoRGB(0.8f * hue, 0.75f, 0.95f, r, g, b);
@@ -69,7 +75,7 @@ int draw_particles(const char* id, const DynamicsRun& run, const std::string& ti
     if (!run.shown || !run.shown->particles_ready) {
         draw->AddText(ImVec2(origin.x + 6, origin.y + 24), IM_COL32(160, 160, 160, 255),
                       run.job && run.job->state() == JobState::Failed ? run.job->error().c_str()
-                                                                     : "computing ...");
+                                                                      : "computing ...");
         return -1;
     }
     const Particles& p = run.shown->particles;
@@ -119,10 +125,11 @@ int draw_particles(const char* id, const DynamicsRun& run, const std::string& ti
                   IM_COL32(150, 150, 150, 255), info);
     if (nearest >= 0) {
         const int64_t pixel = nearest / p.channels;
-        ImGui::SetTooltip("position %d: input pixel (%lld, %lld) = %d\nclick: Inspect this "
-                          "token's attention (it predicts sub-pixel %d)",
-                          nearest, static_cast<long long>(pixel / p.width),
-                          static_cast<long long>(pixel % p.width), p.inputs[nearest], nearest + 1);
+        ImGui::SetTooltip(
+            "position %d: input pixel (%lld, %lld) = %d\nclick: Inspect this "
+            "token's attention (it predicts sub-pixel %d)",
+            nearest, static_cast<long long>(pixel / p.width),
+            static_cast<long long>(pixel % p.width), p.inputs[nearest], nearest + 1);
     }
     return nearest;
 }
@@ -187,17 +194,31 @@ void charts(StudioState& state) {
         bool attention, from_zero, clusters;
     };
     static const Chart kCharts[] = {
-        {"mean pairwise cosine", [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].cosine; }, false, false, false},
-        {"distance to consensus ||X - mean|| / ||X||", [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].consensus; }, false, true, false},
-        {"effective rank (centred)", [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].effective_rank; }, false, true, false},
-        {"clusters", [](const DynamicsMeasures& m, size_t l, int f) {
-             return m.states[l].clusters[f]; }, false, true, true},
-        {"sink mass (attention of the block)", [](const DynamicsMeasures& m, size_t l, int f) { return m.attention[l - 1].sink_mass; }, true, true, false},
-        {"oldest key of the window", [](const DynamicsMeasures& m, size_t l, int f) { return m.attention[l - 1].oldest_key; }, true, true, false},
-        {"keys holding 90%", [](const DynamicsMeasures& m, size_t l, int f) { return m.attention[l - 1].keys_for_90; }, true, true, false},
+        {"mean pairwise cosine",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].cosine; }, false,
+         false, false},
+        {"distance to consensus ||X - mean|| / ||X||",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].consensus; }, false,
+         true, false},
+        {"effective rank (centred)",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].effective_rank; },
+         false, true, false},
+        {"clusters",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.states[l].clusters[f]; }, false,
+         true, true},
+        {"sink mass (attention of the block)",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.attention[l - 1].sink_mass; },
+         true, true, false},
+        {"oldest key of the window",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.attention[l - 1].oldest_key; },
+         true, true, false},
+        {"keys holding 90%",
+         [](const DynamicsMeasures& m, size_t l, int f) { return m.attention[l - 1].keys_for_90; },
+         true, true, false},
     };
     const std::string a = state.model.loaded() ? state.model.summary.attention : "open model";
-    const std::string b = state.compare.model.loaded() ? state.compare.model.summary.attention + " (Compare)" : "";
+    const std::string b =
+        state.compare.model.loaded() ? state.compare.model.summary.attention + " (Compare)" : "";
     // The eps fractions are the engine's defaults for both runs.
     const auto fractions = default_eps_fractions();
     ImGui::TextDisabled("clusters at eps =");
@@ -283,13 +304,15 @@ void draw_dynamics_panel(StudioState& state) {
         const char* id;
         const char* region;
     };
-    const View views[] = {{&dy.main, &state.model, "particles_a", "dynamics_particles_a"},
-                          {&dy.second, &state.compare.model, "particles_b", "dynamics_particles_b"}};
+    const View views[] = {
+        {&dy.main, &state.model, "particles_a", "dynamics_particles_a"},
+        {&dy.second, &state.compare.model, "particles_b", "dynamics_particles_b"}};
     for (int v = 0; v < (two ? 2 : 1); ++v) {
         if (v == 1) ImGui::SameLine();
         const View& view = views[v];
-        const std::string title = view.slot->summary.attention + " attention: " +
-                                  state_name(dy.layer) + (v == 1 ? "  (Compare model)" : "");
+        const std::string title = view.slot->summary.attention +
+                                  " attention: " + state_name(dy.layer) +
+                                  (v == 1 ? "  (Compare model)" : "");
         bool clicked = false;
         ImVec4 rect;
         const int hit = draw_particles(view.id, *view.run, title, dy.layer, dy.fit_layer, dy.color,
@@ -301,8 +324,8 @@ void draw_dynamics_panel(StudioState& state) {
             const int sub = hit + 1;  // the query at position hit explains sub-pixel hit + 1
             const int pixel = static_cast<int>(sub / p.channels);
             std::string error;
-            if (!inspect_pixel(state, "data", state.data.selected, pixel / p.width,
-                               pixel % p.width, static_cast<int>(sub % p.channels), &error)) {
+            if (!inspect_pixel(state, "data", state.data.selected, pixel / p.width, pixel % p.width,
+                               static_cast<int>(sub % p.channels), &error)) {
                 dy.message = error;
             }
         }
