@@ -9,6 +9,10 @@
 #include <filesystem>
 #include <string>
 
+namespace krause::cli {
+void add_dynamics_command(CLI::App& app);  // app/commands_dynamics.cpp
+}
+
 namespace {
 
 // "krause" alone, or "krause[rank 2]" in one of several processes started by torchrun, so a
@@ -30,6 +34,7 @@ int main(int argc, char** argv) {
     krause::cli::add_train_commands(app);
     krause::cli::add_data_commands(app);
     krause::cli::add_bench_command(app);
+    krause::cli::add_dynamics_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

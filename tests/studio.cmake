@@ -57,7 +57,12 @@ if(KRAUSE_BUILD_GUI)
         SKIP_RETURN_CODE 77
         TIMEOUT 600
         RUN_SERIAL TRUE)
-    set_tests_properties(StudioScript StudioTrainScript StudioDataScript PROPERTIES
+    add_test(NAME StudioDynamicsScript
+             COMMAND bash ${runner} $<TARGET_FILE:krause-studio> $<TARGET_FILE:studio_check>
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/dynamics.txt
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/dynamics.expect ${KRAUSE_STUDIO_OUT}/dynamics
+                     --needs-data)
+    set_tests_properties(StudioScript StudioTrainScript StudioDataScript StudioDynamicsScript PROPERTIES
         FIXTURES_REQUIRED studio_models
         ENVIRONMENT "STUDIO_MODELS=${KRAUSE_STUDIO_OUT}/models"
         SKIP_RETURN_CODE 77

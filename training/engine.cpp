@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "training/bundled_models.h"
 #include "training/evaluate.h"
+#include "training/model_handle.h"
 #include "training/trainer.h"
 
 #include <ATen/Parallel.h>
@@ -62,6 +63,10 @@ private:
     PixelTransformer model_;
     Metadata metadata_;
 };
+
+PixelTransformer copy_weights(const ModelHandle& handle, at::Device device) {
+    return handle.copy(device);
+}
 
 void set_compute_threads(int threads) {
     if (threads <= 0) return;

@@ -27,6 +27,8 @@ void handle_shortcuts(StudioState& state);
 void view_settings_button(StudioState& state);
 void draw_overlays(StudioState& state);
 
+void draw_dynamics_panel(StudioState& state);
+
 // Shared widgets.
 void show_error(const std::string& message);
 // A combo over `names` editing a string; true when the user picked one.

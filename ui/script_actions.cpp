@@ -59,6 +59,7 @@ struct WaitJob {
     const char* name;
     bool (*exists)(const StudioState&);
     bool (*busy)(const StudioState&);
+    std::string (*failure)(const StudioState&) = nullptr;  // why it failed, "" when it did not
 };
 bool always(const StudioState&) {
     return true;
@@ -91,6 +92,17 @@ const WaitJob kWaitJobs[] = {
      [](const StudioState& s) { return running(s.train.job); }},
     {"fetch", [](const StudioState& s) { return !s.folders.fetch_kind.empty(); },
      [](const StudioState& s) { return s.folders.fetch != nullptr; }},
+    // The Dynamics view's jobs for the open image, started when the view is shown.
+    {"dynamics", always,
+     [](const StudioState& s) {
+         std::string failure;
+         return dynamics_pending(s, &failure);
+     },
+     [](const StudioState& s) {
+         std::string failure;
+         dynamics_pending(s, &failure);
+         return failure.empty() ? failure : "dynamics: " + failure;
+     }},
 };
 const WaitJob* find_wait_job(const std::string& name) {
     for (const auto& j : kWaitJobs) {
@@ -313,6 +325,10 @@ ScriptStart wait_for_job(StudioState&, const Words& w) {
                 *message = "no " + std::string(job->name) + " job was started";
                 return Wait::Failed;
             }
+            if (job->failure) {
+                *message = job->failure(s);
+                if (!message->empty()) return Wait::Failed;
+            }
             const bool busy = job->busy(s);
             if (busy) *message = std::string(job->name) + " still running";
             return busy ? Wait::Pending : Wait::Ready;
@@ -473,7 +489,8 @@ const std::vector<ScriptVerb>& script_verbs() {
          open_bundled},
         {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)",
          nullptr, open_second},
-        {"tab", 1, 1, "tab NAME             model | sample | complete | inspect | compare | train",
+        {"tab", 1, 1,
+         "tab NAME             model | sample | complete | inspect | compare | train | dynamics",
          check_tab, show_tab},
         {"set", 2, 2, "set KEY VALUE        a panel setting, e.g. sample.count 16 (list below)",
          check_set, set_value},
@@ -514,7 +531,8 @@ const std::vector<ScriptVerb>& script_verbs() {
         {"wait", 1, 2,
          "wait JOB [SECONDS]   until JOB is no longer running: open, open-compare, data, sample,\n"
          "                     complete, inspect (maps and image averages), maps (the maps only),\n"
-         "                     compare, compare-sample, train, fetch",
+         "                     compare, compare-sample, train, fetch, dynamics (the Dynamics\n"
+         "                     view's jobs for the open image, started when it is shown)",
          check_wait, wait_for_job},
         {"wait-steps", 1, 2, "wait-steps N [S]     until training reached step N", check_count,
          wait_training},

@@ -184,6 +184,18 @@ std::map<std::string, Setter> panel_settings() {
         {"compare.count", integer(field(&StudioState::compare, &CompareState::count), 1, 32)},
         {"compare.seed", integer(field(&StudioState::compare, &CompareState::seed), 0, kBig)},
         {"compare.layer", integer(field(&StudioState::compare, &CompareState::layer), 0, 1024)},
+        {"dynamics.images", integer(field(&StudioState::dynamics, &DynamicsState::images), 1, 1024)},
+        {"dynamics.layer", real(field(&StudioState::dynamics, &DynamicsState::layer), 0, 1024)},
+        {"dynamics.play", flag(field(&StudioState::dynamics, &DynamicsState::playing))},
+        {"dynamics.fit", flag(field(&StudioState::dynamics, &DynamicsState::fit_layer))},
+        {"dynamics.clusters",
+         integer(field(&StudioState::dynamics, &DynamicsState::cluster_fraction), 0, 2)},
+        {"dynamics.color",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             if (parse_particle_color(v, &s.dynamics.color)) return true;
+             *e = "expects intensity, row, column or order, got '" + v + "'";
+             return false;
+         }},
         {"train.smoothing", real(field(&StudioState::train, &TrainState::view, &CurveView::smoothing), 0, 0.99)},
         {"train.log_scale", flag(field(&StudioState::train, &TrainState::view, &CurveView::log_y))},
         {"train.test_dims",

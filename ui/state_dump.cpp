@@ -190,6 +190,35 @@ json train_json(const TrainState& t) {
     return j;
 }
 
+json dynamics_run_json(const DynamicsRun& run) {
+    json j = job_json(run.job);
+    j["particles_ready"] = run.shown && run.shown->particles_ready;
+    j["ready"] = run.shown && run.shown->ready;
+    if (!run.shown) return j;
+    const DynamicsSnapshot& s = *run.shown;
+    j["progress"] = progress_json(s.progress);
+    if (s.particles_ready) {
+        const Particles& p = s.particles;
+        j["particles"] = {{"layers", p.layers}, {"tokens", p.tokens}, {"explained", p.explained},
+                          {"bounds", {run.bounds.x, run.bounds.y, run.bounds.z, run.bounds.w}}};
+    }
+    if (s.ready) {
+        j["images"] = s.measures.images;
+        j["eps_fractions"] = s.measures.eps_fractions;
+        json states = json::array();
+        for (const StateMeasures& m : s.measures.states) {
+            states.push_back({{"cosine", m.cosine},
+                              {"consensus", m.consensus},
+                              {"effective_rank", m.effective_rank},
+                              {"median_distance", m.median_distance},
+                              {"clusters", m.clusters}});
+        }
+        j["states"] = states;
+        j["attention"] = measures_json(s.measures.attention);
+    }
+    return j;
+}
+
 json stats(std::vector<float> values) {
     if (values.empty()) return {{"frames", 0}};
     std::sort(values.begin(), values.end());
@@ -297,6 +326,14 @@ json dump_state(const StudioState& state) {
     j["last_export"] = {{"path", state.last_export.path},
                         {"width", state.last_export.width},
                         {"height", state.last_export.height}};
+
+    const DynamicsState& dy = state.dynamics;
+    j["dynamics"] = {{"images", dy.images},        {"layer", dy.layer},
+                     {"playing", dy.playing},      {"color", to_string(dy.color)},
+                     {"clusters", dy.cluster_fraction}, {"selected", dy.selected},
+                     {"fit_layer", dy.fit_layer},
+                     {"message", dy.message},      {"main", dynamics_run_json(dy.main)},
+                     {"second", dynamics_run_json(dy.second)}};
 
     json regions = json::object();
     for (const auto& [name, r] : state.regions) {

@@ -7,7 +7,8 @@
 namespace krause::ui {
 
 namespace {
-constexpr const char* kTabNames[] = {"model", "sample", "complete", "inspect", "compare", "train"};
+constexpr const char* kTabNames[] = {"model",   "sample", "complete", "inspect",
+                                     "compare", "train",  "dynamics"};
 }
 
 const char* to_string(Tab tab) {
@@ -53,7 +54,8 @@ bool any_job_running(const StudioState& state) {
            running(state.compare.inspect) || running(state.inspect.measures) ||
            running(state.compare.measures) || running(state.compare.sample_a) ||
            running(state.compare.sample_b) || running(state.train.job) ||
-           running(state.folders.fetch) || state.retired.size() > 0;
+           running(state.folders.fetch) || running(state.dynamics.main.job) ||
+           running(state.dynamics.second.job) || state.retired.size() > 0;
 }
 
 }  // namespace krause::ui

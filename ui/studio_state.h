@@ -5,6 +5,7 @@
 #include "data/dataset.h"
 #include "training/bundled_models.h"
 #include "training/engine.h"
+#include "ui/dynamics_view.h"
 #include "ui/heatmap.h"
 #include "ui/image_grid.h"
 #include "ui/plots.h"
@@ -21,7 +22,7 @@
 
 namespace krause::ui {
 
-enum class Tab { Model, Sample, Complete, Inspect, Compare, Train };
+enum class Tab { Model, Sample, Complete, Inspect, Compare, Train, Dynamics };
 const char* to_string(Tab tab);
 bool parse_tab(const std::string& name, Tab* tab);
 
@@ -241,6 +242,7 @@ struct StudioState {
     InspectState inspect;
     CompareState compare;
     TrainState train;
+    DynamicsState dynamics;
 
     ViewPrefs view;
     float content_scale = 1.0f;  // the monitor's, as GLFW reports it

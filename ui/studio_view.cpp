@@ -25,6 +25,7 @@ constexpr TabEntry kTabs[] = {
     {Tab::Model, "Model", draw_model_panel},          {Tab::Sample, "Sample", draw_sample_panel},
     {Tab::Complete, "Complete", draw_complete_panel}, {Tab::Inspect, "Inspect", draw_inspect_panel},
     {Tab::Compare, "Compare", draw_compare_panel},    {Tab::Train, "Train", draw_train_panel},
+    {Tab::Dynamics, "Dynamics", draw_dynamics_panel},
 };
 
 void status_bar(StudioState& state) {
