@@ -4,6 +4,7 @@
 #include "training/options.h"
 #include "ui/actions.h"
 #include "ui/data_folder.h"
+#include "ui/dynamics_view.h"
 #include "ui/panels.h"
 #include "ui/script.h"
 #include "ui/settings.h"
