@@ -4,7 +4,7 @@
 #include "app/inputs.h"
 #include "app/progress.h"
 #include "app/run_job.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 #include "training/dynamics_job.h"
 
 #include <fmt/format.h>

@@ -25,7 +25,7 @@ if(KRAUSE_BUILD_GUI)
     # own curves (runs of the CLI and of the studio write the same log).
     # Skips (77) without MNIST, like the script that reads it.
     add_test(NAME StudioCliRun
-             COMMAND sh -c "[ -d \"$KRAUSE_DATA_DIR/mnist\" ] || exit 77; exec \"$0\" \"$@\""
+             COMMAND sh -c "[ -d \"$KRAUSE_DATA_DIR/mnist\" ] || exit 77; rm -rf ${KRAUSE_STUDIO_OUT}/cli-run; exec \"$0\" \"$@\""
                      $<TARGET_FILE:krause> train --preset mnist-tiny --data mnist --steps 6
                      --batch 4 --eval-every 3 --eval-limit 16 --preview 0 --log-every 1
                      --out ${KRAUSE_STUDIO_OUT}/cli-run)

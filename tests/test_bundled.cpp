@@ -121,7 +121,8 @@ struct CliRun {
 };
 
 CliRun krause_cli(const std::string& args) {
-    const auto dir = test::fresh_dir("bundled-cli");
+    const test::TempDir tmp("bundled-cli");
+    const std::string dir = tmp.path();
     const std::string cmd = "'" KRAUSE_CLI "' " + args + " >'" + dir + "/out' 2>'" + dir +
                             "/err' </dev/null";
     const int status = std::system(cmd.c_str());

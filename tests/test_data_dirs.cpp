@@ -42,9 +42,10 @@ std::vector<std::string> paths(const std::vector<DataRoot>& roots) {
 
 class DataDirs : public ::testing::Test {
 protected:
+    test::TempDir tmp_{"datadirs"};
     void SetUp() override {
         real_data_ = test::data_dir();  // read before the isolation clears the variable
-        root_ = fs::weakly_canonical(test::fresh_dir("datadirs")).string();
+        root_ = fs::weakly_canonical(tmp_.path()).string();
         isolated_ = std::make_unique<IsolatedDataSearch>(root_);
         user_ = root_ + "/share/krause-studio/data";
         work_ = root_ + "/work/data";

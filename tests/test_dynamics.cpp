@@ -159,8 +159,10 @@ int run_cli(const std::string& args, const std::string& dir, std::string* out) {
 }
 
 TEST(DynamicsCli, TableJsonCompareAndErrors) {
-    const auto dir = test::fresh_dir("dynamics-cli");
-    const auto data = test::fake_mnist_dir(8, 6);
+    const test::TempDir tmp("dynamics-cli");
+    const std::string dir = tmp.path();
+    const auto data_tmp = test::fake_mnist_dir(8, 6);
+    const std::string data = data_tmp.path();
     std::string out;
     ASSERT_EQ(run_cli("init --preset mnist-tiny --out k.safetensors", dir, &out), 0) << out;
     ASSERT_EQ(

@@ -171,7 +171,11 @@ TEST(InspectJob, ReportsEveryLayerAndRejectsBadPixels) {
 TEST(InspectJob, NextSubPixelDistributionMatchesTheModelsLikelihood) {
     // The probabilities shown beside the maps are the model's own: -log p(true value) must be
     // the NLL the trainer and evaluator compute for that sub-pixel.
-    auto model = open_model(tiny_checkpoint());
+    const TempDir dir("jobs-probs");
+    torch::manual_seed(0);
+    PixelTransformer tiny(tiny_config(AttentionKind::Krause));
+    save_checkpoint(dir / "tiny.safetensors", tiny);
+    auto model = open_model(dir / "tiny.safetensors");
     std::vector<uint8_t> image(36);
     for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<uint8_t>((i * 37) % 256);
     InspectRequest request;
@@ -183,7 +187,7 @@ TEST(InspectJob, NextSubPixelDistributionMatchesTheModelsLikelihood) {
     ASSERT_EQ(job->state(), JobState::Finished) << job->error();
     const auto& probs = job->snapshot()->next_probs;
     ASSERT_EQ(probs.size(), 2u);
-    auto reference = load_checkpoint(tiny_checkpoint()).model;
+    auto reference = load_checkpoint(dir / "tiny.safetensors").model;
     reference->eval();
     torch::NoGradGuard no_grad;
     const auto nll = reference->token_nll(

@@ -176,7 +176,8 @@ std::string stored_run(const std::string& dir, const TrainConfig& stored) {
 }
 
 TEST(Options, ResumeTakesStoredOptionsUnlessGiven) {
-    const auto dir = test::fresh_dir("options-resume");
+    const test::TempDir tmp("options-resume");
+    const std::string dir = tmp.path();
     TrainConfig stored;
     stored.preset = "mnist-tiny";
     stored.window = 12;
@@ -255,7 +256,8 @@ std::set<std::string> help_flags(const std::string& help) {
 }
 
 TEST(Options, CliFlagsCoverExactlyTheTable) {
-    const auto dir = test::fresh_dir("options-cli");
+    const test::TempDir tmp("options-cli");
+    const std::string dir = tmp.path();
     auto r = krause_cli("train --help", dir);
     ASSERT_EQ(r.code, 0) << r.err;
     std::set<std::string> expected = {"--help"};
@@ -277,8 +279,10 @@ nlohmann::json stored_model_config(const std::string& path) {
 }
 
 TEST(Options, TrainWithKrauseKnobsRecordsThemInTheCheckpoint) {
-    const auto dir = test::fresh_dir("options-knobs");
-    const auto data = test::fake_mnist_dir(32, 8);
+    const test::TempDir tmp("options-knobs");
+    const std::string dir = tmp.path();
+    const auto data_tmp = test::fake_mnist_dir(32, 8);
+    const std::string data = data_tmp.path();
     auto r = krause_cli("train --preset mnist-tiny --window 16 --top-k 8 --data mnist:" + data +
                             " --steps 2 --batch 4 --eval-every 0 --eval-limit 4 --preview 0"
                             " --threads 1 --out run",
@@ -314,7 +318,8 @@ TEST(Options, TrainWithKrauseKnobsRecordsThemInTheCheckpoint) {
 }
 
 TEST(Options, BadModelOptionsAreRefusedBeforeLoadingData) {
-    const auto dir = test::fresh_dir("options-bad");
+    const test::TempDir tmp("options-bad");
+    const std::string dir = tmp.path();
     // The data folder does not exist: an error about it would mean the options passed.
     const std::vector<std::pair<std::string, std::string>> bad = {
         {"--window 0", "--window must be >= 1, got 0"},

@@ -15,7 +15,8 @@ namespace krause::ui {
 namespace {
 
 TEST(RunCurves, ReadsLossAndTestRecordsAndSkipsEvents) {
-    const auto dir = std::filesystem::path(test::fresh_dir("run_curves_read")) / "my-run";
+    const test::TempDir tmp("run_curves_read");
+    const auto dir = std::filesystem::path(tmp.path()) / "my-run";
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "metrics.jsonl")
         << R"({"step":1,"loss":2.0,"bpd":2.885,"lr":0.001,"time":1})"
@@ -41,7 +42,8 @@ TEST(RunCurves, ReadsLossAndTestRecordsAndSkipsEvents) {
 }
 
 TEST(RunCurves, NamesTheFileAndLineOfABadRecord) {
-    const std::filesystem::path dir = test::fresh_dir("run_curves_bad");
+    const test::TempDir tmp("run_curves_bad");
+    const std::filesystem::path dir = tmp.path();
     std::ofstream(dir / "metrics.jsonl") << R"({"step":1,"bpd":2.0})"
                                          << "\nnot json\n";
     try {
@@ -73,7 +75,8 @@ TEST(RunCurves, SmoothingIsTheDebiasedMovingAverage) {
 }
 
 TEST(RunCurves, CsvHasOneRowPerPointAndNamesAPathItCannotWrite) {
-    const std::filesystem::path dir = test::fresh_dir("run_curves_csv");
+    const test::TempDir tmp("run_curves_csv");
+    const std::filesystem::path dir = tmp.path();
     std::string error;
     ASSERT_TRUE(write_series_csv((dir / "c.csv").string(),
                                  {{"train loss", {1, 2}, {3.5, 3.0}}, {"test", {2}, {2.75}}},

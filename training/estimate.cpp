@@ -3,7 +3,7 @@
 #include "training/estimate.h"
 
 #include "model/config.h"
-#include "training/dataset.h"
+#include "data/dataset.h"
 
 #include <torch/cuda.h>
 

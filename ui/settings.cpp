@@ -196,9 +196,11 @@ std::map<std::string, Setter> panel_settings() {
              *e = "expects intensity, row, column or order, got '" + v + "'";
              return false;
          }},
-        {"train.smoothing", real(field(&StudioState::train, &TrainState::view, &CurveView::smoothing), 0, 0.99)},
-        {"train.log_scale", flag(field(&StudioState::train, &TrainState::view, &CurveView::log_y))},
-        {"train.test_dims",
+        // The Train chart's view; train.* are the training options of the table alone.
+        {"chart.smoothing",
+         real(field(&StudioState::train, &TrainState::view, &CurveView::smoothing), 0, 0.99)},
+        {"chart.log_scale", flag(field(&StudioState::train, &TrainState::view, &CurveView::log_y))},
+        {"chart.test_dims",
          [](StudioState& s, const std::string& v, std::string* e) {
              if (v != "all" && v != "predicted") {
                  *e = "expects all or predicted, got '" + v + "'";

@@ -224,7 +224,10 @@ int run_studio(const StudioOptions& options) {
         update_studio(*state);
         if (runner) runner->before_frame(*state);
         const size_t stamp = activity_stamp(*state);
-        const bool draw = signals.input_frames > 0 || stamp != drawn_stamp ||
+        // A chart export is written by the frames that draw the chart.
+        const ChartExport& chart = state->train.chart_export;
+        const bool exporting = chart.requested || (chart.png && !chart.png->done);
+        const bool draw = signals.input_frames > 0 || stamp != drawn_stamp || exporting ||
                           state->view_changed || (runner && !runner->waiting()) ||
                           (jobs && (!last_draw || ms_since(*last_draw) >= kRefreshMs)) ||
                           !last_draw;
