@@ -48,10 +48,8 @@ TEST(BundledModel, ScoresRealMnistWellAndSamples) {
     EXPECT_LT(r.bpd_all, kBundledBound);
 }
 
-// The registry's bounds are on the first kRegistryImages test images of each model's data set,
-// kLongImages for images longer than 1,024 sub-pixels (a CPU scores 32 CIFAR-10 images in minutes).
+// The registry's bounds are on the first kRegistryImages test images of each model's data set.
 constexpr int64_t kRegistryImages = 32;
-constexpr int64_t kLongImages = 8;
 
 TEST(BundledModel, RegistryDescribesTheFilesThatShip) {
     const auto all = bundled_registry();
@@ -96,17 +94,14 @@ TEST(BundledModel, EveryModelScoresWithinItsBoundAndSamples) {
         SampleOptions options;
         options.count = 2;
         options.seed = 11;
-        // A prefix of a long image: a whole CIFAR-10 image takes minutes of a CI machine's CPU.
-        options.until = m.seq_len > 1024 ? 512 : m.seq_len;
-        const int64_t images = m.seq_len > 1024 ? kLongImages : kRegistryImages;
         const auto s = sample(ck.model, options);
-        EXPECT_EQ(s.filled, options.until);
+        EXPECT_EQ(s.filled, m.seq_len);
         EXPECT_GT(s.tokens.to(at::kFloat).std().item<double>(), 10.0) << "a blank sample";
 
         // Real data: $KRAUSE_DATA_DIR's folder of the kind (Fashion-MNIST also Debian's package).
         Dataset test_set;
         try {
-            test_set = load_dataset(parse_dataset_spec(m.data), Split::Test, images);
+            test_set = load_dataset(parse_dataset_spec(m.data), Split::Test, kRegistryImages);
         } catch (const std::exception& e) {
             std::printf("%s: no real %s test images, not scored (%s)\n", m.name.c_str(),
                         m.data.c_str(), e.what());
@@ -115,7 +110,7 @@ TEST(BundledModel, EveryModelScoresWithinItsBoundAndSamples) {
         const auto r = evaluate_bpd(ck.model, images_tensor(test_set), 16);
         std::printf("%s: %.4f bits/dim over T on the first %lld test images (bound %.4f)\n",
                     m.name.c_str(), r.bpd_all, static_cast<long long>(r.images), m.bpd_bound);
-        EXPECT_EQ(r.images, images);
+        EXPECT_EQ(r.images, kRegistryImages);
         EXPECT_LT(r.bpd_all, m.bpd_bound);
     }
 }

@@ -497,7 +497,6 @@ TEST(RealData, CifarPartialBatches) {
     std::vector<int64_t> counts;
     for (const char* b : batches) counts.push_back(records(b));
     const int64_t train_total = std::accumulate(counts.begin(), counts.end(), int64_t{0});
-    ASSERT_GE(train_total, 5085);  // at least the first 1017 records of every batch
     ASSERT_EQ(train.size(), train_total);
     ASSERT_EQ(test.size(), records("test_batch"));
     EXPECT_EQ(Bytes(train.labels.begin(), train.labels.begin() + 10),
