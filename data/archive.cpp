@@ -1,6 +1,7 @@
 // extract_tar over libarchive's streaming reader: members are visited in order and only the
 // wanted ones are copied out; the rest are skipped without being decompressed to disk.
 #include "data/archive.h"
+#include "data/temp_file.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -33,19 +34,6 @@ using Reader = std::unique_ptr<struct archive, ReaderDeleter>;
     const char* why = archive_error_string(a);
     throw DataError(path + ": " + (why != nullptr ? why : "unreadable tar archive"));
 }
-
-// Deletes a partly written file unless release() was called.
-class TempFile {
-public:
-    explicit TempFile(std::string path) : path_(std::move(path)) {}
-    ~TempFile() {
-        if (!path_.empty()) std::remove(path_.c_str());
-    }
-    void release() { path_.clear(); }
-
-private:
-    std::string path_;
-};
 
 // Copies the current member's data into out_path; returns the number of bytes written.
 int64_t copy_member(struct archive* a, const std::string& archive_path, const std::string& out_path,

@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +11,7 @@
 
 #include "data/archive.h"
 #include "data/checksum.h"
+#include "data/temp_file.h"
 
 namespace krause {
 
@@ -29,25 +29,6 @@ constexpr int64_t kCifarRecordBytes = 3073;
 void say(const FetchHooks& hooks, const std::string& line) {
     if (hooks.message) hooks.message(line);
 }
-
-std::string lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
-// Deletes a temporary file unless release() was called, so no failure path leaves a partial
-// download.
-class TempFile {
-public:
-    explicit TempFile(std::string path) : path_(std::move(path)) {}
-    ~TempFile() {
-        if (!path_.empty()) std::remove(path_.c_str());
-    }
-    void release() { path_.clear(); }
-
-private:
-    std::string path_;
-};
 
 void make_dir(const std::string& dir) {
     std::error_code ec;
@@ -104,7 +85,7 @@ void fetch_files(const std::vector<RemoteFile>& files, const std::string& dir,
             throw DataError("fetch: invalid file name '" + file.name + "' for " + file.url);
         }
         const std::string target = (fs::path(dir) / file.name).string();
-        const std::string want = lower(file.md5);
+        const std::string& want = file.md5;
         std::error_code ec;
         if (fs::is_regular_file(target, ec)) {
             const std::string have = md5_file(target);

@@ -7,13 +7,9 @@
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
-#include <filesystem>
-
 namespace krause::ui {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // Folders only: the browser is the Model panel's, its file list is left out here.
 void folder_browser(StudioState& state) {
@@ -23,10 +19,7 @@ void folder_browser(StudioState& state) {
         list_folder(b);
     }
     ImGui::SameLine();
-    if (ImGui::Button("Up##data")) {
-        b.folder = fs::path(b.folder).lexically_normal().parent_path().string();
-        list_folder(b);
-    }
+    browser_up_button(b, "Up##data");
     ImGui::SameLine();
     if (ImGui::Button("Use this folder")) {
         std::string error;
@@ -35,15 +28,7 @@ void folder_browser(StudioState& state) {
     if (b.listed != b.folder && b.error.empty()) list_folder(b);
     show_error(b.error);
     ImGui::BeginChild("datafolders", ImVec2(0, 150), true);
-    for (const auto& name : b.folders) {
-        if (ImGui::Selectable(("[dir] " + name).c_str(), false,
-                              ImGuiSelectableFlags_AllowDoubleClick) &&
-            ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) {
-            b.folder = (fs::path(b.folder) / name).string();
-            list_folder(b);
-            break;
-        }
-    }
+    browser_folder_rows(b);
     if (b.folders.empty() && b.error.empty()) ImGui::TextDisabled("no sub-folders here");
     ImGui::EndChild();
 }

@@ -51,22 +51,11 @@ void browser_view(StudioState& state) {
     ImGui::SameLine();
     if (ImGui::Button("List")) list_folder(b);
     ImGui::SameLine();
-    if (ImGui::Button("Up")) {
-        b.folder = fs::path(b.folder).lexically_normal().parent_path().string();
-        list_folder(b);
-    }
+    browser_up_button(b, "Up");
     if (b.listed != b.folder && b.error.empty()) list_folder(b);
     show_error(b.error);
     ImGui::BeginChild("files", ImVec2(0, 260), true);
-    for (const auto& name : b.folders) {
-        if (ImGui::Selectable(("[dir] " + name).c_str(), false,
-                              ImGuiSelectableFlags_AllowDoubleClick) &&
-            ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) {
-            b.folder = (fs::path(b.folder) / name).string();
-            list_folder(b);
-            break;
-        }
-    }
+    browser_folder_rows(b);
     for (const auto& name : b.files) {
         const std::string path = (fs::path(b.folder) / name).string();
         if (ImGui::Selectable(name.c_str(), state.model.path_field == path,

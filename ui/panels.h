@@ -31,6 +31,10 @@ void draw_dynamics_panel(StudioState& state);
 
 // Shared widgets.
 void show_error(const std::string& message);
+// A folder browser's Up button (lists the parent folder), and its sub-folders as selectables
+// where a double-click enters one; true when it moved.
+void browser_up_button(FileBrowser& browser, const char* label);
+bool browser_folder_rows(FileBrowser& browser);
 // A combo over `names` editing a string; true when the user picked one.
 bool choice_combo(const char* label, std::string* value, const std::vector<std::string>& names);
 void show_progress(const Progress& progress, const std::string& job_state);

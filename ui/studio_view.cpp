@@ -3,11 +3,13 @@
 #include "ui/data_folder.h"
 #include "ui/messages.h"
 #include "ui/panels.h"
+#include "ui/recent_files.h"
 
 #include <imgui.h>
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 namespace krause::ui {
 
@@ -110,6 +112,27 @@ void show_error(const std::string& message) {
     ImGui::PushStyleColor(ImGuiCol_Text, light_theme_active() ? kErrorColorLight : kErrorColor);
     ImGui::TextWrapped("%s", for_studio(message).c_str());
     ImGui::PopStyleColor();
+}
+
+void browser_up_button(FileBrowser& browser, const char* label) {
+    if (ImGui::Button(label)) {
+        browser.folder =
+            std::filesystem::path(browser.folder).lexically_normal().parent_path().string();
+        list_folder(browser);
+    }
+}
+
+bool browser_folder_rows(FileBrowser& browser) {
+    for (const auto& name : browser.folders) {
+        if (ImGui::Selectable(("[dir] " + name).c_str(), false,
+                              ImGuiSelectableFlags_AllowDoubleClick) &&
+            ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) {
+            browser.folder = (std::filesystem::path(browser.folder) / name).string();
+            list_folder(browser);
+            return true;
+        }
+    }
+    return false;
 }
 
 bool choice_combo(const char* label, std::string* value, const std::vector<std::string>& names) {
