@@ -2,6 +2,7 @@
 // the resume merge follows each option's rule, and the model options shape the model trained.
 #include "model/safetensors.h"
 #include "test_util.h"
+#include "training/estimate.h"
 #include "training/options.h"
 #include "training/trainer.h"
 
@@ -173,6 +174,18 @@ std::string stored_run(const std::string& dir, const TrainConfig& stored) {
     const std::string path = dir + "/stored.safetensors";
     write_safetensors(path, {{"x", at::zeros({1})}}, {{kMetaTrainConfig, stored.to_json()}});
     return path;
+}
+
+// The long-run warning's estimate follows the model options, not the preset alone.
+TEST(Options, TrainingEstimateFollowsTheModelOptions) {
+    TrainConfig config;
+    config.preset = "mnist-small";
+    const double preset_flops = training_step_flops(config);
+    config.n_layers = 8;  // the preset has 4
+    EXPECT_NEAR(training_step_flops(config) / preset_flops, 2.0, 0.2);
+    config.n_layers.reset();
+    config.d_model = 64;  // half the preset's width: about a quarter of the dense work
+    EXPECT_LT(training_step_flops(config), 0.5 * preset_flops);
 }
 
 TEST(Options, ResumeTakesStoredOptionsUnlessGiven) {

@@ -2,8 +2,9 @@
 // attention window over a batch, divided by what a CPU core sustains in LibTorch's fp32 kernels.
 #include "training/estimate.h"
 
-#include "model/config.h"
 #include "data/dataset.h"
+#include "model/config.h"
+#include "training/options.h"
 
 #include <torch/cuda.h>
 
@@ -33,7 +34,7 @@ int64_t train_images(const std::string& data) {
 }  // namespace
 
 double training_step_flops(const TrainConfig& config) {
-    const ModelConfig m = preset(config.preset, parse_attention_kind(config.attention));
+    const ModelConfig m = model_config(config);  // the preset with the model options applied
     const double d = static_cast<double>(m.d_model);
     const double T = static_cast<double>(m.seq_len());
     double keys = 0;  // keys each query attends to, on average

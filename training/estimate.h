@@ -17,11 +17,12 @@ struct TrainEstimate {
     int threads = 1;
 };
 
-// From the preset's size, the batch, the image count of the data set kind (or train_limit) and the
-// CPU's cores; throws std::invalid_argument for an unknown preset or data set kind.
+// From the model's size (the preset with the model options applied), the batch, the image count
+// of the data set kind (or train_limit) and the CPU's cores; throws std::invalid_argument for an
+// unknown preset or data set kind.
 TrainEstimate estimate_training(const TrainConfig& config);
 
-// Multiply-adds of one training step (forward and backward) of `config`'s preset.
+// Multiply-adds of one training step (forward and backward) of `config`'s model.
 double training_step_flops(const TrainConfig& config);
 
 }  // namespace krause
