@@ -2,6 +2,7 @@
 // display (the form is drawn from train_form_fields()).
 #include "training/options.h"
 #include "ui/actions.h"
+#include "ui/messages.h"
 #include "ui/settings.h"
 #include "ui/train_form.h"
 
@@ -65,4 +66,19 @@ TEST(TrainForm, StartRefusesBadOptionsWithTheCliMessage) {
 }
 
 }  // namespace
+// Errors shared with the CLI name an option by its flag; the studio shows the field's label.
+TEST(TrainForm, ErrorsNameTheFieldsLabelInsteadOfTheFlag) {
+    const std::string shown =
+        for_studio("invalid training option: --d-model 100 is not divisible by --n-heads 3");
+    EXPECT_EQ(shown.find("--"), std::string::npos) << shown;
+    for (const char* flag : {"d-model", "n-heads"}) {
+        EXPECT_NE(shown.find(std::string("\"") + find_option(flag)->label + "\" field"),
+                  std::string::npos)
+            << shown;
+    }
+    // A flag that only starts like an option's is not taken for it.
+    EXPECT_EQ(for_studio("--batch-size 3"), "the batch size setting 3");
+    EXPECT_EQ(for_studio("no flags here"), "no flags here");
+}
+
 }  // namespace krause::ui

@@ -2,7 +2,10 @@
 // maps it here, once, at the point where errors are drawn.
 #include "ui/messages.h"
 
+#include "training/options.h"
+
 #include <regex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -12,33 +15,30 @@ namespace {
 
 struct Rewrite {
     std::regex pattern;
-    const char* replacement;
+    std::string replacement;
 };
 
 const std::vector<Rewrite>& rewrites() {
     static const std::vector<Rewrite> table = [] {
-        const std::pair<const char*, const char*> rules[] = {
-            {R"(run `krause data fetch [^`]*`)",
-             "download it (the Download button beside the data folder)"},
-            {R"(pass --data [A-Za-z0-9-]+:DIR)", "choose its folder in the data folder field"},
-            {R"(--data [A-Za-z0-9-]+:DIR)", "the data folder field"},
-            {R"(krause [a-z]+ --help)", "the tabs of this window"},
-            {R"(--checkpoint\b)", "Open on the Model tab"},
-            {R"(--out\b)", "the output folder field"},
-            {R"(--resume\b)", "the resume-from field"},
-            {R"(--preset\b)", "the preset"},
-            {R"(--batch\b)", "the batch size"},
-            {R"(--device (cpu|cuda|auto)\b)", "the $1 device"},
-            {R"(--threads\b)", "the threads field"},
-            {R"(--data\b)", "the data set"},
-            // Any other option becomes its name as a setting.
-            {R"(--([a-z][a-z0-9]*)-([a-z0-9-]+))", "the $1 $2 setting"},
-            {R"(--([a-z][a-z0-9]*))", "the $1 setting"},
-        };
         std::vector<Rewrite> out;
-        for (const auto& [pattern, replacement] : rules) {
+        auto add = [&](const std::string& pattern, const std::string& replacement) {
             out.push_back({std::regex(pattern), replacement});
+        };
+        add(R"(run `krause data fetch [^`]*`)",
+            "download it (the Download button beside the data folder)");
+        add(R"(pass --data [A-Za-z0-9-]+:DIR)", "choose its folder in the data folder field");
+        add(R"(--data [A-Za-z0-9-]+:DIR)", "the data folder field");
+        add(R"(krause [a-z]+ --help)", "the tabs of this window");
+        add(R"(--checkpoint\b)", "Open on the Model tab");
+        add(R"(--device (cpu|cuda|auto)\b)", "the $1 device");
+        // A training option becomes the label of its field on the Train tab (the option table).
+        for (const OptionSpec& o : train_options()) {
+            add("--" + std::string(o.flag) + "(?![a-z0-9-])",
+                "the \"" + std::string(o.label) + "\" field");
         }
+        // Any other option becomes its name as a setting.
+        add(R"(--([a-z][a-z0-9]*)-([a-z0-9-]+))", "the $1 $2 setting");
+        add(R"(--([a-z][a-z0-9]*))", "the $1 setting");
         return out;
     }();
     return table;
