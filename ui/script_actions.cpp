@@ -20,11 +20,6 @@ namespace {
 using Words = std::vector<std::string>;
 using Wait = ScriptWait;
 
-template <class Snapshot>
-bool running(const std::unique_ptr<Job<Snapshot>>& job) {
-    return job && !job->done();
-}
-
 double seconds_arg(const Words& w, size_t i, double fallback) {
     return w.size() > i ? std::strtod(w[i].c_str(), nullptr) : fallback;
 }

@@ -82,18 +82,7 @@ void mix_job(size_t& stamp, const std::unique_ptr<Job<Snapshot>>& job) {
 // Changes whenever a job publishes a snapshot, starts or ends.
 size_t activity_stamp(const StudioState& s) {
     size_t stamp = s.retired.size();
-    mix_job(stamp, s.model.opening);
-    mix_job(stamp, s.compare.model.opening);
-    mix_job(stamp, s.data.loading);
-    mix_job(stamp, s.sample.job);
-    mix_job(stamp, s.complete.job);
-    mix_job(stamp, s.inspect.job);
-    mix_job(stamp, s.inspect.measures);
-    mix_job(stamp, s.compare.inspect);
-    mix_job(stamp, s.compare.measures);
-    mix_job(stamp, s.compare.sample_a);
-    mix_job(stamp, s.compare.sample_b);
-    mix_job(stamp, s.train.job);
+    for_each_job(s, [&](const auto& job) { mix_job(stamp, job); });
     return stamp;
 }
 

@@ -12,11 +12,6 @@ namespace krause::ui {
 
 namespace {
 
-template <class Snapshot>
-bool running(const std::unique_ptr<Job<Snapshot>>& job) {
-    return job && !job->done();
-}
-
 // Space: start the current tab's job, or stop it while it runs.
 void toggle_current_job(StudioState& state) {
     std::string error;

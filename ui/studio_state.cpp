@@ -36,26 +36,14 @@ void select_tab(StudioState& state, Tab tab) {
     state.tab_request_frames = 2;
 }
 
-namespace {
-template <class Snapshot>
-bool running(const std::unique_ptr<Job<Snapshot>>& job) {
-    return job && !job->done();
-}
-}  // namespace
-
 bool training_running(const StudioState& state) {
     return running(state.train.job);
 }
 
 bool any_job_running(const StudioState& state) {
-    return running(state.model.opening) || running(state.compare.model.opening) ||
-           running(state.sample.job) || running(state.data.loading) ||
-           running(state.complete.job) || running(state.inspect.job) ||
-           running(state.compare.inspect) || running(state.inspect.measures) ||
-           running(state.compare.measures) || running(state.compare.sample_a) ||
-           running(state.compare.sample_b) || running(state.train.job) ||
-           running(state.folders.fetch) || running(state.dynamics.main.job) ||
-           running(state.dynamics.second.job) || state.retired.size() > 0;
+    bool any = state.retired.size() > 0;
+    for_each_job(state, [&](const auto& job) { any = any || running(job); });
+    return any;
 }
 
 }  // namespace krause::ui

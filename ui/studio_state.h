@@ -26,6 +26,12 @@ enum class Tab { Model, Sample, Complete, Inspect, Compare, Train, Dynamics };
 const char* to_string(Tab tab);
 bool parse_tab(const std::string& name, Tab* tab);
 
+// A job was started and has not ended.
+template <class Snapshot>
+bool running(const std::unique_ptr<Job<Snapshot>>& job) {
+    return job && !job->done();
+}
+
 // "none" when no job was started, else the job's state.
 template <class Snapshot>
 std::string job_state(const std::unique_ptr<Job<Snapshot>>& job) {
@@ -263,6 +269,28 @@ struct StudioState {
 };
 
 void select_tab(StudioState& state, Tab tab);
+
+// Calls visit(job) with every job slot of the studio (null or not): the one list behind "is a job
+// running" and "did a job publish", so that a new kind of job is seen by both.
+template <class Visit>
+void for_each_job(const StudioState& s, Visit&& visit) {
+    visit(s.model.opening);
+    visit(s.compare.model.opening);
+    visit(s.data.loading);
+    visit(s.sample.job);
+    visit(s.complete.job);
+    visit(s.inspect.job);
+    visit(s.inspect.measures);
+    visit(s.compare.inspect);
+    visit(s.compare.measures);
+    visit(s.compare.sample_a);
+    visit(s.compare.sample_b);
+    visit(s.train.job);
+    visit(s.folders.fetch);
+    visit(s.dynamics.main.job);
+    visit(s.dynamics.second.job);
+}
+
 bool any_job_running(const StudioState& state);
 bool training_running(const StudioState& state);
 
