@@ -5,6 +5,7 @@
 #include "app/run_job.h"
 #include "data/data_dirs.h"
 #include "training/engine.h"
+#include "training/options.h"
 
 #include <fmt/format.h>
 
@@ -15,15 +16,15 @@
 namespace krause::cli {
 namespace {
 
-constexpr const char* kKinds = "mnist, fashion-mnist or cifar10";
-
 struct FetchOptions {
     std::string kind, dir, base_url;
 };
 
 DatasetKind kind_or_usage_error(const std::string& name, const std::string& command) {
-    if (name.empty())
-        throw UsageError(command + " needs a data set: " + kKinds, "krause " + command + " mnist");
+    if (name.empty()) {
+        throw UsageError(command + " needs a data set: " + join_choices(dataset_kind_choices(), ", "),
+                         "krause " + command + " mnist");
+    }
     try {
         return parse_dataset_kind(name);
     } catch (const std::invalid_argument& e) {
@@ -114,7 +115,7 @@ void add_data_commands(CLI::App& app) {
     auto fe = std::make_shared<FetchOptions>();
     auto* f = d->add_subcommand("fetch", "Download and verify a data set");
     // Optional for CLI11 so that a missing kind is reported like every other error of krause.
-    f->add_option("kind", fe->kind, "mnist | fashion-mnist | cifar10");
+    f->add_option("kind", fe->kind, join_choices(dataset_kind_choices()));
     f->add_option("--dir", fe->dir,
                   "destination folder of this data set (default: <data folder>/<kind>, see "
                   "`krause data where`)")

@@ -6,6 +6,7 @@
 #include "app/run_job.h"
 #include "data/dataset.h"
 #include "training/dynamics_job.h"
+#include "training/options.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -196,7 +197,7 @@ void add_dynamics_command(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--batch", o->batch, "images per forward pass")->capture_default_str();
     c->add_option("--device", o->device, "auto (a GPU when there is one) | cpu | cuda")
-        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->check(CLI::IsMember(device_choices()))
         ->capture_default_str();
     c->add_flag("--json", o->json, "print one JSON object");
     c->callback([o] { run_dynamics(*o); });
