@@ -45,22 +45,16 @@ std::string describe(const std::vector<KernelCheck>& checks) {
     return out;
 }
 
-#ifdef KRAUSE_WITH_CUDA
-namespace {
-
-// Outputs and input gradients of one attention function.
-std::vector<at::Tensor> run(const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
-                            const std::vector<at::Tensor>& inputs, const at::Tensor& dout) {
+std::vector<at::Tensor> value_and_grads(
+    const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
+    const std::vector<at::Tensor>& inputs, const at::Tensor& g) {
     std::vector<at::Tensor> leaves;
     for (const auto& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
     const auto out = f(leaves);
-    auto grads = torch::autograd::grad({out}, leaves, {dout.to(out.scalar_type())});
+    auto grads = torch::autograd::grad({out}, leaves, {g.to(out.scalar_type())});
     grads.insert(grads.begin(), out.detach());
     return grads;
 }
-
-}  // namespace
-#endif
 
 std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tensor& k,
                                             const at::Tensor& v, const at::Tensor& log_sigma,
@@ -78,9 +72,9 @@ std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tenso
     const std::vector<at::Tensor> inputs{q, k, v, log_sigma};
     std::vector<at::Tensor> wide;
     for (const auto& t : inputs) wide.push_back(t.to(at::kDouble));
-    const auto exact = run(windowed, wide, dout.to(at::kDouble));
-    const auto aten = run(windowed, inputs, dout);
-    const auto mine = run(fused, inputs, dout);
+    const auto exact = value_and_grads(windowed, wide, dout.to(at::kDouble));
+    const auto aten = value_and_grads(windowed, inputs, dout);
+    const auto mine = value_and_grads(fused, inputs, dout);
     const char* names[] = {"out", "dq", "dk", "dv", "dlog_sigma"};
     for (size_t i = 0; i < exact.size(); ++i) {
         KernelCheck c{names[i], relative_error(mine[i], exact[i]),

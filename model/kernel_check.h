@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,13 @@ double kernel_error_floor(at::ScalarType type);
 // runs). Its floor is therefore this, far below anything that matters for training; a wrong
 // gradient is off by order 1.
 constexpr double kDlogSigmaFloor = 3e-4;
+
+// f's output and its gradients with respect to fresh leaf copies of `inputs`, for the upstream
+// gradient g (cast to the output's dtype): the values a fused path and its reference are compared
+// on.
+std::vector<at::Tensor> value_and_grads(
+    const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
+    const std::vector<at::Tensor>& inputs, const at::Tensor& g);
 
 // One compared output: the fused path's and the ATen path's error against fp64, and the bound.
 struct KernelCheck {

@@ -67,10 +67,6 @@ const char* dtype_name(at::ScalarType t) {
     return t == at::kFloat ? "fp32" : t == at::kBFloat16 ? "bf16" : "fp16";
 }
 
-// The error measure and tolerance rule live in model/kernel_check.h (the bench applies them too).
-double rel_err(const at::Tensor& x, const at::Tensor& exact) { return relative_error(x, exact); }
-double error_floor(at::ScalarType t) { return kernel_error_floor(t); }
-
 struct KrauseCase {
     int64_t B, H, T, D, W, K;
 };
@@ -162,9 +158,9 @@ TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
         std::string line;
         for (size_t t = 0; t < exact.size(); ++t) {
             ASSERT_TRUE(mine[t].isfinite().all().item<bool>()) << names[t] << " not finite";
-            const double err_fused = rel_err(mine[t], exact[t]);
-            const double err_aten = rel_err(aten[t], exact[t]);
-            const double slack = t == 4 ? kDlogSigmaFloor : error_floor(type);
+            const double err_fused = relative_error(mine[t], exact[t]);
+            const double err_aten = relative_error(aten[t], exact[t]);
+            const double slack = t == 4 ? kDlogSigmaFloor : kernel_error_floor(type);
             EXPECT_LE(err_fused, 2.0 * err_aten + slack)
                 << names[t] << ": fused " << err_fused << ", ATen " << err_aten;
             char buf[96];
@@ -202,7 +198,8 @@ TEST(CudaKrauseAttentionFp16, WithinTwiceTheAtenError) {
     const auto exact = krause_attention_windowed(in64.q, in64.k, in64.v, in64.log_sigma, s.W, s.K);
     const auto aten = krause_attention_windowed(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
     const auto mine = fused_attention(in.q, in.k, in.v, in.log_sigma, s.W, s.K);
-    EXPECT_LE(rel_err(mine, exact), 2.0 * rel_err(aten, exact) + error_floor(at::kHalf));
+    EXPECT_LE(relative_error(mine, exact),
+              2.0 * relative_error(aten, exact) + kernel_error_floor(at::kHalf));
 }
 
 // The switch must reach the kernels: on the same bf16 inputs the tensor-core and CUDA-core paths
@@ -281,8 +278,9 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
             const auto aten = krause_decode_ring(q, keys, values, c.position, ls, c.K);
             const auto mine = fused_decode(q, keys, values, c.position, ls, c.K);
             ASSERT_EQ(mine.sizes(), exact.sizes());
-            const double err_fused = rel_err(mine, exact), err_aten = rel_err(aten, exact);
-            EXPECT_LE(err_fused, 2.0 * err_aten + error_floor(type))
+            const double err_fused = relative_error(mine, exact);
+            const double err_aten = relative_error(aten, exact);
+            EXPECT_LE(err_fused, 2.0 * err_aten + kernel_error_floor(type))
                 << "fused " << err_fused << ", ATen " << err_aten;
         }
     }
@@ -324,8 +322,9 @@ TEST(CudaKrauseDecode, Fp8RingsMatchTheAtenStepOnTheRoundedValues) {
             const auto mine = fused_decode(q, test::fp8_bytes(keys), test::fp8_bytes(values),
                                            c.position, ls, c.K);
             ASSERT_EQ(mine.sizes(), exact.sizes());
-            const double err_fused = rel_err(mine, exact), err_aten = rel_err(aten, exact);
-            EXPECT_LE(err_fused, 2.0 * err_aten + error_floor(at::kBFloat16))
+            const double err_fused = relative_error(mine, exact);
+            const double err_aten = relative_error(aten, exact);
+            EXPECT_LE(err_fused, 2.0 * err_aten + kernel_error_floor(at::kBFloat16))
                 << "fused " << err_fused << ", ATen " << err_aten;
         }
     }

@@ -3,6 +3,7 @@
 // skips, saying why, without a GPU.
 #include "model/attention.h"
 #include "model/dense.h"
+#include "model/kernel_check.h"
 #include "model/transformer.h"
 #include "test_util.h"
 #include "training/autocast.h"
@@ -43,18 +44,6 @@ double rel_err(const at::Tensor& x, const at::Tensor& exact) {
     const double scale = e.abs().max().item<double>();
     const double err = (x.to(at::kDouble).cpu() - e).abs().max().item<double>();
     return scale > 0 ? err / scale : err;
-}
-
-// The output of f and its gradients w.r.t. inputs, for the upstream gradient g.
-std::vector<at::Tensor> value_and_grads(
-    const std::function<at::Tensor(const std::vector<at::Tensor>&)>& f,
-    const std::vector<at::Tensor>& inputs, const at::Tensor& g) {
-    std::vector<at::Tensor> leaves;
-    for (const auto& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
-    const auto out = f(leaves);
-    auto grads = torch::autograd::grad({out}, leaves, {g.to(out.scalar_type())});
-    grads.insert(grads.begin(), out.detach());
-    return grads;
 }
 
 // The packed kernels read q, k, v where the fused projection left them and write one gradient:

@@ -1,5 +1,5 @@
-// The Model tab's picker of bundled models: what each is, how well it scores, and whether it samples
-// quickly enough on a CPU; a click opens one.
+// The Model tab's picker of bundled models: what each is, how well it scores, and whether it
+// samples quickly enough on a CPU; a click opens one.
 #include "ui/actions.h"
 #include "ui/panels.h"
 
@@ -52,7 +52,8 @@ void draw_bundled_picker(StudioState& state) {
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(m.attention.c_str());
         ImGui::TableNextColumn();
-        ImGui::Text("%s, %s", m.preset.c_str(), format_count(static_cast<double>(m.parameters)).c_str());
+        ImGui::Text("%s, %s", m.preset.c_str(),
+                    format_count(static_cast<double>(m.parameters)).c_str());
         ImGui::TableNextColumn();
         ImGui::Text("%.4f / %.4f", m.bpd_all, m.bpd_predicted);
         ImGui::TableNextColumn();

@@ -15,8 +15,8 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -200,7 +200,8 @@ int run_studio(const StudioOptions& options) {
         double since = last_draw ? ms_since(*last_draw) : 1e9;
         if (runner) since = std::min(since, ms_since(last_turn));
         if (since < frame_ms) {
-            std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(frame_ms - since));
+            std::this_thread::sleep_for(
+                std::chrono::duration<double, std::milli>(frame_ms - since));
         }
         last_turn = Clock::now();
         if (runner) {
