@@ -181,18 +181,9 @@ void draw_complete_panel(StudioState& state) {
         if (ImGui::Button("Stop")) c.job->request_stop();
         ImGui::EndDisabled();
         ImGui::SameLine();
-        ImGui::SetNextItemWidth(180);
-        ImGui::InputText("##png", &c.png_path);
+        png_target_fields(&c.png_path, &c.png_scale, 180);
         ImGui::SameLine();
-        ImGui::SetNextItemWidth(80);
-        ImGui::InputInt("x", &c.png_scale);
-        c.png_scale = std::clamp(c.png_scale, 1, 64);
-        ImGui::SameLine();
-        if (ImGui::Button("Save PNG")) {
-            c.message = export_png(state, "completions", c.png_scale, c.png_path, &error)
-                            ? "saved " + c.png_path
-                            : error;
-        }
+        save_png_button(state, "completions", c.png_path, c.png_scale, &c.message);
         if (c.job && c.shown) show_progress(c.shown->progress, job_state(c.job));
         if (c.job && c.job->state() == JobState::Failed) show_error(c.job->error());
         show_error(c.message);

@@ -173,12 +173,7 @@ void next_value_chart(StudioState& state, float width) {
 
 void export_controls(StudioState& state) {
     InspectState& in = state.inspect;
-    ImGui::SetNextItemWidth(170);
-    ImGui::InputText("##png", &in.png_path);
-    ImGui::SameLine();
-    ImGui::SetNextItemWidth(80);
-    ImGui::InputInt("x", &in.png_scale);
-    in.png_scale = std::clamp(in.png_scale, 1, 64);
+    png_target_fields(&in.png_path, &in.png_scale, 170);
     std::string error;
     if (ImGui::Button("Save grid PNG")) {
         if (export_png(state, "inspect-grid", in.png_scale, in.png_path, &error)) {

@@ -39,18 +39,9 @@ void draw_sample_panel(StudioState& state) {
     if (ImGui::Button("Stop")) s.job->request_stop();
     ImGui::EndDisabled();
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(260);
-    ImGui::InputText("##png", &s.png_path);
+    png_target_fields(&s.png_path, &s.png_scale, 260);
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(80);
-    ImGui::InputInt("x", &s.png_scale);
-    s.png_scale = std::clamp(s.png_scale, 1, 64);
-    ImGui::SameLine();
-    if (ImGui::Button("Save PNG")) {
-        s.message = export_png(state, "samples", s.png_scale, s.png_path, &error)
-                        ? "saved " + s.png_path
-                        : error;
-    }
+    save_png_button(state, "samples", s.png_path, s.png_scale, &s.message);
     if (s.job && s.shown) show_progress(s.shown->progress, job_state(s.job));
     if (s.job && s.job->state() == JobState::Failed) show_error(s.job->error());
     if (!s.message.empty()) ImGui::TextWrapped("%s", s.message.c_str());

@@ -35,6 +35,11 @@ void show_error(const std::string& message);
 // where a double-click enters one; true when it moved.
 void browser_up_button(FileBrowser& browser, const char* label);
 bool browser_folder_rows(FileBrowser& browser);
+// A PNG's path field and its scale (image pixels per view pixel, 1..64), on one line.
+void png_target_fields(std::string* path, int* scale, float path_width);
+// A "Save PNG" button writing view `what` (export_png); *message says what happened.
+void save_png_button(StudioState& state, const char* what, const std::string& path, int scale,
+                     std::string* message);
 // A combo over `names` editing a string; true when the user picked one.
 bool choice_combo(const char* label, std::string* value, const std::vector<std::string>& names);
 void show_progress(const Progress& progress, const std::string& job_state);

@@ -1,12 +1,15 @@
 // The main window: a line about the model, one tab per panel, and a status bar with the jobs and
 // the frame time; plus the widgets the panels share.
+#include "ui/actions.h"
 #include "ui/data_folder.h"
 #include "ui/messages.h"
 #include "ui/panels.h"
 #include "ui/recent_files.h"
 
 #include <imgui.h>
+#include <imgui_stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -133,6 +136,22 @@ bool browser_folder_rows(FileBrowser& browser) {
         }
     }
     return false;
+}
+
+void png_target_fields(std::string* path, int* scale, float path_width) {
+    ImGui::SetNextItemWidth(path_width);
+    ImGui::InputText("##png", path);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(80);
+    ImGui::InputInt("x", scale);
+    *scale = std::clamp(*scale, 1, 64);
+}
+
+void save_png_button(StudioState& state, const char* what, const std::string& path, int scale,
+                     std::string* message) {
+    if (!ImGui::Button("Save PNG")) return;
+    std::string error;
+    *message = export_png(state, what, scale, path, &error) ? "saved " + path : error;
 }
 
 bool choice_combo(const char* label, std::string* value, const std::vector<std::string>& names) {
