@@ -86,15 +86,7 @@ std::vector<uint8_t> read_body(GzipReader& reader, size_t header_bytes, size_t e
                                const std::string& what) {
     std::vector<uint8_t> body;
     body.reserve(std::min<size_t>(expected, size_t(64) << 20));
-    const size_t chunk = size_t(1) << 20;
-    while (body.size() < expected) {
-        size_t old = body.size();
-        size_t want = std::min(chunk, expected - old);
-        body.resize(old + want);
-        size_t got = reader.read(body.data() + old, want);
-        body.resize(old + got);
-        if (got < want) break;
-    }
+    reader.read_into(body, expected);
     const std::string gz = reader.gzipped() ? " after gunzip" : "";
     if (body.size() < expected) {
         fail(reader.path(), "truncated: expected " + std::to_string(header_bytes + expected) +

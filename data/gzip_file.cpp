@@ -138,6 +138,17 @@ size_t GzipReader::read_gzip(uint8_t* out, size_t n) {
     return produced;
 }
 
+void GzipReader::read_into(std::vector<uint8_t>& out, size_t limit) {
+    while (out.size() < limit) {
+        const size_t old = out.size();
+        const size_t want = std::min(kReadChunkBytes, limit - old);
+        out.resize(old + want);
+        const size_t got = read(out.data() + old, want);
+        out.resize(old + got);
+        if (got < want) break;
+    }
+}
+
 std::vector<uint8_t> read_maybe_gzipped(const std::string& path, size_t max_bytes) {
     GzipReader reader(path);
     std::vector<uint8_t> data;
@@ -149,14 +160,7 @@ std::vector<uint8_t> read_maybe_gzipped(const std::string& path, size_t max_byte
     // Reading one byte past the limit is how an oversized file is told apart from one of exactly
     // max_bytes.
     const size_t cap = max_bytes == SIZE_MAX ? max_bytes : max_bytes + 1;
-    while (data.size() < cap) {
-        size_t old = data.size();
-        size_t want = std::min(kReadChunkBytes, cap - old);
-        data.resize(old + want);
-        size_t got = reader.read(data.data() + old, want);
-        data.resize(old + got);
-        if (got < want) break;
-    }
+    reader.read_into(data, cap);
     if (data.size() > max_bytes) {
         fail(path, "content is larger than the limit of " + std::to_string(max_bytes) + " bytes" +
                        (reader.gzipped() ? " (after gunzip)" : ""));

@@ -31,6 +31,9 @@ public:
     // Fills up to n bytes; returns fewer only at the end of the data. Throws DataError on
     // corruption.
     size_t read(uint8_t* out, size_t n);
+    // Appends to `out` in chunks until it holds `limit` bytes or the data ends, growing it only
+    // as far as the data goes (a header may claim more than the file holds).
+    void read_into(std::vector<uint8_t>& out, size_t limit);
     bool gzipped() const { return gzipped_; }
     const std::string& path() const { return path_; }
 
