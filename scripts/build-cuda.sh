@@ -3,9 +3,10 @@
 # installing the Debian packages it needs first where it can.
 # Usage: scripts/build-cuda.sh [cmake --build options, e.g. --target krause_tests].
 # Needs beside LibTorch and the CUDA toolkit (nvcc): cmake, g++, pkgconf, libfmt-dev,
-# nlohmann-json3-dev, libcli11-dev, libgtest-dev, libstb-dev, zlib1g-dev (no GUI here, so no
-# ImGui or GLFW). Missing ones are installed with apt-get as root or through sudo; without either
-# the script prints the apt-get line, and how to unpack the .deb files with dpkg -x instead.
+# nlohmann-json3-dev, libcli11-dev, libgtest-dev, libstb-dev, zlib1g-dev, libcurl4-openssl-dev,
+# libarchive-dev, nettle-dev (no GUI here, so no ImGui or GLFW). Missing ones are installed with
+# apt-get as root or through sudo; without either the script prints the apt-get line, and how to
+# unpack the .deb files with dpkg -x instead.
 # Env: LIBTORCH_DIR (else the python3 torch package's CMake prefix), CMAKE_CUDA_ARCHITECTURES
 # (else the first GPU's compute capability, 9.0 -> 90), KRAUSE_EXTRA_PREFIX (';'-separated prefixes,
 # e.g. the usr/ folder of Debian packages unpacked with dpkg -x), KRAUSE_BUILD_DIR (else
@@ -32,7 +33,8 @@ fi
 # packages (after the '/') such a tree needs as well.
 dev_packages=(libfmt-dev:fmt/format.h/libfmt9 nlohmann-json3-dev:nlohmann/json.hpp
               libcli11-dev:CLI/CLI.hpp libgtest-dev:gtest/gtest.h libstb-dev:stb/stb_image.h/libstb0
-              zlib1g-dev:zlib.h)
+              zlib1g-dev:zlib.h libcurl4-openssl-dev:curl/curl.h/libcurl4
+              libarchive-dev:archive.h/libarchive13 nettle-dev:nettle/md5.h/libnettle8)
 include_dirs=(/usr/include /usr/local/include)
 IFS=';' read -r -a extra <<<"${KRAUSE_EXTRA_PREFIX:-}"
 for p in "${extra[@]}"; do include_dirs+=("$p/include"); done
