@@ -118,7 +118,7 @@ StateMeasures state_measures(const at::Tensor& states, const std::vector<double>
     const auto centred = x - x.mean(0, true);
     const double norm_x = x.norm().item<double>(), norm_c = centred.norm().item<double>();
     m.consensus = norm_x > 0 ? norm_c / norm_x : 0.0;
-    const auto s = at::linalg_svdvals(centred).contiguous();
+    const auto s = at::linalg_svdvals(centred).to(at::kCPU).contiguous();  // read on the host
     m.effective_rank = rank_from_singular_values(
         std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel()), norm_c,
         norm_x);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include <sys/wait.h>
 #include <cstdlib>
@@ -75,6 +76,16 @@ TEST(Dynamics, FastFormEqualsReferenceOnRandomStates) {
         auto x = at::randn({T, d}, at::kFloat) * at::rand({1, d}) * 3 + at::randn({1, d});
         expect_same(state_measures(x, {0.1, 0.3, 0.5, 1.0}),
                     state_measures_reference(x, {0.1, 0.3, 0.5, 1.0}));
+    }
+}
+
+// The measures read their results on the host: states on a GPU give the CPU's figures.
+TEST(Dynamics, MeasuresOfGpuStatesEqualThoseOnTheCpu) {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible to LibTorch";
+    for (int trial = 0; trial < 3; ++trial) {
+        const int64_t T = 30 + 17 * trial, d = 8 + 4 * trial;
+        const auto x = at::randn({T, d}, at::kFloat) * at::rand({1, d}) * 2 + at::randn({1, d});
+        expect_same(state_measures(x.to(at::kCUDA), kFractions), state_measures(x, kFractions));
     }
 }
 
