@@ -141,7 +141,7 @@ ModelConfig shape(int64_t h, int64_t w, int64_t c, int64_t d, int64_t heads, int
 }  // namespace
 
 std::vector<std::string> preset_names() {
-    return {"mnist", "cifar10", "mnist-small", "mnist-tiny", "cifar10-small"};
+    return {"mnist", "cifar10", "mnist-small", "mnist-tiny", "cifar10-small", "cifar10-tiny"};
 }
 
 ModelConfig preset(const std::string& name, AttentionKind attention) {
@@ -156,6 +156,8 @@ ModelConfig preset(const std::string& name, AttentionKind attention) {
         m = shape(28, 28, 1, 64, 4, 2, 32, 24);
     } else if (name == "cifar10-small") {
         m = shape(32, 32, 3, 256, 8, 6, 128, 96);
+    } else if (name == "cifar10-tiny") {
+        m = shape(32, 32, 3, 128, 4, 6, 128, 96);
     } else {
         std::string known;
         for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;

@@ -83,6 +83,7 @@ std::vector<BundledModel> read_registry() {
             m.bpd_all = e.at("bpd").at(0).get<double>();
             m.bpd_predicted = e.at("bpd").at(1).get<double>();
             m.bpd_bound = e.at("bpd_bound").get<double>();
+            m.bound_images = e.value("bpd_images", m.bound_images);
             m.seq_len = preset(m.preset).seq_len();
             const auto path = root / "models" / m.file;
             std::error_code ec;
