@@ -1,8 +1,11 @@
 // Trainer pieces: AdamW against LibTorch's, the schedule, data order, resume, NaN, real training.
+#include "data/dataset.h"
 #include "model/checkpoint.h"
+#include "model/dynamics.h"
 #include "test_util.h"
 #include "training/data_order.h"
 #include "training/engine.h"
+#include "training/evaluate.h"
 #include "training/optimizer.h"
 #include "training/trainer.h"
 
@@ -12,9 +15,10 @@
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
-#include <fstream>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -163,6 +167,57 @@ TEST(Trainer, LogsTheGradientNormAndTheClippedFraction) {
             EXPECT_EQ(j["clipped"].get<double>(), clip > 0 ? 1.0 : 0.0) << line;
         }
         EXPECT_EQ(logged, 3) << "clip " << clip;
+    }
+}
+
+// Each evaluation records the token states' collapse measures of its first 8 test images: the
+// final one equals token_dynamics on the saved model and the same images.
+TEST(Trainer, EvaluationsRecordTheTokenStateMeasures) {
+    const auto data = fake_mnist_dir();
+    const TempDir out("state-measures");
+    auto config = tiny_run(data.path(), out.path(), 4);
+    config.eval_every = 2;
+    auto job = start_training(config);
+    job->wait();
+    ASSERT_EQ(job->state(), JobState::Finished) << job->error();
+    const auto last_snapshot = job->snapshot();
+    ASSERT_TRUE(last_snapshot);
+    const TrainSnapshot& snap = *last_snapshot;
+    const size_t states = preset("mnist-tiny").n_layers + 1;
+    ASSERT_EQ(snap.state_cosine.size(), snap.sink_mass.size());
+    ASSERT_GE(snap.state_cosine.size(), 2u);
+    for (const auto* rows :
+         {&snap.state_cosine, &snap.state_consensus, &snap.state_rank, &snap.state_clusters}) {
+        for (const auto& row : *rows) EXPECT_EQ(row.size(), states);
+    }
+
+    nlohmann::json last;
+    std::ifstream in(metrics_path(out.path()));
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line);
+        if (j.contains("state_cosine")) last = j;
+    }
+    ASSERT_FALSE(last.is_null()) << "no evaluation record carries the state measures";
+    EXPECT_EQ(last["state_cluster_eps"].get<double>(), 0.5);
+
+    auto ck =
+        load_checkpoint((std::filesystem::path(out.path()) / "checkpoint.safetensors").string());
+    const auto images =
+        images_tensor(load_dataset(parse_dataset_spec("mnist:" + data.path()), Split::Test, 8));
+    DynamicsOptions options;
+    options.eps_fractions = {0.5};
+    const auto expected = token_dynamics(ck.model, images, options);
+    ASSERT_EQ(expected.states.size(), states);
+    for (size_t l = 0; l < states; ++l) {
+        SCOPED_TRACE("state " + std::to_string(l));
+        const auto& m = expected.states[l];
+        EXPECT_NEAR(last["state_cosine"][l].get<double>(), m.cosine, 1e-6);
+        EXPECT_NEAR(last["state_consensus"][l].get<double>(), m.consensus, 1e-6);
+        EXPECT_NEAR(last["state_effective_rank"][l].get<double>(), m.effective_rank,
+                    1e-6 * m.effective_rank);
+        EXPECT_EQ(last["state_clusters"][l].get<double>(), m.clusters.at(0));
+        EXPECT_EQ(snap.state_cosine.back()[l], last["state_cosine"][l].get<double>());
     }
 }
 

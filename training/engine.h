@@ -141,6 +141,10 @@ struct TrainSnapshot {
     std::vector<TrainPoint> test_curve_pred;   // test BPD over the T-1 predicted dims
     std::vector<int64_t> sink_steps;           // steps of the evaluations ...
     std::vector<std::vector<double>> sink_mass;  // ... and [evaluation][layer] sink mass
+    // The token states of the same evaluation images, [evaluation][state] for the states after
+    // the embedding and after each block (model/dynamics.h): mean pairwise cosine, distance to
+    // consensus, effective rank, and clusters at half the median pairwise distance.
+    std::vector<std::vector<double>> state_cosine, state_consensus, state_rank, state_clusters;
     Images preview;                            // samples drawn at the last evaluation
     std::string checkpoint;                    // the newest checkpoint written
     std::string status;                        // one line for the user

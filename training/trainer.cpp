@@ -3,6 +3,7 @@
 #include "training/trainer.h"
 
 #include "model/checkpoint.h"
+#include "model/dynamics.h"
 #include "model/probe.h"
 #include "model/sampler.h"
 #include "training/autocast.h"
@@ -31,6 +32,10 @@ namespace krause {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Tokens closer than this fraction of their layer's median pairwise distance count as one
+// cluster in the measures recorded at each evaluation.
+constexpr double kTrainingClusterEps = 0.5;
 
 void check_shape_matches(const ModelConfig& mc, const Dataset& data, const std::string& spec) {
     if (mc.image_height != data.height || mc.image_width != data.width ||
@@ -325,22 +330,43 @@ void TrainingRun::evaluate() {
     snap_.test_curve.push_back({step_, r.bpd_all});
     snap_.test_curve_pred.push_back({step_, r.bpd_predicted});
     if (!root_) return;
+    // Attention and token-state measures on the first evaluation images, one forward pass.
     const auto probe_images = test_images_.narrow(0, 0, std::min<int64_t>(8, test_images_.size(0)));
+    DynamicsOptions probe;
+    probe.eps_fractions = {kTrainingClusterEps};
+    probe.batch_size = probe_images.size(0);
+    const auto dynamics = token_dynamics(model_, probe_images.to(at::kLong), probe);
     std::vector<double> sink, oldest, top;
-    for (const auto& m : attention_measures(model_, probe_images.to(at::kLong))) {
+    for (const auto& m : dynamics.attention) {
         sink.push_back(m.sink_mass);
         oldest.push_back(m.oldest_key);
         top.push_back(m.max_weight);
     }
+    std::vector<double> cosine, consensus, rank, clusters;
+    for (const auto& m : dynamics.states) {
+        cosine.push_back(m.cosine);
+        consensus.push_back(m.consensus);
+        rank.push_back(m.effective_rank);
+        clusters.push_back(m.clusters.at(0));
+    }
     snap_.sink_steps.push_back(step_);
     snap_.sink_mass.push_back(sink);
+    snap_.state_cosine.push_back(cosine);
+    snap_.state_consensus.push_back(consensus);
+    snap_.state_rank.push_back(rank);
+    snap_.state_clusters.push_back(clusters);
     metrics_->write({{"step", step_},
                      {"test_bpd", r.bpd_all},
                      {"test_bpd_predicted", r.bpd_predicted},
                      {"test_images", r.images},
                      {"sink_mass", sink},
                      {"oldest_key", oldest},
-                     {"max_weight", top}});
+                     {"max_weight", top},
+                     {"state_cosine", cosine},
+                     {"state_consensus", consensus},
+                     {"state_effective_rank", rank},
+                     {"state_clusters", clusters},
+                     {"state_cluster_eps", kTrainingClusterEps}});
     if (config_.preview_count > 0) preview();
 }
 

@@ -1,6 +1,6 @@
 // Train panel: a form of every training option (ui/train_form.h), Start / Pause / Stop, and the run
 // as it goes: progress, loss and test BPD curves, the preview grid of the last evaluation, and sink
-// mass per layer over time.
+// mass per layer and the token states' collapse measures over time.
 #include "ui/actions.h"
 #include "ui/data_folder.h"
 #include "ui/panels.h"
@@ -253,15 +253,40 @@ void run_view(StudioState& state) {
         ImGui::TextDisabled("after the first evaluation");
     }
     ImGui::EndGroup();
+    // Two maps side by side: sink mass per layer, and the token states of the same images
+    // (collapse shows as cosine rising toward 1, distance to consensus and effective rank
+    // falling, clusters merging).
     ImGui::SameLine(0, 20);
+    const float map_w = std::max(220.0f, (ImGui::GetContentRegionAvail().x - 20) / 2);
+    const std::vector<long long> steps(s.sink_steps.begin(), s.sink_steps.end());
     ImGui::BeginGroup();
-    ImGui::TextUnformatted("sink mass per layer over training");
-    std::vector<long long> steps(s.sink_steps.begin(), s.sink_steps.end());
-    const float sink_w = std::max(220.0f, ImGui::GetContentRegionAvail().x - 8);
+    ImGui::AlignTextToFramePadding();
+    ImGui::TextUnformatted("sink mass per layer");
     const ImVec2 sink_at = ImGui::GetCursorScreenPos();
-    matrix_chart("sink", ImVec2(sink_w, 220), s.sink_mass, steps, "layer", "evaluation",
+    matrix_chart("sink", ImVec2(map_w, 220), s.sink_mass, steps, "layer", "evaluation",
                  "sink mass");
-    record_region(state, "train_sink", ImVec4(sink_at.x, sink_at.y, sink_w, 220));
+    record_region(state, "train_sink", ImVec4(sink_at.x, sink_at.y, map_w, 220));
+    ImGui::EndGroup();
+    ImGui::SameLine(0, 12);
+    ImGui::BeginGroup();
+    int& measure = t.view.state_measure;
+    measure = std::clamp(measure, 0, static_cast<int>(kStateMeasures.size()) - 1);
+    ImGui::SetNextItemWidth(std::min(map_w, ImGui::GetFontSize() * 16));
+    if (ImGui::BeginCombo("##state_measure", kStateMeasures[measure].label)) {
+        for (int i = 0; i < static_cast<int>(kStateMeasures.size()); ++i) {
+            if (ImGui::Selectable(kStateMeasures[i].label, i == measure)) measure = i;
+        }
+        ImGui::EndCombo();
+    }
+    if (ImGui::IsItemHovered()) {
+        ImGui::SetTooltip(
+            "Token states of the first 8 evaluation images: state 0 after the "
+            "embedding, state l after block l (as in the Dynamics view).");
+    }
+    const ImVec2 states_at = ImGui::GetCursorScreenPos();
+    matrix_chart("states", ImVec2(map_w, 220), s.*kStateMeasures[measure].values, steps, "state",
+                 "evaluation", kStateMeasures[measure].name);
+    record_region(state, "train_states", ImVec4(states_at.x, states_at.y, map_w, 220));
     ImGui::EndGroup();
 }
 

@@ -210,6 +210,17 @@ std::map<std::string, Setter> panel_settings() {
              s.train.view.test_predicted = v == "predicted";
              return true;
          }},
+        {"chart.states",
+         [](StudioState& s, const std::string& v, std::string* e) {
+             for (size_t i = 0; i < kStateMeasures.size(); ++i) {
+                 if (v == kStateMeasures[i].key) {
+                     s.train.view.state_measure = static_cast<int>(i);
+                     return true;
+                 }
+             }
+             *e = "expects cosine, consensus, rank or clusters, got '" + v + "'";
+             return false;
+         }},
         {"view.scale",
          [](StudioState& s, const std::string& v, std::string* e) {
              // 0 follows the monitor's content scale.

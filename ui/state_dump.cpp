@@ -160,7 +160,8 @@ json train_json(const TrainState& t) {
     j["given"] = t.given;
     j["view"] = {{"smoothing", t.view.smoothing},
                  {"log_y", t.view.log_y},
-                 {"test_dims", t.view.test_predicted ? "predicted" : "all"}};
+                 {"test_dims", t.view.test_predicted ? "predicted" : "all"},
+                 {"states", kStateMeasures[t.view.state_measure].key}};
     j["runs"] = json::array();
     for (const auto& run : t.runs) j["runs"].push_back(run_json(run));
     j["runs_message"] = t.runs_message;
@@ -183,6 +184,12 @@ json train_json(const TrainState& t) {
         j["test_bpd_predicted"] =
             s.test_curve_pred.empty() ? json() : json(s.test_curve_pred.back().value);
         j["sink_evaluations"] = s.sink_mass.size();
+        // The last evaluation's token-state measures, one value per state (0: the embedding).
+        j["state_evaluations"] = s.state_cosine.size();
+        for (const auto& m : kStateMeasures) {
+            const auto& rows = s.*m.values;
+            j["states"][m.key] = rows.empty() ? json() : json(rows.back());
+        }
         j["preview_count"] = s.preview.count;
         j["checkpoint"] = s.checkpoint;
         j["status"] = s.status;

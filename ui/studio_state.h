@@ -13,6 +13,7 @@
 #include "ui/run_curves.h"
 #include "ui/preferences.h"
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -188,10 +189,26 @@ struct CompareState {
 };
 
 // How training curves are drawn, in the Train and Model panels alike.
+// The token-state measures recorded at every evaluation of a training run, as the Train tab's
+// map offers them and the script's chart.states names them.
+struct StateMeasure {
+    const char* key;    // the chart.states value
+    const char* label;  // the map's combo
+    const char* name;   // its colour scale
+    std::vector<std::vector<double>> TrainSnapshot::*values;
+};
+inline const std::array<StateMeasure, 4> kStateMeasures = {{
+    {"cosine", "mean pairwise cosine", "cosine", &TrainSnapshot::state_cosine},
+    {"consensus", "distance to consensus", "distance", &TrainSnapshot::state_consensus},
+    {"rank", "effective rank", "rank", &TrainSnapshot::state_rank},
+    {"clusters", "clusters at 0.5 x median distance", "clusters", &TrainSnapshot::state_clusters},
+}};
+
 struct CurveView {
     float smoothing = 0.6f;  // EMA weight of the training loss (0: raw)
     bool log_y = false;
     bool test_predicted = false;  // test BPD over the T-1 predicted sub-pixels, not all T
+    int state_measure = 0;        // the token-state map's measure, kStateMeasures' index
 };
 
 // A chart export in flight: the CSV is written at once, the PNG when the frame is rendered.
