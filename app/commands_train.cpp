@@ -60,9 +60,13 @@ void run_train(const OptionFlags& flags) {
         if (s.status != last_status && s.status == "loading data") progress.message(s.status);
         last_status = s.status;
         if (s.progress.total > 0 && s.step > 0) {
-            progress.update(s.progress.done, s.progress.total, s.progress.rate, "steps",
-                            fmt::format("loss {:.4f} bits/dim  {:.0f} tok/s", s.loss_bpd,
-                                        s.tokens_per_s));
+            // The loss and throughput exist from the first logged step on.
+            const std::string detail =
+                s.loss_curve.empty()
+                    ? fmt::format("loss -  (logged every {} steps)", config.log_every)
+                    : fmt::format("loss {:.4f} bits/dim  {:.0f} tok/s", s.loss_bpd,
+                                  s.tokens_per_s);
+            progress.update(s.progress.done, s.progress.total, s.progress.rate, "steps", detail);
         }
     });
     progress.finish();
