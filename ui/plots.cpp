@@ -13,9 +13,18 @@ namespace krause::ui {
 namespace {
 
 constexpr ImU32 kFrame = IM_COL32(90, 90, 100, 255);
-constexpr ImU32 kBackground = IM_COL32(22, 22, 28, 255);
-constexpr ImU32 kText = IM_COL32(200, 200, 210, 255);
-constexpr ImU32 kGuide = IM_COL32(255, 255, 255, 60);
+
+// The charts follow the theme: labels in its text colour, a plot area a shade off the window's
+// background, dark or light.
+bool light_theme() {
+    const ImVec4 bg = ImGui::GetStyleColorVec4(ImGuiCol_WindowBg);
+    return 0.299f * bg.x + 0.587f * bg.y + 0.114f * bg.z > 0.5f;
+}
+ImU32 background() {
+    return light_theme() ? IM_COL32(248, 248, 250, 255) : IM_COL32(22, 22, 28, 255);
+}
+ImU32 text() { return ImGui::GetColorU32(ImGuiCol_Text); }
+ImU32 guide() { return ImGui::GetColorU32(ImGuiCol_Text, 0.25f); }
 
 void format_value(char* out, size_t size, double v, bool integer) {
     if (integer) {
@@ -57,14 +66,14 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
     }
     const ImVec2 p0(origin.x + 48, legend_bottom);
     const ImVec2 p1(origin.x + size.x - 6, origin.y + size.y - line_h - 4);
-    draw->AddRectFilled(p0, p1, kBackground);
+    draw->AddRectFilled(p0, p1, background());
     draw->AddRect(p0, p1, kFrame);
-    draw->AddText(ImVec2(origin.x + 4, origin.y), kText, options.title.c_str());
+    draw->AddText(ImVec2(origin.x + 4, origin.y), text(), options.title.c_str());
     for (size_t i = 0; i < series.size(); ++i) {
         if (series[i].label.empty()) continue;
         const ImVec2 at = legend_at[i];
         draw->AddRectFilled(ImVec2(at.x, at.y + 3), ImVec2(at.x + 10, at.y + 11), series[i].color);
-        draw->AddText(ImVec2(at.x + 13, at.y), kText, series[i].label.c_str());
+        draw->AddText(ImVec2(at.x + 13, at.y), text(), series[i].label.c_str());
     }
     // On a log axis the chart works on log10(y); labels and the read-out show y itself.
     const bool log_y = options.log_y;
@@ -86,7 +95,7 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
         }
     }
     if (!std::isfinite(x_min)) {
-        draw->AddText(ImVec2(p0.x + 8, p0.y + 8), kText, "no data yet");
+        draw->AddText(ImVec2(p0.x + 8, p0.y + 8), text(), "no data yet");
         ImGui::PopID();
         return;
     }
@@ -112,17 +121,17 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
 
     char label[48];
     format_value(label, sizeof label, untransform(y_max), false);
-    draw->AddText(ImVec2(origin.x + 2, p0.y), kText, label);
+    draw->AddText(ImVec2(origin.x + 2, p0.y), text(), label);
     format_value(label, sizeof label, untransform(y_min), false);
-    draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), kText, label);
+    draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), text(), label);
     format_value(label, sizeof label, x_first, options.integer_x);
-    draw->AddText(ImVec2(p0.x, p1.y + 2), kText, label);
+    draw->AddText(ImVec2(p0.x, p1.y + 2), text(), label);
     format_value(label, sizeof label, x_last, options.integer_x);
     const float w = ImGui::CalcTextSize(label).x;
-    draw->AddText(ImVec2(p1.x - w, p1.y + 2), kText, label);
+    draw->AddText(ImVec2(p1.x - w, p1.y + 2), text(), label);
     if (!options.x_label.empty()) {
         const float lw = ImGui::CalcTextSize(options.x_label.c_str()).x;
-        draw->AddText(ImVec2((p0.x + p1.x - lw) / 2, p1.y + 2), kText, options.x_label.c_str());
+        draw->AddText(ImVec2((p0.x + p1.x - lw) / 2, p1.y + 2), text(), options.x_label.c_str());
     }
 
     draw->PushClipRect(p0, p1, true);
@@ -162,7 +171,7 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
                                s.label.c_str(), ys, options.x_label.c_str(), xs);
             if (!any) {
                 const float sx = to_screen(s.x[best], 0).x;
-                draw->AddLine(ImVec2(sx, p0.y), ImVec2(sx, p1.y), kGuide);
+                draw->AddLine(ImVec2(sx, p0.y), ImVec2(sx, p1.y), guide());
             }
             any = true;
         }
@@ -188,14 +197,14 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
     const float label_w = ImGui::CalcTextSize(label).x + 8;
     const ImVec2 p0(origin.x + label_w, origin.y);
     const ImVec2 p1(origin.x + size.x - 6, origin.y + size.y - 2 * line_h - 6);
-    draw->AddRectFilled(p0, p1, kBackground);
+    draw->AddRectFilled(p0, p1, background());
 
     double v_max = 0;
     for (const auto& col : values) {
         for (double v : col) v_max = std::max(v_max, v);
     }
     if (values.empty() || rows == 0) {
-        draw->AddText(ImVec2(p0.x + 8, p0.y + 8), kText, "no evaluations yet");
+        draw->AddText(ImVec2(p0.x + 8, p0.y + 8), text(), "no evaluations yet");
         ImGui::PopID();
         return;
     }
@@ -210,20 +219,20 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
     }
     draw->AddRect(p0, p1, kFrame);
     std::snprintf(label, sizeof label, "%s 0", row_name);
-    draw->AddText(ImVec2(origin.x + 2, p0.y), kText, label);
+    draw->AddText(ImVec2(origin.x + 2, p0.y), text(), label);
     std::snprintf(label, sizeof label, "%s %zu", row_name, rows - 1);
-    draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), kText, label);
+    draw->AddText(ImVec2(origin.x + 2, p1.y - line_h), text(), label);
     if (col_labels.empty()) {
         std::snprintf(label, sizeof label, "%s 1 .. %zu", col_name, values.size());
     } else {
         std::snprintf(label, sizeof label, "%s at step %lld .. %lld", col_name, col_labels.front(),
                       col_labels.back());
     }
-    draw->AddText(ImVec2(p0.x, p1.y + 2), kText, label);
+    draw->AddText(ImVec2(p0.x, p1.y + 2), text(), label);
     // The colour scale as a small bar with its ends named.
     const float bar_y = p1.y + line_h + 6;
     std::snprintf(label, sizeof label, "%s 0", value_name);
-    draw->AddText(ImVec2(p0.x, bar_y - 1), kText, label);
+    draw->AddText(ImVec2(p0.x, bar_y - 1), text(), label);
     const float bar_x = p0.x + ImGui::CalcTextSize(label).x + 6;
     constexpr int kBarSteps = 16;
     for (int i = 0; i < kBarSteps; ++i) {
@@ -232,7 +241,7 @@ void matrix_chart(const char* id, ImVec2 size, const std::vector<std::vector<dou
                             heat_color(static_cast<float>(i) / (kBarSteps - 1)));
     }
     std::snprintf(label, sizeof label, "%.3f", v_max);
-    draw->AddText(ImVec2(bar_x + kBarSteps * 5.0f + 6, bar_y - 1), kText, label);
+    draw->AddText(ImVec2(bar_x + kBarSteps * 5.0f + 6, bar_y - 1), text(), label);
 
     if (hovered) {
         const ImVec2 m = ImGui::GetIO().MousePos;
