@@ -85,7 +85,8 @@ std::string step_name(const std::vector<std::string>& w) {
     if (w[0] == "screenshot") {
         name = w[1];
     } else if (w.size() > 1 &&
-               (w[0] == "tab" || w[0] == "wait" || w[0] == "set" || w[0] == "click")) {
+               (w[0] == "tab" || w[0] == "wait" || w[0] == "set" || w[0] == "click" ||
+                w[0] == "key")) {
         name += "-" + w[1];
     }
     for (char& c : name) {

@@ -9,7 +9,12 @@
 #include "ui/script.h"
 #include "ui/settings.h"
 
+#include <GLFW/glfw3.h>
+#include <backends/imgui_impl_glfw.h>
+#include <imgui.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 
@@ -464,6 +469,135 @@ ScriptStart sleep_for(StudioState&, const Words& w) {
         seconds + 60);
 }
 
+// `key CHORD`: modifiers joined to a key by '+' (ctrl+o). The chord takes the keyboard's way in:
+// Dear ImGui's GLFW backend gets the key events GLFW would send (modifiers first), sets the keys
+// and modifiers that the next frame reads, and a printable key without Ctrl, Alt or Super also
+// types its character. The keys are released, in reverse order, once a frame has seen them down.
+struct KeyName {
+    const char* name;
+    int key;
+    unsigned character;  // what the key types; 0: nothing
+};
+constexpr KeyName kKeys[] = {
+    {"space", GLFW_KEY_SPACE, ' '},
+    {"tab", GLFW_KEY_TAB, 0},
+    {"enter", GLFW_KEY_ENTER, 0},
+    {"escape", GLFW_KEY_ESCAPE, 0},
+    {"backspace", GLFW_KEY_BACKSPACE, 0},
+    {"delete", GLFW_KEY_DELETE, 0},
+    {"left", GLFW_KEY_LEFT, 0},
+    {"right", GLFW_KEY_RIGHT, 0},
+    {"up", GLFW_KEY_UP, 0},
+    {"down", GLFW_KEY_DOWN, 0},
+    {"home", GLFW_KEY_HOME, 0},
+    {"end", GLFW_KEY_END, 0},
+};
+struct ModifierName {
+    const char* name;
+    int key;  // the left one of the pair
+    int bit;
+};
+constexpr ModifierName kModifiers[] = {{"ctrl", GLFW_KEY_LEFT_CONTROL, GLFW_MOD_CONTROL},
+                                       {"shift", GLFW_KEY_LEFT_SHIFT, GLFW_MOD_SHIFT},
+                                       {"alt", GLFW_KEY_LEFT_ALT, GLFW_MOD_ALT},
+                                       {"super", GLFW_KEY_LEFT_SUPER, GLFW_MOD_SUPER}};
+
+struct Chord {
+    std::vector<const ModifierName*> modifiers;  // in the order they are pressed
+    int key = GLFW_KEY_UNKNOWN;
+    unsigned character = 0;
+};
+
+// Letters and digits by themselves, the rest by name; "" when fine.
+std::string parse_chord(const std::string& text, Chord* chord) {
+    std::vector<std::string> parts;
+    size_t begin = 0;
+    for (size_t plus; (plus = text.find('+', begin)) != std::string::npos; begin = plus + 1) {
+        parts.push_back(text.substr(begin, plus - begin));
+    }
+    parts.push_back(text.substr(begin));
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        const auto it = std::find_if(std::begin(kModifiers), std::end(kModifiers),
+                                     [&](const ModifierName& m) { return parts[i] == m.name; });
+        if (it == std::end(kModifiers)) {
+            return "unknown modifier '" + parts[i] + "' (ctrl, shift, alt, super)";
+        }
+        chord->modifiers.push_back(it);
+    }
+    const std::string& key = parts.back();
+    if (key.size() == 1 && std::islower(static_cast<unsigned char>(key[0]))) {
+        chord->key = GLFW_KEY_A + (key[0] - 'a');
+        chord->character = static_cast<unsigned>(key[0]);
+    } else if (key.size() == 1 && std::isdigit(static_cast<unsigned char>(key[0]))) {
+        chord->key = GLFW_KEY_0 + (key[0] - '0');
+        chord->character = static_cast<unsigned>(key[0]);
+    } else {
+        const auto it = std::find_if(std::begin(kKeys), std::end(kKeys),
+                                     [&](const KeyName& k) { return key == k.name; });
+        if (it == std::end(kKeys)) {
+            std::string names = "a-z, 0-9";
+            for (const KeyName& k : kKeys) names += std::string(", ") + k.name;
+            return "unknown key '" + key + "' (" + names + ")";
+        }
+        chord->key = it->key;
+        chord->character = it->character;
+    }
+    // Ctrl, Alt and Super keep a key from typing; Shift types capitals, and since what it does
+    // to other keys depends on the keyboard layout, they type nothing here.
+    bool shift = false, other = false;
+    for (const ModifierName* m : chord->modifiers) {
+        shift |= m->bit == GLFW_MOD_SHIFT;
+        other |= m->bit != GLFW_MOD_SHIFT;
+    }
+    if (other) {
+        chord->character = 0;
+    } else if (shift && chord->character != ' ') {
+        const bool letter = std::islower(static_cast<int>(chord->character)) != 0;
+        chord->character = letter ? static_cast<unsigned>(std::toupper(key[0])) : 0;
+    }
+    return "";
+}
+
+std::string check_key(const Words& w) {
+    Chord chord;
+    return parse_chord(w[1], &chord);
+}
+
+ScriptStart press_key(StudioState&, const Words& w) {
+    auto chord = std::make_shared<Chord>();
+    parse_chord(w[1], chord.get());
+    GLFWwindow* window = glfwGetCurrentContext();
+    if (!window) {
+        return act([](std::string* e) {
+            *e = "no window receives keys";
+            return false;
+        });
+    }
+    int mods = 0;
+    for (const ModifierName* m : chord->modifiers) {
+        mods |= m->bit;
+        ImGui_ImplGlfw_KeyCallback(window, m->key, glfwGetKeyScancode(m->key), GLFW_PRESS, mods);
+    }
+    ImGui_ImplGlfw_KeyCallback(window, chord->key, glfwGetKeyScancode(chord->key), GLFW_PRESS,
+                               mods);
+    if (chord->character != 0) ImGui_ImplGlfw_CharCallback(window, chord->character);
+    const int pressed_before = ImGui::GetFrameCount();
+    return waiting(
+        [chord, window, mods, pressed_before](StudioState&, std::string*) {
+            if (ImGui::GetFrameCount() <= pressed_before) return Wait::Pending;
+            int held = mods;
+            ImGui_ImplGlfw_KeyCallback(window, chord->key, glfwGetKeyScancode(chord->key),
+                                       GLFW_RELEASE, held);
+            for (auto m = chord->modifiers.rbegin(); m != chord->modifiers.rend(); ++m) {
+                held &= ~(*m)->bit;
+                ImGui_ImplGlfw_KeyCallback(window, (*m)->key, glfwGetKeyScancode((*m)->key),
+                                           GLFW_RELEASE, held);
+            }
+            return Wait::Ready;
+        },
+        30);
+}
+
 ScriptStart nothing(StudioState&, const Words&) {
     return {};
 }
@@ -543,6 +677,11 @@ const std::vector<ScriptVerb>& script_verbs() {
          export_chart},
         {"move-pixel", 2, 2, "move-pixel DR DC     move the inspected pixel (the arrow keys)",
          check_integers, move_pixel},
+        {"key", 1, 1,
+         "key CHORD            press and release keys as the keyboard does, e.g. ctrl+o, ctrl+q,\n"
+         "                     space, tab, left, right, up, down (a-z, 0-9, enter, escape, ...;\n"
+         "                     modifiers ctrl+, shift+, alt+, super+)",
+         check_key, press_key},
         {"export-png", 3, 3,
          "export-png WHAT S PATH  save samples, completions, inspect-grid or inspect-map as PNG,\n"
          "                     each image pixel S x S",
