@@ -18,6 +18,7 @@ void folder_browser(StudioState& state) {
     if (ImGui::InputText("##datafolder", &b.folder, ImGuiInputTextFlags_EnterReturnsTrue)) {
         list_folder(b);
     }
+    if (ImGui::IsItemActive()) state.active_field = "data-folder";
     ImGui::SameLine();
     browser_up_button(b, "Up##data");
     ImGui::SameLine();

@@ -108,6 +108,7 @@ void draw_model_panel(StudioState& state) {
     }
     const bool enter =
         ImGui::InputText("##path", &slot.path_field, ImGuiInputTextFlags_EnterReturnsTrue);
+    if (ImGui::IsItemActive()) state.active_field = "checkpoint";
     ImGui::SameLine();
     if ((ImGui::Button("Open") || enter) && !slot.path_field.empty()) {
         open_model(state, slot, slot.path_field);

@@ -266,6 +266,11 @@ json dump_state(const StudioState& state) {
                                 {"slow", m.grid_seconds > kSlowGridSeconds}, {"open", open}});
     }
     j["recent"] = state.recent;
+    // Where typed keys go: a text field takes them (Space then types instead of starting a job).
+    j["keyboard"] = {{"text_input", ImGui::GetIO().WantTextInput},
+                     {"item_active", ImGui::IsAnyItemActive()},
+                     {"active_field", state.active_field},
+                     {"focus_checkpoint", state.focus_checkpoint}};
     j["view"] = {{"font_scale", state.view.font_scale},
                  {"content_scale", state.content_scale},
                  {"theme", state.view.light ? "light" : "dark"},

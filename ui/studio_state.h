@@ -272,6 +272,9 @@ struct StudioState {
     bool view_changed = true;    // the theme or text size is applied before the next frame
     bool quit_requested = false;
     bool focus_checkpoint = false;  // put the cursor into the Model tab's checkpoint field
+    // The text field being edited in the last frame, by name, where its panel names it (for the
+    // state dump); "" when none is.
+    std::string active_field;
     std::string script_error;       // a failed script step, shown for its screenshot
 
     JobRetirer retired;

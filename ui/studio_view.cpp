@@ -63,6 +63,7 @@ void status_bar(StudioState& state) {
 
 void draw_studio(StudioState& state) {
     state.regions.clear();
+    state.active_field.clear();
     handle_shortcuts(state);
     const ImGuiViewport* viewport = ImGui::GetMainViewport();
     ImGui::SetNextWindowPos(viewport->WorkPos);
