@@ -62,7 +62,13 @@ if(KRAUSE_BUILD_GUI)
                      ${CMAKE_CURRENT_LIST_DIR}/studio/dynamics.txt
                      ${CMAKE_CURRENT_LIST_DIR}/studio/dynamics.expect ${KRAUSE_STUDIO_OUT}/dynamics
                      --needs-data)
-    set_tests_properties(StudioScript StudioTrainScript StudioDataScript StudioDynamicsScript PROPERTIES
+    add_test(NAME StudioShortcutsScript
+             COMMAND bash ${runner} $<TARGET_FILE:krause-studio> $<TARGET_FILE:studio_check>
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/shortcuts.txt
+                     ${CMAKE_CURRENT_LIST_DIR}/studio/shortcuts.expect
+                     ${KRAUSE_STUDIO_OUT}/shortcuts)
+    set_tests_properties(StudioScript StudioTrainScript StudioDataScript StudioDynamicsScript
+                         StudioShortcutsScript PROPERTIES
         FIXTURES_REQUIRED studio_models
         ENVIRONMENT "STUDIO_MODELS=${KRAUSE_STUDIO_OUT}/models"
         SKIP_RETURN_CODE 77

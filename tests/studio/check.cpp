@@ -6,6 +6,7 @@
 //   image STEP REGION OP VALUE  grey-level standard deviation inside a screen region that the
 //                               step's dump names (e.g. sample_grid): > 0 means "not blank"
 //   frames PATH OP VALUE        a field of frame_times.json (e.g. while_training.p95_ms)
+//   absent STEP                 the run wrote no files for the step (it ended before it)
 // STEP is a step name without its number: "sampled" matches 07-sampled.json. OP: == != < <= > >=,
 // and ~ (the text contains VALUE).
 #include <stb_image.h>
@@ -39,8 +40,8 @@ json read_json(const fs::path& path) {
     }
 }
 
-// The step's files without extension: DIR/NN-STEP, which must exist exactly once.
-fs::path find_step(const fs::path& dir, const std::string& step) {
+// The state dumps of the step: DIR/NN-STEP.json.
+std::vector<fs::path> step_dumps(const fs::path& dir, const std::string& step) {
     std::vector<fs::path> found;
     for (const auto& entry : fs::directory_iterator(dir)) {
         const std::string stem = entry.path().stem().string();
@@ -50,6 +51,12 @@ fs::path find_step(const fs::path& dir, const std::string& step) {
             found.push_back(entry.path());
         }
     }
+    return found;
+}
+
+// The step's files without extension: DIR/NN-STEP, which must exist exactly once.
+fs::path find_step(const fs::path& dir, const std::string& step) {
+    std::vector<fs::path> found = step_dumps(dir, step);
     if (found.empty()) throw Failure{"no step named '" + step + "' in " + dir.string()};
     if (found.size() > 1) throw Failure{"step name '" + step + "' is not unique"};
     return found.front().replace_extension();
@@ -136,6 +143,11 @@ std::string check_line(const fs::path& dir, const std::vector<std::string>& w) {
         const json& actual = lookup(times, w[1]);
         if (!compare(actual, w[2], w[3])) throw Failure{w[1] + " is " + actual.dump()};
         return w[1] + " = " + actual.dump();
+    }
+    if (w[0] == "absent" && w.size() == 2) {
+        const std::vector<fs::path> found = step_dumps(dir, w[1]);
+        if (!found.empty()) throw Failure{"the run reached it: " + found.front().string()};
+        return "no step named '" + w[1] + "'";
     }
     throw Failure{"cannot parse this expectation"};
 }
