@@ -84,14 +84,15 @@ def read_png_rgba(path):
 
 
 def registry_mnist_models(root):
-    """Bundled models trained on MNIST, from assets/models/models.json (files that exist only)."""
+    """Bundled mnist-small models, from assets/models/models.json (files that exist only): one per
+    attention kind (the paper-shape model costs ten times as much and adds no kind)."""
     path = os.path.join(root, "assets", "models", "models.json")
     if not os.path.exists(path):
         return []
     with open(path) as f:
         entries = json.load(f)["models"]
     files = [(e["attention"], os.path.join(root, "assets", "models", e["file"])) for e in entries
-             if e["data"] == "mnist"]
+             if e["data"] == "mnist" and e["preset"] == "mnist-small"]
     return [(kind, file) for kind, file in files if os.path.exists(file)]
 
 
