@@ -3,6 +3,8 @@
 # mnist-tiny models; fails when resident memory over the last 20 cycles (their median) is more
 # than 10% above its value after cycle 20 (the caches are warm by then).
 # Usage: scripts/studio-soak.sh [CYCLES (default 300)] [OUT_DIR]. Env: KRAUSE_BUILD_DIR.
+# On an ASan build, keep ASan's quarantine of freed memory small (scripts/sanitize.sh sets
+# quarantine_size_mb=32): the default one is still filling after 60 cycles, which reads as growth.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
