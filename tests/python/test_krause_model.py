@@ -12,20 +12,12 @@ import subprocess
 import sys
 import zlib
 
-SKIP = 77
+from skipping import require_torch, skip
+
 TOLERANCE = 1e-4  # bits per dimension
 LIMIT = 16        # real test images
 
-
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(SKIP)
-
-
-try:
-    import torch
-except ImportError:
-    skip("python3-torch is not installed (apt-get install python3-torch)")
+torch = require_torch()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import krause_model  # noqa: E402
@@ -85,7 +77,7 @@ def read_png_rgba(path):
 
 def registry_mnist_models(root):
     """Bundled mnist-small models, from assets/models/models.json (files that exist only): one per
-    attention kind (the paper-shape model costs ten times as much and adds no kind)."""
+    attention kind; a larger MNIST model would cost far more CPU here and add no kind."""
     path = os.path.join(root, "assets", "models", "models.json")
     if not os.path.exists(path):
         return []

@@ -15,18 +15,9 @@ import subprocess
 import sys
 import tempfile
 
-SKIP = 77
+from skipping import require_torch, skip
 
-
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(SKIP)
-
-
-try:
-    import torch
-except ImportError:
-    skip("python3-torch is not installed (apt-get install python3-torch)")
+torch = require_torch()
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 TOOL = os.path.join(ROOT, "python", "to_official.py")
