@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/module.h>
 #include <torch/utils.h>
@@ -20,13 +21,14 @@
 #include <algorithm>
 #include <memory>
 #include <sstream>
+#include <unordered_map>
 
 namespace krause::cli {
 namespace {
 
 struct BenchOptions {
     std::string presets = "mnist,cifar10";
-    std::string attentions = "krause,krause-ref,softmax,linear";
+    std::string attentions = "krause,krause-ref,softmax,linear,sdpa,flash-window";
     std::string what = "train,forward,sample,op";
     std::string device = "auto";
     int64_t train_batch = 0;   // 0: 64 for mnist, 32 for cifar10 (8 on a CPU)
@@ -40,7 +42,21 @@ struct BenchOptions {
     std::string tensor_cores = "on";  // bf16 Krause kernels on tensor cores
     int decode_warps = 0;             // warps per query of the Krause decode kernel, 0: automatic
     bool json = false;
+
+    // The kernels a row runs; krause-ref rows take the ATen path of Krause attention.
+    KernelOptions kernels(bool reference = false) const {
+        KernelOptions k;
+        k.fused_attention = !reference;
+        k.tensor_cores = tensor_cores == "on";
+        k.decode_warps = decode_warps;
+        return k;
+    }
 };
+
+// Yardsticks of the op benchmark only: PyTorch's own attention kernels.
+bool yardstick(const std::string& attention) {
+    return attention == "sdpa" || attention == "flash-window";
+}
 
 std::vector<std::string> split_list(const std::string& text) {
     std::vector<std::string> out;
@@ -88,18 +104,21 @@ std::string validate_or_refuse(const std::vector<KernelCheck>& checks) {
 
 // The fused Krause kernels at a preset's shape, two images: forward and backward, and one
 // decoding step after the ring has wrapped.
-std::string validate_krause(const ModelConfig& config, const at::Device& device) {
-    if (!device.is_cuda() || !krause_fused_available()) return "";
+std::string validate_krause(const ModelConfig& config, const at::Device& device,
+                            const KernelOptions& kernels) {
+    if (!device.is_cuda()) return "";
     const int64_t B = 2, H = config.n_heads, T = config.seq_len(), D = config.head_dim();
     const auto opts = at::TensorOptions().device(device).dtype(at::kBFloat16);
     const auto log_sigma = at::full({H}, std::log(config.init_sigma), opts.dtype(at::kFloat));
     auto checks = check_krause_fused(at::randn({B, H, T, D}, opts), at::randn({B, H, T, D}, opts),
                                      at::randn({B, H, T, D}, opts), log_sigma,
-                                     at::randn({B, H, T, D}, opts), config.window, config.top_k);
+                                     at::randn({B, H, T, D}, opts), config.window, config.top_k,
+                                     kernels);
     const auto decode = check_krause_decode(
         at::randn({B, H, 1, D}, opts), at::randn({B, H, config.window, D}, opts),
         at::randn({B, H, config.window, D}, opts), 3 * config.window - 1, log_sigma,
-        config.top_k);
+        config.top_k, kernels);
+    if (checks.empty() && decode.empty()) return "";
     checks.insert(checks.end(), decode.begin(), decode.end());
     return validate_or_refuse(checks);
 }
@@ -108,16 +127,17 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
                            const std::string& attention, const at::Device& device) {
     const bool cuda = device.is_cuda();
     const bool reference = attention == "krause-ref";
-    set_krause_fused_enabled(!reference);
+    const auto kernels = o.kernels(reference);
     auto config = preset(preset_name, parse_attention_kind(reference ? "krause" : attention));
     const int64_t T = config.seq_len();
     torch::manual_seed(0);
     PixelTransformer model(config);
+    model->set_kernels(kernels);
     model->to(device);
     nlohmann::json row = {{"preset", preset_name}, {"attention", attention},
                           {"parameters", model->parameter_count()}};
     if (attention == "krause") {
-        const auto errors = validate_krause(config, device);
+        const auto errors = validate_krause(config, device, kernels);
         if (!errors.empty()) row["validated"] = errors;
     }
     const int64_t big = preset_name == "mnist" ? 64 : 32;
@@ -180,17 +200,58 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
         row["sample_images_per_s"] = n / per_image_s;
         row["sample_extrapolated"] = tokens < T;
     }
-    set_krause_fused_enabled(true);
     return row;
 }
 
-// The op's output for the inputs: the Krause kernels (or their ATen path), the plain attentions,
-// or PyTorch's fused causal attention over the whole context ("sdpa", LibTorch 2), a yardstick.
-at::Tensor attend(const std::string& attention, const ModelConfig& config, const at::Tensor& q,
-                  const at::Tensor& k, const at::Tensor& v, const at::Tensor& log_sigma) {
-    if (attention == "krause" || attention == "krause-ref") {
-        return krause_attention(q, k, v, log_sigma, config.window, config.top_k);
+// PyTorch's flash attention over a sliding window of the last W keys (window_size_left = W - 1),
+// the floor for any windowed attention: it reads the same band of keys with nothing to select.
+// Called through the dispatcher by its schema's argument names, so that any LibTorch whose flash
+// attention takes a window runs it (LibTorch 2.5 and newer) and the others say so.
+at::Tensor windowed_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    int64_t window) {
+#if TORCH_VERSION_MAJOR >= 2
+    const auto op = c10::Dispatcher::singleton().findSchema({"aten::_flash_attention_forward", ""});
+    if (!op) throw std::runtime_error("this LibTorch has no flash attention");
+    const int64_t T = q.size(2);
+    // (B, H, T, D) -> (B, T, H, D), the layout flash attention reads (its last dim contiguous).
+    std::unordered_map<std::string, c10::IValue> given = {
+        {"query", q.transpose(1, 2)}, {"key", k.transpose(1, 2)}, {"value", v.transpose(1, 2)},
+        {"max_q", T}, {"max_k", T}, {"dropout_p", 0.0}, {"is_causal", true},
+        {"return_debug_mask", false}, {"window_size_left", window - 1},
+        {"window_size_right", int64_t{0}}};
+    torch::jit::Stack stack;
+    size_t used = 0;
+    for (const auto& arg : op->schema().arguments()) {
+        if (const auto it = given.find(arg.name()); it != given.end()) {
+            stack.push_back(it->second);
+            ++used;
+        } else if (arg.default_value()) {
+            stack.push_back(*arg.default_value());
+        } else {
+            stack.emplace_back();  // the optional cumulative lengths: none, one batch of T
+        }
     }
+    if (used != given.size()) {
+        throw std::runtime_error("this LibTorch's flash attention takes no sliding window");
+    }
+    op->callBoxed(&stack);
+    return stack[0].toTensor().transpose(1, 2);
+#else
+    (void)q, (void)k, (void)v, (void)window;
+    throw std::runtime_error("flash-window needs LibTorch 2.5 or newer");
+#endif
+}
+
+// The op's output for the inputs: the Krause kernels (or their ATen path), the plain attentions,
+// or a yardstick: PyTorch's fused causal attention over the whole context ("sdpa", LibTorch 2)
+// or its flash attention over the window ("flash-window").
+at::Tensor attend(const std::string& attention, const ModelConfig& config, const at::Tensor& q,
+                  const at::Tensor& k, const at::Tensor& v, const at::Tensor& log_sigma,
+                  const KernelOptions& kernels) {
+    if (attention == "krause" || attention == "krause-ref") {
+        return krause_attention(q, k, v, log_sigma, config.window, config.top_k, kernels);
+    }
+    if (attention == "flash-window") return windowed_flash_attention(q, k, v, config.window);
     if (attention == "softmax") return softmax_attention(q, k, v);
     if (attention == "sdpa") {
 #if TORCH_VERSION_MAJOR >= 2
@@ -215,33 +276,53 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
     auto v = at::randn({B, H, T, D}, opts).requires_grad_(true);
     auto log_sigma = at::full({H}, std::log(2.5), opts.dtype(at::kFloat)).requires_grad_(true);
     const auto dout = at::randn({B, H, T, D}, opts);
-    set_krause_fused_enabled(attention != "krause-ref");
+    if (yardstick(attention) && !cuda) throw std::runtime_error("a GPU yardstick");
+    const auto kernels = o.kernels(attention == "krause-ref");
     std::string validated;
-    if (attention == "krause" && cuda && krause_fused_available()) {
+    if (attention == "krause") {
         // The op's own inputs, its first images (the fp64 reference of all 32 is large).
         auto first = [&](const at::Tensor& t) {
             return t.detach().narrow(0, 0, std::min<int64_t>(B, 4));
         };
-        validated = validate_or_refuse(check_krause_fused(first(q), first(k), first(v),
-                                                          log_sigma.detach(), first(dout),
-                                                          config.window, config.top_k));
+        const auto checks = check_krause_fused(first(q), first(k), first(v), log_sigma.detach(),
+                                               first(dout), config.window, config.top_k, kernels);
+        if (!checks.empty()) validated = validate_or_refuse(checks);
     }
     const auto fwd = median_ms(o.repeats, o.warmup, cuda, [&] {
         torch::NoGradGuard no_grad;
-        attend(attention, config, q, k, v, log_sigma);
+        attend(attention, config, q, k, v, log_sigma, kernels);
     });
     reset_peak_memory(device);
     const auto fwd_bwd = median_ms(o.repeats, o.warmup, cuda, [&] {
-        const auto out = attend(attention, config, q, k, v, log_sigma);
+        const auto out = attend(attention, config, q, k, v, log_sigma, kernels);
         torch::autograd::grad({out}, {q, k, v}, {dout});
     });
-    set_krause_fused_enabled(true);
     nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B},
                           {"H", H}, {"T", T}, {"D", D}, {"dtype", cuda ? "bf16" : "fp32"},
                           {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd},
                           {"peak_gib", peak_memory_gib(device)}};
     if (!validated.empty()) row["validated"] = validated;
+    if (attention == "krause" || attention == "krause-ref") {
+        row["path"] = path_name(krause_path(kernels, q));
+    }
     return row;
+}
+
+// Each Krause op row's times over the same preset's yardsticks (sdpa, flash-window) of this run.
+void add_op_ratios(nlohmann::json& ops) {
+    for (auto& row : ops) {
+        if (row.contains("error") || yardstick(row["attention"].get<std::string>())) continue;
+        for (const auto& base : ops) {
+            const auto name = base["attention"].get<std::string>();
+            if (base.contains("error") || !yardstick(name) || base["preset"] != row["preset"]) {
+                continue;
+            }
+            for (const char* key : {"fwd_ms", "fwd_bwd_ms"}) {
+                row[std::string(key) + "_over_" + name] =
+                    row[key].get<double>() / base[key].get<double>();
+            }
+        }
+    }
 }
 
 void print_table(const nlohmann::json& result) {
@@ -271,21 +352,24 @@ void print_table(const nlohmann::json& result) {
     }
     if (!result["ops"].empty()) {
         fmt::print(
-            "\nattention op, forward and forward + backward:\n{:<8} {:<11} {:>4} {:>3} {:>6} "
-            "{:>4} {:>6} {:>10} {:>10} {:>9}\n",
-            "preset", "attention", "B", "H", "T", "D", "dtype", "fwd ms", "f+b ms", "peak GiB");
+            "\nattention op, forward and forward + backward (f+b over this run's yardsticks):\n"
+            "{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10} {:>10} {:>9} {:>7} {:>7}\n",
+            "preset", "attention", "B", "H", "T", "D", "dtype", "fwd ms", "f+b ms", "peak GiB",
+            "/sdpa", "/flashW");
         for (const auto& r : result["ops"]) {
             if (r.contains("error")) {
-                fmt::print("{:<8} {:<11} failed: {}\n", r["preset"].get<std::string>(),
+                fmt::print("{:<8} {:<12} failed: {}\n", r["preset"].get<std::string>(),
                            r["attention"].get<std::string>(), r["error"].get<std::string>());
                 continue;
             }
-            fmt::print("{:<8} {:<11} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>10.3f} {:>9.2f}\n",
+            fmt::print("{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>10.3f} {:>9.2f} "
+                       "{:>7} {:>7}\n",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
                        r["D"].get<int64_t>(), r["dtype"].get<std::string>(),
                        r["fwd_ms"].get<double>(), r["fwd_bwd_ms"].get<double>(),
-                       r["peak_gib"].get<double>());
+                       r["peak_gib"].get<double>(), num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
+                       num(r, "fwd_bwd_ms_over_flash-window", "{:.2f}"));
         }
     }
     fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");
@@ -306,11 +390,11 @@ void run_bench(const BenchOptions& o) {
     if (o.threads > 0) at::set_num_threads(o.threads);
     if (o.repeats < 1 || o.warmup < 0) throw UsageError("--repeats must be >= 1", "");
     check_names("--preset", o.presets, preset_names());
-    check_names("--attention", o.attentions, {"krause", "krause-ref", "softmax", "linear", "sdpa"});
+    check_names("--attention", o.attentions,
+                {"krause", "krause-ref", "softmax", "linear", "sdpa", "flash-window"});
     check_names("--what", o.what, {"train", "forward", "sample", "op"});
     const auto device = pick_device(o.device);
-    set_krause_tensor_cores_enabled(o.tensor_cores == "on");
-    set_krause_decode_warps(o.decode_warps);
+    o.kernels().validate();
     nlohmann::json result = {{"device", device_name(device)}, {"date", today()},
                              {"repeats", o.repeats}, {"tensor_cores", o.tensor_cores},
                              {"decode_warps", o.decode_warps},
@@ -327,22 +411,22 @@ void run_bench(const BenchOptions& o) {
                     std::string what = e.what();
                     row = {{"preset", p}, {"attention", a},
                            {"error", what.substr(0, what.find('\n'))}};
-                    set_krause_fused_enabled(true);
                 }
                 fmt::print(stderr, "bench {} {} {}: {}\n", p, a, part, row.dump());
                 return row;
             };
             const bool model_part =
                 has(o.what, "train") || has(o.what, "forward") || has(o.what, "sample");
-            if (model_part && a != "sdpa") {
+            if (model_part && !yardstick(a)) {
                 result["models"].push_back(
                     guarded("model", [&] { return bench_model(o, p, a, device); }));
             }
-            if (has(o.what, "op")) {
+            if (has(o.what, "op") && (device.is_cuda() || !yardstick(a))) {
                 result["ops"].push_back(guarded("op", [&] { return bench_op(o, p, a, device); }));
             }
         }
     }
+    add_op_ratios(result["ops"]);
     if (o.json) {
         fmt::print("{}\n", result.dump());
     } else {
@@ -358,8 +442,9 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--preset", o->presets, "comma-separated presets")->capture_default_str();
     c->add_option(
          "--attention", o->attentions,
-         "krause, krause-ref (ATen path), softmax, linear, sdpa (op only: PyTorch's causal "
-         "attention, LibTorch 2)")
+         "krause, krause-ref (ATen path), softmax, linear; op-only yardsticks on a GPU: sdpa "
+         "(PyTorch's causal attention, LibTorch 2), flash-window (its flash attention over the "
+         "window, LibTorch 2.5)")
         ->capture_default_str();
     c->add_option("--what", o->what, "train, forward, sample, op")->capture_default_str();
     c->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();

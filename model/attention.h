@@ -4,6 +4,8 @@
 // W window, K top-k, S keys held in a decode cache.
 #pragma once
 
+#include "model/kernels.h"
+
 #include <ATen/ATen.h>
 
 #include <array>
@@ -22,10 +24,11 @@ at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, c
 at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& log_sigma, int64_t window, int64_t top_k);
 
-// Dispatch: the fused CUDA kernel when the inputs live on a GPU, it was compiled and it is
-// enabled (the default), else the windowed ATen path.
+// Dispatch by krause_path (model/kernels.h): the fused CUDA kernels where they apply (on a GPU,
+// by default), else the windowed ATen path.
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+                            const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                            const KernelOptions& kernels = {});
 
 // q, k, v as (B, H, T, D) views of one fused projection qkv (B, T, 3 * H * D).
 std::array<at::Tensor, 3> unpack_qkv(const at::Tensor& qkv, int64_t heads);
@@ -36,24 +39,8 @@ at::Tensor merge_heads(const at::Tensor& x);
 // (B, T, H * D), heads merged. On the fused CUDA path the kernels read the heads in place and the
 // gradient of qkv comes back as one tensor: no head is transposed or copied either way.
 at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
-                                   const at::Tensor& log_sigma, int64_t window, int64_t top_k);
-
-// Whether krause_attention may use the fused CUDA kernels (benchmarks compare both paths).
-void set_krause_fused_enabled(bool enabled);
-bool krause_fused_available();
-
-// Whether the fused kernels may run their bf16 products on tensor cores (GPUs of compute
-// capability 8.0 and newer): the forward's distances and weighted sum of values, and with them
-// the backward passes' (the backward follows the forward it differentiates). Off, all of it runs
-// on CUDA cores in fp32 like the fp32 path. Benchmarks and tests compare both.
-void set_krause_tensor_cores_enabled(bool enabled);
-bool krause_tensor_cores_enabled();
-
-// Warps that attend one query together in the CUDA decode kernel: 1, 2, 4 or 8, or 0 (the
-// default) to choose by batch: one warp per query while the queries alone fill the GPU, more
-// where they are few (CIFAR-10 at batch 200). Benchmarks and tests compare the choices.
-void set_krause_decode_warps(int warps);
-int krause_decode_warps();
+                                   const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                                   const KernelOptions& kernels = {});
 
 // Ties: where equal scores straddle the K-th place, every path (the references, the fused
 // training kernels and decoding) keeps the oldest keys first, i.e. the lowest positions. A ring

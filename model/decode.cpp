@@ -43,7 +43,7 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
 
 std::array<at::Tensor, 3> AttentionImpl::step_qkv(const at::Tensor& x,
                                                   const LayerCache& cache) const {
-    return unpack_qkv(project(x, cache.qkv_weight, cache.qkv_bias), config_.n_heads);
+    return unpack_qkv(project(x, cache.qkv_weight, cache.qkv_bias, kernels), config_.n_heads);
 }
 
 at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
@@ -58,9 +58,9 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             cache.keys.narrow(2, slot, 1).copy_(k);
             cache.values.narrow(2, slot, 1).copy_(v);
 #ifdef KRAUSE_WITH_CUDA
-            if (q.is_cuda() && krause_fused_available()) {
+            if (krause_decode_fused(kernels, q)) {
                 out = krause_decode_cuda(q, cache.keys, cache.values, position, log_sigma,
-                                         config_.top_k);
+                                         config_.top_k, kernels.decode_warps);
                 break;
             }
 #endif
@@ -81,7 +81,7 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
         }
         case AttentionKind::Linear: out = linear_step(q, k, v, cache); break;
     }
-    return project(out_proj, merge_heads(out.to(x.scalar_type())));
+    return project(out_proj, merge_heads(out.to(x.scalar_type())), kernels);
 }
 
 at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
@@ -91,9 +91,9 @@ at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
     switch (config_.attention) {
         case AttentionKind::Krause: {
 #ifdef KRAUSE_WITH_CUDA
-            if (q.is_cuda() && krause_fused_available()) {
+            if (krause_decode_fused(kernels, q)) {
                 out = krause_decode_step_cuda(q, k, v, cache.keys, cache.values, position,
-                                              log_sigma, config_.top_k);
+                                              log_sigma, config_.top_k, kernels.decode_warps);
                 break;
             }
 #endif
@@ -123,7 +123,7 @@ at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
         }
         case AttentionKind::Linear: out = linear_step(q, k, v, cache); break;
     }
-    return project(out_proj, merge_heads(out.to(x.scalar_type())));
+    return project(out_proj, merge_heads(out.to(x.scalar_type())), kernels);
 }
 
 at::Tensor AttentionImpl::linear_step(const at::Tensor& q, const at::Tensor& k,
@@ -139,7 +139,7 @@ at::Tensor AttentionImpl::linear_step(const at::Tensor& q, const at::Tensor& k,
 
 DecodeState PixelTransformerImpl::start_decode(int64_t batch, bool fp8_rings) {
     TORCH_CHECK(batch >= 1, "start_decode: batch must be >= 1");
-    TORCH_CHECK(!fp8_rings || (pos_emb.is_cuda() && krause_fused_available()),
+    TORCH_CHECK(!fp8_rings || krause_decode_fused(kernels_, pos_emb),
                 "start_decode: fp8 ring buffers need the model on a GPU with the fused CUDA "
                 "kernels");
     DecodeState state;
@@ -159,7 +159,7 @@ at::Tensor PixelTransformerImpl::decode_step(DecodeState& state, const at::Tenso
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.select(0, p)).unsqueeze(1);
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step(h, state.layers[i], p);
     state.position = p + 1;
-    return project(head, normalize(ln_f, h)).squeeze(1);  // (B, 256)
+    return project(head, normalize(ln_f, h, kernels_), kernels_).squeeze(1);  // (B, 256)
 }
 
 at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Tensor& tokens,
@@ -172,7 +172,7 @@ at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Te
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.index_select(0, position))
                  .unsqueeze(1);  // (B, 1, d)
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step_at(h, state.layers[i], position);
-    return project(head, normalize(ln_f, h)).squeeze(1);  // (B, 256)
+    return project(head, normalize(ln_f, h, kernels_), kernels_).squeeze(1);  // (B, 256)
 }
 
 }  // namespace krause

@@ -1,38 +1,34 @@
 // Dispatch of the dense layers between the fused CUDA kernels and ATen, their reference.
 #include "model/dense.h"
 
-#include <atomic>
-
 #ifdef KRAUSE_WITH_CUDA
 #include "model/dense_cuda.h"
 #endif
 
 namespace krause {
-namespace {
-std::atomic<bool> fused_enabled{true};
-}  // namespace
 
-void set_dense_fused_enabled(bool enabled) { fused_enabled = enabled; }
-
-at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                   const KernelOptions& kernels) {
 #ifdef KRAUSE_WITH_CUDA
     const bool grad = at::GradMode::is_enabled() &&
                       (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
-    if (grad && fused_enabled.load() && x.is_cuda() && bias.defined() && weight.size(0) % 4 == 0) {
+    if (grad && dense_fused(kernels, x) && bias.defined() && weight.size(0) % 4 == 0) {
         return linear_cuda(x, weight, bias);
     }
 #endif
     return at::linear(x, weight, bias);
 }
 
-at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x) {
-    return project(x, layer->weight, layer->bias);
+at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x,
+                   const KernelOptions& kernels) {
+    return project(x, layer->weight, layer->bias, kernels);
 }
 
-at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x) {
+at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x,
+                     const KernelOptions& kernels) {
     const auto& options = layer->options;
 #ifdef KRAUSE_WITH_CUDA
-    if (fused_enabled.load() && options.elementwise_affine() &&
+    if (dense_fused(kernels, x) && options.elementwise_affine() &&
         options.normalized_shape().size() == 1 && layer_norm_cuda_supported(x, layer->weight)) {
         return layer_norm_cuda(x, layer->weight, layer->bias, options.eps());
     }

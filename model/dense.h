@@ -1,6 +1,8 @@
 // The Transformer's LayerNorm and Linear layers: fused CUDA kernels where they apply, else ATen.
 #pragma once
 
+#include "model/kernels.h"
+
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -9,13 +11,14 @@ namespace krause {
 // x W^T + b. Through ATen's linear, which folds the bias into the matrix product (the C++
 // frontend's Linear::forward adds it in a kernel of its own); when a gradient is wanted on a GPU,
 // through a function whose bias gradient is one column-sum kernel.
-at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
-at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x);
+// kernels.fused_dense off: ATen's linear everywhere.
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                   const KernelOptions& kernels = {});
+at::Tensor project(const torch::nn::Linear& layer, const at::Tensor& x,
+                   const KernelOptions& kernels = {});
 
 // The LayerNorm `layer` of x; on a GPU the fused kernels of model/dense_cuda.h.
-at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x);
-
-// Whether project and normalize may use the fused kernels (tests compare both paths).
-void set_dense_fused_enabled(bool enabled);
+at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x,
+                     const KernelOptions& kernels = {});
 
 }  // namespace krause

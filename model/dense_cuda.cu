@@ -3,7 +3,7 @@
 // bias gradient. Their references are at::layer_norm and at::linear (model/dense.cpp).
 #include "model/dense_cuda.h"
 
-#include "model/cuda_warp.cuh"
+#include "model/cuda/warp.cuh"
 
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>

@@ -58,16 +58,16 @@ std::vector<at::Tensor> value_and_grads(
 
 std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tensor& k,
                                             const at::Tensor& v, const at::Tensor& log_sigma,
-                                            const at::Tensor& dout, int64_t window, int64_t top_k) {
+                                            const at::Tensor& dout, int64_t window, int64_t top_k,
+                                            const KernelOptions& kernels) {
     std::vector<KernelCheck> checks;
-#ifdef KRAUSE_WITH_CUDA
-    if (!q.is_cuda()) return checks;
+    if (krause_path(kernels, q) == KrausePath::Aten) return checks;
     const auto type = q.scalar_type();
     auto windowed = [&](const std::vector<at::Tensor>& x) {
         return krause_attention_windowed(x[0], x[1], x[2], x[3], window, top_k);
     };
     auto fused = [&](const std::vector<at::Tensor>& x) {
-        return krause_attention_cuda(x[0], x[1], x[2], x[3], window, top_k);
+        return krause_attention(x[0], x[1], x[2], x[3], window, top_k, kernels);
     };
     const std::vector<at::Tensor> inputs{q, k, v, log_sigma};
     std::vector<at::Tensor> wide;
@@ -82,28 +82,28 @@ std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tenso
         c.bound = 2.0 * c.aten + (i == 4 ? kDlogSigmaFloor : kernel_error_floor(type));
         checks.push_back(c);
     }
-#else
-    (void)q, (void)k, (void)v, (void)log_sigma, (void)dout, (void)window, (void)top_k;
-#endif
     return checks;
 }
 
 std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tensor& ring_keys,
                                              const at::Tensor& ring_values, int64_t position,
-                                             const at::Tensor& log_sigma, int64_t top_k) {
+                                             const at::Tensor& log_sigma, int64_t top_k,
+                                             const KernelOptions& kernels) {
     std::vector<KernelCheck> checks;
 #ifdef KRAUSE_WITH_CUDA
-    if (!q.is_cuda() || ring_keys.scalar_type() == at::kByte) return checks;
+    if (!krause_decode_fused(kernels, q) || ring_keys.scalar_type() == at::kByte) return checks;
     auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
     const auto exact =
         krause_decode_ring(d(q), d(ring_keys), d(ring_values), position, d(log_sigma), top_k);
     const auto aten = krause_decode_ring(q, ring_keys, ring_values, position, log_sigma, top_k);
-    const auto mine = krause_decode_cuda(q, ring_keys, ring_values, position, log_sigma, top_k);
+    const auto mine = krause_decode_cuda(q, ring_keys, ring_values, position, log_sigma, top_k,
+                                         kernels.decode_warps);
     KernelCheck c{"decode", relative_error(mine, exact), relative_error(aten, exact), 0.0};
     c.bound = 2.0 * c.aten + kernel_error_floor(ring_keys.scalar_type());
     checks.push_back(c);
 #else
-    (void)q, (void)ring_keys, (void)ring_values, (void)position, (void)log_sigma, (void)top_k;
+    (void)q, (void)ring_keys, (void)ring_values, (void)position, (void)log_sigma, (void)top_k,
+        (void)kernels;
 #endif
     return checks;
 }

@@ -4,6 +4,8 @@
 // kernel on its own inputs before it times it.
 #pragma once
 
+#include "model/kernels.h"
+
 #include <ATen/ATen.h>
 
 #include <functional>
@@ -47,17 +49,20 @@ struct KernelCheck {
 };
 
 // The fused Krause attention (forward, and backward for dout) on q, k, v (B, H, T, D) against
-// the windowed ATen path in the inputs' precision and in fp64. Needs the CUDA kernels and CUDA
-// inputs; returns nothing without them.
+// the windowed ATen path in the inputs' precision and in fp64: the kernels `kernels` chooses for
+// these inputs. Returns nothing where that choice is the ATen path (no GPU, no kernels built).
 std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tensor& k,
                                             const at::Tensor& v, const at::Tensor& log_sigma,
-                                            const at::Tensor& dout, int64_t window, int64_t top_k);
+                                            const at::Tensor& dout, int64_t window, int64_t top_k,
+                                            const KernelOptions& kernels = {});
 
 // The fused decoding step (q (B, H, 1, D) over the rings (B, H, S, D) at `position`) against
-// krause_decode_ring in the rings' precision and in fp64. Empty without the CUDA kernels.
+// krause_decode_ring in the rings' precision and in fp64, with kernels.decode_warps. Empty where
+// `kernels` chooses the ATen step.
 std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tensor& ring_keys,
                                              const at::Tensor& ring_values, int64_t position,
-                                             const at::Tensor& log_sigma, int64_t top_k);
+                                             const at::Tensor& log_sigma, int64_t top_k,
+                                             const KernelOptions& kernels = {});
 
 // "out 1.2e-03 <= 2.5e-03, dq ..." for messages.
 std::string describe(const std::vector<KernelCheck>& checks);

@@ -1,7 +1,6 @@
 // Krause attention on ATen: the blocked O(T*W) path, the dense reference, and probe weights.
 #include "model/attention.h"
 
-#include <atomic>
 #include <limits>
 
 #ifdef KRAUSE_WITH_CUDA
@@ -153,39 +152,13 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
     return at::matmul(weights, v.to(type)).to(v.scalar_type());
 }
 
-namespace {
-std::atomic<bool> fused_enabled{true};
-std::atomic<bool> tensor_cores_enabled{true};
-std::atomic<int> decode_warps{0};
-}  // namespace
-
-void set_krause_fused_enabled(bool enabled) { fused_enabled = enabled; }
-
-void set_krause_tensor_cores_enabled(bool enabled) { tensor_cores_enabled = enabled; }
-
-bool krause_tensor_cores_enabled() { return tensor_cores_enabled.load(); }
-
-void set_krause_decode_warps(int warps) {
-    TORCH_CHECK(warps == 0 || warps == 1 || warps == 2 || warps == 4 || warps == 8,
-                "decode warps per query must be 0 (automatic), 1, 2, 4 or 8, got ", warps);
-    decode_warps = warps;
-}
-
-int krause_decode_warps() { return decode_warps.load(); }
-
-bool krause_fused_available() {
-#ifdef KRAUSE_WITH_CUDA
-    return fused_enabled.load();
-#else
-    return false;
-#endif
-}
-
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+                            const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                            const KernelOptions& kernels) {
 #ifdef KRAUSE_WITH_CUDA
-    if (q.is_cuda() && fused_enabled.load()) {
-        return krause_attention_cuda(q, k, v, log_sigma, window, top_k);
+    if (const auto path = krause_path(kernels, q); path != KrausePath::Aten) {
+        return krause_attention_cuda(q, k, v, log_sigma, window, top_k,
+                                     path == KrausePath::FusedTensorCores);
     }
 #endif
     return krause_attention_windowed(q, k, v, log_sigma, window, top_k);
@@ -206,13 +179,15 @@ at::Tensor merge_heads(const at::Tensor& x) {
 }
 
 at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
-                                   const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+                                   const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                                   const KernelOptions& kernels) {
+    const auto parts = unpack_qkv(qkv, heads);
 #ifdef KRAUSE_WITH_CUDA
-    if (qkv.is_cuda() && fused_enabled.load()) {
-        return krause_attention_packed_cuda(qkv, heads, log_sigma, window, top_k);
+    if (const auto path = krause_path(kernels, parts[0]); path != KrausePath::Aten) {
+        return krause_attention_packed_cuda(qkv, heads, log_sigma, window, top_k,
+                                            path == KrausePath::FusedTensorCores);
     }
 #endif
-    const auto parts = unpack_qkv(qkv, heads);
     return merge_heads(
         krause_attention_windowed(parts[0], parts[1], parts[2], log_sigma, window, top_k));
 }

@@ -13,22 +13,26 @@ namespace krause {
 // Returns (B, H, T, D) in v's dtype (stored as (B, T, H, D)), differentiable w.r.t. q, k, v and log_sigma.
 // Distances and softmax run in fp32; the backward pass keeps one bit per (query, window key), one
 // fp64 log-sum-exp per query and, for bf16/fp16, the fp32 output: never a T x T or (T, W) score
-// tensor. fp64 inputs and D > 128 fall back to krause_attention_windowed.
+// tensor. fp64 inputs and D > 128 are refused: krause_attention (model/attention.h) sends them to
+// krause_attention_windowed. tensor_cores: bf16 products on tensor cores (bf16 inputs on compute
+// capability 8.0 and newer; elsewhere the flag is refused), else fp32 on CUDA cores.
 at::Tensor krause_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                 const at::Tensor& log_sigma, int64_t window, int64_t top_k);
+                                 const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                                 bool tensor_cores);
 
 // The contract of krause_attention_packed (model/attention.h) on the fused kernels.
 at::Tensor krause_attention_packed_cuda(const at::Tensor& qkv, int64_t heads,
                                         const at::Tensor& log_sigma, int64_t window,
-                                        int64_t top_k);
+                                        int64_t top_k, bool tensor_cores);
 
 // One decoding step, the fused form of krause_decode_ring (model/attention.h): q (B, H, 1, D)
 // against the keys of the last min(position + 1, S) positions in ring_keys and ring_values
 // (B, H, S, D; position p in slot p % S), keeping the top_k nearest, ties oldest first. Returns
-// fp32 (B, H, 1, D), fp64 for fp64 inputs.
+// fp32 (B, H, 1, D), fp64 for fp64 inputs. decode_warps: warps per query, 1, 2, 4 or 8, or 0
+// to choose by batch (KernelOptions::decode_warps).
 at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
                               const at::Tensor& ring_values, int64_t position,
-                              const at::Tensor& log_sigma, int64_t top_k);
+                              const at::Tensor& log_sigma, int64_t top_k, int decode_warps = 0);
 
 // One replayable decoding step: stores k_new and v_new (B, H, 1, D) in slot position % S of the
 // ring buffers (B, H, S, D, contiguous, written in place), then attends q (B, H, 1, D) over slots
@@ -38,6 +42,7 @@ at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
 at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                                    const at::Tensor& v_new, at::Tensor& ring_keys,
                                    at::Tensor& ring_values, const at::Tensor& position,
-                                   const at::Tensor& log_sigma, int64_t top_k);
+                                   const at::Tensor& log_sigma, int64_t top_k,
+                                   int decode_warps = 0);
 
 }  // namespace krause

@@ -33,7 +33,7 @@ std::array<at::Tensor, 2> AttentionImpl::qkv_parameters() const {
 at::Tensor AttentionImpl::forward(const at::Tensor& x) {
     // One product of width 3d instead of three; its thirds are the heads' q, k and v.
     const auto [weight, bias] = qkv_parameters();
-    const auto qkv = project(x, weight, bias);  // (B, T, 3d)
+    const auto qkv = project(x, weight, bias, kernels);  // (B, T, 3d)
     const int64_t H = config_.n_heads;
     if (capture) {
         const auto parts = unpack_qkv(qkv, H);
@@ -42,14 +42,14 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x) {
     }
     at::Tensor out;  // (B, T, d)
     if (config_.attention == AttentionKind::Krause) {
-        out = krause_attention_packed(qkv, H, log_sigma, config_.window, config_.top_k);
+        out = krause_attention_packed(qkv, H, log_sigma, config_.window, config_.top_k, kernels);
     } else {
         const auto parts = unpack_qkv(qkv, H);  // (B, H, T, D) each
         out = merge_heads(config_.attention == AttentionKind::Softmax
                               ? softmax_attention(parts[0], parts[1], parts[2])
                               : linear_attention(parts[0], parts[1], parts[2]));
     }
-    return project(out_proj, out);
+    return project(out_proj, out, kernels);
 }
 
 at::Tensor AttentionImpl::weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
@@ -81,24 +81,24 @@ BlockImpl::BlockImpl(const ModelConfig& config) {
 }
 
 at::Tensor BlockImpl::mlp(const at::Tensor& x) {
-    return project(fc2, at::gelu(project(fc1, x)));
+    return project(fc2, at::gelu(project(fc1, x, kernels)), kernels);
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x) {
-    const auto h = x + drop->forward(attn->forward(normalize(ln1, x)));
-    auto m = mlp(normalize(ln2, h));
+    const auto h = x + drop->forward(attn->forward(normalize(ln1, x, kernels)));
+    auto m = mlp(normalize(ln2, h, kernels));
     if (mlp_drop) m = mlp_drop->forward(m);
     return h + drop->forward(m);
 }
 
 at::Tensor BlockImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
-    const auto h = x + attn->step(normalize(ln1, x), cache, position);
-    return h + mlp(normalize(ln2, h));
+    const auto h = x + attn->step(normalize(ln1, x, kernels), cache, position);
+    return h + mlp(normalize(ln2, h, kernels));
 }
 
 at::Tensor BlockImpl::step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position) {
-    const auto h = x + attn->step_at(normalize(ln1, x), cache, position);
-    return h + mlp(normalize(ln2, h));
+    const auto h = x + attn->step_at(normalize(ln1, x, kernels), cache, position);
+    return h + mlp(normalize(ln2, h, kernels));
 }
 
 PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(config) {
@@ -122,6 +122,15 @@ PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(
 
 Block PixelTransformerImpl::block(size_t i) const { return blocks->ptr<BlockImpl>(i); }
 
+void PixelTransformerImpl::set_kernels(const KernelOptions& kernels) {
+    kernels.validate();
+    kernels_ = kernels;
+    for (size_t i = 0; i < blocks->size(); ++i) {
+        block(i)->kernels = kernels;
+        block(i)->attn->kernels = kernels;
+    }
+}
+
 at::Tensor PixelTransformerImpl::forward(const at::Tensor& tokens) {
     TORCH_CHECK(tokens.dim() == 2, "forward: tokens must be (B, S), got ", tokens.sizes());
     const int64_t S = tokens.size(1);
@@ -130,7 +139,7 @@ at::Tensor PixelTransformerImpl::forward(const at::Tensor& tokens) {
     auto h = tok_emb->forward(tokens.to(at::kLong)) + pos_emb.narrow(0, 0, S);  // (B, S, d)
     if (emb_drop) h = emb_drop->forward(h);
     for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->forward(h);
-    return project(head, normalize(ln_f, h));  // (B, S, 256)
+    return project(head, normalize(ln_f, h, kernels_), kernels_);  // (B, S, 256)
 }
 
 at::Tensor PixelTransformerImpl::token_nll(const at::Tensor& images) {
@@ -173,6 +182,7 @@ std::vector<std::pair<at::Tensor, at::Tensor>> PixelTransformerImpl::capture_que
 
 PixelTransformer copy_model(const PixelTransformer& model, at::Device device, at::ScalarType type) {
     PixelTransformer out(model->config());
+    out->set_kernels(model->kernels());
     torch::NoGradGuard no_grad;
     out->to(device, type);
     auto dst = out->named_parameters();

@@ -4,6 +4,7 @@
 #include "model/config.h"
 #include "model/decode.h"
 #include "model/dense.h"
+#include "model/kernels.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -42,6 +43,8 @@ public:
     at::Tensor weights(const at::Tensor& q, const at::Tensor& k, int64_t q_begin,
                        at::Tensor* attended = nullptr) const;
 
+    // Which kernels run this layer (set for the whole model by PixelTransformerImpl::set_kernels).
+    KernelOptions kernels;
     // When set, forward() keeps its per-head queries and keys (B, H, T, D) for probes.
     bool capture = false;
     at::Tensor captured_q, captured_k;
@@ -76,6 +79,7 @@ public:
     torch::nn::Linear fc1{nullptr}, fc2{nullptr};
     torch::nn::Dropout drop{nullptr};
     torch::nn::Dropout mlp_drop{nullptr};
+    KernelOptions kernels;  // of the LayerNorm and MLP layers, see PixelTransformerImpl
 
 private:
     at::Tensor mlp(const at::Tensor& x);
@@ -111,6 +115,11 @@ public:
     const ModelConfig& config() const { return config_; }
     int64_t parameter_count() const;
 
+    // Which kernels every layer runs (model/kernels.h); the defaults take the fused kernels
+    // wherever they apply. A choice of the run, not of the weights: checkpoints do not hold it.
+    void set_kernels(const KernelOptions& kernels);
+    const KernelOptions& kernels() const { return kernels_; }
+
     torch::nn::Embedding tok_emb{nullptr};
     at::Tensor pos_emb;  // (T, d)
     torch::nn::Dropout emb_drop{nullptr};  // on the embedding sum; only when embed_dropout > 0
@@ -122,6 +131,7 @@ public:
 private:
     Block block(size_t i) const;
     ModelConfig config_;
+    KernelOptions kernels_;
 };
 TORCH_MODULE(PixelTransformer);
 

@@ -42,19 +42,24 @@ std::string cuda_missing() {
         if (!why.empty()) GTEST_SKIP() << "CUDA not available: " << why;    \
     } while (0)
 
+// The fused kernels through the model's dispatch, which must choose them: on tensor cores where
+// asked (bf16), else on CUDA cores.
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
-#ifdef KRAUSE_WITH_CUDA
-    return krause_attention_cuda(q, k, v, log_sigma, window, top_k);
-#else
-    return krause_attention(q, k, v, log_sigma, window, top_k);
-#endif
+                           const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                           bool tensor_cores = true) {
+    KernelOptions kernels;
+    kernels.tensor_cores = tensor_cores;
+    const bool tc = tensor_cores && q.scalar_type() == at::kBFloat16;
+    EXPECT_EQ(path_name(krause_path(kernels, q)),
+              path_name(tc ? KrausePath::FusedTensorCores : KrausePath::Fused));
+    return krause_attention(q, k, v, log_sigma, window, top_k, kernels);
 }
 
 at::Tensor fused_decode(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                        int64_t position, const at::Tensor& log_sigma, int64_t top_k) {
+                        int64_t position, const at::Tensor& log_sigma, int64_t top_k,
+                        int warps) {
 #ifdef KRAUSE_WITH_CUDA
-    return krause_decode_cuda(q, keys, values, position, log_sigma, top_k);
+    return krause_decode_cuda(q, keys, values, position, log_sigma, top_k, warps);
 #else
     TORCH_CHECK(false, "fused_decode: built without the CUDA kernels");
     return {};
@@ -115,15 +120,6 @@ std::vector<at::Tensor> run(const AttentionFn& fn, const Inputs& in) {
     return grads;
 }
 
-// Chooses the kernels of bf16 inputs (tensor cores or CUDA cores) while alive.
-class TensorCores {
-public:
-    explicit TensorCores(bool on) { set_krause_tensor_cores_enabled(on); }
-    ~TensorCores() { set_krause_tensor_cores_enabled(true); }
-    TensorCores(const TensorCores&) = delete;
-    TensorCores& operator=(const TensorCores&) = delete;
-};
-
 class CudaKrauseAttention : public ::testing::TestWithParam<KrauseCase> {};
 
 TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
@@ -134,8 +130,6 @@ TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
                         const at::Tensor& ls) {
         return krause_attention_windowed(q, k, v, ls, s.W, s.K);
     };
-    auto fused = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); };
     // bf16 runs the kernels on tensor cores and on CUDA cores; fp32 only on CUDA cores.
     struct Path {
         at::ScalarType type;
@@ -151,8 +145,12 @@ TEST_P(CudaKrauseAttention, ValuesAndGradientsWithinTwiceTheAtenError) {
         const auto in = random_inputs(s, type, seed);
         const auto exact = run(windowed, as_double(in));
         const auto aten = run(windowed, in);
-        const TensorCores use(path.tensor_cores);
-        const auto mine = run(fused, in);
+        const auto mine = run(
+            [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const at::Tensor& ls) {
+                return fused_attention(q, k, v, ls, s.W, s.K, path.tensor_cores);
+            },
+            in);
         ASSERT_EQ(mine[0].sizes(), exact[0].sizes());
         ASSERT_EQ(mine[0].scalar_type(), type);
         std::string line;
@@ -214,17 +212,14 @@ TEST(CudaKrauseAttentionTensorCores, SwitchSelectsOtherKernels) {
 #endif
     const KrauseCase s{2, 4, 300, 32, 128, 96};
     const auto in = random_inputs(s, at::kBFloat16, fresh_seed());
-    auto fused = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& ls) { return fused_attention(q, k, v, ls, s.W, s.K); };
-    std::vector<at::Tensor> on, off;
-    {
-        const TensorCores use(true);
-        on = run(fused, in);
-    }
-    {
-        const TensorCores use(false);
-        off = run(fused, in);
-    }
+    auto fused = [&](bool tensor_cores) {
+        return [&, tensor_cores](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& ls) {
+            return fused_attention(q, k, v, ls, s.W, s.K, tensor_cores);
+        };
+    };
+    const auto on = run(fused(true), in);
+    const auto off = run(fused(false), in);
     const char* names[] = {"out", "dq", "dk", "dv"};
     for (size_t t = 0; t < 4; ++t) EXPECT_FALSE(on[t].equal(off[t])) << names[t];
 }
@@ -260,7 +255,6 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
                          DecodeCase{1, 0, 1, 32}, DecodeCase{64, 63, 1, 130},
                          DecodeCase{8, 13, 3, 32}, DecodeCase{256, 700, 192, 64}}) {
         for (auto [type, warps] : decode_variants()) {
-            const test::DecodeWarpsScope scope(warps);
             const uint64_t seed = fresh_seed();
             SCOPED_TRACE(::testing::Message() << "S" << c.S << " position " << c.position << " K"
                                               << c.K << " D" << c.D << " " << dtype_name(type)
@@ -276,7 +270,7 @@ TEST(CudaKrauseDecode, MatchesTheAtenStepWithinTwiceItsError) {
             auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
             const auto exact = krause_decode_ring(d(q), d(keys), d(values), c.position, d(ls), c.K);
             const auto aten = krause_decode_ring(q, keys, values, c.position, ls, c.K);
-            const auto mine = fused_decode(q, keys, values, c.position, ls, c.K);
+            const auto mine = fused_decode(q, keys, values, c.position, ls, c.K, warps);
             ASSERT_EQ(mine.sizes(), exact.sizes());
             const double err_fused = relative_error(mine, exact);
             const double err_aten = relative_error(aten, exact);
@@ -301,7 +295,6 @@ TEST(CudaKrauseDecode, Fp8RingsMatchTheAtenStepOnTheRoundedValues) {
                          DecodeCase{64, 63, 1, 40}, DecodeCase{1, 0, 1, 32},
                          DecodeCase{128, 300, 96, 32}}) {
         for (int warps : test::kDecodeWarpChoices) {
-            const test::DecodeWarpsScope scope(warps);
             const uint64_t seed = fresh_seed();
             SCOPED_TRACE(::testing::Message() << "S" << c.S << " position " << c.position << " K"
                                               << c.K << " D" << c.D << " warps " << warps
@@ -320,7 +313,7 @@ TEST(CudaKrauseDecode, Fp8RingsMatchTheAtenStepOnTheRoundedValues) {
             const auto exact = krause_decode_ring(d(q), d(rk), d(rv), c.position, d(ls), c.K);
             const auto aten = krause_decode_ring(q, rk, rv, c.position, ls, c.K);
             const auto mine = fused_decode(q, test::fp8_bytes(keys), test::fp8_bytes(values),
-                                           c.position, ls, c.K);
+                                           c.position, ls, c.K, warps);
             ASSERT_EQ(mine.sizes(), exact.sizes());
             const double err_fused = relative_error(mine, exact);
             const double err_aten = relative_error(aten, exact);

@@ -65,13 +65,15 @@ TEST(CudaPackedKrause, EqualsSeparateInputsBitForBit) {
             const auto g = draw({c.B, c.T, c.H * c.D}, gen, type);
             const auto packed = value_and_grads(
                 [&](const std::vector<at::Tensor>& x) {
-                    return krause_attention_packed_cuda(x[0], c.H, x[1], c.W, c.K);
+                    return krause_attention_packed_cuda(x[0], c.H, x[1], c.W, c.K,
+                                                        type == at::kBFloat16);
                 },
                 {qkv, log_sigma}, g);
             const auto parts = unpack_qkv(qkv, c.H);
             const auto separate = value_and_grads(
                 [&](const std::vector<at::Tensor>& x) {
-                    const auto out = krause_attention_cuda(x[0], x[1], x[2], x[3], c.W, c.K);
+                    const auto out = krause_attention_cuda(x[0], x[1], x[2], x[3], c.W, c.K,
+                                                           type == at::kBFloat16);
                     return out.transpose(1, 2).reshape({c.B, c.T, c.H * c.D});
                 },
                 {parts[0].contiguous(), parts[1].contiguous(), parts[2].contiguous(), log_sigma},
@@ -204,8 +206,9 @@ TEST(CudaDense, ModelGradientsMatchThePlainPath) {
     model->to(at::kCUDA);
     const auto images = at::randint(0, 256, {3, config.seq_len()}, at::kLong).to(at::kCUDA);
     auto loss_and_grads = [&](bool fused) {
-        set_dense_fused_enabled(fused);
-        set_krause_fused_enabled(fused);
+        KernelOptions kernels;
+        kernels.fused_attention = kernels.fused_dense = fused;
+        model->set_kernels(kernels);
         model->zero_grad();
         const auto loss = model->token_nll(images).mean();
         loss.backward();
@@ -217,8 +220,6 @@ TEST(CudaDense, ModelGradientsMatchThePlainPath) {
     };
     const auto plain = loss_and_grads(false);
     const auto fused = loss_and_grads(true);
-    set_dense_fused_enabled(true);
-    set_krause_fused_enabled(true);
     ASSERT_EQ(plain.size(), fused.size());
     for (size_t i = 0; i < plain.size(); ++i) {
         EXPECT_LT(rel_err(fused[i].second, plain[i].second), 1e-4) << plain[i].first;

@@ -2,9 +2,11 @@
 // Integer-valued queries and keys make exact ties common and keep every distance exact in fp32
 // and bf16, so the references, the fused kernels and decoding must pick the same keys.
 #include "model/attention.h"
+#include "model/kernel_check.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -43,7 +45,10 @@ at::Tensor forward_on(const at::Device& device, const at::Tensor& q, const at::T
                       const at::Tensor& v, const at::Tensor& ls, int64_t W, int64_t K) {
     auto on = [&](const at::Tensor& t) { return t.to(device, at::kFloat); };
 #ifdef KRAUSE_WITH_CUDA
-    if (device.is_cuda()) return krause_attention_cuda(on(q), on(k), on(v), on(ls), W, K).cpu();
+    if (device.is_cuda()) {
+        return krause_attention_cuda(on(q), on(k), on(v), on(ls), W, K, /*tensor_cores=*/false)
+            .cpu();
+    }
 #endif
     return krause_attention_windowed(on(q), on(k), on(v), on(ls), W, K).cpu();
 }
@@ -91,6 +96,80 @@ TEST(KrauseTies, ManyEqualScoresPickTheSameKeysInEveryForwardPath) {
             SCOPED_TRACE(device.str());
             EXPECT_LT(max_abs_diff(forward_on(device, q, k, v, ls, s.W, s.K).to(at::kDouble), ref),
                       1e-5);
+        }
+    }
+}
+
+// The backward passes find the kept keys again from the forward's threshold (the K-th score and
+// the slot of the last kept tie) on scores they recompute: with many exact ties at the K-th
+// place, every gradient must still be the reference's. One key kept or dropped in error moves a
+// row by about 1/K, far above rounding.
+TEST(KrauseTies, ManyEqualScoresGiveTheReferenceGradientsOnEveryPath) {
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    auto gen = at::detail::createCPUGenerator(seed);
+    struct Path {
+        at::Device device;
+        at::ScalarType type;
+        bool tensor_cores;
+    };
+    std::vector<Path> paths{{at::kCPU, at::kFloat, false}};
+    for (const auto& device : devices()) {
+        if (!device.is_cuda()) continue;
+        paths.push_back({device, at::kFloat, false});
+        paths.push_back({device, at::kBFloat16, false});
+        paths.push_back({device, at::kBFloat16, true});
+    }
+    for (const auto s : {TieShape{2, 2, 70, 4, 16, 5}, TieShape{1, 3, 300, 2, 128, 96},
+                         TieShape{2, 2, 64, 3, 8, 1}, TieShape{1, 2, 200, 64, 40, 12}}) {
+        const auto q = small_integers({s.B, s.H, s.T, s.D}, gen);
+        const auto k = small_integers({s.B, s.H, s.T, s.D}, gen);
+        const auto ls = at::full({s.H}, 0.2, at::kDouble);
+        for (const auto& path : paths) {
+            SCOPED_TRACE(::testing::Message()
+                         << "T" << s.T << " D" << s.D << " W" << s.W << " K" << s.K << " "
+                         << path.device << " " << path.type << " tensor cores "
+                         << path.tensor_cores);
+            // v and dO rounded to the path's dtype first: the reference sees what the path sees.
+            auto rounded = [&](at::IntArrayRef shape) {
+                return at::randn(shape, gen, at::TensorOptions().dtype(at::kDouble))
+                    .to(path.type)
+                    .to(at::kDouble);
+            };
+            const auto v = rounded({s.B, s.H, s.T, s.D});
+            const auto dout = rounded({s.B, s.H, s.T, s.D});
+            auto grads = [&](const std::vector<at::Tensor>& x, const at::Tensor& g, bool fused) {
+                std::vector<at::Tensor> leaves;
+                for (const auto& t : x) leaves.push_back(t.detach().requires_grad_(true));
+                KernelOptions kernels;
+                kernels.tensor_cores = path.tensor_cores;
+                const auto out =
+                    fused ? krause_attention(leaves[0], leaves[1], leaves[2], leaves[3], s.W,
+                                             s.K, kernels)
+                          : krause_attention_reference(leaves[0], leaves[1], leaves[2],
+                                                       leaves[3], s.W, s.K);
+                auto d = torch::autograd::grad({out}, leaves, {g.to(out.scalar_type())});
+                for (auto& t : d) t = t.to(at::kDouble).cpu();
+                return d;
+            };
+            const auto ref = grads({q, k, v, ls}, dout, false);
+            auto on = [&](const at::Tensor& t) { return t.to(path.device, path.type); };
+            const auto ls_on = ls.to(path.device, at::kFloat);
+            if (path.device.is_cuda()) {
+                KernelOptions kernels;
+                kernels.tensor_cores = path.tensor_cores;
+                ASSERT_NE(krause_path(kernels, on(q)), KrausePath::Aten);
+            }
+            const auto mine = grads({on(q), on(k), on(v), ls_on}, on(dout), true);
+            // bf16 gradients are rounded to 8 bits; fp32 ones hold the reference to ~1e-6.
+            const double tol = path.type == at::kFloat ? 1e-4 : 2e-2;
+            const char* names[] = {"dq", "dk", "dv", "dlog_sigma"};
+            for (size_t t = 0; t < 4; ++t) {
+                // d log_sigma sums ds * s over every pair of a head: its rounding is absolute.
+                const double scale = std::max(ref[t].abs().max().item<double>(), 1e-12);
+                const double floor = t == 3 ? kDlogSigmaFloor : 0.0;
+                EXPECT_LT(max_abs_diff(mine[t], ref[t]), tol * scale + floor) << names[t];
+            }
         }
     }
 }

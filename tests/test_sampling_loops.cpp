@@ -166,7 +166,6 @@ TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
             };
             const auto o = at::TensorOptions().device(at::kCUDA);
             for (int warps : test::kDecodeWarpChoices) {
-                const test::DecodeWarpsScope scope(warps);
                 auto keys = stored(at::randn({3, H, S, D}, o));
                 auto values = stored(at::randn({3, H, S, D}, o));
                 const auto ls = at::rand({H}, o) * 0.8 + 0.3;
@@ -181,10 +180,10 @@ TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
                     ref_keys.narrow(2, p % S, 1).copy_(stored(split(1)));
                     ref_values.narrow(2, p % S, 1).copy_(stored(split(2)));
                     const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values, p,
-                                                           ls, K);
+                                                           ls, K, warps);
                     const auto position = at::full({1}, p, o.dtype(at::kLong));
                     const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
-                                                             values, position, ls, K);
+                                                             values, position, ls, K, warps);
                     EXPECT_TRUE(at::equal(keys, ref_keys));
                     EXPECT_TRUE(at::equal(values, ref_values));
                     EXPECT_TRUE(at::equal(got, expect.to(type)));

@@ -50,13 +50,7 @@ inline at::Tensor fp8_rounded(const at::Tensor& x) {
 }
 #endif
 
-// Sets the Krause decode kernel's warps per query for a scope, then the automatic choice again.
-struct DecodeWarpsScope {
-    explicit DecodeWarpsScope(int warps) { set_krause_decode_warps(warps); }
-    ~DecodeWarpsScope() { set_krause_decode_warps(0); }
-    DecodeWarpsScope(const DecodeWarpsScope&) = delete;
-    DecodeWarpsScope& operator=(const DecodeWarpsScope&) = delete;
-};
+// Every choice of warps per query of the Krause decode kernel (KernelOptions::decode_warps).
 constexpr int kDecodeWarpChoices[] = {0, 1, 2, 4, 8};
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {

@@ -4,7 +4,7 @@
 #include "model/krause_attention_cuda.h"
 
 #include "model/attention.h"
-#include "model/cuda_warp.cuh"
+#include "model/cuda/warp.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
@@ -459,8 +459,13 @@ namespace {
 
 void check_decode_args(const char* name, const at::Tensor& q, const at::Tensor& ring_keys,
                        const at::Tensor& ring_values, const at::Tensor& log_sigma,
-                       int64_t top_k) {
+                       int64_t top_k, int decode_warps) {
     TORCH_CHECK(q.dim() == 4 && q.size(2) == 1, name, ": q must be (B, H, 1, D), got ", q.sizes());
+    TORCH_CHECK(decode_warps == 0 || decode_warps == 1 || decode_warps == 2 || decode_warps == 4 ||
+                    decode_warps == 8,
+                name, ": decode warps must be 0 (by batch), 1, 2, 4 or 8, got ", decode_warps);
+    TORCH_CHECK(ring_keys.scalar_type() != at::kDouble, name,
+                ": fp64 decodes on the ATen path (krause_decode_ring, krause_decode_step)");
     TORCH_CHECK(ring_keys.dim() == 4 && ring_keys.size(0) == q.size(0) &&
                     ring_keys.size(1) == q.size(1) && ring_keys.size(3) == q.size(3) &&
                     ring_values.sizes() == ring_keys.sizes(),
@@ -488,7 +493,8 @@ at::ScalarType step_type(at::ScalarType ring) { return ring == at::kByte ? at::k
 at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                          const at::Tensor& ring_keys, const at::Tensor& ring_values,
                          int64_t n_valid, int64_t oldest, const at::Tensor& position,
-                         const at::Tensor& log_sigma, int64_t top_k, at::ScalarType out_type) {
+                         const at::Tensor& log_sigma, int64_t top_k, at::ScalarType out_type,
+                         int decode_warps) {
     const c10::cuda::CUDAGuard guard(q.device());
     const int64_t B = q.size(0), H = q.size(1), S = ring_keys.size(2), D = q.size(3);
     // log_sigma in the step's dtype is read as it is (no conversion kernel per step).
@@ -498,9 +504,8 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
     if (B * H == 0 || D == 0) return out.zero_();
 
     const int64_t capacity = position.defined() ? S : n_valid;
-    const int chosen = krause_decode_warps();
     // By the ring's size, not the slots in use: both entry points launch the same kernel.
-    const int group_warps = chosen > 0 ? chosen : group_warps_for(B * H, S);
+    const int group_warps = decode_warps > 0 ? decode_warps : group_warps_for(B * H, S);
     const auto stream = at::cuda::getCurrentCUDAStream();
     auto fill = [&](auto step_tag, auto cache_tag, auto out_tag) {
         using scalar_t = decltype(step_tag);
@@ -557,25 +562,25 @@ bool row_layout(const at::Tensor& t) { return t.stride(3) == 1 && t.stride(1) ==
 
 at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
                               const at::Tensor& ring_values, int64_t position,
-                              const at::Tensor& log_sigma, int64_t top_k) {
-    check_decode_args("krause_decode_cuda", q, ring_keys, ring_values, log_sigma, top_k);
+                              const at::Tensor& log_sigma, int64_t top_k, int decode_warps) {
+    check_decode_args("krause_decode_cuda", q, ring_keys, ring_values, log_sigma, top_k,
+                      decode_warps);
     TORCH_CHECK(position >= 0, "krause_decode_cuda: position must be >= 0, got ", position);
-    if (ring_keys.scalar_type() == at::kDouble) {  // the fp64 reference stays on ATen
-        return krause_decode_ring(q, ring_keys, ring_values, position, log_sigma, top_k);
-    }
     const int64_t S = ring_keys.size(2);
     const int64_t n_valid = std::min(position + 1, S);
     const int64_t oldest = position + 1 > S ? (position + 1) % S : 0;
     return decode_launch(q.to(step_type(ring_keys.scalar_type())).contiguous(), at::Tensor(),
                          at::Tensor(), ring_keys.contiguous(), ring_values.contiguous(), n_valid,
-                         oldest, at::Tensor(), log_sigma, top_k, at::kFloat);
+                         oldest, at::Tensor(), log_sigma, top_k, at::kFloat, decode_warps);
 }
 
 at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                                    const at::Tensor& v_new, at::Tensor& ring_keys,
                                    at::Tensor& ring_values, const at::Tensor& position,
-                                   const at::Tensor& log_sigma, int64_t top_k) {
-    check_decode_args("krause_decode_step_cuda", q, ring_keys, ring_values, log_sigma, top_k);
+                                   const at::Tensor& log_sigma, int64_t top_k,
+                                   int decode_warps) {
+    check_decode_args("krause_decode_step_cuda", q, ring_keys, ring_values, log_sigma, top_k,
+                      decode_warps);
     TORCH_CHECK(k_new.sizes() == q.sizes() && v_new.sizes() == q.sizes(),
                 "krause_decode_step_cuda: k_new and v_new must match q ", q.sizes());
     TORCH_CHECK(position.numel() == 1 && position.scalar_type() == at::kLong &&
@@ -584,10 +589,6 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
     TORCH_CHECK(ring_keys.is_contiguous() && ring_values.is_contiguous(),
                 "krause_decode_step_cuda: the ring buffers are written in place and must be "
                 "contiguous");
-    if (ring_keys.scalar_type() == at::kDouble) {  // the fp64 reference stays on ATen
-        return krause_decode_step(q, k_new, v_new, ring_keys, ring_values, position, log_sigma,
-                                  top_k);
-    }
     const auto type = step_type(ring_keys.scalar_type());
     // The three step tensors are read in place when they share one row layout (the q, k and v
     // thirds of a fused projection); otherwise from compact copies.
@@ -597,7 +598,7 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                           v_new.stride(0) == q.stride(0);
     auto compact = [&](const at::Tensor& t) { return in_place ? t : t.to(type).contiguous(); };
     return decode_launch(compact(q), compact(k_new), compact(v_new), ring_keys, ring_values, 0, 0,
-                         position, log_sigma, top_k, type);
+                         position, log_sigma, top_k, type, decode_warps);
 }
 
 }  // namespace krause

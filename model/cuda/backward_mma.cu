@@ -1,0 +1,387 @@
+// The backward kernels of fused Krause attention on tensor cores (bf16 after the tensor-core
+// forward, head sizes up to 64).
+#include "model/cuda/params.cuh"
+
+namespace krause::fused {
+namespace {
+
+// ---- The backward passes on tensor cores (bf16, after the tensor-core forward, head size <= 64)
+// Four warps per block, each owning 16 of the block's 64 rows (queries in the query pass, keys in
+// the key pass); the other side streams through shared memory in chunks of 64 rows, consumed 16 at
+// a time. The products over head dims (q.k for the distances, dO.v for dp) are mma with the
+// block's rows as A operands, kept in registers for the whole tile (re-read from shared memory at
+// each step from head size 64, where holding them spilled); the probabilities and ds are
+// formed in the accumulator fragments, where the m16n8 accumulators of two adjacent 8-column
+// tiles are exactly the A fragment of the next m16n8k16 product, so they feed the sums over the
+// chunk (dq = ds.K, dv = P^T.dO, dk = ds^T.Q) without leaving registers, split into bf16 hi + lo
+// parts like the forward's probabilities. The distances reuse the forward's norms, products and
+// rounding, so the kept set and the probabilities are the forward's.
+
+// The A fragments of rows m0 .. m0 + 15 of a bf16 tile (kPw 32-bit words per row), one per 16 dims.
+template <int kD>
+__device__ __forceinline__ void row_fragments(const unsigned* __restrict__ w, int m0,
+                                              unsigned (&a)[kD / 16][4]) {
+    constexpr int kPw = (kD + kMmaPad) / 2;
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+#pragma unroll
+    for (int ks = 0; ks < kD / 16; ++ks) {
+        a[ks][0] = w[(m0 + g) * kPw + 8 * ks + t];
+        a[ks][1] = w[(m0 + g + 8) * kPw + 8 * ks + t];
+        a[ks][2] = w[(m0 + g) * kPw + 8 * ks + 4 + t];
+        a[ks][3] = w[(m0 + g + 8) * kPw + 8 * ks + 4 + t];
+    }
+}
+
+// c[h] = sum over dims of rows(a) times tile rows n0 + 8h + g (B = tile^T), h = 0, 1: the
+// accumulators of 16 chunk rows, in ascending steps of 16 dims like the forward's distances.
+template <int kD>
+__device__ __forceinline__ void pair_products(const unsigned (&a)[kD / 16][4],
+                                              const unsigned* __restrict__ w, int n0,
+                                              float (&c)[2][4]) {
+    constexpr int kPw = (kD + kMmaPad) / 2;
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) c[h][e] = 0.f;
+#pragma unroll
+        for (int ks = 0; ks < kD / 16; ++ks) {
+            const unsigned* b = w + (n0 + 8 * h + g) * kPw + 8 * ks + t;
+            mma_bf16(c[h], a[ks], b[0], b[4]);
+        }
+    }
+}
+
+// acc[n] += x . tile rows k0 .. k0 + 15 (B = the tile, its rows summed, dims 8n + column), x the
+// A fragment of a 16 x 16 block given as accumulators (two m16n8 tiles), split into hi + lo.
+template <int kD>
+__device__ __forceinline__ void add_weighted_rows(const float (&x)[2][4],
+                                                  const uint16_t* __restrict__ tile, int k0,
+                                                  float (&acc)[kD / 8][4]) {
+    constexpr int kPq = kD + kMmaPad;
+    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    unsigned hi[4], lo[4];
+    split_bf16(x[0][0], x[0][1], hi[0], lo[0]);
+    split_bf16(x[0][2], x[0][3], hi[1], lo[1]);
+    split_bf16(x[1][0], x[1][1], hi[2], lo[2]);
+    split_bf16(x[1][2], x[1][3], hi[3], lo[3]);
+    const uint16_t* r = tile + (k0 + 2 * t) * kPq + g;
+#pragma unroll
+    for (int n = 0; n < kD / 8; ++n) {
+        const uint16_t* v = r + 8 * n;
+        const unsigned b0 = v[0] | (static_cast<unsigned>(v[kPq]) << 16);
+        const unsigned b1 = v[8 * kPq] | (static_cast<unsigned>(v[9 * kPq]) << 16);
+        mma_bf16(acc[n], hi, b0, b1);
+        mma_bf16(acc[n], lo, b0, b1);
+    }
+}
+
+// kRows fp32 rows [row0, row0 + kRows) of one (b, h) slice, split into bf16 parts: hi into `hi`
+// and what rounding left into `lo` (row pitch kD + kMmaPad); rows outside [0, T) and dims past D
+// are zero.
+template <int kD, int kRows>
+__device__ __forceinline__ void load_rows_split(uint16_t* __restrict__ hi,
+                                                uint16_t* __restrict__ lo,
+                                                const float* __restrict__ src, int64_t stride,
+                                                int row0, int T, int D) {
+    for (int e = threadIdx.x; e < kRows * kD; e += kFwdThreads) {
+        const int r = row0 + e / kD, d = e % kD;
+        const float x =
+            (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d] : 0.f;
+        const __nv_bfloat16 h = __float2bfloat16_rn(x);
+        const __nv_bfloat16 l = __float2bfloat16_rn(x - __bfloat162float(h));
+        hi[(e / kD) * (kD + kMmaPad) + e % kD] = *reinterpret_cast<const uint16_t*>(&h);
+        lo[(e / kD) * (kD + kMmaPad) + e % kD] = *reinterpret_cast<const uint16_t*>(&l);
+    }
+}
+
+size_t mma_backward_shared_bytes(int kd) { return sizeof(uint16_t) * 4 * kTile * (kd + kMmaPad); }
+
+// Query pass on tensor cores: what krause_backward_query_kernel computes (dq, delta, the
+// per-tile d log_sigma), from the fragments described above.
+template <int kD>
+__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
+    krause_backward_query_mma_kernel(const BackwardParams<c10::BFloat16> p) {
+#if __CUDA_ARCH__ >= 800
+    static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
+    constexpr int kPq = kD + kMmaPad;
+    constexpr bool kHoldRows = kD <= 32;  // see the comment above the fragments' helpers
+    extern __shared__ float4 shared4[];
+    uint16_t* q_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's queries
+    uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) their dO
+    uint16_t* k_tile = do_tile + kTile * kPq;                  // (kTile, kPq) key chunk
+    uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) value chunk
+    __shared__ float q_norm[kTile], k_norm[kTile], delta_tile[kTile];
+    __shared__ double warp_part[kFwdWarps];
+    const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
+    const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
+    const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
+    const auto* g_src = reinterpret_cast<const uint16_t*>(p.dout);
+    const auto* kw = reinterpret_cast<const unsigned*>(k_tile);
+    const auto* vw = reinterpret_cast<const unsigned*>(v_tile);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = 16 * warp;
+    const int n_chunks = p.n_cols / kTile;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const auto [bh, i0, coef] = backward_tile(p, tile);
+        const int key0 = i0 - p.W + 1;
+
+        __syncthreads();
+        load_rows_bf16<kD, kTile>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
+        load_rows_bf16<kD, kTile>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, i0, p.T, p.D);
+        // The forward output O in the chunk tiles, as bf16 hi + lo, for delta.
+        load_rows_split<kD, kTile>(k_tile, v_tile, p.out + p.lo.slice(bh, p.H), p.lo.t, i0, p.T,
+                                   p.D);
+        __syncthreads();
+        row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
+        unsigned qa[kD / 16][4], da[kD / 16][4];  // da also forms delta below
+        if constexpr (kHoldRows) {
+            row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
+        }
+        row_fragments<kD>(reinterpret_cast<const unsigned*>(do_tile), m0, da);
+        {
+            // delta_i = dO_i . O_i, the diagonal of dO O^T, formed by the products that form
+            // dp_ij = dO_i . v_j: with one kept key (p = 1, so O_i = v_j exactly and lo = 0)
+            // ds = p (dp - delta) is then exactly 0, as in the ATen path.
+            float hi[2][4], lo[2][4];
+            pair_products<kD>(da, reinterpret_cast<const unsigned*>(k_tile), m0, hi);
+            pair_products<kD>(da, reinterpret_cast<const unsigned*>(v_tile), m0, lo);
+            if (t == g / 2) {  // the lane that holds (g, g) and (g + 8, g + 8)
+#pragma unroll
+                for (int x = 0; x < 2; ++x) {
+                    const int row = m0 + g + 8 * x;
+                    const float d = hi[x][2 * x + g % 2] + lo[x][2 * x + g % 2];
+                    delta_tile[row] = d;
+                    if (i0 + row < p.T) p.delta[static_cast<int64_t>(bh) * p.T + i0 + row] = d;
+                }
+            }
+        }
+        __syncthreads();
+        // This thread's two query rows: m0 + g and m0 + g + 8.
+        float2 lse[2];
+        uint2 threshold[2];
+        float delta[2], qn[2];
+        bool live[2];
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+            const int row = m0 + g + 8 * x, i = i0 + row;
+            live[x] = i < p.T;
+            const int64_t at = static_cast<int64_t>(bh) * p.T + min(i, p.T - 1);
+            lse[x] = p.lse[at];
+            threshold[x] = p.threshold[at];
+            delta[x] = delta_tile[row];
+            qn[x] = q_norm[row];
+        }
+
+        float acc[kD / 8][4] = {};
+        float rowsum[2] = {}, ds_logp[2] = {}, p_logp[2] = {};
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            load_rows_bf16<kD, kTile>(k_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
+                                      key0 + c * kTile, p.T, p.D);
+            load_rows_bf16<kD, kTile>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
+                                      key0 + c * kTile, p.T, p.D);
+            __syncthreads();
+            row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
+            __syncthreads();
+#pragma unroll 1
+            for (int s = 0; s < kTile / 16; ++s) {
+                float dot[2][4], dp[2][4], ds[2][4];
+                if constexpr (!kHoldRows) {
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(do_tile), m0, da);
+                }
+                pair_products<kD>(qa, kw, 16 * s, dot);
+                pair_products<kD>(da, vw, 16 * s, dp);
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int x = e / 2;
+                        const int col = 16 * s + 8 * h + 2 * t + e % 2;  // key of the chunk
+                        const int r = c * kTile + col - (m0 + g + 8 * x);  // its window slot
+                        const float dist = expanded_distance(qn[x], k_norm[col], dot[h][e]);
+                        const float sc = -dist * coef;
+                        float gr = 0.f;
+                        if (live[x] && r >= 0 && r < p.W && kept(sc, r, threshold[x])) {
+                            const float log_p = __fsub_rn(__fsub_rn(sc, lse[x].x), lse[x].y);
+                            const float pr = expf(log_p);
+                            gr = pr * (dp[h][e] - delta[x]);
+                            ds_logp[x] = __fmaf_rn(gr, log_p, ds_logp[x]);
+                            p_logp[x] = __fmaf_rn(pr, log_p, p_logp[x]);
+                        }
+                        ds[h][e] = gr;
+                        rowsum[x] += gr;
+                    }
+                }
+                add_weighted_rows<kD>(ds, k_tile, 16 * s, acc);
+            }
+        }
+        double dls = 0.0;
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+            rowsum[x] = quad_sum(rowsum[x]);
+            const float xs = quad_sum(ds_logp[x]), m = quad_sum(p_logp[x]);
+            if (t == 0) dls += static_cast<double>(xs) - static_cast<double>(m) * rowsum[x];
+        }
+#pragma unroll
+        for (int n = 0; n < kD / 8; ++n) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int x = e / 2, row = m0 + g + 8 * x, d = 8 * n + 2 * t + e % 2;
+                if (!live[x] || d >= p.D) continue;
+                const float qd =
+                    __uint_as_float(static_cast<unsigned>(q_tile[row * kPq + d]) << 16);
+                p.dq[p.ld.at(bh, p.H, i0 + row) + d] =
+                    static_cast<c10::BFloat16>(-2.f * coef * (qd * rowsum[x] - acc[n][e]));
+            }
+        }
+        dls = -2.0 * warp_sum(dls);
+        if (lane == 0) warp_part[warp] = dls;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double total = 0.0;
+            for (int w = 0; w < kFwdWarps; ++w) total += warp_part[w];
+            p.dlog_sigma[tile] = total;
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+// Key pass on tensor cores: what krause_backward_key_kernel computes (dk, dv), from the
+// fragments described above, with the keys as the block's rows.
+template <int kD>
+__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
+    krause_backward_key_mma_kernel(const BackwardParams<c10::BFloat16> p) {
+#if __CUDA_ARCH__ >= 800
+    static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
+    constexpr int kPq = kD + kMmaPad;
+    constexpr bool kHoldRows = kD <= 32;  // see the comment above the fragments' helpers
+    extern __shared__ float4 shared4[];
+    uint16_t* k_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's keys
+    uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) their values
+    uint16_t* q_tile = v_tile + kTile * kPq;                   // (kTile, kPq) query chunk
+    uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) its dO
+    __shared__ float q_norm[kTile], k_norm[kTile], delta_tile[kTile];
+    __shared__ float2 lse_tile[kTile];
+    __shared__ uint2 threshold_tile[kTile];
+    const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
+    const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
+    const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
+    const auto* g_src = reinterpret_cast<const uint16_t*>(p.dout);
+    const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
+    const auto* dw = reinterpret_cast<const unsigned*>(do_tile);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int m0 = 16 * warp;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const auto [bh, j0, coef] = backward_tile(p, tile);
+        // Query chunks start at j0; those past T hold no query.
+        const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
+
+        __syncthreads();
+        load_rows_bf16<kD, kTile>(k_tile, k_src + p.lk.slice(bh, p.H), p.lk.t, j0, p.T, p.D);
+        load_rows_bf16<kD, kTile>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t, j0, p.T, p.D);
+        __syncthreads();
+        row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
+        __syncthreads();
+        unsigned ka[kD / 16][4], va[kD / 16][4];
+        if constexpr (kHoldRows) {
+            row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
+            row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+        }
+        const float kn[2] = {k_norm[m0 + g], k_norm[m0 + g + 8]};
+
+        float dv[kD / 8][4] = {}, dk[kD / 8][4] = {};
+        float colsum[2] = {};
+        for (int c = 0; c < n_chunks; ++c) {
+            const int ibase = j0 + c * kTile;
+            __syncthreads();
+            load_rows_bf16<kD, kTile>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, ibase, p.T,
+                                      p.D);
+            load_rows_bf16<kD, kTile>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T,
+                                      p.D);
+            if (threadIdx.x < kTile) {
+                const int64_t at =
+                    static_cast<int64_t>(bh) * p.T + min(ibase + threadIdx.x, p.T - 1);
+                lse_tile[threadIdx.x] = p.lse[at];
+                threshold_tile[threadIdx.x] = p.threshold[at];
+                delta_tile[threadIdx.x] = p.delta[at];
+            }
+            __syncthreads();
+            row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
+            __syncthreads();
+#pragma unroll 1
+            for (int s = 0; s < kTile / 16; ++s) {
+                float dot[2][4], dp[2][4], pv[2][4], ds[2][4];
+                if constexpr (!kHoldRows) {
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
+                    row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+                }
+                pair_products<kD>(ka, qw, 16 * s, dot);
+                pair_products<kD>(va, dw, 16 * s, dp);
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int x = e / 2;
+                        const int col = 16 * s + 8 * h + 2 * t + e % 2;  // query of the chunk
+                        const int i = ibase + col;
+                        const int r = j0 + m0 + g + 8 * x - i + p.W - 1;  // window slot of the key
+                        const float dist = expanded_distance(q_norm[col], kn[x], dot[h][e]);
+                        const float sc = -dist * coef;
+                        float pr = 0.f, gr = 0.f;
+                        if (i < p.T && r >= 0 && r < p.W && kept(sc, r, threshold_tile[col])) {
+                            pr = probability(sc, lse_tile[col].x, lse_tile[col].y);
+                            gr = pr * (dp[h][e] - delta_tile[col]);
+                        }
+                        pv[h][e] = pr;
+                        ds[h][e] = gr;
+                        colsum[x] += gr;
+                    }
+                }
+                add_weighted_rows<kD>(pv, do_tile, 16 * s, dv);
+                add_weighted_rows<kD>(ds, q_tile, 16 * s, dk);
+            }
+        }
+#pragma unroll
+        for (int x = 0; x < 2; ++x) colsum[x] = quad_sum(colsum[x]);
+#pragma unroll
+        for (int n = 0; n < kD / 8; ++n) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int x = e / 2, row = m0 + g + 8 * x, j = j0 + row, d = 8 * n + 2 * t + e % 2;
+                if (j >= p.T || d >= p.D) continue;
+                const int64_t idx = p.ld.at(bh, p.H, j) + d;
+                const float kd =
+                    __uint_as_float(static_cast<unsigned>(k_tile[row * kPq + d]) << 16);
+                p.dk[idx] = static_cast<c10::BFloat16>(2.f * coef * (dk[n][e] - kd * colsum[x]));
+                p.dv[idx] = static_cast<c10::BFloat16>(dv[n][e]);
+            }
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+}  // namespace
+
+void launch_backward_mma(const BackwardParams<c10::BFloat16>& p, int kd, cudaStream_t stream) {
+    TORCH_INTERNAL_ASSERT(kd == 32 || kd == 64, "tensor-core backward for head size ", kd);
+    const size_t bytes = mma_backward_shared_bytes(kd);
+    if (kd == 32) {
+        launch(krause_backward_query_mma_kernel<32>, p.n_tiles, kFwdThreads, bytes, stream, p);
+        launch(krause_backward_key_mma_kernel<32>, p.n_tiles, kFwdThreads, bytes, stream, p);
+    } else {
+        launch(krause_backward_query_mma_kernel<64>, p.n_tiles, kFwdThreads, bytes, stream, p);
+        launch(krause_backward_key_mma_kernel<64>, p.n_tiles, kFwdThreads, bytes, stream, p);
+    }
+}
+
+}  // namespace krause::fused

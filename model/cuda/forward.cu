@@ -1,0 +1,292 @@
+// The forward kernels of fused Krause attention: per tile of queries, the scores of their
+// windows, the exact top-K and softmax of each window (select.cuh) and the weighted sum of
+// values; on CUDA cores for every dtype, and on tensor cores for bf16.
+#include "model/cuda/params.cuh"
+#include "model/cuda/select.cuh"
+
+namespace krause::fused {
+namespace {
+
+// (i0 - W + 1) and the head's 1 / (2 sigma^2).
+struct QueryTile {
+    int bh, i0, key0;
+    float coef;
+};
+
+template <typename scalar_t>
+__device__ __forceinline__ QueryTile query_tile(const ForwardParams<scalar_t>& p, int tile) {
+    const int bh = tile / p.n_qtiles;
+    const int i0 = (tile % p.n_qtiles) * kFwdRows;
+    return {bh, i0, i0 - p.W + 1, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
+}
+
+// The middle phase of both forward kernels, one warp per query of the tile at i0: top-K and
+// softmax of its column of the score tile (scores[key row][query]), its threshold and lse.
+template <typename scalar_t>
+__device__ __forceinline__ void top_k_rows(float* scores, const ForwardParams<scalar_t>& p, int bh,
+                                           int i0) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int qi = warp; qi < kFwdRows; qi += kFwdWarps) {
+        const int i = i0 + qi;
+        float* col = scores + qi * kFwdPitch + qi;  // slot r of query qi at col[r * kFwdPitch]
+        if (i >= p.T) {
+            for (int r = lane; r < p.W; r += 32) col[r * kFwdPitch] = 0.f;
+            continue;
+        }
+        const int lo = max(0, p.W - 1 - i);
+        const int64_t row = static_cast<int64_t>(bh) * p.T + i;
+        RowStats stats;
+        if (p.W <= 4 * 32) {
+            stats = top_k_softmax<4>(col, kFwdPitch, lo, p.W, p.K);
+        } else if (p.W <= 8 * 32) {
+            stats = top_k_softmax<8>(col, kFwdPitch, lo, p.W, p.K);
+        } else {
+            stats = top_k_softmax<0>(col, kFwdPitch, lo, p.W, p.K);
+        }
+        if (p.lse != nullptr && lane == 0) {
+            p.lse[row] = make_float2(stats.lse_hi, stats.lse_lo);
+            p.threshold[row] = make_uint2(stats.tau, static_cast<unsigned>(stats.r_last));
+        }
+    }
+}
+
+// One block per tile of kFwdRows queries of one (b, h), over the key span [i0 - W + 1, i0 +
+// kFwdRows): (1) distances of the tile against each key chunk into a transposed score tile
+// (row = key), (2) one warp per query: top-K, softmax, threshold and lse, (3) the probabilities
+// times the value chunks.
+template <typename scalar_t, int kD, bool kScoresInShared>
+__global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
+    krause_forward_kernel(const ForwardParams<scalar_t> p) {
+    constexpr int kP = kD + 4;
+    using S = Dims<kD>;
+    extern __shared__ float4 shared4[];
+    float* q_tile = reinterpret_cast<float*>(shared4);  // (kFwdRows, kP)
+    float* kv_tile = q_tile + kFwdRows * kP;              // (kTile, kP) key, then value chunks
+    float* scores = kScoresInShared
+                        ? kv_tile + kTile * kP
+                        : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+    const int n_chunks = p.n_cols / kTile;
+    Chunk<scalar_t, kD, kTile, kFwdThreads> chunk;
+    Chunk<scalar_t, kD, kFwdRows, kFwdThreads> q_rows;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const auto [bh, i0, key0, coef] = query_tile(p, tile);
+
+        // Chunks go straight to shared memory: four blocks share a multiprocessor, and one's
+        // loads overlap the others' arithmetic.
+        __syncthreads();  // the previous tile is done with every buffer
+        q_rows.load(p.q + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
+        q_rows.store(q_tile);
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            chunk.load(p.k + p.lk.slice(bh, p.H), p.lk.t, key0 + c * kTile, p.T, p.D);
+            chunk.store(kv_tile);
+            __syncthreads();
+            float dist[4][4] = {};
+            pair_tile<kD, true>(q_tile, kv_tile, dist);
+            float s[4][4];
+#pragma unroll
+            for (int a = 0; a < 4; ++a) {
+#pragma unroll
+                for (int b = 0; b < 4; ++b) {
+                    const int r = c * kTile + tc + 16 * b - (tr * 4 + a);  // window slot
+                    s[a][b] = (r >= 0 && r < p.W) ? -dist[a][b] * coef : 0.f;
+                }
+            }
+            store_patch<kFwdPitch>(scores + c * kTile * kFwdPitch, s);
+        }
+        __syncthreads();
+
+        top_k_rows(scores, p, bh, i0);
+
+        float o[4][S::kE] = {};
+        float unused[4];
+        for (int c = 0; c < n_chunks; ++c) {
+            chunk.load(p.v + p.lv.slice(bh, p.H), p.lv.t, key0 + c * kTile, p.T, p.D);
+            chunk.store(kv_tile);
+            __syncthreads();
+            weighted_rows<kD, false, kFwdPitch>(scores + c * kTile * kFwdPitch, kv_tile, o,
+                                                unused);
+            __syncthreads();
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            const int i = i0 + tr * 4 + a;
+            if (i >= p.T) continue;
+#pragma unroll
+            for (int n = 0; n < S::kE; ++n) {
+                const int d = S::of(tc, n);
+                if (d >= p.D) continue;
+                const int64_t idx = p.lo.at(bh, p.H, i) + d;
+                p.out[idx] = static_cast<scalar_t>(o[a][n]);
+                if (p.out_f32 != nullptr) p.out_f32[idx] = o[a][n];
+            }
+        }
+    }
+}
+
+// ---- The forward pass on tensor cores (bf16 inputs, compute capability 8.0+) ----
+// The same three phases as krause_forward_kernel, but the distances come from one bf16 product
+// q.k per pair (exact products, fp32 accumulation: ||q||^2 + ||k||^2 - 2 q.k in fp32, clamped at
+// 0 like the ATen path) and the weighted sum of values from probabilities split into two bf16
+// parts, both on mma.sync m16n8k16. Top-K and softmax stay as they are. Each of the four warps
+// owns 16 queries (m-tile warp % 2) and half of the key chunk (scores) or of the head dims
+// (output).
+size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
+    return sizeof(float) * (kFwdRows + kTile) +
+           sizeof(uint16_t) * (kFwdRows + kTile) * (kd + kMmaPad) +
+           (scores_in_shared ? sizeof(float) * n_cols * kFwdPitch : 0);
+}
+
+template <int kD, bool kScoresInShared>
+__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
+    krause_forward_mma_kernel(const ForwardParams<c10::BFloat16> p) {
+#if __CUDA_ARCH__ >= 800
+    constexpr int kPq = kD + kMmaPad;  // bf16 per tile row
+    constexpr int kPw = kPq / 2;       // 32-bit words per tile row
+    extern __shared__ float4 shared4[];
+    float* q_norm = reinterpret_cast<float*>(shared4);                // (kFwdRows)
+    float* k_norm = q_norm + kFwdRows;                                // (kTile)
+    uint16_t* q_tile = reinterpret_cast<uint16_t*>(k_norm + kTile);   // (kFwdRows, kPq)
+    uint16_t* kv_tile = q_tile + kFwdRows * kPq;                      // (kTile, kPq)
+    float* scores = kScoresInShared
+                        ? reinterpret_cast<float*>(kv_tile + kTile * kPq)
+                        : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
+    const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
+    const auto* kw = reinterpret_cast<const unsigned*>(kv_tile);
+    const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
+    const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
+    const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;  // fragment row group and column pair
+    const int m0 = 16 * (warp % 2);        // this warp's first query of the tile
+    const int half = warp / 2;             // which half of the keys (scores) or dims (output)
+    const int n_chunks = p.n_cols / kTile;
+
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
+        const auto [bh, i0, key0, coef] = query_tile(p, tile);
+
+        __syncthreads();  // the previous tile is done with every buffer
+        load_rows_bf16<kD, kFwdRows>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
+        __syncthreads();
+        row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            load_rows_bf16<kD, kTile>(kv_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
+                                      key0 + c * kTile, p.T, p.D);
+            __syncthreads();
+            row_norms<kD, kTile, kFwdWarps>(kv_tile, kPq, k_norm);
+            float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
+#pragma unroll
+            for (int ks = 0; ks < kD / 16; ++ks) {
+                const unsigned a[4] = {qw[(m0 + g) * kPw + 8 * ks + t],
+                                       qw[(m0 + g + 8) * kPw + 8 * ks + t],
+                                       qw[(m0 + g) * kPw + 8 * ks + 4 + t],
+                                       qw[(m0 + g + 8) * kPw + 8 * ks + 4 + t]};
+#pragma unroll
+                for (int nt = 0; nt < 4; ++nt) {
+                    const int n = half * 32 + 8 * nt + g;
+                    mma_bf16(dot[nt], a, kw[n * kPw + 8 * ks + t], kw[n * kPw + 8 * ks + 4 + t]);
+                }
+            }
+            __syncthreads();  // k_norm is complete
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int qi = m0 + g + 8 * (e / 2);
+                    const int n = half * 32 + 8 * nt + 2 * t + e % 2;
+                    const int r = c * kTile + n - qi;  // window slot
+                    const float dist = expanded_distance(q_norm[qi], k_norm[n], dot[nt][e]);
+                    scores[(c * kTile + n) * kFwdPitch + qi] =
+                        (r >= 0 && r < p.W) ? -dist * coef : 0.f;
+                }
+            }
+        }
+        __syncthreads();
+
+        top_k_rows(scores, p, bh, i0);
+
+        // out = P V: A = probabilities (rows m0.., keys of the chunk) from the transposed score
+        // tile, B = value rows; this warp's dims are half * kD / 2 + 8 * nt.
+        constexpr int kNt = kD / 16;
+        float o[kNt][4] = {};
+        for (int c = 0; c < n_chunks; ++c) {
+            __syncthreads();
+            load_rows_bf16<kD, kTile>(kv_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
+                                      key0 + c * kTile, p.T, p.D);
+            __syncthreads();
+#pragma unroll
+            for (int ks = 0; ks < kTile / 16; ++ks) {
+                const float* pr = scores + (c * kTile + 16 * ks + 2 * t) * kFwdPitch + m0 + g;
+                unsigned pa[4], pb[4];  // probabilities: high and low bf16 parts
+                split_bf16(pr[0], pr[kFwdPitch], pa[0], pb[0]);
+                split_bf16(pr[8], pr[kFwdPitch + 8], pa[1], pb[1]);
+                split_bf16(pr[8 * kFwdPitch], pr[9 * kFwdPitch], pa[2], pb[2]);
+                split_bf16(pr[8 * kFwdPitch + 8], pr[9 * kFwdPitch + 8], pa[3], pb[3]);
+                const uint16_t* vr = kv_tile + (16 * ks + 2 * t) * kPq + half * (kD / 2) + g;
+#pragma unroll
+                for (int nt = 0; nt < kNt; ++nt) {
+                    const uint16_t* v0 = vr + 8 * nt;
+                    const unsigned b0 = v0[0] | (static_cast<unsigned>(v0[kPq]) << 16);
+                    const unsigned b1 = v0[8 * kPq] | (static_cast<unsigned>(v0[9 * kPq]) << 16);
+                    mma_bf16(o[nt], pa, b0, b1);
+                    mma_bf16(o[nt], pb, b0, b1);
+                }
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < kNt; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int i = i0 + m0 + g + 8 * (e / 2);
+                const int d = half * (kD / 2) + 8 * nt + 2 * t + e % 2;
+                if (i >= p.T || d >= p.D) continue;
+                const int64_t idx = p.lo.at(bh, p.H, i) + d;
+                p.out[idx] = static_cast<c10::BFloat16>(o[nt][e]);
+                if (p.out_f32 != nullptr) p.out_f32[idx] = o[nt][e];
+            }
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+
+}  // namespace
+
+int padded_head_dim(int64_t D) { return D <= 32 ? 32 : D <= 64 ? 64 : 128; }
+
+size_t forward_shared_bytes(int kd, int n_cols, bool scores_in_shared, bool mma) {
+    if (mma) return mma_forward_shared_bytes(kd, n_cols, scores_in_shared);
+    const size_t tiles = (kFwdRows + kTile) * (kd + 4);
+    return sizeof(float) * (tiles + (scores_in_shared ? size_t(n_cols) * kFwdPitch : 0));
+}
+
+template <typename scalar_t>
+void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_shared, int grid,
+                    size_t bytes, cudaStream_t stream) {
+    dispatch_head_dim(kd, [&](auto head) {
+        constexpr int kD = decltype(head)::value;
+        auto kernel = in_shared ? krause_forward_kernel<scalar_t, kD, true>
+                                : krause_forward_kernel<scalar_t, kD, false>;
+        if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+            if (mma) {
+                kernel = in_shared ? krause_forward_mma_kernel<kD, true>
+                                   : krause_forward_mma_kernel<kD, false>;
+            }
+        }
+        launch(kernel, grid, kFwdThreads, bytes, stream, p);
+    });
+}
+
+template void launch_forward(const ForwardParams<float>&, int, bool, bool, int, size_t,
+                             cudaStream_t);
+template void launch_forward(const ForwardParams<c10::BFloat16>&, int, bool, bool, int, size_t,
+                             cudaStream_t);
+template void launch_forward(const ForwardParams<c10::Half>&, int, bool, bool, int, size_t,
+                             cudaStream_t);
+
+}  // namespace krause::fused

@@ -1,0 +1,123 @@
+// What the fused Krause attention kernels take (ForwardParams, BackwardParams), the host-side
+// launchers that forward.cu, backward.cu and backward_mma.cu define, and the launch helpers they
+// share. Included by .cu files only.
+#pragma once
+
+#include "model/cuda/select.cuh"
+#include "model/cuda/tiles.cuh"
+
+#include <c10/cuda/CUDAException.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <type_traits>
+
+namespace krause::fused {
+
+template <typename scalar_t>
+struct ForwardParams {
+    const scalar_t* q;       // (B, H, T, D)
+    const scalar_t* k;       // (B, H, T, D)
+    const scalar_t* v;       // (B, H, T, D)
+    const float* log_sigma;  // (H)
+    scalar_t* out;           // (B, H, T, D)
+    float* out_f32;          // (B, H, T, D) unrounded output for the backward's delta, or null
+    uint2* threshold;        // (B, H, T) the kept keys as (tau, r_last); null when inferring
+    float2* lse;             // (B, H, T) log-sum-exp of the kept scores as (hi, lo); null likewise
+    float* scores;           // (grid, n_cols, kFwdPitch) when the score tile outgrows shared memory
+    Layout lq, lk, lv, lo;   // of q, k, v and of out / out_f32
+    int H, T, D, W, K;
+    int n_qtiles;  // ceil(T / kFwdRows) query tiles per (b, h)
+    int n_tiles;   // B * H * n_qtiles
+    int n_cols;    // keys a query tile spans, kFwdRows + W - 1, rounded up to whole chunks
+};
+
+// Tile `tile` of the forward grid: its (b, h), first query i0, the key of score row 0
+
+template <typename scalar_t>
+struct BackwardParams {
+    const scalar_t* q;       // (B, H, T, D)
+    const scalar_t* k;       // (B, H, T, D)
+    const scalar_t* v;       // (B, H, T, D)
+    const float* out;        // (B, H, T, D) the forward output in fp32
+    const scalar_t* dout;    // (B, H, T, D)
+    const float* log_sigma;  // (H)
+    const uint2* threshold;  // (B, H, T) (tau, r_last) of the forward (RowStats)
+    const float2* lse;       // (B, H, T) (hi, lo)
+    float* delta;            // (B, H, T) dO_i . O_i, written by the query pass for the key pass
+    scalar_t* dq;            // (B, H, T, D)
+    scalar_t* dk;            // (B, H, T, D)
+    scalar_t* dv;            // (B, H, T, D)
+    double* dlog_sigma;      // (B, H, n_qtiles) one partial sum per query tile
+    Layout lq, lk, lv;       // of q, k, v
+    Layout lo, lg, ld;       // of out, of dout, and of dq, dk, dv
+    int H, T, D, W;
+    int n_qtiles, n_tiles, n_cols;
+};
+
+// Tile `tile` of a backward grid: its (b, h), first row (query or key) and the head's
+
+// 1 / (2 sigma^2).
+struct RowTile {
+    int bh, row0;
+    float coef;
+};
+
+template <typename scalar_t>
+__device__ __forceinline__ RowTile backward_tile(const BackwardParams<scalar_t>& p, int tile) {
+    const int bh = tile / p.n_qtiles;
+    return {bh, (tile % p.n_qtiles) * kTile, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
+}
+
+// Whether the forward kept score s in window slot r of the query with threshold th (RowStats).
+__device__ __forceinline__ bool kept(float s, int r, uint2 th) {
+    return is_kept(order_key(s), r, th.x, static_cast<int>(th.y));
+}
+
+int padded_head_dim(int64_t D);
+// Dynamic shared memory of the forward kernel for padded head size kd (CUDA-core or tensor-core
+// form) over n_cols keys, with or without the score tile.
+size_t forward_shared_bytes(int kd, int n_cols, bool scores_in_shared, bool mma);
+
+// mma: bf16 scores on tensor cores (krause_forward_mma_kernel). Defined for float, BFloat16, Half.
+template <typename scalar_t>
+void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_shared, int grid,
+                    size_t bytes, cudaStream_t stream);
+
+// mma: the forward ran on tensor cores (bf16 only); up to head size 64 the backward passes then
+// run on tensor cores too, recomputing the forward's distances bit for bit. At 128 (whose
+// fragments would not fit the registers) the CUDA-core passes run, with distances that differ
+// from the forward's by float rounding, which the tests allow for.
+template <typename scalar_t>
+void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaStream_t stream);
+
+// The tensor-core backward passes (backward_mma.cu) for head sizes 32 and 64.
+void launch_backward_mma(const BackwardParams<c10::BFloat16>& p, int kd, cudaStream_t stream);
+
+template <typename Kernel>
+void set_shared_limit(Kernel kernel, size_t bytes) {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
+}
+
+// Sets the kernel's dynamic shared memory limit, launches it on the stream, checks the launch.
+template <typename Params>
+void launch(void (*kernel)(Params), int grid, int threads, size_t bytes, cudaStream_t stream,
+            const Params& p) {
+    set_shared_limit(kernel, bytes);
+    kernel<<<grid, threads, bytes, stream>>>(p);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Calls f with std::integral_constant<int, kD> for a padded head size kd (32, 64 or 128).
+template <typename F>
+void dispatch_head_dim(int kd, F&& f) {
+    switch (kd) {
+        case 32: f(std::integral_constant<int, 32>{}); break;
+        case 64: f(std::integral_constant<int, 64>{}); break;
+        default: f(std::integral_constant<int, 128>{}); break;
+    }
+}
+
+
+}  // namespace krause::fused

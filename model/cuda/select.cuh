@@ -1,0 +1,155 @@
+// Exact top-K of one query's window and its softmax, run by one warp (included by the kernels'
+// .cu files only).
+#pragma once
+
+#include "model/cuda/tiles.cuh"
+
+namespace krause::fused {
+
+
+// What the forward keeps of a query's window for the backward, 16 bytes per query instead of a
+// bit per window slot:
+// - the kept keys as a threshold on the order keys of the scores: every key above tau, and of
+//   the keys equal to tau those in window slots up to r_last (ties keep the oldest keys first).
+//   The backward recomputes each score bit for bit and applies the same test;
+// - the log-sum-exp of the kept scores as an fp32 pair hi + lo (about 48 bits). One fp32 lse of
+//   |lse| ~ 20 would scale every p of a row by a common 1 +- 1e-6, and d log_sigma, a sum of
+//   ds * s in which sum_j ds_ij cancels to ~0, would amplify that by |s|.
+struct RowStats {
+    float lse_hi, lse_lo;
+    unsigned tau;
+    int r_last;
+};
+
+__device__ __forceinline__ bool is_kept(unsigned key, int r, unsigned tau, int r_last) {
+    return key > tau || (key == tau && r <= r_last);
+}
+
+// exp(s - lse) from the pair: s - hi is exact when both lie within a factor of two (the scores
+// near the maximum, which carry the mass), and lo is the small rest. Formed by this one function
+// in the forward and the backward, so both get the same bits.
+__device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo) {
+    return expf(__fsub_rn(__fsub_rn(s, lse_hi), lse_lo));
+}
+
+// Top-K and softmax of one query's window, run by a whole warp. col[r * stride] holds the score
+// of window slot r (key i - W + 1 + r); slots r < lo have no key. Keeps the K largest scores (all
+// of them when the window holds <= K keys; among equal scores the lowest r first), overwrites the
+// column with the probabilities (0 where dropped) and returns the row's RowStats (the same in
+// every lane). kSlots > 0 caches the window in kSlots registers per lane (W <= 32 * kSlots);
+// kSlots = 0 re-reads it from memory for any W.
+template <int kSlots>
+__device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top_k) {
+    const int lane = threadIdx.x % 32;
+    const int n_slots = kSlots > 0 ? kSlots : (W + 31) / 32;
+    float cache[kSlots > 0 ? kSlots : 1] = {};
+    auto in_window = [&](int m) {
+        const int r = lane + 32 * m;
+        return r >= lo && r < W;
+    };
+    auto score = [&](int m) -> float {
+        if constexpr (kSlots > 0) {
+            return cache[m];
+        } else {
+            return in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+        }
+    };
+    // The bisection below reads every key about 30 times: cached windows keep them in registers.
+    unsigned keys[kSlots > 0 ? kSlots : 1] = {};
+    if constexpr (kSlots > 0) {
+#pragma unroll
+        for (int m = 0; m < kSlots; ++m) {
+            cache[m] = in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+            keys[m] = in_window(m) ? order_key(cache[m]) : 0u;
+        }
+    }
+    auto key = [&](int m) -> unsigned {
+        if constexpr (kSlots > 0) {
+            return keys[m];
+        } else {
+            return in_window(m) ? order_key(score(m)) : 0u;
+        }
+    };
+
+    // Bisect on the key bits for the largest t with #{key >= t} >= K: the K-th largest key, or an
+    // earlier t that already isolates exactly K keys. Bits above the highest one where the
+    // smallest and largest keys differ are common to all keys and skipped.
+    const bool select = W - lo > top_k;
+    unsigned t = 0;
+    int quota = 0;  // how many keys equal to t are kept
+    if (select) {
+        unsigned lo_key = 0xffffffffu, hi_key = 0u;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) {
+            const unsigned u = key(m);
+            if (u != 0u) {
+                lo_key = min(lo_key, u);
+                hi_key = max(hi_key, u);
+            }
+        }
+        lo_key = warp_min(lo_key);
+        hi_key = warp_max(hi_key);
+        t = hi_key;
+        if (lo_key != hi_key) {
+            const int top = 31 - __clz(lo_key ^ hi_key);
+            t = hi_key & ~((2u << top) - 1u);
+            for (int bit = top; bit >= 0; --bit) {
+                const unsigned cand = t | (1u << bit);
+                int n = 0;
+#pragma unroll
+                for (int m = 0; m < n_slots; ++m) n += key(m) >= cand;
+                n = warp_sum(n);
+                if (n >= top_k) {
+                    t = cand;
+                    if (n == top_k) break;
+                }
+            }
+        }
+        int above = 0;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) above += key(m) > t;
+        quota = top_k - warp_sum(above);
+    }
+
+    int ties_seen = 0;
+    unsigned last_tie = 0;  // 1 + the slot of the last kept tie, in the lane that holds it
+    float mx = -INFINITY;
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) {
+        const int r = lane + 32 * m;
+        const unsigned u = key(m);
+        const bool tie = select && u != 0u && u == t;
+        const unsigned ties = __ballot_sync(kFull, tie);
+        const int rank = ties_seen + __popc(ties & ((1u << lane) - 1u));
+        const bool keep = u != 0u && (!select || u > t || (tie && rank < quota));
+        if (tie && rank == quota - 1) last_tie = r + 1;
+        ties_seen += __popc(ties);
+        const float s = keep ? score(m) : -INFINITY;
+        if constexpr (kSlots > 0) {
+            cache[m] = s;
+        } else if (r < W) {
+            col[r * stride] = s;
+        }
+        mx = fmaxf(mx, s);
+    }
+    mx = warp_max(mx);
+    float sum = 0.f;
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) sum += expf(score(m) - mx);
+    const double lse = static_cast<double>(mx) + log(static_cast<double>(warp_sum(sum)));
+    RowStats row;
+    row.lse_hi = static_cast<float>(lse);
+    row.lse_lo = static_cast<float>(lse - static_cast<double>(row.lse_hi));
+    // Without selection every key of the window is kept: tau = 0 lies below every real key.
+    row.tau = select ? t : 0u;
+    row.r_last = select ? static_cast<int>(warp_max(last_tie)) - 1 : W;
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) {
+        const int r = lane + 32 * m;
+        const float s = score(m);
+        if (r < W) col[r * stride] = probability(s, row.lse_hi, row.lse_lo);
+    }
+    return row;
+}
+
+}  // namespace krause::fused

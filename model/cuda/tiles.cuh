@@ -1,0 +1,292 @@
+// The building blocks of the fused Krause attention kernels (included by their .cu files only):
+// block shapes, where rows of a (B, H, T, D) operand lie, loads of row chunks into shared memory,
+// the per-pair products on CUDA cores and the bf16 fragments and products on tensor cores.
+#pragma once
+
+#include "model/cuda/warp.cuh"
+
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+namespace krause::fused {
+
+// A block owns a tile of rows, queries (forward, dq pass) or keys (dk/dv pass), and streams the
+// other side in chunks of kTile rows through shared memory. Its threads form a 16-wide grid:
+// thread (tr, tc) owns tile rows tr*4 .. tr*4+3 and chunk rows tc + 16*b, so the 16 chunk rows a
+// warp reads at once are consecutive, which the kD + 4 row pitch keeps free of bank conflicts.
+// Backward blocks own 64 rows (256 threads); forward blocks own 32 queries (128 threads), so that
+// four fit a multiprocessor beside their score tiles.
+constexpr int kTile = 64;
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kPitchS = kTile + 4;  // floats per row of the backward's probability and ds tiles
+constexpr int kFwdRows = 32;
+constexpr int kFwdThreads = 16 * kFwdRows / 4;
+constexpr int kFwdWarps = kFwdThreads / 32;
+constexpr int kFwdPitch = kFwdRows + 4;  // floats per row of the forward's score tile
+constexpr int kMaxHeadDim = 128;
+
+template <typename T>
+__device__ __forceinline__ float to_float(T x) {
+    return static_cast<float>(x);
+}
+
+// Where the rows of a (B, H, T, D) operand lie: element (b, h, t, d) at offset
+// b * Layout::b + h * Layout::h + t * Layout::t + d.
+// Heads may be interleaved with time, as in the (B, T, 3, H, D) output of one fused q/k/v
+// projection, so the kernels read and write heads in place instead of through transposed copies.
+struct Layout {
+    int64_t b, h, t;
+    __device__ __forceinline__ int64_t slice(int bh, int H) const {
+        return static_cast<int64_t>(bh / H) * b + static_cast<int64_t>(bh % H) * h;
+    }
+    __device__ __forceinline__ int64_t at(int bh, int H, int i) const {
+        return slice(bh, H) + static_cast<int64_t>(i) * t;
+    }
+};
+
+// kRows rows [row0, row0 + kRows) of one (b, h) slice loaded by kBy threads, staged in registers
+// so that the next chunk's global loads can overlap the current chunk's arithmetic. Rows outside
+// [0, T) and columns past D read as zero: they leave distances and dot products unchanged.
+template <typename scalar_t, int kD, int kRows = kTile, int kBy = kThreads>
+struct Chunk {
+    static constexpr int kPer = kRows * kD / kBy;
+    float x[kPer];
+
+    // src: row 0 of one (b, h) slice whose rows lie `stride` elements apart.
+    __device__ __forceinline__ void load(const scalar_t* __restrict__ src, int64_t stride, int row0,
+                                         int T, int D) {
+#pragma unroll
+        for (int n = 0; n < kPer; ++n) {
+            const int e = threadIdx.x + n * kBy;
+            const int r = row0 + e / kD, d = e % kD;
+            x[n] = (d < D && r >= 0 && r < T) ? to_float(src[static_cast<int64_t>(r) * stride + d])
+                                               : 0.f;
+        }
+    }
+
+    __device__ __forceinline__ void store(float* __restrict__ dst) const {
+#pragma unroll
+        for (int n = 0; n < kPer; ++n) {
+            const int e = threadIdx.x + n * kBy;
+            dst[(e / kD) * (kD + 4) + e % kD] = x[n];
+        }
+    }
+};
+
+// Squared distance of a block of 4 dims, summed apart before it joins the running sum: the running
+// sum of ||q - k||^2 grows with every dim, and adding 4-dim blocks to it rounds a quarter as often
+// (about half the error of one running sum, on a par with ATen's fp32 expanded form).
+__device__ __forceinline__ float sq_dist4(float4 x, float4 y, float acc) {
+    const float t0 = x.x - y.x, t1 = x.y - y.y, t2 = x.z - y.z, t3 = x.w - y.w;
+    float block = __fmul_rn(t0, t0);
+    block = __fmaf_rn(t1, t1, block);
+    block = __fmaf_rn(t2, t2, block);
+    block = __fmaf_rn(t3, t3, block);
+    return __fadd_rn(acc, block);
+}
+
+__device__ __forceinline__ float dot4(float4 x, float4 y, float acc) {
+    acc = __fmaf_rn(x.x, y.x, acc);
+    acc = __fmaf_rn(x.y, y.y, acc);
+    acc = __fmaf_rn(x.z, y.z, acc);
+    return __fmaf_rn(x.w, y.w, acc);
+}
+
+// acc[a][b] += sum over d of f(rows[tr*4 + a][d], cols[tc + 16*b][d]), f the squared difference or
+// the product, in ascending d. Every kernel uses this order, so the backward passes recompute the
+// forward's scores bit for bit (the squared difference is symmetric), and dot products match the
+// sequential sum of the query pass's delta.
+template <int kD, bool kSquaredDistance>
+__device__ __forceinline__ void pair_tile(const float* __restrict__ rows,
+                                          const float* __restrict__ cols, float (&acc)[4][4]) {
+    constexpr int kP = kD + 4;
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+#pragma unroll 2
+    for (int d = 0; d < kD; d += 4) {
+        float4 r[4], c[4];
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            r[a] = *reinterpret_cast<const float4*>(rows + (tr * 4 + a) * kP + d);
+        }
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+            c[b] = *reinterpret_cast<const float4*>(cols + (tc + 16 * b) * kP + d);
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+#pragma unroll
+            for (int b = 0; b < 4; ++b) {
+                acc[a][b] = kSquaredDistance ? sq_dist4(r[a], c[b], acc[a][b])
+                                             : dot4(r[a], c[b], acc[a][b]);
+            }
+        }
+    }
+}
+
+// The head dims a thread owns in a (kTile, kD) output: kG groups of kV consecutive dims, laid
+// out so that a warp's vector loads of one row are contiguous.
+template <int kD>
+struct Dims {
+    static constexpr int kV = kD >= 64 ? 4 : 2;
+    static constexpr int kG = kD / (16 * kV);
+    static constexpr int kE = kV * kG;
+    __device__ static int of(int tc, int n) { return (n / kV) * 16 * kV + tc * kV + n % kV; }
+};
+
+// acc[a][n] += sum over x < kTile of w[x][tr*4 + a] * vals[x][Dims::of(tc, n)], and
+// wsum[a] += w[x][tr*4 + a] when kSum: a weighted sum of chunk rows for each owned row. w has a
+// row pitch of kPitch floats.
+template <int kD, bool kSum, int kPitch = kPitchS>
+__device__ __forceinline__ void weighted_rows(const float* w, const float* __restrict__ vals,
+                                              float (&acc)[4][Dims<kD>::kE], float (&wsum)[4]) {
+    using S = Dims<kD>;
+    constexpr int kP = kD + 4;
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+#pragma unroll 4
+    for (int x = 0; x < kTile; ++x) {
+        const float4 w4 = *reinterpret_cast<const float4*>(w + x * kPitch + tr * 4);
+        const float wa[4] = {w4.x, w4.y, w4.z, w4.w};
+        float v[S::kE];
+#pragma unroll
+        for (int g = 0; g < S::kG; ++g) {
+            const float* src = vals + x * kP + g * 16 * S::kV + tc * S::kV;
+            if constexpr (S::kV == 4) {
+                const float4 t = *reinterpret_cast<const float4*>(src);
+                v[g * 4] = t.x;
+                v[g * 4 + 1] = t.y;
+                v[g * 4 + 2] = t.z;
+                v[g * 4 + 3] = t.w;
+            } else {
+                const float2 t = *reinterpret_cast<const float2*>(src);
+                v[g * 2] = t.x;
+                v[g * 2 + 1] = t.y;
+            }
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+#pragma unroll
+            for (int n = 0; n < S::kE; ++n) acc[a][n] = __fmaf_rn(wa[a], v[n], acc[a][n]);
+            if constexpr (kSum) wsum[a] += wa[a];
+        }
+    }
+}
+
+// Stores a thread's 4 x 4 patch transposed, tile[col][row], chunk rows as tile rows: the layout
+// weighted_rows reads, with the chunk as the summed index.
+template <int kPitch = kPitchS>
+__device__ __forceinline__ void store_patch(float* tile, const float (&v)[4][4]) {
+    const int tr = threadIdx.x / 16, tc = threadIdx.x % 16;
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+        *reinterpret_cast<float4*>(tile + (tc + 16 * b) * kPitch + tr * 4) =
+            make_float4(v[0][b], v[1][b], v[2][b], v[3][b]);
+    }
+}
+
+// ---- Tensor cores (bf16 operands, compute capability 8.0+): mma.sync m16n8k16 ----
+constexpr int kMmaPad = 8;  // bf16 per row beyond kD: fragment loads then hit 32 distinct banks
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+#if __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    __trap();
+#endif
+}
+
+// x (the lower k index of a fragment) and y rounded to one bf16 pair, x in the low half.
+__device__ __forceinline__ unsigned pack_bf16(float x, float y) {
+    const __nv_bfloat162 b = __floats2bfloat162_rn(x, y);
+    return *reinterpret_cast<const unsigned*>(&b);
+}
+
+// Two floats x (lower k index of a fragment, low half) and y as a bf16 pair `hi` plus a bf16 pair
+// `lo` of what rounding left: hi + lo holds x and y to about 16 bits, where bf16 alone would give
+// each probability a relative error of 2^-9. That error would reach the backward pass through
+// the output (delta_i = dO_i . O_i) and raise the error of dq up to about three times ATen's.
+__device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsigned& lo) {
+    hi = pack_bf16(x, y);
+    const float2 hf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&hi));
+    lo = pack_bf16(x - hf.x, y - hf.y);
+}
+
+// kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
+// kMmaPad); rows outside [0, T) and dims past D are zero. All loads are issued before the stores.
+template <int kD, int kRows>
+__device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
+                                               const uint16_t* __restrict__ src, int64_t stride,
+                                               int row0, int T, int D) {
+    constexpr int kPer = kRows * kD / kFwdThreads;
+    constexpr int kBatch = kPer < 16 ? kPer : 16;  // loads in flight per thread
+#pragma unroll
+    for (int n0 = 0; n0 < kPer; n0 += kBatch) {
+        uint16_t x[kBatch];
+#pragma unroll
+        for (int n = 0; n < kBatch; ++n) {
+            const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+            const int r = row0 + e / kD, d = e % kD;
+            x[n] = (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d] : 0;
+        }
+#pragma unroll
+        for (int n = 0; n < kBatch; ++n) {
+            const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+            dst[(e / kD) * (kD + kMmaPad) + e % kD] = x[n];
+        }
+    }
+}
+
+// Dims 2n and 2n + 1 of row r of a bf16 tile, as floats.
+__device__ __forceinline__ float2 dim_pair(const uint16_t* rows, int pitch, int r, int n) {
+    const unsigned w = reinterpret_cast<const unsigned*>(rows + r * pitch)[n];
+    return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+}
+
+// Squared norms in fp32 of the kRows rows of a bf16 tile (row pitch `pitch`), by kWarps warps
+// with kLanes lanes per row. The order of the sum depends only on kD, so the forward and backward
+// kernels get the same bits for the same row.
+template <int kD, int kRows, int kWarps>
+__device__ __forceinline__ void row_norms(const uint16_t* __restrict__ rows, int pitch,
+                                          float* __restrict__ norms) {
+    constexpr int kWords = kD / 2;
+    constexpr int kLanes = kWords < 32 ? kWords : 32;
+    constexpr int kPerPass = 32 / kLanes * kWarps;
+    static_assert(kRows % kPerPass == 0, "rows must fill whole passes");
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+    for (int r0 = 0; r0 < kRows; r0 += kPerPass) {
+        const int r = r0 + warp * (32 / kLanes) + lane / kLanes;
+        float acc = 0.f;
+#pragma unroll
+        for (int n = lane % kLanes; n < kWords; n += kLanes) {
+            const float2 x = dim_pair(rows, pitch, r, n);
+            acc = __fmaf_rn(x.x, x.x, acc);
+            acc = __fmaf_rn(x.y, x.y, acc);
+        }
+#pragma unroll
+        for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
+        if (lane % kLanes == 0) norms[r] = acc;
+    }
+}
+
+// ||a - b||^2 from the two norms and the tensor-core product a.b, rounded the same way wherever
+// it is formed (no contraction into an fma; the sum of the norms is symmetric).
+__device__ __forceinline__ float expanded_distance(float norm_a, float norm_b, float dot) {
+    return fmaxf(__fsub_rn(__fadd_rn(norm_a, norm_b), __fmul_rn(2.f, dot)), 0.f);
+}
+
+
+// Sum over the four lanes of a fragment row group (the lanes that share g).
+__device__ __forceinline__ float quad_sum(float x) {
+    x += __shfl_xor_sync(kFull, x, 1);
+    return x + __shfl_xor_sync(kFull, x, 2);
+}
+
+}  // namespace krause::fused

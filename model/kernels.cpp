@@ -1,0 +1,58 @@
+// The dispatch of the model's layers between the fused CUDA kernels and ATen.
+#include "model/kernels.h"
+
+#ifdef KRAUSE_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace krause {
+
+void KernelOptions::validate() const {
+    TORCH_CHECK(decode_warps == 0 || decode_warps == 1 || decode_warps == 2 ||
+                    decode_warps == 4 || decode_warps == 8,
+                "decode warps per query must be 0 (automatic), 1, 2, 4 or 8, got ", decode_warps);
+}
+
+const char* path_name(KrausePath path) {
+    switch (path) {
+        case KrausePath::Aten: return "aten";
+        case KrausePath::Fused: return "fused";
+        case KrausePath::FusedTensorCores: return "fused-tensor-cores";
+    }
+    return "?";
+}
+
+bool fused_kernels_built() {
+#ifdef KRAUSE_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
+
+KrausePath krause_path(const KernelOptions& options, const at::Tensor& q) {
+    if (!fused_kernels_built() || !options.fused_attention || !q.is_cuda()) {
+        return KrausePath::Aten;
+    }
+    // fp64 is the tests' exact reference, and wide heads are rare: both keep the ATen path.
+    if (q.scalar_type() == at::kDouble || (q.dim() == 4 && q.size(3) > kFusedMaxHeadDim)) {
+        return KrausePath::Aten;
+    }
+#ifdef KRAUSE_WITH_CUDA
+    if (options.tensor_cores && q.scalar_type() == at::kBFloat16 &&
+        at::cuda::getDeviceProperties(q.device().index())->major >= 8) {
+        return KrausePath::FusedTensorCores;
+    }
+#endif
+    return KrausePath::Fused;
+}
+
+bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q) {
+    return fused_kernels_built() && options.fused_attention && q.is_cuda();
+}
+
+bool dense_fused(const KernelOptions& options, const at::Tensor& x) {
+    return fused_kernels_built() && options.fused_dense && x.is_cuda();
+}
+
+}  // namespace krause

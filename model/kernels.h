@@ -1,0 +1,54 @@
+// Which kernels run a model's layers: a small value carried by the model (so by every job that
+// runs it) and read by one dispatch function per layer kind. Benchmarks and tests compare the
+// choices by handing different values around; nothing here is process-global.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace krause {
+
+struct KernelOptions {
+    // The fused CUDA kernels of Krause attention (training, evaluation and decoding) where they
+    // apply; off, the ATen paths of model/attention.h, the reference benchmarks compare with.
+    bool fused_attention = true;
+    // The fused LayerNorm and Linear kernels of model/dense_cuda.h; off, ATen's.
+    bool fused_dense = true;
+    // bf16 products of the fused Krause kernels on tensor cores (compute capability 8.0 and
+    // newer): the forward's scores and weighted sum of values, and with them the backward's (the
+    // backward follows the forward it differentiates). Off, everything runs on CUDA cores in
+    // fp32 like the fp32 path.
+    bool tensor_cores = true;
+    // Warps that attend one query together in the decode kernel: 1, 2, 4 or 8, or 0 to choose
+    // by batch (one warp per query while the queries alone fill the GPU, more where they are few).
+    int decode_warps = 0;
+
+    // Throws c10::Error naming the field for a value no kernel takes.
+    void validate() const;
+};
+
+// How Krause attention runs on given inputs.
+enum class KrausePath {
+    Aten,              // krause_attention_windowed: a CPU tensor, fp64, heads over 128 dims,
+                       // a build without the kernels, or fused_attention off
+    Fused,             // the fused CUDA kernels with fp32 arithmetic on CUDA cores
+    FusedTensorCores,  // the fused CUDA kernels with bf16 products on tensor cores
+};
+const char* path_name(KrausePath path);
+
+// Whether this build has the fused CUDA kernels (LibTorch with CUDA and nvcc at build time).
+bool fused_kernels_built();
+
+// The one decision for full-sequence Krause attention of q (B, H, T, D) on its device.
+KrausePath krause_path(const KernelOptions& options, const at::Tensor& q);
+
+// Whether a decoding step of q (B, H, 1, D) runs the fused decode kernel (every dtype the model
+// uses, fp64 included) rather than the ATen step.
+bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q);
+
+// Whether the dense layers of a model on x's device run the fused kernels.
+bool dense_fused(const KernelOptions& options, const at::Tensor& x);
+
+// The largest head size of the fused training kernels.
+constexpr int64_t kFusedMaxHeadDim = 128;
+
+}  // namespace krause
