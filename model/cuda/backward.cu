@@ -84,9 +84,10 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
 #pragma unroll
                 for (int b = 0; b < 4; ++b) {
                     const int r = c * kTile + tc + 16 * b - (tr * 4 + a);
+                    const bool key = key0 + c * kTile + tc + 16 * b >= 0;  // not before the start
                     const float s = -dist[a][b] * coef;
                     float g = 0.f;
-                    if (live && r >= 0 && r < p.W && kept(s, r, threshold[a])) {
+                    if (live && key && r >= 0 && r < p.W && kept(s, r, threshold[a])) {
                         const float log_p = __fsub_rn(__fsub_rn(s, lse[a].x), lse[a].y);
                         const float pr = expf(log_p);
                         g = pr * (dp[a][b] - delta[a]);

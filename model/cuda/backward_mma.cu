@@ -202,10 +202,11 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
                         const int x = e / 2;
                         const int col = 16 * s + 8 * h + 2 * t + e % 2;  // key of the chunk
                         const int r = c * kTile + col - (m0 + g + 8 * x);  // its window slot
+                        const bool key = key0 + c * kTile + col >= 0;  // not before the start
                         const float dist = expanded_distance(qn[x], k_norm[col], dot[h][e]);
                         const float sc = -dist * coef;
                         float gr = 0.f;
-                        if (live[x] && r >= 0 && r < p.W && kept(sc, r, threshold[x])) {
+                        if (live[x] && key && r >= 0 && r < p.W && kept(sc, r, threshold[x])) {
                             const float log_p = __fsub_rn(__fsub_rn(sc, lse[x].x), lse[x].y);
                             const float pr = expf(log_p);
                             gr = pr * (dp[h][e] - delta[x]);

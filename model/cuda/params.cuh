@@ -69,7 +69,9 @@ __device__ __forceinline__ RowTile backward_tile(const BackwardParams<scalar_t>&
     return {bh, (tile % p.n_qtiles) * kTile, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
 }
 
-// Whether the forward kept score s in window slot r of the query with threshold th (RowStats).
+// Whether the forward kept score s in window slot r of the query with threshold th (RowStats),
+// for a slot that holds a key: the caller checks 0 <= r < W and that the key is not before
+// position 0 (such slots read zero rows, whose scores are finite and could pass the test).
 __device__ __forceinline__ bool kept(float s, int r, uint2 th) {
     return is_kept(order_key(s), r, th.x, static_cast<int>(th.y));
 }
