@@ -12,6 +12,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 #include <limits>
 
 namespace krause {
@@ -37,6 +39,21 @@ Layout layout_of(const at::Tensor& t) {
 }
 
 at::Tensor rows_readable(const at::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); }
+
+// Whether every row of these (B, H, T, D) 16-bit operands starts on a 16-byte boundary and holds
+// whole 16-byte pieces, so that the kernels may move rows as vectors.
+bool rows_16_byte(std::initializer_list<const at::Tensor*> operands) {
+    for (const auto* t : operands) {
+        if (t->element_size() != 2 || t->size(3) % 8 != 0 ||
+            reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) {
+            return false;
+        }
+        for (int d = 0; d < 3; ++d) {
+            if (t->size(d) > 1 && t->stride(d) % 8 != 0) return false;
+        }
+    }
+    return true;
+}
 
 // A (B, H, T, D) tensor stored as (B, T, H, D), so that merging its heads is a free view.
 at::Tensor empty_heads_last(const at::Tensor& like, at::ScalarType type) {
@@ -149,6 +166,7 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         p.D = static_cast<int>(D);
         p.W = W;
         p.K = K;
+        p.wide = rows_16_byte({&qc, &kc, &vc});
         p.n_qtiles = n_qtiles;
         p.n_tiles = n_tiles;
         p.n_cols = n_cols;
@@ -218,6 +236,7 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
             p.T = static_cast<int>(T);
             p.D = static_cast<int>(D);
             p.W = W;
+            p.wide = rows_16_byte({&qc, &kc, &vc, &gc});
             p.n_qtiles = n_qtiles;
             p.n_tiles = n_tiles;
             p.n_cols = n_cols;

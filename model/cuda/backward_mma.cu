@@ -99,7 +99,7 @@ size_t mma_backward_shared_bytes(int kd) { return sizeof(uint16_t) * 4 * kTile *
 
 // Query pass on tensor cores: what krause_backward_query_kernel computes (dq, delta, the
 // per-tile d log_sigma), from the fragments described above.
-template <int kD>
+template <int kD, bool kWide>
 __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
     krause_backward_query_mma_kernel(const BackwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
@@ -129,8 +129,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         const int key0 = i0 - p.W + 1;
 
         __syncthreads();
-        load_rows_bf16<kD, kTile>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
-        load_rows_bf16<kD, kTile>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, i0, p.T, p.D);
+        load_rows_bf16<kD, kTile, kWide>(q_tile, q_src + p.lq.slice(bh, p.H),
+                                         p.lq.t, i0, p.T, p.D);
+        load_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H),
+                                         p.lg.t, i0, p.T, p.D);
         // The forward output O in the chunk tiles, as bf16 hi + lo, for delta.
         load_rows_split<kD, kTile>(k_tile, v_tile, p.out + p.lo.slice(bh, p.H), p.lo.t, i0, p.T,
                                    p.D);
@@ -179,10 +181,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         float rowsum[2] = {}, ds_logp[2] = {}, p_logp[2] = {};
         for (int c = 0; c < n_chunks; ++c) {
             __syncthreads();
-            load_rows_bf16<kD, kTile>(k_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
-                                      key0 + c * kTile, p.T, p.D);
-            load_rows_bf16<kD, kTile>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
-                                      key0 + c * kTile, p.T, p.D);
+            load_rows_bf16<kD, kTile, kWide>(k_tile, k_src + p.lk.slice(bh, p.H),
+                                             p.lk.t, key0 + c * kTile, p.T, p.D);
+            load_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H),
+                                             p.lv.t, key0 + c * kTile, p.T, p.D);
             __syncthreads();
             row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
             __syncthreads();
@@ -255,7 +257,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 
 // Key pass on tensor cores: what krause_backward_key_kernel computes (dk, dv), from the
 // fragments described above, with the keys as the block's rows.
-template <int kD>
+template <int kD, bool kWide>
 __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
     krause_backward_key_mma_kernel(const BackwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
@@ -286,8 +288,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
 
         __syncthreads();
-        load_rows_bf16<kD, kTile>(k_tile, k_src + p.lk.slice(bh, p.H), p.lk.t, j0, p.T, p.D);
-        load_rows_bf16<kD, kTile>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t, j0, p.T, p.D);
+        load_rows_bf16<kD, kTile, kWide>(k_tile, k_src + p.lk.slice(bh, p.H),
+                                         p.lk.t, j0, p.T, p.D);
+        load_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H),
+                                         p.lv.t, j0, p.T, p.D);
         __syncthreads();
         row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
         __syncthreads();
@@ -303,10 +307,10 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         for (int c = 0; c < n_chunks; ++c) {
             const int ibase = j0 + c * kTile;
             __syncthreads();
-            load_rows_bf16<kD, kTile>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, ibase, p.T,
-                                      p.D);
-            load_rows_bf16<kD, kTile>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T,
-                                      p.D);
+            load_rows_bf16<kD, kTile, kWide>(q_tile, q_src + p.lq.slice(bh, p.H),
+                                             p.lq.t, ibase, p.T, p.D);
+            load_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H),
+                                             p.lg.t, ibase, p.T, p.D);
             if (threadIdx.x < kTile) {
                 const int64_t at =
                     static_cast<int64_t>(bh) * p.T + min(ibase + threadIdx.x, p.T - 1);
@@ -376,12 +380,22 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 void launch_backward_mma(const BackwardParams<c10::BFloat16>& p, int kd, cudaStream_t stream) {
     TORCH_INTERNAL_ASSERT(kd == 32 || kd == 64, "tensor-core backward for head size ", kd);
     const size_t bytes = mma_backward_shared_bytes(kd);
+    auto passes = [&](auto head, auto wide) {
+        constexpr int kD = decltype(head)::value;
+        constexpr bool kWide = decltype(wide)::value;
+        launch(krause_backward_query_mma_kernel<kD, kWide>, p.n_tiles, kFwdThreads, bytes, stream,
+               p);
+        launch(krause_backward_key_mma_kernel<kD, kWide>, p.n_tiles, kFwdThreads, bytes, stream,
+               p);
+    };
+    using Wide = std::true_type;
+    using Narrow = std::false_type;
     if (kd == 32) {
-        launch(krause_backward_query_mma_kernel<32>, p.n_tiles, kFwdThreads, bytes, stream, p);
-        launch(krause_backward_key_mma_kernel<32>, p.n_tiles, kFwdThreads, bytes, stream, p);
+        p.wide ? passes(std::integral_constant<int, 32>{}, Wide{})
+               : passes(std::integral_constant<int, 32>{}, Narrow{});
     } else {
-        launch(krause_backward_query_mma_kernel<64>, p.n_tiles, kFwdThreads, bytes, stream, p);
-        launch(krause_backward_key_mma_kernel<64>, p.n_tiles, kFwdThreads, bytes, stream, p);
+        p.wide ? passes(std::integral_constant<int, 64>{}, Wide{})
+               : passes(std::integral_constant<int, 64>{}, Narrow{});
     }
 }
 

@@ -139,7 +139,7 @@ size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
            (scores_in_shared ? sizeof(float) * n_cols * kFwdPitch : 0);
 }
 
-template <int kD, bool kScoresInShared>
+template <int kD, bool kScoresInShared, bool kWide>
 __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     krause_forward_mma_kernel(const ForwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
@@ -168,12 +168,13 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         const auto [bh, i0, key0, coef] = query_tile(p, tile);
 
         __syncthreads();  // the previous tile is done with every buffer
-        load_rows_bf16<kD, kFwdRows>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T, p.D);
+        load_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H),
+                                            p.lq.t, i0, p.T, p.D);
         __syncthreads();
         row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
         for (int c = 0; c < n_chunks; ++c) {
             __syncthreads();
-            load_rows_bf16<kD, kTile>(kv_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
+            load_rows_bf16<kD, kTile, kWide>(kv_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
                                       key0 + c * kTile, p.T, p.D);
             __syncthreads();
             row_norms<kD, kTile, kFwdWarps>(kv_tile, kPq, k_norm);
@@ -214,7 +215,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         float o[kNt][4] = {};
         for (int c = 0; c < n_chunks; ++c) {
             __syncthreads();
-            load_rows_bf16<kD, kTile>(kv_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
+            load_rows_bf16<kD, kTile, kWide>(kv_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
                                       key0 + c * kTile, p.T, p.D);
             __syncthreads();
 #pragma unroll
@@ -274,8 +275,13 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
                                 : krause_forward_kernel<scalar_t, kD, false>;
         if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
             if (mma) {
-                kernel = in_shared ? krause_forward_mma_kernel<kD, true>
-                                   : krause_forward_mma_kernel<kD, false>;
+                if (p.wide) {
+                    kernel = in_shared ? krause_forward_mma_kernel<kD, true, true>
+                                       : krause_forward_mma_kernel<kD, false, true>;
+                } else {
+                    kernel = in_shared ? krause_forward_mma_kernel<kD, true, false>
+                                       : krause_forward_mma_kernel<kD, false, false>;
+                }
             }
         }
         launch(kernel, grid, kFwdThreads, bytes, stream, p);

@@ -220,10 +220,37 @@ __device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsig
 
 // kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
 // kMmaPad); rows outside [0, T) and dims past D are zero. All loads are issued before the stores.
-template <int kD, int kRows>
+// kWide: every row of src starts 16-byte aligned and D is a multiple of 8 (Params::wide), so
+// that the rows move as 16-byte vectors, eight times fewer loads and stores than one per element.
+template <int kD, int kRows, bool kWide>
 __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
                                                const uint16_t* __restrict__ src, int64_t stride,
                                                int row0, int T, int D) {
+    if constexpr (kWide) {
+        constexpr int kPieces = kD / 8;  // 16-byte pieces per row
+        constexpr int kPer = kRows * kPieces / kFwdThreads;
+        static_assert(kRows * kPieces % kFwdThreads == 0, "pieces must fill whole passes");
+        constexpr int kBatch = kPer < 2 ? kPer : 2;  // vectors in flight per thread
+#pragma unroll
+        for (int n0 = 0; n0 < kPer; n0 += kBatch) {
+            uint4 x[kBatch];
+#pragma unroll
+            for (int n = 0; n < kBatch; ++n) {
+                const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+                const int r = row0 + e / kPieces, d = e % kPieces * 8;
+                x[n] = (d < D && r >= 0 && r < T) ? *reinterpret_cast<const uint4*>(
+                                                        src + static_cast<int64_t>(r) * stride + d)
+                                                  : make_uint4(0u, 0u, 0u, 0u);
+            }
+#pragma unroll
+            for (int n = 0; n < kBatch; ++n) {
+                const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+                const int row = e / kPieces, d = e % kPieces * 8;
+                *reinterpret_cast<uint4*>(dst + row * (kD + kMmaPad) + d) = x[n];
+            }
+        }
+        return;
+    }
     constexpr int kPer = kRows * kD / kFwdThreads;
     constexpr int kBatch = kPer < 16 ? kPer : 16;  // loads in flight per thread
 #pragma unroll
