@@ -6,7 +6,6 @@
 
 namespace krause::fused {
 
-
 // What the forward keeps of a query's window for the backward, 16 bytes per query instead of a
 // bit per window slot:
 // - the kept keys as a threshold on the order keys of the scores: every key above tau, and of
@@ -26,7 +25,8 @@ __device__ __forceinline__ bool is_kept(unsigned key, int r, unsigned tau, int r
 }
 
 // exp(s - lse) from the pair: s - hi is exact when both lie within a factor of two (the scores
-// near the maximum, which carry the mass), and lo is the small rest. Formed by this one function
+// near the maximum, which carry the mass), and lo is the small rest (log p within about one fp32
+// unit of what an fp64 lse gives, and no error common to a whole row). Formed by this one function
 // in the forward and the backward, so both get the same bits.
 __device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo) {
     return expf(__fsub_rn(__fsub_rn(s, lse_hi), lse_lo));
