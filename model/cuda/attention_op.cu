@@ -96,8 +96,8 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
     TORCH_CHECK(top_k >= 1, "krause_attention_cuda: top_k must be >= 1, got ", top_k);
     TORCH_CHECK(q.scalar_type() != at::kDouble,
                 "krause_attention_cuda: fp64 runs on the ATen path (krause_attention)");
-    TORCH_CHECK(q.size(3) <= kMaxHeadDim, "krause_attention_cuda: head size ", q.size(3),
-                " > ", kMaxHeadDim, " runs on the ATen path (krause_attention)");
+    TORCH_CHECK(q.size(3) <= kFusedMaxHeadDim, "krause_attention_cuda: head size ", q.size(3),
+                " > ", kFusedMaxHeadDim, " runs on the ATen path (krause_attention)");
     const c10::cuda::CUDAGuard guard(q.device());
     const auto qc = rows_readable(q), kc = rows_readable(k), vc = rows_readable(v);
     const auto ls = log_sigma.to(at::kFloat).contiguous();  // (H)

@@ -28,8 +28,12 @@ __device__ __forceinline__ bool is_kept(unsigned key, int r, unsigned tau, int r
 // near the maximum, which carry the mass), and lo is the small rest (log p within about one fp32
 // unit of what an fp64 lse gives, and no error common to a whole row). Formed by this one function
 // in the forward and the backward, so both get the same bits.
+__device__ __forceinline__ float log_probability(float s, float lse_hi, float lse_lo) {
+    return __fsub_rn(__fsub_rn(s, lse_hi), lse_lo);
+}
+
 __device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo) {
-    return expf(__fsub_rn(__fsub_rn(s, lse_hi), lse_lo));
+    return expf(log_probability(s, lse_hi, lse_lo));
 }
 
 // Top-K and softmax of one query's window, run by a whole warp. col[r * stride] holds the score

@@ -10,6 +10,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace krause::fused {
 
@@ -27,7 +28,6 @@ constexpr int kFwdRows = 32;
 constexpr int kFwdThreads = 16 * kFwdRows / 4;
 constexpr int kFwdWarps = kFwdThreads / 32;
 constexpr int kFwdPitch = kFwdRows + 4;  // floats per row of the forward's score tile
-constexpr int kMaxHeadDim = 128;
 
 template <typename T>
 __device__ __forceinline__ float to_float(T x) {
@@ -226,46 +226,29 @@ template <int kD, int kRows, bool kWide>
 __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
                                                const uint16_t* __restrict__ src, int64_t stride,
                                                int row0, int T, int D) {
-    if constexpr (kWide) {
-        constexpr int kPieces = kD / 8;  // 16-byte pieces per row
-        constexpr int kPer = kRows * kPieces / kFwdThreads;
-        static_assert(kRows * kPieces % kFwdThreads == 0, "pieces must fill whole passes");
-        constexpr int kBatch = kPer < 2 ? kPer : 2;  // vectors in flight per thread
-#pragma unroll
-        for (int n0 = 0; n0 < kPer; n0 += kBatch) {
-            uint4 x[kBatch];
-#pragma unroll
-            for (int n = 0; n < kBatch; ++n) {
-                const int e = threadIdx.x + (n0 + n) * kFwdThreads;
-                const int r = row0 + e / kPieces, d = e % kPieces * 8;
-                x[n] = (d < D && r >= 0 && r < T) ? *reinterpret_cast<const uint4*>(
-                                                        src + static_cast<int64_t>(r) * stride + d)
-                                                  : make_uint4(0u, 0u, 0u, 0u);
-            }
-#pragma unroll
-            for (int n = 0; n < kBatch; ++n) {
-                const int e = threadIdx.x + (n0 + n) * kFwdThreads;
-                const int row = e / kPieces, d = e % kPieces * 8;
-                *reinterpret_cast<uint4*>(dst + row * (kD + kMmaPad) + d) = x[n];
-            }
-        }
-        return;
-    }
-    constexpr int kPer = kRows * kD / kFwdThreads;
-    constexpr int kBatch = kPer < 16 ? kPer : 16;  // loads in flight per thread
+    using Piece = std::conditional_t<kWide, uint4, uint16_t>;  // what one load moves
+    constexpr int kElems = sizeof(Piece) / sizeof(uint16_t);   // bf16 per piece: 8 or 1
+    constexpr int kPieces = kD / kElems;                        // pieces per row
+    constexpr int kPer = kRows * kPieces / kFwdThreads;
+    static_assert(kRows * kPieces % kFwdThreads == 0, "pieces must fill whole passes");
+    constexpr int kInFlight = kWide ? 2 : 16;  // loads in flight per thread
+    constexpr int kBatch = kPer < kInFlight ? kPer : kInFlight;
 #pragma unroll
     for (int n0 = 0; n0 < kPer; n0 += kBatch) {
-        uint16_t x[kBatch];
+        Piece x[kBatch];
 #pragma unroll
         for (int n = 0; n < kBatch; ++n) {
             const int e = threadIdx.x + (n0 + n) * kFwdThreads;
-            const int r = row0 + e / kD, d = e % kD;
-            x[n] = (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d] : 0;
+            const int r = row0 + e / kPieces, d = e % kPieces * kElems;
+            x[n] = (d < D && r >= 0 && r < T)
+                       ? *reinterpret_cast<const Piece*>(src + static_cast<int64_t>(r) * stride + d)
+                       : Piece{};
         }
 #pragma unroll
         for (int n = 0; n < kBatch; ++n) {
             const int e = threadIdx.x + (n0 + n) * kFwdThreads;
-            dst[(e / kD) * (kD + kMmaPad) + e % kD] = x[n];
+            const int row = e / kPieces, d = e % kPieces * kElems;
+            *reinterpret_cast<Piece*>(dst + row * (kD + kMmaPad) + d) = x[n];
         }
     }
 }
