@@ -26,6 +26,9 @@ struct KernelOptions {
     void validate() const;
 };
 
+// Whether the decode kernel takes this many warps per query (0, 1, 2, 4 or 8).
+bool valid_decode_warps(int warps);
+
 // How Krause attention runs on given inputs.
 enum class KrausePath {
     Aten,              // krause_attention_windowed: a CPU tensor, fp64, heads over 128 dims,
@@ -41,8 +44,8 @@ bool fused_kernels_built();
 // The one decision for full-sequence Krause attention of q (B, H, T, D) on its device.
 KrausePath krause_path(const KernelOptions& options, const at::Tensor& q);
 
-// Whether a decoding step of q (B, H, 1, D) runs the fused decode kernel (every dtype the model
-// uses, fp64 included) rather than the ATen step.
+// Whether a decoding step of q (B, H, 1, D) runs the fused decode kernel (fp32, bf16, fp16, and
+// fp8 rings) rather than the ATen step (the CPU, fp64, or fused_attention off).
 bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q);
 
 // Whether the dense layers of a model on x's device run the fused kernels.

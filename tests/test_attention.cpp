@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <cmath>
@@ -188,6 +189,46 @@ TEST(AttentionWeights, KrauseWeightsReproduceTheAttentionOutput) {
 
 
 // The error measure that the kernel tests and the bench's validation share.
+// The one dispatch decision: the ATen path for CPU tensors, fp64, heads over 128 dims and with the
+// fused kernels off; on a GPU with the kernels built, the fused kernels otherwise. Decoding
+// follows the same rule, fp64 included.
+TEST(KernelChoice, CpuTensorsAndBadOptionsTakeNoKernel) {
+    const KernelOptions fused;
+    const auto cpu = at::zeros({1, 2, 3, 32});
+    EXPECT_EQ(krause_path(fused, cpu), KrausePath::Aten);
+    EXPECT_FALSE(krause_decode_fused(fused, cpu));
+    EXPECT_FALSE(dense_fused(fused, cpu));
+    for (int warps : {0, 1, 2, 4, 8}) EXPECT_TRUE(valid_decode_warps(warps)) << warps;
+    for (int warps : {-1, 3, 16}) EXPECT_FALSE(valid_decode_warps(warps)) << warps;
+    KernelOptions bad;
+    bad.decode_warps = 3;
+    EXPECT_THROW(bad.validate(), c10::Error);
+}
+
+TEST(KernelChoice, OnTheGpuEveryFallbackIsDecidedByTheOneDispatch) {
+    if (!fused_kernels_built() || !torch::cuda::is_available()) {
+        GTEST_SKIP() << "needs the CUDA kernels and a GPU";
+    }
+    const KernelOptions fused;
+    KernelOptions off;
+    off.fused_attention = off.fused_dense = false;
+    const auto on = [](at::ScalarType type, int64_t D) {
+        return at::zeros({1, 2, 3, D}, at::TensorOptions().device(at::kCUDA).dtype(type));
+    };
+    KernelOptions cuda_cores;
+    cuda_cores.tensor_cores = false;
+    EXPECT_EQ(krause_path(fused, on(at::kFloat, 32)), KrausePath::Fused);
+    EXPECT_EQ(krause_path(fused, on(at::kDouble, 32)), KrausePath::Aten);
+    EXPECT_EQ(krause_path(fused, on(at::kBFloat16, 130)), KrausePath::Aten);
+    EXPECT_EQ(krause_path(cuda_cores, on(at::kBFloat16, 64)), KrausePath::Fused);
+    EXPECT_EQ(krause_path(off, on(at::kBFloat16, 64)), KrausePath::Aten);
+    EXPECT_TRUE(krause_decode_fused(fused, on(at::kBFloat16, 64)));
+    EXPECT_FALSE(krause_decode_fused(fused, on(at::kDouble, 64)));
+    EXPECT_FALSE(krause_decode_fused(off, on(at::kBFloat16, 64)));
+    EXPECT_TRUE(dense_fused(fused, on(at::kFloat, 64)));
+    EXPECT_FALSE(dense_fused(off, on(at::kFloat, 64)));
+}
+
 TEST(KernelCheck, RelativeErrorIsPerRowAndLeavesOutTheWorstThousandth) {
     auto gen = at::detail::createCPUGenerator(fresh_seed());
     const auto exact = at::randn({4000, 8}, gen, at::TensorOptions().dtype(at::kDouble));

@@ -461,9 +461,8 @@ void check_decode_args(const char* name, const at::Tensor& q, const at::Tensor& 
                        const at::Tensor& ring_values, const at::Tensor& log_sigma,
                        int64_t top_k, int decode_warps) {
     TORCH_CHECK(q.dim() == 4 && q.size(2) == 1, name, ": q must be (B, H, 1, D), got ", q.sizes());
-    TORCH_CHECK(decode_warps == 0 || decode_warps == 1 || decode_warps == 2 || decode_warps == 4 ||
-                    decode_warps == 8,
-                name, ": decode warps must be 0 (by batch), 1, 2, 4 or 8, got ", decode_warps);
+    TORCH_CHECK(valid_decode_warps(decode_warps), name,
+                ": decode warps must be 0 (by batch), 1, 2, 4 or 8, got ", decode_warps);
     TORCH_CHECK(ring_keys.scalar_type() != at::kDouble, name,
                 ": fp64 decodes on the ATen path (krause_decode_ring, krause_decode_step)");
     TORCH_CHECK(ring_keys.dim() == 4 && ring_keys.size(0) == q.size(0) &&
