@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <memory>
 #include <sstream>
-#include <unordered_map>
 
 namespace krause::cli {
 namespace {
@@ -203,6 +202,56 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
     return row;
 }
 
+#if TORCH_VERSION_MAJOR >= 2
+// A call of PyTorch's flash attention (aten::_flash_attention_forward) resolved once: the operator
+// and its arguments by the schema's names (its defaults, the fixed choices), with the slots that
+// change from call to call marked.
+struct FlashCall {
+    c10::OperatorHandle op;
+    torch::jit::Stack args;
+    size_t query = 0, key = 0, value = 0, max_q = 0, max_k = 0, window_left = 0;
+};
+
+FlashCall resolve_flash_call() {
+    const auto op = c10::Dispatcher::singleton().findSchema({"aten::_flash_attention_forward", ""});
+    if (!op) throw std::runtime_error("this LibTorch has no flash attention");
+    FlashCall call{*op, {}};
+    std::vector<std::pair<const char*, size_t*>> slots = {
+        {"query", &call.query}, {"key", &call.key},     {"value", &call.value},
+        {"max_q", &call.max_q}, {"max_k", &call.max_k}, {"window_size_left", &call.window_left}};
+    const std::vector<std::pair<const char*, c10::IValue>> fixed = {
+        {"dropout_p", 0.0}, {"is_causal", true}, {"return_debug_mask", false},
+        {"window_size_right", int64_t{0}}};
+    size_t found = 0;
+    for (const auto& arg : op->schema().arguments()) {
+        const size_t at = call.args.size();
+        call.args.emplace_back();  // None: the optional cumulative lengths, one batch of T
+        bool named = false;
+        for (auto& [name, slot] : slots) {
+            if (arg.name() == name) {
+                *slot = at;
+                named = true;
+            }
+        }
+        for (const auto& [name, value] : fixed) {
+            if (arg.name() == name) {
+                call.args[at] = value;
+                named = true;
+            }
+        }
+        if (named) {
+            ++found;
+        } else if (arg.default_value()) {
+            call.args[at] = *arg.default_value();
+        }
+    }
+    if (found != slots.size() + fixed.size()) {
+        throw std::runtime_error("this LibTorch's flash attention takes no sliding window");
+    }
+    return call;
+}
+#endif
+
 // PyTorch's flash attention over a sliding window of the last W keys (window_size_left = W - 1),
 // the floor for any windowed attention: it reads the same band of keys with nothing to select.
 // Called through the dispatcher by its schema's argument names, so that any LibTorch whose flash
@@ -210,31 +259,16 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
 at::Tensor windowed_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                     int64_t window) {
 #if TORCH_VERSION_MAJOR >= 2
-    const auto op = c10::Dispatcher::singleton().findSchema({"aten::_flash_attention_forward", ""});
-    if (!op) throw std::runtime_error("this LibTorch has no flash attention");
-    const int64_t T = q.size(2);
+    static const FlashCall call = resolve_flash_call();
+    torch::jit::Stack stack = call.args;
     // (B, H, T, D) -> (B, T, H, D), the layout flash attention reads (its last dim contiguous).
-    std::unordered_map<std::string, c10::IValue> given = {
-        {"query", q.transpose(1, 2)}, {"key", k.transpose(1, 2)}, {"value", v.transpose(1, 2)},
-        {"max_q", T}, {"max_k", T}, {"dropout_p", 0.0}, {"is_causal", true},
-        {"return_debug_mask", false}, {"window_size_left", window - 1},
-        {"window_size_right", int64_t{0}}};
-    torch::jit::Stack stack;
-    size_t used = 0;
-    for (const auto& arg : op->schema().arguments()) {
-        if (const auto it = given.find(arg.name()); it != given.end()) {
-            stack.push_back(it->second);
-            ++used;
-        } else if (arg.default_value()) {
-            stack.push_back(*arg.default_value());
-        } else {
-            stack.emplace_back();  // the optional cumulative lengths: none, one batch of T
-        }
-    }
-    if (used != given.size()) {
-        throw std::runtime_error("this LibTorch's flash attention takes no sliding window");
-    }
-    op->callBoxed(&stack);
+    stack[call.query] = q.transpose(1, 2);
+    stack[call.key] = k.transpose(1, 2);
+    stack[call.value] = v.transpose(1, 2);
+    stack[call.max_q] = q.size(2);
+    stack[call.max_k] = q.size(2);
+    stack[call.window_left] = window - 1;
+    call.op.callBoxed(&stack);
     return stack[0].toTensor().transpose(1, 2);
 #else
     (void)q, (void)k, (void)v, (void)window;
