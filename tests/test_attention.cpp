@@ -27,7 +27,7 @@ std::ostream& operator<<(std::ostream& os, const KrauseShape& s) {
 }
 
 // A fresh seed per run: the inputs differ each time the suite runs, and failures print it.
-uint64_t fresh_seed() { return std::random_device{}(); }
+using test::fresh_seed;
 
 struct Inputs {
     at::Tensor q, k, v, log_sigma;

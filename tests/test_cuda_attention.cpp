@@ -66,7 +66,7 @@ at::Tensor fused_decode(const at::Tensor& q, const at::Tensor& keys, const at::T
 #endif
 }
 
-uint64_t fresh_seed() { return std::random_device{}(); }
+using test::fresh_seed;
 
 const char* dtype_name(at::ScalarType t) {
     return t == at::kFloat ? "fp32" : t == at::kBFloat16 ? "bf16" : "fp16";

@@ -32,7 +32,7 @@ namespace {
         if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible to LibTorch"; \
     } while (0)
 
-uint64_t fresh_seed() { return std::random_device{}(); }
+using test::fresh_seed;
 
 at::Tensor draw(at::IntArrayRef shape, at::Generator& gen, at::ScalarType type = at::kFloat) {
     return at::randn(shape, gen, at::kFloat).to(type).to(at::kCUDA);

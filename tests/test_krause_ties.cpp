@@ -55,7 +55,7 @@ at::Tensor forward_on(const at::Device& device, const at::Tensor& q, const at::T
 
 TEST(KrauseTies, AllEqualScoresKeepTheOldestKeysOfEachWindow) {
     const TieShape s{2, 3, 40, 8, 12, 5};
-    auto gen = at::detail::createCPUGenerator(std::random_device{}());
+    auto gen = at::detail::createCPUGenerator(test::fresh_seed());
     const auto zeros = at::zeros({s.B, s.H, s.T, s.D}, at::kDouble);  // every score is 0
     const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
     const auto ls = at::full({s.H}, 0.3, at::kDouble);
@@ -79,7 +79,7 @@ TEST(KrauseTies, AllEqualScoresKeepTheOldestKeysOfEachWindow) {
 }
 
 TEST(KrauseTies, ManyEqualScoresPickTheSameKeysInEveryForwardPath) {
-    const uint64_t seed = std::random_device{}();
+    const uint64_t seed = test::fresh_seed();
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     auto gen = at::detail::createCPUGenerator(seed);
     for (const auto s : {TieShape{2, 2, 70, 4, 16, 5}, TieShape{1, 3, 300, 2, 128, 96},
@@ -105,7 +105,7 @@ TEST(KrauseTies, ManyEqualScoresPickTheSameKeysInEveryForwardPath) {
 // place, every gradient must still be the reference's. One key kept or dropped in error moves a
 // row by about 1/K, far above rounding.
 TEST(KrauseTies, ManyEqualScoresGiveTheReferenceGradientsOnEveryPath) {
-    const uint64_t seed = std::random_device{}();
+    const uint64_t seed = test::fresh_seed();
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     auto gen = at::detail::createCPUGenerator(seed);
     struct Path {
@@ -177,7 +177,7 @@ TEST(KrauseTies, ManyEqualScoresGiveTheReferenceGradientsOnEveryPath) {
 // Token by token through a ring of W slots, far past its first wrap, every decoding form equals
 // the forward pass: ties are ranked by age, not by slot.
 TEST(KrauseTies, DecodingAfterTheRingWrapsKeepsTheOldestKeysLikeTheForward) {
-    const uint64_t seed = std::random_device{}();
+    const uint64_t seed = test::fresh_seed();
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     auto gen = at::detail::createCPUGenerator(seed);
     const TieShape s{2, 2, 50, 3, 8, 3};

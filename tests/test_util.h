@@ -37,6 +37,15 @@ inline ModelConfig tiny_config(AttentionKind kind, int64_t h = 6, int64_t w = 6,
     return m;
 }
 
+// A new seed for each draw of random inputs, or the one in KRAUSE_TEST_SEED, to replay a
+// failure that a test reported with its seed.
+inline uint64_t fresh_seed() {
+    if (const char* fixed = std::getenv("KRAUSE_TEST_SEED"); fixed != nullptr && *fixed != 0) {
+        return std::strtoull(fixed, nullptr, 10);
+    }
+    return std::random_device{}();
+}
+
 // PyTorch's own float8 type (LibTorch 2.1 and newer) encodes the references of fp8 ring buffers.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
 #define KRAUSE_TEST_HAS_FP8 1
