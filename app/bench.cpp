@@ -36,6 +36,8 @@ struct BenchOptions {
     std::string sample_precision = "auto";
     std::string sample_loop = "auto";
     int64_t op_batch = 32;
+    int64_t op_window = 0;  // 0: the preset's W
+    int64_t op_top_k = 0;   // 0: the preset's K
     int repeats = 5, warmup = 2;
     int threads = 0;
     std::string tensor_cores = "on";  // bf16 Krause kernels on tensor cores
@@ -301,7 +303,10 @@ at::Tensor attend(const std::string& attention, const ModelConfig& config, const
 nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
                         const std::string& attention, const at::Device& device) {
     const bool cuda = device.is_cuda();
-    const auto config = preset(preset_name);
+    auto config = preset(preset_name);
+    if (o.op_window > 0) config.window = o.op_window;
+    if (o.op_top_k > 0) config.top_k = o.op_top_k;
+    config.validate();
     const int64_t B = o.op_batch, H = config.n_heads, T = config.seq_len(), D = config.head_dim();
     const auto dtype = cuda ? at::kBFloat16 : at::kFloat;
     const auto opts = at::TensorOptions().device(device).dtype(dtype);
@@ -331,7 +336,8 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
         torch::autograd::grad({out}, {q, k, v}, {dout});
     });
     nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B},
-                          {"H", H}, {"T", T}, {"D", D}, {"dtype", cuda ? "bf16" : "fp32"},
+                          {"H", H}, {"T", T}, {"D", D}, {"W", config.window},
+                          {"K", config.top_k}, {"dtype", cuda ? "bf16" : "fp32"},
                           {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd},
                           {"peak_gib", peak_memory_gib(device)}};
     if (!validated.empty()) row["validated"] = validated;
@@ -386,20 +392,22 @@ void print_table(const nlohmann::json& result) {
     if (!result["ops"].empty()) {
         fmt::print(
             "\nattention op, forward and forward + backward (f+b over this run's yardsticks):\n"
-            "{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10} {:>10} {:>9} {:>7} {:>7}\n",
-            "preset", "attention", "B", "H", "T", "D", "dtype", "fwd ms", "f+b ms", "peak GiB",
-            "/sdpa", "/flashW");
+            "{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10} {:>10} {:>9} {:>7} "
+            "{:>7}\n",
+            "preset", "attention", "B", "H", "T", "D", "W", "K", "dtype", "fwd ms", "f+b ms",
+            "peak GiB", "/sdpa", "/flashW");
         for (const auto& r : result["ops"]) {
             if (r.contains("error")) {
                 fmt::print("{:<8} {:<12} failed: {}\n", r["preset"].get<std::string>(),
                            r["attention"].get<std::string>(), r["error"].get<std::string>());
                 continue;
             }
-            fmt::print("{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>6} {:>10.3f} {:>10.3f} {:>9.2f} "
-                       "{:>7} {:>7}\n",
+            fmt::print("{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10.3f} "
+                       "{:>10.3f} {:>9.2f} {:>7} {:>7}\n",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
-                       r["D"].get<int64_t>(), r["dtype"].get<std::string>(),
+                       r["D"].get<int64_t>(), r["W"].get<int64_t>(), r["K"].get<int64_t>(),
+                       r["dtype"].get<std::string>(),
                        r["fwd_ms"].get<double>(), r["fwd_bwd_ms"].get<double>(),
                        r["peak_gib"].get<double>(), num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
                        num(r, "fwd_bwd_ms_over_flash-window", "{:.2f}"));
@@ -494,6 +502,13 @@ void add_bench_command(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--op-batch", o->op_batch, "batch of the attention-op benchmark")
         ->capture_default_str();
+    c->add_option("--op-window", o->op_window,
+                  "keys in each query's window in the op benchmark (0: the preset's)")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--op-top-k", o->op_top_k,
+                  "keys kept per query in the op benchmark (0: the preset's; >= the window: "
+                  "no selection)")
+        ->check(CLI::NonNegativeNumber);
     c->add_option("--repeats", o->repeats, "timed runs (the median is reported)")
         ->capture_default_str();
     c->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();

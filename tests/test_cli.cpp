@@ -113,6 +113,22 @@ TEST_F(Cli, DeviceChoiceOfSamplingAndEvaluation) {
     }
 }
 
+// The op benchmark at a window and top-K of the user's choosing, reported in its rows.
+TEST_F(Cli, BenchTimesTheOpAtAChosenWindowAndTopK) {
+    const auto r = krause_cli("bench --what op --preset mnist-tiny --attention krause,krause-ref "
+                              "--device cpu --op-batch 1 --op-window 12 --op-top-k 5 "
+                              "--repeats 1 --warmup 0 --json",
+                              dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto rows = nlohmann::json::parse(r.out)["ops"];
+    ASSERT_EQ(rows.size(), 2u) << r.out;
+    for (const auto& row : rows) {
+        EXPECT_EQ(row["W"], 12) << row;
+        EXPECT_EQ(row["K"], 5) << row;
+        EXPECT_GT(row["fwd_bwd_ms"].get<double>(), 0.0) << row;
+    }
+}
+
 TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
     std::ofstream(dir_ + "/garbage.safetensors") << "garbage";
     std::ofstream(dir_ + "/empty.safetensors");
@@ -131,6 +147,7 @@ TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
         "data fetch imagenet --dir d",
         "bench --attention flash --what op",
         "bench --tensor-cores maybe --what op",
+        "bench --op-window -3 --what op",
         "sample --device gpu",
         "sample --checkpoint '' -n 2",
         "eval --checkpoint '' --data mnist:" + data_,
