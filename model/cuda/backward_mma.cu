@@ -8,7 +8,8 @@ namespace {
 // ---- The backward passes on tensor cores (bf16, after the tensor-core forward, head size <= 64)
 // Four warps per block, each owning 16 of the block's 64 rows (queries in the query pass, keys in
 // the key pass); the other side streams through shared memory in chunks of 64 rows, consumed 16 at
-// a time. The products over head dims (q.k for the distances, dO.v for dp) are mma with the
+// a time, through two buffers: chunk c + 1 is copied (cp.async) while the block works on chunk c.
+// The products over head dims (q.k for the distances, dO.v for dp) are mma with the
 // block's rows as A operands, kept in registers for the whole tile (re-read from shared memory at
 // each step from head size 64, where holding them spilled); the probabilities and ds are
 // formed in the accumulator fragments, where the m16n8 accumulators of two adjacent 8-column
@@ -95,7 +96,8 @@ __device__ __forceinline__ void load_rows_split(uint16_t* __restrict__ hi,
     }
 }
 
-size_t mma_backward_shared_bytes(int kd) { return sizeof(uint16_t) * 4 * kTile * (kd + kMmaPad); }
+// Six tiles of kTile rows: the block's own two, and two buffers for each of the streamed two.
+size_t mma_backward_shared_bytes(int kd) { return sizeof(uint16_t) * 6 * kTile * (kd + kMmaPad); }
 
 // Query pass on tensor cores: what krause_backward_query_kernel computes (dq, delta, the
 // per-tile d log_sigma), from the fragments described above.
@@ -109,33 +111,46 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
     extern __shared__ float4 shared4[];
     uint16_t* q_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's queries
     uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) their dO
-    uint16_t* k_tile = do_tile + kTile * kPq;                  // (kTile, kPq) key chunk
-    uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) value chunk
+    uint16_t* k_tiles = do_tile + kTile * kPq;                 // 2 x (kTile, kPq) key chunks
+    uint16_t* v_tiles = k_tiles + 2 * kTile * kPq;             // 2 x (kTile, kPq) value chunks
     __shared__ float q_norm[kTile], k_norm[kTile], delta_tile[kTile];
     __shared__ double warp_part[kFwdWarps];
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
     const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
     const auto* g_src = reinterpret_cast<const uint16_t*>(p.dout);
-    const auto* kw = reinterpret_cast<const unsigned*>(k_tile);
-    const auto* vw = reinterpret_cast<const unsigned*>(v_tile);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = 16 * warp;
     const int n_chunks = p.n_cols / kTile;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const auto [bh, i0, coef] = backward_tile(p, tile);
-        const int key0 = i0 - p.W + 1;
+        const RowTile rows = backward_tile(p, tile);
+        const int bh = rows.bh, i0 = rows.row0, key0 = i0 - p.W + 1;
+        const float coef = rows.coef;
+        // Key and value chunk c into buffer c % 2, copied while the block works on chunk c - 1.
+        auto start_chunk = [&](int c) {
+            start_rows_bf16<kD, kTile, kWide>(k_tiles + c % 2 * kTile * kPq,
+                                              k_src + p.lk.slice(bh, p.H), p.lk.t,
+                                              key0 + c * kTile, p.T, p.D);
+            start_rows_bf16<kD, kTile, kWide>(v_tiles + c % 2 * kTile * kPq,
+                                              v_src + p.lv.slice(bh, p.H), p.lv.t,
+                                              key0 + c * kTile, p.T, p.D);
+            commit_copies();
+        };
 
         __syncthreads();
-        load_rows_bf16<kD, kTile, kWide>(q_tile, q_src + p.lq.slice(bh, p.H),
-                                         p.lq.t, i0, p.T, p.D);
-        load_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H),
-                                         p.lg.t, i0, p.T, p.D);
-        // The forward output O in the chunk tiles, as bf16 hi + lo, for delta.
-        load_rows_split<kD, kTile>(k_tile, v_tile, p.out + p.lo.slice(bh, p.H), p.lo.t, i0, p.T,
-                                   p.D);
+        start_rows_bf16<kD, kTile, kWide>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0, p.T,
+                                          p.D);
+        start_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, i0, p.T,
+                                          p.D);
+        commit_copies();
+        start_chunk(0);
+        // The forward output O in the second buffers, as bf16 hi + lo, for delta.
+        uint16_t* o_hi = k_tiles + kTile * kPq;
+        uint16_t* o_lo = v_tiles + kTile * kPq;
+        load_rows_split<kD, kTile>(o_hi, o_lo, p.out + p.lo.slice(bh, p.H), p.lo.t, i0, p.T, p.D);
+        copies_landed<1>();  // q and dO; chunk 0 may still be in flight
         __syncthreads();
         row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
         unsigned qa[kD / 16][4], da[kD / 16][4];  // da also forms delta below
@@ -148,8 +163,8 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
             // dp_ij = dO_i . v_j: with one kept key (p = 1, so O_i = v_j exactly and lo = 0)
             // ds = p (dp - delta) is then exactly 0, as in the ATen path.
             float hi[2][4], lo[2][4];
-            pair_products<kD>(da, reinterpret_cast<const unsigned*>(k_tile), m0, hi);
-            pair_products<kD>(da, reinterpret_cast<const unsigned*>(v_tile), m0, lo);
+            pair_products<kD>(da, reinterpret_cast<const unsigned*>(o_hi), m0, hi);
+            pair_products<kD>(da, reinterpret_cast<const unsigned*>(o_lo), m0, lo);
             if (t == g / 2) {  // the lane that holds (g, g) and (g + 8, g + 8)
 #pragma unroll
                 for (int x = 0; x < 2; ++x) {
@@ -180,12 +195,12 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         float acc[kD / 8][4] = {};
         float rowsum[2] = {}, ds_logp[2] = {}, p_logp[2] = {};
         for (int c = 0; c < n_chunks; ++c) {
-            __syncthreads();
-            load_rows_bf16<kD, kTile, kWide>(k_tile, k_src + p.lk.slice(bh, p.H),
-                                             p.lk.t, key0 + c * kTile, p.T, p.D);
-            load_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H),
-                                             p.lv.t, key0 + c * kTile, p.T, p.D);
-            __syncthreads();
+            copies_landed<0>();
+            __syncthreads();  // chunk c is in; the other buffers (chunk c - 1, O) are done with
+            if (c + 1 < n_chunks) start_chunk(c + 1);
+            const uint16_t* k_tile = k_tiles + c % 2 * kTile * kPq;
+            const auto* kw = reinterpret_cast<const unsigned*>(k_tile);
+            const auto* vw = reinterpret_cast<const unsigned*>(v_tiles + c % 2 * kTile * kPq);
             row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
             __syncthreads();
 #pragma unroll 1
@@ -267,31 +282,59 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
     extern __shared__ float4 shared4[];
     uint16_t* k_tile = reinterpret_cast<uint16_t*>(shared4);  // (kTile, kPq) the block's keys
     uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) their values
-    uint16_t* q_tile = v_tile + kTile * kPq;                   // (kTile, kPq) query chunk
-    uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) its dO
-    __shared__ float q_norm[kTile], k_norm[kTile], delta_tile[kTile];
-    __shared__ float2 lse_tile[kTile];
-    __shared__ uint2 threshold_tile[kTile];
+    uint16_t* q_tiles = v_tile + kTile * kPq;                  // 2 x (kTile, kPq) query chunks
+    uint16_t* do_tiles = q_tiles + 2 * kTile * kPq;            // 2 x (kTile, kPq) their dO
+    __shared__ float q_norm[kTile], k_norm[kTile], delta_tiles[2][kTile];
+    __shared__ float2 lse_tiles[2][kTile];
+    __shared__ uint2 threshold_tiles[2][kTile];
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
     const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
     const auto* g_src = reinterpret_cast<const uint16_t*>(p.dout);
-    const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
-    const auto* dw = reinterpret_cast<const unsigned*>(do_tile);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
     const int m0 = 16 * warp;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const auto [bh, j0, coef] = backward_tile(p, tile);
+        const RowTile rows = backward_tile(p, tile);
+        const int bh = rows.bh, j0 = rows.row0;
+        const float coef = rows.coef;
         // Query chunks start at j0; those past T hold no query.
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
+        // Query chunk c (rows, dO and the forward's row statistics) into buffer c % 2, copied
+        // while the block works on chunk c - 1.
+        auto start_chunk = [&](int c) {
+            const int b = c % 2, ibase = j0 + c * kTile;
+            start_rows_bf16<kD, kTile, kWide>(q_tiles + b * kTile * kPq,
+                                              q_src + p.lq.slice(bh, p.H), p.lq.t, ibase, p.T,
+                                              p.D);
+            start_rows_bf16<kD, kTile, kWide>(do_tiles + b * kTile * kPq,
+                                              g_src + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T,
+                                              p.D);
+            if (threadIdx.x < kTile) {
+                const int64_t at =
+                    static_cast<int64_t>(bh) * p.T + min(ibase + threadIdx.x, p.T - 1);
+                if constexpr (kWide) {
+                    copy_async<8>(&lse_tiles[b][threadIdx.x], p.lse + at, true);
+                    copy_async<8>(&threshold_tiles[b][threadIdx.x], p.threshold + at, true);
+                    copy_async<4>(&delta_tiles[b][threadIdx.x], p.delta + at, true);
+                } else {
+                    lse_tiles[b][threadIdx.x] = p.lse[at];
+                    threshold_tiles[b][threadIdx.x] = p.threshold[at];
+                    delta_tiles[b][threadIdx.x] = p.delta[at];
+                }
+            }
+            commit_copies();
+        };
 
         __syncthreads();
-        load_rows_bf16<kD, kTile, kWide>(k_tile, k_src + p.lk.slice(bh, p.H),
-                                         p.lk.t, j0, p.T, p.D);
-        load_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H),
-                                         p.lv.t, j0, p.T, p.D);
+        start_rows_bf16<kD, kTile, kWide>(k_tile, k_src + p.lk.slice(bh, p.H), p.lk.t, j0, p.T,
+                                          p.D);
+        start_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t, j0, p.T,
+                                          p.D);
+        commit_copies();
+        start_chunk(0);
+        copies_landed<1>();  // the block's keys and values; chunk 0 may still be in flight
         __syncthreads();
         row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
         __syncthreads();
@@ -306,19 +349,16 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
         float colsum[2] = {};
         for (int c = 0; c < n_chunks; ++c) {
             const int ibase = j0 + c * kTile;
-            __syncthreads();
-            load_rows_bf16<kD, kTile, kWide>(q_tile, q_src + p.lq.slice(bh, p.H),
-                                             p.lq.t, ibase, p.T, p.D);
-            load_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H),
-                                             p.lg.t, ibase, p.T, p.D);
-            if (threadIdx.x < kTile) {
-                const int64_t at =
-                    static_cast<int64_t>(bh) * p.T + min(ibase + threadIdx.x, p.T - 1);
-                lse_tile[threadIdx.x] = p.lse[at];
-                threshold_tile[threadIdx.x] = p.threshold[at];
-                delta_tile[threadIdx.x] = p.delta[at];
-            }
-            __syncthreads();
+            copies_landed<0>();
+            __syncthreads();  // chunk c is in; the other buffers (chunk c - 1) are done with
+            if (c + 1 < n_chunks) start_chunk(c + 1);
+            const uint16_t* q_tile = q_tiles + c % 2 * kTile * kPq;
+            const uint16_t* do_tile = do_tiles + c % 2 * kTile * kPq;
+            const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
+            const auto* dw = reinterpret_cast<const unsigned*>(do_tile);
+            const float2* lse_tile = lse_tiles[c % 2];
+            const uint2* threshold_tile = threshold_tiles[c % 2];
+            const float* delta_tile = delta_tiles[c % 2];
             row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
             __syncthreads();
 #pragma unroll 1

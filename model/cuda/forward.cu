@@ -130,12 +130,13 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 // The same three phases as krause_forward_kernel, but the distances come from one bf16 product
 // q.k per pair (exact products, fp32 accumulation: ||q||^2 + ||k||^2 - 2 q.k in fp32, clamped at
 // 0 like the ATen path) and the weighted sum of values from probabilities split into two bf16
-// parts, both on mma.sync m16n8k16. Top-K and softmax stay as they are. Each of the four warps
-// owns 16 queries (m-tile warp % 2) and half of the key chunk (scores) or of the head dims
-// (output).
+// parts, both on mma.sync m16n8k16; top-K and softmax are the CUDA-core kernel's. Each of the
+// four warps owns 16 queries (m-tile warp % 2) and half of the key chunk (scores) or of the head
+// dims (output). The key chunks and then the value chunks stream through two buffers: chunk
+// j + 1 is copied while chunk j is used (and the first value chunk during top-K).
 size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
     return sizeof(float) * (kFwdRows + kTile) +
-           sizeof(uint16_t) * (kFwdRows + kTile) * (kd + kMmaPad) +
+           sizeof(uint16_t) * (kFwdRows + 2 * kTile) * (kd + kMmaPad) +
            (scores_in_shared ? sizeof(float) * n_cols * kFwdPitch : 0);
 }
 
@@ -149,12 +150,11 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     float* q_norm = reinterpret_cast<float*>(shared4);                // (kFwdRows)
     float* k_norm = q_norm + kFwdRows;                                // (kTile)
     uint16_t* q_tile = reinterpret_cast<uint16_t*>(k_norm + kTile);   // (kFwdRows, kPq)
-    uint16_t* kv_tile = q_tile + kFwdRows * kPq;                      // (kTile, kPq)
+    uint16_t* kv_tiles = q_tile + kFwdRows * kPq;                     // 2 x (kTile, kPq)
     float* scores = kScoresInShared
-                        ? reinterpret_cast<float*>(kv_tile + kTile * kPq)
+                        ? reinterpret_cast<float*>(kv_tiles + 2 * kTile * kPq)
                         : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
     const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
-    const auto* kw = reinterpret_cast<const unsigned*>(kv_tile);
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
     const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
@@ -163,21 +163,32 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     const int m0 = 16 * (warp % 2);        // this warp's first query of the tile
     const int half = warp / 2;             // which half of the keys (scores) or dims (output)
     const int n_chunks = p.n_cols / kTile;
+    auto buffer = [&](int j) { return kv_tiles + j % 2 * kTile * kPq; };
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const auto [bh, i0, key0, coef] = query_tile(p, tile);
+        const QueryTile queries = query_tile(p, tile);
+        const int bh = queries.bh, i0 = queries.i0, key0 = queries.key0;
+        const float coef = queries.coef;
+        // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
+        auto start_chunk = [&](int j) {
+            const bool keys = j < n_chunks;
+            start_rows_bf16<kD, kTile, kWide>(
+                buffer(j), keys ? k_src + p.lk.slice(bh, p.H) : v_src + p.lv.slice(bh, p.H),
+                keys ? p.lk.t : p.lv.t, key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
+            commit_copies();
+        };
 
         __syncthreads();  // the previous tile is done with every buffer
-        load_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H),
-                                            p.lq.t, i0, p.T, p.D);
-        __syncthreads();
-        row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
+        start_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0,
+                                             p.T, p.D);
+        start_chunk(0);
         for (int c = 0; c < n_chunks; ++c) {
-            __syncthreads();
-            load_rows_bf16<kD, kTile, kWide>(kv_tile, k_src + p.lk.slice(bh, p.H), p.lk.t,
-                                      key0 + c * kTile, p.T, p.D);
-            __syncthreads();
-            row_norms<kD, kTile, kFwdWarps>(kv_tile, kPq, k_norm);
+            copies_landed<0>();
+            __syncthreads();  // chunk c is in; chunk c - 1 (the other buffer) is done with
+            start_chunk(c + 1);
+            if (c == 0) row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
+            const auto* kw = reinterpret_cast<const unsigned*>(buffer(c));
+            row_norms<kD, kTile, kFwdWarps>(buffer(c), kPq, k_norm);
             float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
 #pragma unroll
             for (int ks = 0; ks < kD / 16; ++ks) {
@@ -191,7 +202,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
                     mma_bf16(dot[nt], a, kw[n * kPw + 8 * ks + t], kw[n * kPw + 8 * ks + 4 + t]);
                 }
             }
-            __syncthreads();  // k_norm is complete
+            __syncthreads();  // the norms are complete
 #pragma unroll
             for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
@@ -214,10 +225,11 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         constexpr int kNt = kD / 16;
         float o[kNt][4] = {};
         for (int c = 0; c < n_chunks; ++c) {
-            __syncthreads();
-            load_rows_bf16<kD, kTile, kWide>(kv_tile, v_src + p.lv.slice(bh, p.H), p.lv.t,
-                                      key0 + c * kTile, p.T, p.D);
-            __syncthreads();
+            const int j = n_chunks + c;
+            copies_landed<0>();
+            __syncthreads();  // value chunk c is in; the other buffer is done with
+            if (c + 1 < n_chunks) start_chunk(j + 1);
+            const uint16_t* v_tile = buffer(j);
 #pragma unroll
             for (int ks = 0; ks < kTile / 16; ++ks) {
                 const float* pr = scores + (c * kTile + 16 * ks + 2 * t) * kFwdPitch + m0 + g;
@@ -226,7 +238,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
                 split_bf16(pr[8], pr[kFwdPitch + 8], pa[1], pb[1]);
                 split_bf16(pr[8 * kFwdPitch], pr[9 * kFwdPitch], pa[2], pb[2]);
                 split_bf16(pr[8 * kFwdPitch + 8], pr[9 * kFwdPitch + 8], pa[3], pb[3]);
-                const uint16_t* vr = kv_tile + (16 * ks + 2 * t) * kPq + half * (kD / 2) + g;
+                const uint16_t* vr = v_tile + (16 * ks + 2 * t) * kPq + half * (kD / 2) + g;
 #pragma unroll
                 for (int nt = 0; nt < kNt; ++nt) {
                     const uint16_t* v0 = vr + 8 * nt;
@@ -254,7 +266,6 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     __trap();
 #endif
 }
-
 
 }  // namespace
 

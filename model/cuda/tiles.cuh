@@ -253,6 +253,71 @@ __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
     }
 }
 
+// ---- Asynchronous copies into shared memory (cp.async, compute capability 8.0+) ----
+// A copy started by these helpers bypasses the registers and lands while the block computes:
+// the kernels start the next chunk's copies before they work on the current one, commit each
+// chunk as one group, and wait for it (copies_landed<N>: all but the N newest groups) followed by
+// a barrier before reading it.
+
+// Copies `bytes` (4, 8 or 16) from global src to shared dst, or writes zeros when !in (src must
+// still be a valid address; nothing is read from it then).
+template <int kBytes>
+__device__ __forceinline__ void copy_async(void* dst, const void* src, bool in) {
+#if __CUDA_ARCH__ >= 800
+    static_assert(kBytes == 4 || kBytes == 8 || kBytes == 16, "cp.async moves 4, 8 or 16 bytes");
+    const auto to = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    if constexpr (kBytes == 16) {
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(src),
+                     "r"(in ? 16 : 0));
+    } else {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(to), "l"(src),
+                     "n"(kBytes), "r"(in ? kBytes : 0));
+    }
+#else
+    __trap();
+#endif
+}
+
+// Closes the group of copies this thread started since the last call.
+__device__ __forceinline__ void commit_copies() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+// Waits until at most kPending of this thread's newest groups are still in flight; the block
+// then needs a barrier before any thread reads what another one copied.
+template <int kPending>
+__device__ __forceinline__ void copies_landed() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+#endif
+}
+
+// load_rows_bf16 for kWide tiles without waiting: starts one 16-byte copy per piece (rows
+// outside [0, T) and pieces past D are zero-filled). Other tiles load synchronously as in
+// load_rows_bf16, so that a kernel pipelines its chunks with one code path for both.
+template <int kD, int kRows, bool kWide>
+__device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
+                                                const uint16_t* __restrict__ src, int64_t stride,
+                                                int row0, int T, int D) {
+    if constexpr (kWide) {
+        constexpr int kPieces = kD / 8;
+        constexpr int kPer = kRows * kPieces / kFwdThreads;
+        static_assert(kRows * kPieces % kFwdThreads == 0, "pieces must fill whole passes");
+#pragma unroll
+        for (int n = 0; n < kPer; ++n) {
+            const int e = threadIdx.x + n * kFwdThreads;
+            const int row = e / kPieces, d = e % kPieces * 8, r = row0 + row;
+            const bool in = d < D && r >= 0 && r < T;
+            copy_async<16>(dst + row * (kD + kMmaPad) + d,
+                           in ? src + static_cast<int64_t>(r) * stride + d : src, in);
+        }
+    } else {
+        load_rows_bf16<kD, kRows, false>(dst, src, stride, row0, T, D);
+    }
+}
+
 // Dims 2n and 2n + 1 of row r of a bf16 tile, as floats.
 __device__ __forceinline__ float2 dim_pair(const uint16_t* rows, int pitch, int r, int n) {
     const unsigned w = reinterpret_cast<const unsigned*>(rows + r * pitch)[n];
