@@ -96,13 +96,21 @@ __device__ __forceinline__ void load_rows_split(uint16_t* __restrict__ hi,
     }
 }
 
+// Blocks per multiprocessor the passes are compiled for: with 16-byte loads as many as the
+// registers allow with at most a few bytes spilled (three at head size 64, four at 32: more warps
+// to hide the latency of each step's dependent products); the element-load variants, which spill
+// sooner, keep fewer.
+constexpr int backward_blocks(int kD, bool kWide) {
+    return kWide ? (kD <= 32 ? 4 : 3) : (kD <= 32 ? 3 : 2);
+}
+
 // Six tiles of kTile rows: the block's own two, and two buffers for each of the streamed two.
 size_t mma_backward_shared_bytes(int kd) { return sizeof(uint16_t) * 6 * kTile * (kd + kMmaPad); }
 
 // Query pass on tensor cores: what krause_backward_query_kernel computes (dq, delta, the
 // per-tile d log_sigma), from the fragments described above.
 template <int kD, bool kWide>
-__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
+__global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     krause_backward_query_mma_kernel(const BackwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
     static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
@@ -273,7 +281,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
 // Key pass on tensor cores: what krause_backward_key_kernel computes (dk, dv), from the
 // fragments described above, with the keys as the block's rows.
 template <int kD, bool kWide>
-__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 3 : 2)
+__global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     krause_backward_key_mma_kernel(const BackwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
     static_assert(kFwdThreads == 128 && kTile == 64, "four warps of 16 rows");
