@@ -27,7 +27,7 @@ struct ForwardParams {
     float* scores;           // (grid, n_cols, kFwdPitch) when the score tile outgrows shared memory
     Layout lq, lk, lv, lo;   // of q, k, v and of out / out_f32
     int H, T, D, W, K;
-    bool wide;     // rows of q, k, v 16-byte aligned and D % 8 == 0: vector loads (tiles.cuh)
+    bool wide;     // rows of q, k, v 16-byte aligned and D % 8 == 0: 16-byte copies (tiles.cuh)
     int n_qtiles;  // ceil(T / kFwdRows) query tiles per (b, h)
     int n_tiles;   // B * H * n_qtiles
     int n_cols;    // keys a query tile spans, kFwdRows + W - 1, rounded up to whole chunks

@@ -219,36 +219,30 @@ __device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsig
 }
 
 // kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
-// kMmaPad); rows outside [0, T) and dims past D are zero. All loads are issued before the stores.
-// kWide: every row of src starts 16-byte aligned and D is a multiple of 8 (Params::wide), so
-// that the rows move as 16-byte vectors, eight times fewer loads and stores than one per element.
-template <int kD, int kRows, bool kWide>
+// kMmaPad), one element per load, 16 loads in flight per thread before their stores; rows outside
+// [0, T) and dims past D are zero. For rows that are not all 16-byte aligned: start_rows_bf16
+// copies aligned ones.
+template <int kD, int kRows>
 __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
                                                const uint16_t* __restrict__ src, int64_t stride,
                                                int row0, int T, int D) {
-    using Piece = std::conditional_t<kWide, uint4, uint16_t>;  // what one load moves
-    constexpr int kElems = sizeof(Piece) / sizeof(uint16_t);   // bf16 per piece: 8 or 1
-    constexpr int kPieces = kD / kElems;                        // pieces per row
-    constexpr int kPer = kRows * kPieces / kFwdThreads;
-    static_assert(kRows * kPieces % kFwdThreads == 0, "pieces must fill whole passes");
-    constexpr int kInFlight = kWide ? 2 : 16;  // loads in flight per thread
-    constexpr int kBatch = kPer < kInFlight ? kPer : kInFlight;
+    constexpr int kPer = kRows * kD / kFwdThreads;
+    static_assert(kRows * kD % kFwdThreads == 0, "elements must fill whole passes");
+    constexpr int kBatch = kPer < 16 ? kPer : 16;
 #pragma unroll
     for (int n0 = 0; n0 < kPer; n0 += kBatch) {
-        Piece x[kBatch];
+        uint16_t x[kBatch];
 #pragma unroll
         for (int n = 0; n < kBatch; ++n) {
             const int e = threadIdx.x + (n0 + n) * kFwdThreads;
-            const int r = row0 + e / kPieces, d = e % kPieces * kElems;
-            x[n] = (d < D && r >= 0 && r < T)
-                       ? *reinterpret_cast<const Piece*>(src + static_cast<int64_t>(r) * stride + d)
-                       : Piece{};
+            const int r = row0 + e / kD, d = e % kD;
+            x[n] = (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d]
+                                              : uint16_t{0};
         }
 #pragma unroll
         for (int n = 0; n < kBatch; ++n) {
             const int e = threadIdx.x + (n0 + n) * kFwdThreads;
-            const int row = e / kPieces, d = e % kPieces * kElems;
-            *reinterpret_cast<Piece*>(dst + row * (kD + kMmaPad) + d) = x[n];
+            dst[e / kD * (kD + kMmaPad) + e % kD] = x[n];
         }
     }
 }
@@ -259,7 +253,7 @@ __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
 // chunk as one group, and wait for it (copies_landed<N>: all but the N newest groups) followed by
 // a barrier before reading it.
 
-// Copies `bytes` (4, 8 or 16) from global src to shared dst, or writes zeros when !in (src must
+// Copies kBytes (4, 8 or 16) from global src to shared dst, or writes zeros when !in (src must
 // still be a valid address; nothing is read from it then).
 template <int kBytes>
 __device__ __forceinline__ void copy_async(void* dst, const void* src, bool in) {
@@ -294,9 +288,10 @@ __device__ __forceinline__ void copies_landed() {
 #endif
 }
 
-// load_rows_bf16 for kWide tiles without waiting: starts one 16-byte copy per piece (rows
-// outside [0, T) and pieces past D are zero-filled). Other tiles load synchronously as in
-// load_rows_bf16, so that a kernel pipelines its chunks with one code path for both.
+// The rows of load_rows_bf16, without waiting where kWide (every row of src 16-byte aligned and D
+// a multiple of 8, Params::wide): one 16-byte copy per eight dims (rows outside [0, T) and dims
+// past D zero-filled). Other tiles load synchronously through load_rows_bf16, so that a kernel
+// pipelines its chunks with one code path for both.
 template <int kD, int kRows, bool kWide>
 __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
                                                 const uint16_t* __restrict__ src, int64_t stride,
@@ -314,7 +309,7 @@ __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
                            in ? src + static_cast<int64_t>(r) * stride + d : src, in);
         }
     } else {
-        load_rows_bf16<kD, kRows, false>(dst, src, stride, row0, T, D);
+        load_rows_bf16<kD, kRows>(dst, src, stride, row0, T, D);
     }
 }
 
