@@ -322,15 +322,9 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             if (threadIdx.x < kTile) {
                 const int64_t at =
                     static_cast<int64_t>(bh) * p.T + min(ibase + threadIdx.x, p.T - 1);
-                if constexpr (kWide) {
-                    copy_async<8>(&lse_tiles[b][threadIdx.x], p.lse + at, true);
-                    copy_async<8>(&threshold_tiles[b][threadIdx.x], p.threshold + at, true);
-                    copy_async<4>(&delta_tiles[b][threadIdx.x], p.delta + at, true);
-                } else {
-                    lse_tiles[b][threadIdx.x] = p.lse[at];
-                    threshold_tiles[b][threadIdx.x] = p.threshold[at];
-                    delta_tiles[b][threadIdx.x] = p.delta[at];
-                }
+                copy_async<8>(&lse_tiles[b][threadIdx.x], p.lse + at, true);
+                copy_async<8>(&threshold_tiles[b][threadIdx.x], p.threshold + at, true);
+                copy_async<4>(&delta_tiles[b][threadIdx.x], p.delta + at, true);
             }
             commit_copies();
         };

@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         __syncthreads();  // the previous tile is done with every buffer
         start_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0,
                                              p.T, p.D);
-        start_chunk(0);
+        start_chunk(0);  // its group holds the query rows too
         for (int c = 0; c < n_chunks; ++c) {
             copies_landed<0>();
             __syncthreads();  // chunk c is in; chunk c - 1 (the other buffer) is done with
