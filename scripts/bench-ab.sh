@@ -66,7 +66,7 @@ python3 - "$work" "$rounds" "$rev" <<'PY'
 import json, sys
 work, rounds, rev = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 # What a row ran, not what it measured: the same in both builds.
-shape = {"B", "H", "T", "D", "parameters", "train_batch", "forward_batch", "sample_batch",
+shape = {"B", "H", "T", "D", "W", "K", "parameters", "train_batch", "forward_batch", "sample_batch",
          "sample_tokens_timed", "train_flops_per_image"}
 figures = {}  # (part, preset, attention, key) -> {"before": [...], "after": [...]}
 device = ""
