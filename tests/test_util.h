@@ -41,7 +41,12 @@ inline ModelConfig tiny_config(AttentionKind kind, int64_t h = 6, int64_t w = 6,
 // failure that a test reported with its seed.
 inline uint64_t fresh_seed() {
     if (const char* fixed = std::getenv("KRAUSE_TEST_SEED"); fixed != nullptr && *fixed != 0) {
-        return std::strtoull(fixed, nullptr, 10);
+        char* end = nullptr;
+        const uint64_t seed = std::strtoull(fixed, &end, 10);
+        if (*end != 0) {
+            throw std::invalid_argument(std::string("KRAUSE_TEST_SEED is not a number: ") + fixed);
+        }
+        return seed;
     }
     return std::random_device{}();
 }
