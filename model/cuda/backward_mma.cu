@@ -18,38 +18,31 @@ namespace {
 // parts like the forward's probabilities. The distances reuse the forward's norms, products and
 // rounding, so the kept set and the probabilities are the forward's.
 
-// The A fragments of rows m0 .. m0 + 15 of a bf16 tile (kPw 32-bit words per row), one per 16 dims.
+// The A fragments of rows m0 .. m0 + 15 of a bf16 tile, one per 16 dims.
 template <int kD>
-__device__ __forceinline__ void row_fragments(const unsigned* __restrict__ w, int m0,
+__device__ __forceinline__ void row_fragments(const uint16_t* __restrict__ tile, int m0,
                                               unsigned (&a)[kD / 16][4]) {
-    constexpr int kPw = (kD + kMmaPad) / 2;
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
 #pragma unroll
-    for (int ks = 0; ks < kD / 16; ++ks) {
-        a[ks][0] = w[(m0 + g) * kPw + 8 * ks + t];
-        a[ks][1] = w[(m0 + g + 8) * kPw + 8 * ks + t];
-        a[ks][2] = w[(m0 + g) * kPw + 8 * ks + 4 + t];
-        a[ks][3] = w[(m0 + g + 8) * kPw + 8 * ks + 4 + t];
-    }
+    for (int ks = 0; ks < kD / 16; ++ks) a_fragment(tile, kD + kMmaPad, m0, 16 * ks, a[ks]);
 }
 
 // c[h] = sum over dims of rows(a) times tile rows n0 + 8h + g (B = tile^T), h = 0, 1: the
 // accumulators of 16 chunk rows, in ascending steps of 16 dims like the forward's distances.
 template <int kD>
 __device__ __forceinline__ void pair_products(const unsigned (&a)[kD / 16][4],
-                                              const unsigned* __restrict__ w, int n0,
+                                              const uint16_t* __restrict__ tile, int n0,
                                               float (&c)[2][4]) {
-    constexpr int kPw = (kD + kMmaPad) / 2;
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) c[h][e] = 0.f;
+    }
 #pragma unroll
-        for (int ks = 0; ks < kD / 16; ++ks) {
-            const unsigned* b = w + (n0 + 8 * h + g) * kPw + 8 * ks + t;
-            mma_bf16(c[h], a[ks], b[0], b[4]);
-        }
+    for (int ks = 0; ks < kD / 16; ++ks) {
+        unsigned b[4];
+        bt_fragments(tile, kD + kMmaPad, n0, 16 * ks, b);
+        mma_bf16(c[0], a[ks], b[0], b[1]);
+        mma_bf16(c[1], a[ks], b[2], b[3]);
     }
 }
 
@@ -59,21 +52,19 @@ template <int kD>
 __device__ __forceinline__ void add_weighted_rows(const float (&x)[2][4],
                                                   const uint16_t* __restrict__ tile, int k0,
                                                   float (&acc)[kD / 8][4]) {
-    constexpr int kPq = kD + kMmaPad;
-    const int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     unsigned hi[4], lo[4];
     split_bf16(x[0][0], x[0][1], hi[0], lo[0]);
     split_bf16(x[0][2], x[0][3], hi[1], lo[1]);
     split_bf16(x[1][0], x[1][1], hi[2], lo[2]);
     split_bf16(x[1][2], x[1][3], hi[3], lo[3]);
-    const uint16_t* r = tile + (k0 + 2 * t) * kPq + g;
 #pragma unroll
-    for (int n = 0; n < kD / 8; ++n) {
-        const uint16_t* v = r + 8 * n;
-        const unsigned b0 = v[0] | (static_cast<unsigned>(v[kPq]) << 16);
-        const unsigned b1 = v[8 * kPq] | (static_cast<unsigned>(v[9 * kPq]) << 16);
-        mma_bf16(acc[n], hi, b0, b1);
-        mma_bf16(acc[n], lo, b0, b1);
+    for (int n = 0; n < kD / 8; n += 2) {
+        unsigned b[4];
+        b_fragments(tile, kD + kMmaPad, k0, 8 * n, b);
+        mma_bf16(acc[n], hi, b[0], b[1]);
+        mma_bf16(acc[n], lo, b[0], b[1]);
+        mma_bf16(acc[n + 1], hi, b[2], b[3]);
+        mma_bf16(acc[n + 1], lo, b[2], b[3]);
     }
 }
 
@@ -163,16 +154,16 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
         unsigned qa[kD / 16][4], da[kD / 16][4];  // da also forms delta below
         if constexpr (kHoldRows) {
-            row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
+            row_fragments<kD>(q_tile, m0, qa);
         }
-        row_fragments<kD>(reinterpret_cast<const unsigned*>(do_tile), m0, da);
+        row_fragments<kD>(do_tile, m0, da);
         {
             // delta_i = dO_i . O_i, the diagonal of dO O^T, formed by the products that form
             // dp_ij = dO_i . v_j: with one kept key (p = 1, so O_i = v_j exactly and lo = 0)
             // ds = p (dp - delta) is then exactly 0, as in the ATen path.
             float hi[2][4], lo[2][4];
-            pair_products<kD>(da, reinterpret_cast<const unsigned*>(o_hi), m0, hi);
-            pair_products<kD>(da, reinterpret_cast<const unsigned*>(o_lo), m0, lo);
+            pair_products<kD>(da, o_hi, m0, hi);
+            pair_products<kD>(da, o_lo, m0, lo);
             if (t == g / 2) {  // the lane that holds (g, g) and (g + 8, g + 8)
 #pragma unroll
                 for (int x = 0; x < 2; ++x) {
@@ -207,19 +198,18 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             __syncthreads();  // chunk c is in; the other buffers (chunk c - 1, O) are done with
             if (c + 1 < n_chunks) start_chunk(c + 1);
             const uint16_t* k_tile = k_tiles + c % 2 * kTile * kPq;
-            const auto* kw = reinterpret_cast<const unsigned*>(k_tile);
-            const auto* vw = reinterpret_cast<const unsigned*>(v_tiles + c % 2 * kTile * kPq);
+            const uint16_t* v_tile = v_tiles + c % 2 * kTile * kPq;
             row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
             __syncthreads();
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
                 float dot[2][4], dp[2][4], ds[2][4];
                 if constexpr (!kHoldRows) {
-                    row_fragments<kD>(reinterpret_cast<const unsigned*>(q_tile), m0, qa);
-                    row_fragments<kD>(reinterpret_cast<const unsigned*>(do_tile), m0, da);
+                    row_fragments<kD>(q_tile, m0, qa);
+                    row_fragments<kD>(do_tile, m0, da);
                 }
-                pair_products<kD>(qa, kw, 16 * s, dot);
-                pair_products<kD>(da, vw, 16 * s, dp);
+                pair_products<kD>(qa, k_tile, 16 * s, dot);
+                pair_products<kD>(da, v_tile, 16 * s, dp);
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
 #pragma unroll
@@ -342,8 +332,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         __syncthreads();
         unsigned ka[kD / 16][4], va[kD / 16][4];
         if constexpr (kHoldRows) {
-            row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
-            row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+            row_fragments<kD>(k_tile, m0, ka);
+            row_fragments<kD>(v_tile, m0, va);
         }
         const float kn[2] = {k_norm[m0 + g], k_norm[m0 + g + 8]};
 
@@ -356,8 +346,6 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             if (c + 1 < n_chunks) start_chunk(c + 1);
             const uint16_t* q_tile = q_tiles + c % 2 * kTile * kPq;
             const uint16_t* do_tile = do_tiles + c % 2 * kTile * kPq;
-            const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
-            const auto* dw = reinterpret_cast<const unsigned*>(do_tile);
             const float2* lse_tile = lse_tiles[c % 2];
             const uint2* threshold_tile = threshold_tiles[c % 2];
             const float* delta_tile = delta_tiles[c % 2];
@@ -367,11 +355,11 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             for (int s = 0; s < kTile / 16; ++s) {
                 float dot[2][4], dp[2][4], pv[2][4], ds[2][4];
                 if constexpr (!kHoldRows) {
-                    row_fragments<kD>(reinterpret_cast<const unsigned*>(k_tile), m0, ka);
-                    row_fragments<kD>(reinterpret_cast<const unsigned*>(v_tile), m0, va);
+                    row_fragments<kD>(k_tile, m0, ka);
+                    row_fragments<kD>(v_tile, m0, va);
                 }
-                pair_products<kD>(ka, qw, 16 * s, dot);
-                pair_products<kD>(va, dw, 16 * s, dp);
+                pair_products<kD>(ka, q_tile, 16 * s, dot);
+                pair_products<kD>(va, do_tile, 16 * s, dp);
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
 #pragma unroll

@@ -145,7 +145,6 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     krause_forward_mma_kernel(const ForwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
     constexpr int kPq = kD + kMmaPad;  // bf16 per tile row
-    constexpr int kPw = kPq / 2;       // 32-bit words per tile row
     extern __shared__ float4 shared4[];
     float* q_norm = reinterpret_cast<float*>(shared4);                // (kFwdRows)
     float* k_norm = q_norm + kFwdRows;                                // (kTile)
@@ -154,7 +153,6 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     float* scores = kScoresInShared
                         ? reinterpret_cast<float*>(kv_tiles + 2 * kTile * kPq)
                         : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
-    const auto* qw = reinterpret_cast<const unsigned*>(q_tile);
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
     const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
@@ -187,19 +185,17 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
             __syncthreads();  // chunk c is in; chunk c - 1 (the other buffer) is done with
             start_chunk(c + 1);
             if (c == 0) row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
-            const auto* kw = reinterpret_cast<const unsigned*>(buffer(c));
             row_norms<kD, kTile, kFwdWarps>(buffer(c), kPq, k_norm);
             float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
 #pragma unroll
             for (int ks = 0; ks < kD / 16; ++ks) {
-                const unsigned a[4] = {qw[(m0 + g) * kPw + 8 * ks + t],
-                                       qw[(m0 + g + 8) * kPw + 8 * ks + t],
-                                       qw[(m0 + g) * kPw + 8 * ks + 4 + t],
-                                       qw[(m0 + g + 8) * kPw + 8 * ks + 4 + t]};
+                unsigned a[4], b[4];
+                a_fragment(q_tile, kPq, m0, 16 * ks, a);
 #pragma unroll
-                for (int nt = 0; nt < 4; ++nt) {
-                    const int n = half * 32 + 8 * nt + g;
-                    mma_bf16(dot[nt], a, kw[n * kPw + 8 * ks + t], kw[n * kPw + 8 * ks + 4 + t]);
+                for (int nt = 0; nt < 4; nt += 2) {
+                    bt_fragments(buffer(c), kPq, half * 32 + 8 * nt, 16 * ks, b);
+                    mma_bf16(dot[nt], a, b[0], b[1]);
+                    mma_bf16(dot[nt + 1], a, b[2], b[3]);
                 }
             }
             __syncthreads();  // the norms are complete
@@ -238,14 +234,14 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
                 split_bf16(pr[8], pr[kFwdPitch + 8], pa[1], pb[1]);
                 split_bf16(pr[8 * kFwdPitch], pr[9 * kFwdPitch], pa[2], pb[2]);
                 split_bf16(pr[8 * kFwdPitch + 8], pr[9 * kFwdPitch + 8], pa[3], pb[3]);
-                const uint16_t* vr = v_tile + (16 * ks + 2 * t) * kPq + half * (kD / 2) + g;
 #pragma unroll
-                for (int nt = 0; nt < kNt; ++nt) {
-                    const uint16_t* v0 = vr + 8 * nt;
-                    const unsigned b0 = v0[0] | (static_cast<unsigned>(v0[kPq]) << 16);
-                    const unsigned b1 = v0[8 * kPq] | (static_cast<unsigned>(v0[9 * kPq]) << 16);
-                    mma_bf16(o[nt], pa, b0, b1);
-                    mma_bf16(o[nt], pb, b0, b1);
+                for (int nt = 0; nt < kNt; nt += 2) {
+                    unsigned b[4];
+                    b_fragments(v_tile, kPq, 16 * ks, half * (kD / 2) + 8 * nt, b);
+                    mma_bf16(o[nt], pa, b[0], b[1]);
+                    mma_bf16(o[nt], pb, b[0], b[1]);
+                    mma_bf16(o[nt + 1], pa, b[2], b[3]);
+                    mma_bf16(o[nt + 1], pb, b[2], b[3]);
                 }
             }
         }

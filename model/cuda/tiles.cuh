@@ -218,6 +218,53 @@ __device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsig
     lo = pack_bf16(x - hf.x, y - hf.y);
 }
 
+// ---- Fragments from shared memory (ldmatrix) ----
+// One ldmatrix.x4 moves four 8 x 8 blocks of a bf16 tile into four registers per thread, each
+// block in the layout of an mma fragment register: thread (g, t) gets row g, columns 2t and
+// 2t + 1, the lower column in the low half; with kTrans, the block's transpose. Lane l names the
+// row l % 8 of block l / 8. Rows must start at 16-byte boundaries (kMmaPad keeps them there and
+// spreads eight rows over all 32 banks). The bits are those of element-by-element loads.
+template <bool kTrans>
+__device__ __forceinline__ void load_blocks(unsigned (&r)[4], const uint16_t* lane_row) {
+#if __CUDA_ARCH__ >= 800
+    const auto at = static_cast<unsigned>(__cvta_generic_to_shared(lane_row));
+    if constexpr (kTrans) {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(at));
+    } else {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(at));
+    }
+#else
+    __trap();
+#endif
+}
+
+// The A fragment of rows m0 .. m0 + 15, dims d0 .. d0 + 15 of a tile (pitch bf16 per row).
+__device__ __forceinline__ void a_fragment(const uint16_t* tile, int pitch, int m0, int d0,
+                                           unsigned (&a)[4]) {
+    const int l = threadIdx.x % 32;
+    load_blocks<false>(a, tile + (m0 + l % 16) * pitch + d0 + 8 * (l / 16));
+}
+
+// B fragments of a product with rows n0 .. n0 + 15 of a tile (B = tile^T) over dims d0 ..
+// d0 + 15: b[0], b[1] for rows n0 .. n0 + 7 and b[2], b[3] for rows n0 + 8 .. n0 + 15.
+__device__ __forceinline__ void bt_fragments(const uint16_t* tile, int pitch, int n0, int d0,
+                                             unsigned (&b)[4]) {
+    const int l = threadIdx.x % 32;
+    load_blocks<false>(b, tile + (n0 + l % 8 + 8 * (l / 16)) * pitch + d0 + 8 * (l / 8 % 2));
+}
+
+// B fragments of rows k0 .. k0 + 15 of a tile (B = the tile, its rows summed), dims d0 .. d0 +
+// 15: b[0], b[1] for dims d0 .. d0 + 7 and b[2], b[3] for dims d0 + 8 .. d0 + 15.
+__device__ __forceinline__ void b_fragments(const uint16_t* tile, int pitch, int k0, int d0,
+                                            unsigned (&b)[4]) {
+    const int l = threadIdx.x % 32;
+    load_blocks<true>(b, tile + (k0 + l % 16) * pitch + d0 + 8 * (l / 16));
+}
+
 // kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
 // kMmaPad), one element per load, 16 loads in flight per thread before their stores; rows outside
 // [0, T) and dims past D are zero. For rows that are not all 16-byte aligned: start_rows_bf16
