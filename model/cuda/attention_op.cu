@@ -69,6 +69,8 @@ struct ForwardResult {
     at::Tensor threshold;  // (B, H, T, 2) int32: (tau, r_last) of RowStats; undefined when
                            // nothing is saved
     at::Tensor lse;        // (B, H, T, 2) fp32: the log-sum-exp as (hi, lo); likewise
+    at::Tensor norms;      // (2, B, H, T) fp32: the squared norms of the rows of q and of k, which
+                           // the tensor-core kernels read; else empty, or undefined likewise
     bool tensor_cores = false;  // the scores came from the tensor-core kernel
 };
 
@@ -118,6 +120,7 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         if (vc.scalar_type() != at::kFloat) r.out_f32 = empty_heads_last(vc, at::kFloat);
         r.threshold = at::empty({B, H, T, 2}, q.options().dtype(at::kInt));
         r.lse = at::empty({B, H, T, 2}, q.options().dtype(at::kFloat));
+        r.norms = at::empty({0}, q.options().dtype(at::kFloat));
     }
     if (n_tiles == 0) return r;
 
@@ -133,6 +136,7 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         return forward_shared_bytes(kd, n_cols, scores_in_shared, mma);
     };
     r.tensor_cores = mma;
+    if (mma) r.norms = at::empty({2, B, H, T}, q.options().dtype(at::kFloat));
     const bool in_shared = shared_bytes(true) <= props->sharedMemPerBlockOptin;
     const size_t bytes = shared_bytes(in_shared);
     // Score tiles that outgrow shared memory live in a per-block workspace: a grid of a few
@@ -143,6 +147,14 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         workspace = at::empty({int64_t(grid) * n_cols * kFwdPitch}, q.options().dtype(at::kFloat));
     }
     const auto stream = at::cuda::getCurrentCUDAStream();
+    float* q_norm = mma ? r.norms.data_ptr<float>() : nullptr;
+    float* k_norm = mma ? q_norm + B * H * T : nullptr;
+    if (mma) {
+        launch_row_norms(qc.data_ptr<c10::BFloat16>(), kc.data_ptr<c10::BFloat16>(),
+                         layout_of(qc), layout_of(kc), B * H * T, static_cast<int>(H),
+                         static_cast<int>(T), static_cast<int>(D), kd, q_norm, k_norm,
+                         stream.stream());
+    }
     dispatch_dtype(vc.scalar_type(), [&](auto tag) {
         using scalar_t = decltype(tag);
         ForwardParams<scalar_t> p;
@@ -157,6 +169,8 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
                           : nullptr;
         p.lse = r.lse.defined() ? reinterpret_cast<float2*>(r.lse.data_ptr<float>()) : nullptr;
         p.scores = workspace.defined() ? workspace.data_ptr<float>() : nullptr;
+        p.q_norm = q_norm;
+        p.k_norm = k_norm;
         p.lq = layout_of(qc);
         p.lk = layout_of(kc);
         p.lv = layout_of(vc);
@@ -177,12 +191,13 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
 
 // The backward op's one tensor-facing function: writes dq, dk, dv (B, H, T, D views of one
 // layout, e.g. the thirds of one fused gradient) and returns d log_sigma (H) in fp32.
-// out_f32: the forward output in fp32; tensor_cores: how the forward formed the scores.
+// out_f32: the forward output in fp32; tensor_cores: how the forward formed the scores, and
+// norms: its row norms (ForwardResult).
 at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
                            const at::Tensor& v, const at::Tensor& out_f32,
                            const at::Tensor& log_sigma, const at::Tensor& threshold,
-                           const at::Tensor& lse, int64_t window, bool tensor_cores,
-                           at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
+                           const at::Tensor& lse, const at::Tensor& norms, int64_t window,
+                           bool tensor_cores, at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
     TORCH_CHECK(dout.sizes() == q.sizes(), "krause_attention_cuda backward: grad shape ",
                 dout.sizes(), " differs from ", q.sizes());
     TORCH_CHECK(out_f32.scalar_type() == at::kFloat && threshold.scalar_type() == at::kInt &&
@@ -206,6 +221,9 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
     const int n_cols = (kTile + W - 1 + kTile - 1) / kTile * kTile;
     const int kd = padded_head_dim(D);
 
+    TORCH_CHECK(!tensor_cores || (norms.scalar_type() == at::kFloat && norms.is_contiguous() &&
+                                  norms.numel() == 2 * B * H * T),
+                "krause_attention_cuda backward: the forward's row norms are missing");
     const auto delta = at::empty({B, H, T}, q.options().dtype(at::kFloat));  // (B, H, T)
     const auto parts = at::zeros({B, H, n_qtiles}, q.options().dtype(at::kDouble));
     if (n_tiles > 0) {
@@ -226,6 +244,8 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
             p.dk = dk.data_ptr<scalar_t>();
             p.dv = dv.data_ptr<scalar_t>();
             p.dlog_sigma = parts.data_ptr<double>();
+            p.q_norm = tensor_cores ? norms.data_ptr<float>() : nullptr;
+            p.k_norm = tensor_cores ? norms.data_ptr<float>() + B * H * T : nullptr;
             p.lq = layout_of(qc);
             p.lk = layout_of(kc);
             p.lv = layout_of(vc);
@@ -257,7 +277,7 @@ public:
         auto r = krause_forward(q, k, v, log_sigma, window, top_k, tensor_cores,
                                 /*for_backward=*/true);
         const auto out_f32 = r.out_f32.defined() ? r.out_f32 : r.out;
-        ctx->save_for_backward({q, k, v, log_sigma, out_f32, r.threshold, r.lse});
+        ctx->save_for_backward({q, k, v, log_sigma, out_f32, r.threshold, r.lse, r.norms});
         ctx->saved_data["window"] = window;
         ctx->saved_data["tensor_cores"] = r.tensor_cores;
         return r.out;
@@ -278,7 +298,8 @@ public:
         auto dk = empty_heads_last(q, q.scalar_type());
         auto dv = empty_heads_last(q, q.scalar_type());
         const auto dls = krause_backward(grads[0], q, saved[1], saved[2], saved[4], log_sigma,
-                                         saved[5], saved[6], ctx->saved_data["window"].toInt(),
+                                         saved[5], saved[6], saved[7],
+                                         ctx->saved_data["window"].toInt(),
                                          ctx->saved_data["tensor_cores"].toBool(), dq, dk, dv);
         return {dq, dk, dv, dls.to(log_sigma.scalar_type()), at::Tensor(), at::Tensor(),
                 at::Tensor()};
@@ -297,7 +318,7 @@ public:
         auto r = krause_forward(parts[0], parts[1], parts[2], log_sigma, window, top_k,
                                 tensor_cores, /*for_backward=*/true);
         const auto out_f32 = r.out_f32.defined() ? r.out_f32 : r.out;
-        ctx->save_for_backward({x, log_sigma, out_f32, r.threshold, r.lse});
+        ctx->save_for_backward({x, log_sigma, out_f32, r.threshold, r.lse, r.norms});
         ctx->saved_data["heads"] = heads;
         ctx->saved_data["window"] = window;
         ctx->saved_data["tensor_cores"] = r.tensor_cores;
@@ -322,7 +343,8 @@ public:
         auto dqkv = at::empty_like(x);
         auto d = unpack_qkv(dqkv, heads);
         const auto dls = krause_backward(dout, q, parts[1], parts[2], saved[2], log_sigma,
-                                         saved[3], saved[4], ctx->saved_data["window"].toInt(),
+                                         saved[3], saved[4], saved[5],
+                                         ctx->saved_data["window"].toInt(),
                                          ctx->saved_data["tensor_cores"].toBool(), d[0], d[1],
                                          d[2]);
         return {dqkv, dls.to(log_sigma.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor(),

@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     uint16_t* do_tile = q_tile + kTile * kPq;                  // (kTile, kPq) their dO
     uint16_t* k_tiles = do_tile + kTile * kPq;                 // 2 x (kTile, kPq) key chunks
     uint16_t* v_tiles = k_tiles + 2 * kTile * kPq;             // 2 x (kTile, kPq) value chunks
-    __shared__ float q_norm[kTile], k_norm[kTile], delta_tile[kTile];
+    __shared__ float q_norm[kTile], k_norms[2][kTile], delta_tile[kTile];
     __shared__ double warp_part[kFwdWarps];
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
@@ -127,7 +127,9 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         const RowTile rows = backward_tile(p, tile);
         const int bh = rows.bh, i0 = rows.row0, key0 = i0 - p.W + 1;
         const float coef = rows.coef;
-        // Key and value chunk c into buffer c % 2, copied while the block works on chunk c - 1.
+        const int64_t norms0 = static_cast<int64_t>(bh) * p.T;  // the norms of (b, h)'s row 0
+        // Key and value chunk c (and the keys' norms) into buffer c % 2, copied while the block
+        // works on chunk c - 1.
         auto start_chunk = [&](int c) {
             start_rows_bf16<kD, kTile, kWide>(k_tiles + c % 2 * kTile * kPq,
                                               k_src + p.lk.slice(bh, p.H), p.lk.t,
@@ -135,6 +137,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             start_rows_bf16<kD, kTile, kWide>(v_tiles + c % 2 * kTile * kPq,
                                               v_src + p.lv.slice(bh, p.H), p.lv.t,
                                               key0 + c * kTile, p.T, p.D);
+            start_norms<kTile>(k_norms[c % 2], p.k_norm + norms0, key0 + c * kTile, p.T);
             commit_copies();
         };
 
@@ -143,15 +146,15 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                                           p.D);
         start_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, i0, p.T,
                                           p.D);
+        start_norms<kTile>(q_norm, p.q_norm + norms0, i0, p.T);
         commit_copies();
         start_chunk(0);
         // The forward output O in the second buffers, as bf16 hi + lo, for delta.
         uint16_t* o_hi = k_tiles + kTile * kPq;
         uint16_t* o_lo = v_tiles + kTile * kPq;
         load_rows_split<kD, kTile>(o_hi, o_lo, p.out + p.lo.slice(bh, p.H), p.lo.t, i0, p.T, p.D);
-        copies_landed<1>();  // q and dO; chunk 0 may still be in flight
+        copies_landed<1>();  // q, dO and their norms; chunk 0 may still be in flight
         __syncthreads();
-        row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
         unsigned qa[kD / 16][4], da[kD / 16][4];  // da also forms delta below
         if constexpr (kHoldRows) {
             row_fragments<kD>(q_tile, m0, qa);
@@ -199,8 +202,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             if (c + 1 < n_chunks) start_chunk(c + 1);
             const uint16_t* k_tile = k_tiles + c % 2 * kTile * kPq;
             const uint16_t* v_tile = v_tiles + c % 2 * kTile * kPq;
-            row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
-            __syncthreads();
+            const float* k_norm = k_norms[c % 2];
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
                 float dot[2][4], dp[2][4], ds[2][4];
@@ -282,7 +284,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) their values
     uint16_t* q_tiles = v_tile + kTile * kPq;                  // 2 x (kTile, kPq) query chunks
     uint16_t* do_tiles = q_tiles + 2 * kTile * kPq;            // 2 x (kTile, kPq) their dO
-    __shared__ float q_norm[kTile], k_norm[kTile], delta_tiles[2][kTile];
+    __shared__ float q_norms[2][kTile], k_norm[kTile], delta_tiles[2][kTile];
     __shared__ float2 lse_tiles[2][kTile];
     __shared__ uint2 threshold_tiles[2][kTile];
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
@@ -297,10 +299,11 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         const RowTile rows = backward_tile(p, tile);
         const int bh = rows.bh, j0 = rows.row0;
         const float coef = rows.coef;
+        const int64_t norms0 = static_cast<int64_t>(bh) * p.T;  // the norms of (b, h)'s row 0
         // Query chunks start at j0; those past T hold no query.
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
-        // Query chunk c (rows, dO and the forward's row statistics) into buffer c % 2, copied
-        // while the block works on chunk c - 1.
+        // Query chunk c (rows, dO, their norms and the forward's row statistics) into buffer
+        // c % 2, copied while the block works on chunk c - 1.
         auto start_chunk = [&](int c) {
             const int b = c % 2, ibase = j0 + c * kTile;
             start_rows_bf16<kD, kTile, kWide>(q_tiles + b * kTile * kPq,
@@ -316,6 +319,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                 copy_async<8>(&threshold_tiles[b][threadIdx.x], p.threshold + at, true);
                 copy_async<4>(&delta_tiles[b][threadIdx.x], p.delta + at, true);
             }
+            start_norms<kTile>(q_norms[b], p.q_norm + norms0, ibase, p.T);
             commit_copies();
         };
 
@@ -324,11 +328,10 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                                           p.D);
         start_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t, j0, p.T,
                                           p.D);
+        start_norms<kTile>(k_norm, p.k_norm + norms0, j0, p.T);
         commit_copies();
         start_chunk(0);
-        copies_landed<1>();  // the block's keys and values; chunk 0 may still be in flight
-        __syncthreads();
-        row_norms<kD, kTile, kFwdWarps>(k_tile, kPq, k_norm);
+        copies_landed<1>();  // the block's keys, values and norms; chunk 0 may still be in flight
         __syncthreads();
         unsigned ka[kD / 16][4], va[kD / 16][4];
         if constexpr (kHoldRows) {
@@ -349,8 +352,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             const float2* lse_tile = lse_tiles[c % 2];
             const uint2* threshold_tile = threshold_tiles[c % 2];
             const float* delta_tile = delta_tiles[c % 2];
-            row_norms<kD, kTile, kFwdWarps>(q_tile, kPq, q_norm);
-            __syncthreads();
+            const float* q_norm = q_norms[c % 2];
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
                 float dot[2][4], dp[2][4], pv[2][4], ds[2][4];

@@ -4,6 +4,8 @@
 #include "model/cuda/params.cuh"
 #include "model/cuda/select.cuh"
 
+#include <limits>
+
 namespace krause::fused {
 namespace {
 
@@ -132,10 +134,11 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 // 0 like the ATen path) and the weighted sum of values from probabilities split into two bf16
 // parts, both on mma.sync m16n8k16; top-K and softmax are the CUDA-core kernel's. Each of the
 // four warps owns 16 queries (m-tile warp % 2) and half of the key chunk (scores) or of the head
-// dims (output). The key chunks and then the value chunks stream through two buffers: chunk
-// j + 1 is copied while chunk j is used (and the first value chunk during top-K).
+// dims (output). The key chunks (with their rows' norms) and then the value chunks stream through
+// two buffers: chunk j + 1 is copied while chunk j is used (and the first value chunk during
+// top-K).
 size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
-    return sizeof(float) * (kFwdRows + kTile) +
+    return sizeof(float) * (kFwdRows + 2 * kTile) +
            sizeof(uint16_t) * (kFwdRows + 2 * kTile) * (kd + kMmaPad) +
            (scores_in_shared ? sizeof(float) * n_cols * kFwdPitch : 0);
 }
@@ -147,8 +150,8 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     constexpr int kPq = kD + kMmaPad;  // bf16 per tile row
     extern __shared__ float4 shared4[];
     float* q_norm = reinterpret_cast<float*>(shared4);                // (kFwdRows)
-    float* k_norm = q_norm + kFwdRows;                                // (kTile)
-    uint16_t* q_tile = reinterpret_cast<uint16_t*>(k_norm + kTile);   // (kFwdRows, kPq)
+    float* k_norms = q_norm + kFwdRows;                               // 2 x (kTile)
+    uint16_t* q_tile = reinterpret_cast<uint16_t*>(k_norms + 2 * kTile);  // (kFwdRows, kPq)
     uint16_t* kv_tiles = q_tile + kFwdRows * kPq;                     // 2 x (kTile, kPq)
     float* scores = kScoresInShared
                         ? reinterpret_cast<float*>(kv_tiles + 2 * kTile * kPq)
@@ -167,25 +170,30 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         const QueryTile queries = query_tile(p, tile);
         const int bh = queries.bh, i0 = queries.i0, key0 = queries.key0;
         const float coef = queries.coef;
+        const int64_t norms0 = static_cast<int64_t>(bh) * p.T;  // the norms of (b, h)'s row 0
         // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
         auto start_chunk = [&](int j) {
             const bool keys = j < n_chunks;
             start_rows_bf16<kD, kTile, kWide>(
                 buffer(j), keys ? k_src + p.lk.slice(bh, p.H) : v_src + p.lv.slice(bh, p.H),
                 keys ? p.lk.t : p.lv.t, key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
+            if (keys) {
+                start_norms<kTile>(k_norms + j % 2 * kTile, p.k_norm + norms0, key0 + j * kTile,
+                                   p.T);
+            }
             commit_copies();
         };
 
         __syncthreads();  // the previous tile is done with every buffer
         start_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0,
                                              p.T, p.D);
-        start_chunk(0);  // its group holds the query rows too
+        start_norms<kFwdRows>(q_norm, p.q_norm + norms0, i0, p.T);
+        start_chunk(0);  // its group holds the query rows and norms too
         for (int c = 0; c < n_chunks; ++c) {
             copies_landed<0>();
             __syncthreads();  // chunk c is in; chunk c - 1 (the other buffer) is done with
             start_chunk(c + 1);
-            if (c == 0) row_norms<kD, kFwdRows, kFwdWarps>(q_tile, kPq, q_norm);
-            row_norms<kD, kTile, kFwdWarps>(buffer(c), kPq, k_norm);
+            const float* k_norm = k_norms + c % 2 * kTile;
             float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
 #pragma unroll
             for (int ks = 0; ks < kD / 16; ++ks) {
@@ -198,7 +206,6 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
                     mma_bf16(dot[nt + 1], a, b[2], b[3]);
                 }
             }
-            __syncthreads();  // the norms are complete
 #pragma unroll
             for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
@@ -263,7 +270,64 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
 #endif
 }
 
+// ---- Row norms for the tensor-core kernels ----
+struct NormsParams {
+    const uint16_t* q;  // bf16 bits, (B, H, T, D) with layout lq
+    const uint16_t* k;
+    Layout lq, lk;
+    int64_t rows;  // B * H * T
+    int H, T, D;
+    float* q_norm;  // (B, H, T)
+    float* k_norm;
+};
+
+// ||x||^2 in fp32 of every row of q (rows 0 .. rows - 1 of the grid) and of k (the next rows),
+// kLanes lanes per row: lane l sums the squares of the dim pairs l, l + kLanes, ... by fma, and
+// the lanes' sums fold by shuffles. Dims past D count as zero.
+template <int kD>
+__global__ void __launch_bounds__(256) krause_row_norms_kernel(const NormsParams p) {
+    constexpr int kPairs = kD / 2;
+    constexpr int kLanes = kPairs < 32 ? kPairs : 32;
+    const int lane = threadIdx.x % 32;
+    const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kLanes;
+    const bool keys = row >= p.rows;
+    const int64_t r = keys ? row - p.rows : row;
+    const bool live = r < p.rows;
+    float acc = 0.f;
+    if (live) {
+        const int bh = static_cast<int>(r / p.T), t = static_cast<int>(r % p.T);
+        const uint16_t* x = keys ? p.k + p.lk.at(bh, p.H, t) : p.q + p.lq.at(bh, p.H, t);
+        auto dim = [&](int d) {
+            return d < p.D ? __uint_as_float(static_cast<unsigned>(x[d]) << 16) : 0.f;
+        };
+#pragma unroll
+        for (int n = lane % kLanes; n < kPairs; n += kLanes) {
+            const float a = dim(2 * n), b = dim(2 * n + 1);
+            acc = __fmaf_rn(a, a, acc);
+            acc = __fmaf_rn(b, b, acc);
+        }
+    }
+#pragma unroll
+    for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
+    if (live && lane % kLanes == 0) (keys ? p.k_norm : p.q_norm)[r] = acc;
+}
+
 }  // namespace
+
+void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq, Layout lk,
+                      int64_t rows, int H, int T, int D, int kd, float* q_norm, float* k_norm,
+                      cudaStream_t stream) {
+    const NormsParams p{reinterpret_cast<const uint16_t*>(q), reinterpret_cast<const uint16_t*>(k),
+                        lq, lk, rows, H, T, D, q_norm, k_norm};
+    dispatch_head_dim(kd, [&](auto head) {
+        constexpr int kD = decltype(head)::value;
+        constexpr int64_t kLanes = kD / 2 < 32 ? kD / 2 : 32;
+        const int64_t blocks = (2 * rows * kLanes + 255) / 256;
+        TORCH_CHECK(blocks <= std::numeric_limits<int>::max(), "krause_attention_cuda: ", rows,
+                    " rows are too many");
+        launch(krause_row_norms_kernel<kD>, static_cast<int>(blocks), 256, 0, stream, p);
+    });
+}
 
 int padded_head_dim(int64_t D) { return D <= 32 ? 32 : D <= 64 ? 64 : 128; }
 

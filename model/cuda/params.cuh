@@ -25,6 +25,8 @@ struct ForwardParams {
     uint2* threshold;        // (B, H, T) the kept keys as (tau, r_last); null when inferring
     float2* lse;             // (B, H, T) log-sum-exp of the kept scores as (hi, lo); null likewise
     float* scores;           // (grid, n_cols, kFwdPitch) when the score tile outgrows shared memory
+    const float* q_norm;     // (B, H, T) squared norms of the rows of q and k (launch_row_norms),
+    const float* k_norm;     // read by the tensor-core kernel; null for the CUDA-core one
     Layout lq, lk, lv, lo;   // of q, k, v and of out / out_f32
     int H, T, D, W, K;
     bool wide;     // rows of q, k, v 16-byte aligned and D % 8 == 0: 16-byte copies (tiles.cuh)
@@ -32,8 +34,6 @@ struct ForwardParams {
     int n_tiles;   // B * H * n_qtiles
     int n_cols;    // keys a query tile spans, kFwdRows + W - 1, rounded up to whole chunks
 };
-
-// Tile `tile` of the forward grid: its (b, h), first query i0, the key of score row 0
 
 template <typename scalar_t>
 struct BackwardParams {
@@ -50,6 +50,8 @@ struct BackwardParams {
     scalar_t* dk;            // (B, H, T, D)
     scalar_t* dv;            // (B, H, T, D)
     double* dlog_sigma;      // (B, H, n_qtiles) one partial sum per query tile
+    const float* q_norm;     // (B, H, T) the forward's row norms (tensor-core passes only)
+    const float* k_norm;     // (B, H, T)
     Layout lq, lk, lv;       // of q, k, v
     Layout lo, lg, ld;       // of out, of dout, and of dq, dk, dv
     int H, T, D, W;
@@ -58,7 +60,6 @@ struct BackwardParams {
 };
 
 // Tile `tile` of a backward grid: its (b, h), first row (query or key) and the head's
-
 // 1 / (2 sigma^2).
 struct RowTile {
     int bh, row0;
@@ -77,6 +78,13 @@ __device__ __forceinline__ RowTile backward_tile(const BackwardParams<scalar_t>&
 __device__ __forceinline__ bool kept(float s, int r, uint2 th) {
     return is_kept(order_key(s), r, th.x, static_cast<int>(th.y));
 }
+
+// The squared norms of the rows of q and k, (B, H, T) each, for the tensor-core kernels: formed
+// once per row by one kernel (forward.cu), so that the forward and both backward passes read the
+// same bits. q and k are bf16 with layouts lq and lk.
+void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq, Layout lk,
+                      int64_t rows, int H, int T, int D, int kd, float* q_norm, float* k_norm,
+                      cudaStream_t stream);
 
 int padded_head_dim(int64_t D);
 // Dynamic shared memory of the forward kernel for padded head size kd (CUDA-core or tensor-core

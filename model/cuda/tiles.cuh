@@ -360,36 +360,15 @@ __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
     }
 }
 
-// Dims 2n and 2n + 1 of row r of a bf16 tile, as floats.
-__device__ __forceinline__ float2 dim_pair(const uint16_t* rows, int pitch, int r, int n) {
-    const unsigned w = reinterpret_cast<const unsigned*>(rows + r * pitch)[n];
-    return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
-}
-
-// Squared norms in fp32 of the kRows rows of a bf16 tile (row pitch `pitch`), by kWarps warps
-// with kLanes lanes per row. The order of the sum depends only on kD, so the forward and backward
-// kernels get the same bits for the same row.
-template <int kD, int kRows, int kWarps>
-__device__ __forceinline__ void row_norms(const uint16_t* __restrict__ rows, int pitch,
-                                          float* __restrict__ norms) {
-    constexpr int kWords = kD / 2;
-    constexpr int kLanes = kWords < 32 ? kWords : 32;
-    constexpr int kPerPass = 32 / kLanes * kWarps;
-    static_assert(kRows % kPerPass == 0, "rows must fill whole passes");
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-#pragma unroll
-    for (int r0 = 0; r0 < kRows; r0 += kPerPass) {
-        const int r = r0 + warp * (32 / kLanes) + lane / kLanes;
-        float acc = 0.f;
-#pragma unroll
-        for (int n = lane % kLanes; n < kWords; n += kLanes) {
-            const float2 x = dim_pair(rows, pitch, r, n);
-            acc = __fmaf_rn(x.x, x.x, acc);
-            acc = __fmaf_rn(x.y, x.y, acc);
-        }
-#pragma unroll
-        for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
-        if (lane % kLanes == 0) norms[r] = acc;
+// The squared norms of rows [row0, row0 + kRows) of one (b, h) slice (norms: its row 0) into
+// dst, one 4-byte copy per row by the first kRows threads. Rows outside [0, T) read row 0 or
+// T - 1: the kernels never use their scores.
+template <int kRows>
+__device__ __forceinline__ void start_norms(float* __restrict__ dst, const float* norms, int row0,
+                                            int T) {
+    if (threadIdx.x < kRows) {
+        const int r = min(max(row0 + static_cast<int>(threadIdx.x), 0), T - 1);
+        copy_async<4>(dst + threadIdx.x, norms + r, true);
     }
 }
 
