@@ -4,7 +4,7 @@
 #include "model/cuda/params.cuh"
 #include "model/cuda/select.cuh"
 
-#include <limits>
+#include <algorithm>
 
 namespace krause::fused {
 namespace {
@@ -275,57 +275,58 @@ struct NormsParams {
     const uint16_t* q;  // bf16 bits, (B, H, T, D) with layout lq
     const uint16_t* k;
     Layout lq, lk;
-    int64_t rows;  // B * H * T
     int H, T, D;
     float* q_norm;  // (B, H, T)
     float* k_norm;
 };
 
-// ||x||^2 in fp32 of every row of q (rows 0 .. rows - 1 of the grid) and of k (the next rows),
-// kLanes lanes per row: lane l sums the squares of the dim pairs l, l + kLanes, ... by fma, and
-// the lanes' sums fold by shuffles. Dims past D count as zero.
+// ||x||^2 in fp32 of every row of q (blockIdx.z = 0) and of k (1); blockIdx.x is the (b, h),
+// and each block takes kRows rows of it at a time, kLanes lanes per row: lane l sums the squares
+// of dim pairs l, l + kLanes, ... by fma, and the lanes' sums fold by shuffles. Dims past D count
+// as zero.
 template <int kD>
 __global__ void __launch_bounds__(256) krause_row_norms_kernel(const NormsParams p) {
     constexpr int kPairs = kD / 2;
     constexpr int kLanes = kPairs < 32 ? kPairs : 32;
-    const int lane = threadIdx.x % 32;
-    const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kLanes;
-    const bool keys = row >= p.rows;
-    const int64_t r = keys ? row - p.rows : row;
-    const bool live = r < p.rows;
-    float acc = 0.f;
-    if (live) {
-        const int bh = static_cast<int>(r / p.T), t = static_cast<int>(r % p.T);
-        const uint16_t* x = keys ? p.k + p.lk.at(bh, p.H, t) : p.q + p.lq.at(bh, p.H, t);
+    constexpr int kRows = 256 / kLanes;
+    const int bh = blockIdx.x, lane = threadIdx.x % 32;
+    const bool keys = blockIdx.z == 1;
+    const uint16_t* src = keys ? p.k + p.lk.slice(bh, p.H) : p.q + p.lq.slice(bh, p.H);
+    const int64_t stride = keys ? p.lk.t : p.lq.t;
+    float* norms = (keys ? p.k_norm : p.q_norm) + static_cast<int64_t>(bh) * p.T;
+    for (int t0 = blockIdx.y * kRows; t0 < p.T; t0 += gridDim.y * kRows) {
+        const int t = t0 + static_cast<int>(threadIdx.x) / kLanes;
+        const uint16_t* x = src + static_cast<int64_t>(min(t, p.T - 1)) * stride;
         auto dim = [&](int d) {
             return d < p.D ? __uint_as_float(static_cast<unsigned>(x[d]) << 16) : 0.f;
         };
+        float acc = 0.f;
 #pragma unroll
         for (int n = lane % kLanes; n < kPairs; n += kLanes) {
             const float a = dim(2 * n), b = dim(2 * n + 1);
             acc = __fmaf_rn(a, a, acc);
             acc = __fmaf_rn(b, b, acc);
         }
-    }
 #pragma unroll
-    for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
-    if (live && lane % kLanes == 0) (keys ? p.k_norm : p.q_norm)[r] = acc;
+        for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
+        if (t < p.T && lane % kLanes == 0) norms[t] = acc;
+    }
 }
 
 }  // namespace
 
 void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq, Layout lk,
-                      int64_t rows, int H, int T, int D, int kd, float* q_norm, float* k_norm,
+                      int n_bh, int H, int T, int D, int kd, float* q_norm, float* k_norm,
                       cudaStream_t stream) {
     const NormsParams p{reinterpret_cast<const uint16_t*>(q), reinterpret_cast<const uint16_t*>(k),
-                        lq, lk, rows, H, T, D, q_norm, k_norm};
+                        lq, lk, H, T, D, q_norm, k_norm};
     dispatch_head_dim(kd, [&](auto head) {
         constexpr int kD = decltype(head)::value;
-        constexpr int64_t kLanes = kD / 2 < 32 ? kD / 2 : 32;
-        const int64_t blocks = (2 * rows * kLanes + 255) / 256;
-        TORCH_CHECK(blocks <= std::numeric_limits<int>::max(), "krause_attention_cuda: ", rows,
-                    " rows are too many");
-        launch(krause_row_norms_kernel<kD>, static_cast<int>(blocks), 256, 0, stream, p);
+        constexpr int kRows = 256 / (kD / 2 < 32 ? kD / 2 : 32);
+        const dim3 grid(n_bh, std::min((T + kRows - 1) / kRows, 65535), 2);
+        set_shared_limit(krause_row_norms_kernel<kD>, 0);
+        krause_row_norms_kernel<kD><<<grid, 256, 0, stream>>>(p);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
 }
 

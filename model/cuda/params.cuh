@@ -81,9 +81,9 @@ __device__ __forceinline__ bool kept(float s, int r, uint2 th) {
 
 // The squared norms of the rows of q and k, (B, H, T) each, for the tensor-core kernels: formed
 // once per row by one kernel (forward.cu), so that the forward and both backward passes read the
-// same bits. q and k are bf16 with layouts lq and lk.
+// same bits. q and k are bf16 with layouts lq and lk, n_bh = B * H.
 void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq, Layout lk,
-                      int64_t rows, int H, int T, int D, int kd, float* q_norm, float* k_norm,
+                      int n_bh, int H, int T, int D, int kd, float* q_norm, float* k_norm,
                       cudaStream_t stream);
 
 int padded_head_dim(int64_t D);
