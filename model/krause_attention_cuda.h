@@ -12,8 +12,9 @@ namespace krause {
 // log_sigma (H); rows may be strided, elements of a row are read in place when contiguous.
 // Returns (B, H, T, D) in v's dtype (stored as (B, T, H, D)), differentiable w.r.t. q, k, v and log_sigma.
 // Distances and softmax run in fp32; the backward pass keeps 16 bytes per query (the threshold
-// of the kept keys and the log-sum-exp, model/cuda/select.cuh) and, for bf16/fp16, the fp32
-// output: never a T x T or (T, W) score tensor. fp64 inputs and D > 128 are refused: krause_attention (model/attention.h) sends them to
+// of the kept keys and the log-sum-exp, model/cuda/select.cuh), after the tensor-core forward
+// the squared norms of each row of q and k (8 bytes), and, for bf16/fp16, the fp32 output:
+// never a T x T or (T, W) score tensor. fp64 inputs and D > 128 are refused: krause_attention (model/attention.h) sends them to
 // krause_attention_windowed. tensor_cores: bf16 products on tensor cores (bf16 inputs on compute
 // capability 8.0 and newer; elsewhere the flag is refused), else fp32 on CUDA cores.
 at::Tensor krause_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
