@@ -1,36 +1,38 @@
 #!/usr/bin/env bash
-# Before against after in one run on one machine: builds the CLI of a git revision beside the
-# working tree's, runs the same `krause bench` with each build in turn, and prints every figure of
-# both side by side (shared GPUs drift between runs: only figures of one run compare).
+# Before against after in one run on one machine: builds the CLI of one or more git revisions
+# beside the working tree's (all at once), runs the same `krause bench` with each build in turn,
+# and prints every figure of all of them side by side (shared GPUs drift between runs: only
+# figures of one run compare).
 #
-# Usage: scripts/bench-ab.sh REV [ROUNDS] -- BENCH OPTIONS...
+# Usage: scripts/bench-ab.sh REV[,REV...] [ROUNDS] -- BENCH OPTIONS...
 #   e.g. scripts/bench-ab.sh main 2 -- --what op --preset cifar10 --attention krause,sdpa
-# REV: any git revision of this repository (the "before"); ROUNDS: alternations, default 2.
-# With LibTorch 2.x and CUDA (the torch Python package or $LIBTORCH_DIR) both builds go through
+#        scripts/bench-ab.sh main~2,main 3 -- --what op    (two befores and the working tree)
+# REV: git revisions of this repository (the "befores"); ROUNDS: alternations, default 2.
+# With LibTorch 2.x and CUDA (the torch Python package or $LIBTORCH_DIR) the builds go through
 # scripts/build-cuda.sh, else through a CPU build with the system's LibTorch.
 # Env: KRAUSE_AB_DIR (work folder, default /tmp/krause-ab), KRAUSE_BUILD_DIR (the working tree's
 # build, default build-cuda or build).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage() { sed -n '5,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '7,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
-rev="$1"; shift
+IFS=, read -r -a revs <<< "$1"
+shift
 rounds=2
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then rounds="$1"; shift; fi
 [ $# -ge 1 ] && [ "$1" = "--" ] || usage
 shift
 fail() { echo "bench-ab: $2" >&2; exit "$1"; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || fail 2 "ROUNDS must be a positive number"
-git -C "$root" rev-parse --verify --quiet "$rev^{commit}" >/dev/null ||
-    fail 2 "'$rev' is no revision of $root"
+[ ${#revs[@]} -ge 1 ] || usage
+for rev in "${revs[@]}"; do
+    git -C "$root" rev-parse --verify --quiet "$rev^{commit}" >/dev/null ||
+        fail 2 "'$rev' is no revision of $root"
+done
 
 work="${KRAUSE_AB_DIR:-/tmp/krause-ab}"
-base_src="$work/base"
-rm -rf "$base_src"
-mkdir -p "$base_src"
-# The revision's tracked files without the bundled models (the bench needs none).
-git -C "$root" archive "$rev" -- . ':!assets/models' | tar -x -C "$base_src"
+mkdir -p "$work"
 
 if python3 -c 'import torch, sys; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null ||
     [ -n "${LIBTORCH_DIR:-}" ]; then
@@ -45,34 +47,58 @@ else
         cmake --build "$2" -j"$(nproc)" --target krause
     }
 fi
-echo "== building $rev in $work/base-build" >&2
-build "$base_src" "$work/base-build" > "$work/base-build.log" 2>&1 ||
-    { tail -30 "$work/base-build.log" >&2; fail 1 "building $rev failed"; }
+
+# Build n (0 ..) is revision n, the last one the working tree; all build at once.
+names=("${revs[@]}" "working tree")
+bins=()
+pids=()
+for i in "${!revs[@]}"; do
+    src="$work/rev$i"
+    rm -rf "$src"
+    mkdir -p "$src"
+    # The revision's tracked files without the bundled models (the bench needs none).
+    git -C "$root" archive "${revs[$i]}" -- . ':!assets/models' | tar -x -C "$src"
+    echo "== building ${revs[$i]} in $work/rev$i-build" >&2
+    build "$src" "$work/rev$i-build" > "$work/rev$i-build.log" 2>&1 &
+    pids+=($!)
+    bins+=("$work/rev$i-build/app/krause")
+done
 echo "== building the working tree in $new_build" >&2
-build "$root" "$new_build" > "$work/new-build.log" 2>&1 ||
-    { tail -30 "$work/new-build.log" >&2; fail 1 "building the working tree failed"; }
+build "$root" "$new_build" > "$work/new-build.log" 2>&1 &
+pids+=($!)
+bins+=("$new_build/app/krause")
+logs=()
+for i in "${!revs[@]}"; do logs+=("$work/rev$i-build.log"); done
+logs+=("$work/new-build.log")
+failed=0
+for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+        tail -30 "${logs[$i]}" >&2
+        echo "bench-ab: building ${names[$i]} failed" >&2
+        failed=1
+    fi
+done
+[ "$failed" = 0 ] || exit 1
 
 for ((round = 1; round <= rounds; ++round)); do
-    for which in before after; do
-        bin="$new_build/app/krause"
-        [ "$which" = before ] && bin="$work/base-build/app/krause"
-        echo "== round $round: $which" >&2
-        "$bin" bench "$@" --json > "$work/$which-$round.json" 2> "$work/$which-$round.log" ||
-            { tail -5 "$work/$which-$round.log" >&2; fail 1 "the $which bench failed"; }
+    for i in "${!bins[@]}"; do
+        echo "== round $round: ${names[$i]}" >&2
+        "${bins[$i]}" bench "$@" --json > "$work/build$i-$round.json" 2> "$work/build$i-$round.log" ||
+            { tail -5 "$work/build$i-$round.log" >&2; fail 1 "the bench of ${names[$i]} failed"; }
     done
 done
 
-python3 - "$work" "$rounds" "$rev" <<'PY'
+python3 - "$work" "$rounds" "${names[@]}" <<'PY'
 import json, sys
-work, rounds, rev = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-# What a row ran, not what it measured: the same in both builds.
+work, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+# What a row ran, not what it measured: the same in every build.
 shape = {"B", "H", "T", "D", "W", "K", "parameters", "train_batch", "forward_batch", "sample_batch",
          "sample_tokens_timed", "train_flops_per_image"}
-figures = {}  # (part, preset, attention, key) -> {"before": [...], "after": [...]}
+figures = {}  # (part, preset, attention, key) -> {build: [one value per round]}
 device = ""
-for which in ("before", "after"):
+for build in range(len(names)):
     for r in range(1, rounds + 1):
-        text = open(f"{work}/{which}-{r}.json").read().strip().splitlines()[-1]
+        text = open(f"{work}/build{build}-{r}.json").read().strip().splitlines()[-1]
         result = json.loads(text)
         device = result.get("device", device)
         for part in ("models", "ops"):
@@ -83,16 +109,16 @@ for which in ("before", "after"):
                     if isinstance(value, (str, bool)):
                         continue
                     entry = figures.setdefault((part, row["preset"], row["attention"], key), {})
-                    entry.setdefault(which, []).append(value)
+                    entry.setdefault(build, []).append(value)
                 if "error" in row:
                     entry = figures.setdefault((part, row["preset"], row["attention"], "error"), {})
-                    entry.setdefault(which, []).append(row["error"][:40])
-print(f"device: {device}; before: {rev}; after: the working tree; {rounds} round(s) each, in turn")
+                    entry.setdefault(build, []).append(row["error"][:40])
+print(f"device: {device}; builds: {', '.join(names)}; {rounds} round(s) each, in turn")
 fmt = lambda vs: " ".join(f"{v:.4g}" if isinstance(v, (int, float)) else str(v) for v in vs)
-rows = [(part, preset, attention, key, fmt(e.get("before", ["-"])), fmt(e.get("after", ["-"])))
+rows = [(part, preset, attention, key) + tuple(fmt(e.get(b, ["-"])) for b in range(len(names)))
         for (part, preset, attention, key), e in sorted(figures.items())]
-header = ("part", "preset", "attention", "figure", "before", "after")
-widths = [max(len(r[i]) for r in rows + [header]) for i in range(6)]
+header = ("part", "preset", "attention", "figure") + tuple(names)
+widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
 for r in [header] + rows:
     cells = [f"{c:<{w}}" if i < 4 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))]
     print("  ".join(cells))
