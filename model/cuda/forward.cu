@@ -1,6 +1,7 @@
 // The forward kernels of fused Krause attention: per tile of queries, the scores of their
 // windows, the exact top-K and softmax of each window (select.cuh) and the weighted sum of
-// values; on CUDA cores for every dtype, and on tensor cores for bf16.
+// values; on CUDA cores for every dtype, and on tensor cores for bf16, which read the squared
+// norms of the rows of q and k from the row norms kernel here (as the tensor-core backward does).
 #include "model/cuda/params.cuh"
 #include "model/cuda/select.cuh"
 
