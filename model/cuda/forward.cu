@@ -325,9 +325,7 @@ void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq,
         constexpr int kD = decltype(head)::value;
         constexpr int kRows = 256 / (kD / 2 < 32 ? kD / 2 : 32);
         const dim3 grid(n_bh, std::min((T + kRows - 1) / kRows, 65535), 2);
-        set_shared_limit(krause_row_norms_kernel<kD>, 0);
-        krause_row_norms_kernel<kD><<<grid, 256, 0, stream>>>(p);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        launch(krause_row_norms_kernel<kD>, grid, 256, 0, stream, p);
     });
 }
 

@@ -114,7 +114,7 @@ void set_shared_limit(Kernel kernel, size_t bytes) {
 
 // Sets the kernel's dynamic shared memory limit, launches it on the stream, checks the launch.
 template <typename Params>
-void launch(void (*kernel)(Params), int grid, int threads, size_t bytes, cudaStream_t stream,
+void launch(void (*kernel)(Params), dim3 grid, int threads, size_t bytes, cudaStream_t stream,
             const Params& p) {
     set_shared_limit(kernel, bytes);
     kernel<<<grid, threads, bytes, stream>>>(p);
