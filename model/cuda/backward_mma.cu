@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         const RowTile rows = backward_tile(p, tile);
         const int bh = rows.bh, i0 = rows.row0, key0 = i0 - p.W + 1;
         const float coef = rows.coef;
-        const int64_t norms0 = static_cast<int64_t>(bh) * p.T;  // the norms of (b, h)'s row 0
+        const int64_t slice0 = static_cast<int64_t>(bh) * p.T;  // (b, h) in the per-row arrays
         // Key and value chunk c (and the keys' norms) into buffer c % 2, copied while the block
         // works on chunk c - 1.
         auto start_chunk = [&](int c) {
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             start_rows_bf16<kD, kTile, kWide>(v_tiles + c % 2 * kTile * kPq,
                                               v_src + p.lv.slice(bh, p.H), p.lv.t,
                                               key0 + c * kTile, p.T, p.D);
-            start_norms<kTile>(k_norms[c % 2], p.k_norm + norms0, key0 + c * kTile, p.T);
+            start_row_values<kTile>(k_norms[c % 2], p.k_norm + slice0, key0 + c * kTile, p.T);
             commit_copies();
         };
 
@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                                           p.D);
         start_rows_bf16<kD, kTile, kWide>(do_tile, g_src + p.lg.slice(bh, p.H), p.lg.t, i0, p.T,
                                           p.D);
-        start_norms<kTile>(q_norm, p.q_norm + norms0, i0, p.T);
+        start_row_values<kTile>(q_norm, p.q_norm + slice0, i0, p.T);
         commit_copies();
         start_chunk(0);
         // The forward output O in the second buffers, as bf16 hi + lo, for delta.
@@ -299,7 +299,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         const RowTile rows = backward_tile(p, tile);
         const int bh = rows.bh, j0 = rows.row0;
         const float coef = rows.coef;
-        const int64_t norms0 = static_cast<int64_t>(bh) * p.T;  // the norms of (b, h)'s row 0
+        const int64_t slice0 = static_cast<int64_t>(bh) * p.T;  // (b, h) in the per-row arrays
         // Query chunks start at j0; those past T hold no query.
         const int n_chunks = min(p.n_cols / kTile, (p.T - j0 + kTile - 1) / kTile);
         // Query chunk c (rows, dO, their norms and the forward's row statistics) into buffer
@@ -312,14 +312,10 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             start_rows_bf16<kD, kTile, kWide>(do_tiles + b * kTile * kPq,
                                               g_src + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T,
                                               p.D);
-            if (threadIdx.x < kTile) {
-                const int64_t at =
-                    static_cast<int64_t>(bh) * p.T + min(ibase + threadIdx.x, p.T - 1);
-                copy_async<8>(&lse_tiles[b][threadIdx.x], p.lse + at, true);
-                copy_async<8>(&threshold_tiles[b][threadIdx.x], p.threshold + at, true);
-                copy_async<4>(&delta_tiles[b][threadIdx.x], p.delta + at, true);
-            }
-            start_norms<kTile>(q_norms[b], p.q_norm + norms0, ibase, p.T);
+            start_row_values<kTile>(lse_tiles[b], p.lse + slice0, ibase, p.T);
+            start_row_values<kTile>(threshold_tiles[b], p.threshold + slice0, ibase, p.T);
+            start_row_values<kTile>(delta_tiles[b], p.delta + slice0, ibase, p.T);
+            start_row_values<kTile>(q_norms[b], p.q_norm + slice0, ibase, p.T);
             commit_copies();
         };
 
@@ -328,7 +324,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                                           p.D);
         start_rows_bf16<kD, kTile, kWide>(v_tile, v_src + p.lv.slice(bh, p.H), p.lv.t, j0, p.T,
                                           p.D);
-        start_norms<kTile>(k_norm, p.k_norm + norms0, j0, p.T);
+        start_row_values<kTile>(k_norm, p.k_norm + slice0, j0, p.T);
         commit_copies();
         start_chunk(0);
         copies_landed<1>();  // the block's keys, values and norms; chunk 0 may still be in flight

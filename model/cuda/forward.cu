@@ -171,7 +171,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         const QueryTile queries = query_tile(p, tile);
         const int bh = queries.bh, i0 = queries.i0, key0 = queries.key0;
         const float coef = queries.coef;
-        const int64_t norms0 = static_cast<int64_t>(bh) * p.T;  // the norms of (b, h)'s row 0
+        const int64_t slice0 = static_cast<int64_t>(bh) * p.T;  // (b, h) in the per-row arrays
         // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
         auto start_chunk = [&](int j) {
             const bool keys = j < n_chunks;
@@ -179,8 +179,8 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
                 buffer(j), keys ? k_src + p.lk.slice(bh, p.H) : v_src + p.lv.slice(bh, p.H),
                 keys ? p.lk.t : p.lv.t, key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
             if (keys) {
-                start_norms<kTile>(k_norms + j % 2 * kTile, p.k_norm + norms0, key0 + j * kTile,
-                                   p.T);
+                start_row_values<kTile>(k_norms + j % 2 * kTile, p.k_norm + slice0,
+                                        key0 + j * kTile, p.T);
             }
             commit_copies();
         };
@@ -188,7 +188,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         __syncthreads();  // the previous tile is done with every buffer
         start_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0,
                                              p.T, p.D);
-        start_norms<kFwdRows>(q_norm, p.q_norm + norms0, i0, p.T);
+        start_row_values<kFwdRows>(q_norm, p.q_norm + slice0, i0, p.T);
         start_chunk(0);  // its group holds the query rows and norms too
         for (int c = 0; c < n_chunks; ++c) {
             copies_landed<0>();

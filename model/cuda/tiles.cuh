@@ -360,15 +360,15 @@ __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
     }
 }
 
-// The squared norms of rows [row0, row0 + kRows) of one (b, h) slice (norms: its row 0) into
-// dst, one 4-byte copy per row by the first kRows threads. Rows outside [0, T) read row 0 or
-// T - 1: the kernels never use their scores.
-template <int kRows>
-__device__ __forceinline__ void start_norms(float* __restrict__ dst, const float* norms, int row0,
-                                            int T) {
+// The values of rows [row0, row0 + kRows) of a per-row array (values: the (b, h) slice's row 0;
+// row norms, log-sum-exps, thresholds, deltas) into dst, one 4- or 8-byte copy per row by the
+// first kRows threads. Rows outside [0, T) read row 0 or T - 1: the kernels never use them.
+template <int kRows, typename V>
+__device__ __forceinline__ void start_row_values(V* __restrict__ dst, const V* values, int row0,
+                                                 int T) {
     if (threadIdx.x < kRows) {
         const int r = min(max(row0 + static_cast<int>(threadIdx.x), 0), T - 1);
-        copy_async<4>(dst + threadIdx.x, norms + r, true);
+        copy_async<sizeof(V)>(dst + threadIdx.x, values + r, true);
     }
 }
 
