@@ -49,27 +49,27 @@ else
 fi
 
 # Build n (0 ..) is revision n, the last one the working tree; all build at once.
-names=("${revs[@]}" "working tree")
+names=()
 bins=()
+logs=()
 pids=()
+start_build() {  # NAME SOURCE BUILD_DIR LOG
+    echo "== building $1 in $3" >&2
+    build "$2" "$3" > "$4" 2>&1 &
+    pids+=($!)
+    names+=("$1")
+    bins+=("$3/app/krause")
+    logs+=("$4")
+}
 for i in "${!revs[@]}"; do
     src="$work/rev$i"
     rm -rf "$src"
     mkdir -p "$src"
     # The revision's tracked files without the bundled models (the bench needs none).
     git -C "$root" archive "${revs[$i]}" -- . ':!assets/models' | tar -x -C "$src"
-    echo "== building ${revs[$i]} in $work/rev$i-build" >&2
-    build "$src" "$work/rev$i-build" > "$work/rev$i-build.log" 2>&1 &
-    pids+=($!)
-    bins+=("$work/rev$i-build/app/krause")
+    start_build "${revs[$i]}" "$src" "$work/rev$i-build" "$work/rev$i-build.log"
 done
-echo "== building the working tree in $new_build" >&2
-build "$root" "$new_build" > "$work/new-build.log" 2>&1 &
-pids+=($!)
-bins+=("$new_build/app/krause")
-logs=()
-for i in "${!revs[@]}"; do logs+=("$work/rev$i-build.log"); done
-logs+=("$work/new-build.log")
+start_build "working tree" "$root" "$new_build" "$work/new-build.log"
 failed=0
 for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}"; then
