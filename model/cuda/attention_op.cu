@@ -151,7 +151,8 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
     float* k_norm = mma ? q_norm + B * H * T : nullptr;
     if (mma) {
         launch_row_norms(qc.data_ptr<c10::BFloat16>(), kc.data_ptr<c10::BFloat16>(),
-                         layout_of(qc), layout_of(kc), static_cast<int>(B * H), static_cast<int>(H),
+                         layout_of(qc), layout_of(kc), rows_16_byte({&qc, &kc}),
+                         static_cast<int>(B * H), static_cast<int>(H),
                          static_cast<int>(T), static_cast<int>(D), kd, q_norm, k_norm,
                          stream.stream());
     }

@@ -281,51 +281,75 @@ struct NormsParams {
     float* k_norm;
 };
 
-// ||x||^2 in fp32 of every row of q (blockIdx.z = 0) and of k (1); blockIdx.x is the (b, h),
-// and each block takes kRows rows of it at a time, kLanes lanes per row: lane l sums the squares
-// of dim pairs l, l + kLanes, ... by fma, and the lanes' sums fold by shuffles. Dims past D count
-// as zero.
-template <int kD>
+// ||x||^2 in fp32 of every row of q (blockIdx.z = 0) and of k (1); blockIdx.x is the (b, h).
+// kLanes lanes share a row, each summing the squares of its 8 dims by fma, and their sums fold
+// by shuffles. A warp holds kLoads groups of rows in flight (one 16-byte load per lane and group
+// where kWide, eight 2-byte loads otherwise), so that the kernel waits on memory once per
+// kLoads groups instead of once per row. Dims past D count as zero.
+template <int kD, bool kWide>
 __global__ void __launch_bounds__(256) krause_row_norms_kernel(const NormsParams p) {
-    constexpr int kPairs = kD / 2;
-    constexpr int kLanes = kPairs < 32 ? kPairs : 32;
-    constexpr int kRows = 256 / kLanes;
-    const int bh = blockIdx.x, lane = threadIdx.x % 32;
+    constexpr int kLanes = kD / 8;
+    constexpr int kPerLoad = 32 / kLanes;  // rows of a warp per group
+    constexpr int kLoads = 4;
+    constexpr int kRows = 256 / 32 * kPerLoad * kLoads;  // rows of a block per pass
+    const int bh = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int d0 = 8 * (lane % kLanes);  // this lane's first dim
     const bool keys = blockIdx.z == 1;
     const uint16_t* src = keys ? p.k + p.lk.slice(bh, p.H) : p.q + p.lq.slice(bh, p.H);
     const int64_t stride = keys ? p.lk.t : p.lq.t;
     float* norms = (keys ? p.k_norm : p.q_norm) + static_cast<int64_t>(bh) * p.T;
     for (int t0 = blockIdx.y * kRows; t0 < p.T; t0 += gridDim.y * kRows) {
-        const int t = t0 + static_cast<int>(threadIdx.x) / kLanes;
-        const uint16_t* x = src + static_cast<int64_t>(min(t, p.T - 1)) * stride;
-        auto dim = [&](int d) {
-            return d < p.D ? __uint_as_float(static_cast<unsigned>(x[d]) << 16) : 0.f;
-        };
-        float acc = 0.f;
+        auto row_of = [&](int u) { return t0 + (warp * kLoads + u) * kPerLoad + lane / kLanes; };
+        unsigned x[kLoads][4];  // dims d0 + 2i (low half) and d0 + 2i + 1 (high half)
 #pragma unroll
-        for (int n = lane % kLanes; n < kPairs; n += kLanes) {
-            const float a = dim(2 * n), b = dim(2 * n + 1);
-            acc = __fmaf_rn(a, a, acc);
-            acc = __fmaf_rn(b, b, acc);
+        for (int u = 0; u < kLoads; ++u) {
+            const uint16_t* r = src + static_cast<int64_t>(min(row_of(u), p.T - 1)) * stride + d0;
+            if constexpr (kWide) {
+                const uint4 w = d0 < p.D ? *reinterpret_cast<const uint4*>(r) : uint4{0, 0, 0, 0};
+                x[u][0] = w.x;
+                x[u][1] = w.y;
+                x[u][2] = w.z;
+                x[u][3] = w.w;
+            } else {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const unsigned lo = d0 + 2 * i < p.D ? r[2 * i] : 0u;
+                    const unsigned hi = d0 + 2 * i + 1 < p.D ? r[2 * i + 1] : 0u;
+                    x[u][i] = lo | hi << 16;
+                }
+            }
         }
 #pragma unroll
-        for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
-        if (t < p.T && lane % kLanes == 0) norms[t] = acc;
+        for (int u = 0; u < kLoads; ++u) {
+            float acc = 0.f;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const float a = __uint_as_float(x[u][i] << 16);
+                const float b = __uint_as_float(x[u][i] & 0xffff0000u);
+                acc = __fmaf_rn(a, a, acc);
+                acc = __fmaf_rn(b, b, acc);
+            }
+#pragma unroll
+            for (int o = kLanes / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFull, acc, o);
+            const int t = row_of(u);
+            if (t < p.T && lane % kLanes == 0) norms[t] = acc;
+        }
     }
 }
 
 }  // namespace
 
 void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq, Layout lk,
-                      int n_bh, int H, int T, int D, int kd, float* q_norm, float* k_norm,
-                      cudaStream_t stream) {
+                      bool wide, int n_bh, int H, int T, int D, int kd, float* q_norm,
+                      float* k_norm, cudaStream_t stream) {
     const NormsParams p{reinterpret_cast<const uint16_t*>(q), reinterpret_cast<const uint16_t*>(k),
                         lq, lk, H, T, D, q_norm, k_norm};
     dispatch_head_dim(kd, [&](auto head) {
         constexpr int kD = decltype(head)::value;
-        constexpr int kRows = 256 / (kD / 2 < 32 ? kD / 2 : 32);
+        constexpr int kRows = 256 / 32 * (32 / (kD / 8)) * 4;
         const dim3 grid(n_bh, std::min((T + kRows - 1) / kRows, 65535), 2);
-        launch(krause_row_norms_kernel<kD>, grid, 256, 0, stream, p);
+        auto kernel = wide ? krause_row_norms_kernel<kD, true> : krause_row_norms_kernel<kD, false>;
+        launch(kernel, grid, 256, 0, stream, p);
     });
 }
 

@@ -81,10 +81,11 @@ __device__ __forceinline__ bool kept(float s, int r, uint2 th) {
 
 // The squared norms of the rows of q and k, (B, H, T) each, for the tensor-core kernels: formed
 // once per row by one kernel (forward.cu), so that the forward and both backward passes read the
-// same bits. q and k are bf16 with layouts lq and lk, n_bh = B * H.
+// same bits. q and k are bf16 with layouts lq and lk, n_bh = B * H; wide: every row of q and k
+// 16-byte aligned and D % 8 == 0 (16-byte loads).
 void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq, Layout lk,
-                      int n_bh, int H, int T, int D, int kd, float* q_norm, float* k_norm,
-                      cudaStream_t stream);
+                      bool wide, int n_bh, int H, int T, int D, int kd, float* q_norm,
+                      float* k_norm, cudaStream_t stream);
 
 int padded_head_dim(int64_t D);
 // Dynamic shared memory of the forward kernel for padded head size kd (CUDA-core or tensor-core
