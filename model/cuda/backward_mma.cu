@@ -2,6 +2,8 @@
 // forward, head sizes up to 64).
 #include "model/cuda/params.cuh"
 
+#include <type_traits>
+
 namespace krause::fused {
 namespace {
 
@@ -212,27 +214,39 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                 }
                 pair_products<kD>(qa, k_tile, 16 * s, dot);
                 pair_products<kD>(da, v_tile, 16 * s, dp);
+                auto pairs = [&](auto all_in) {  // all_in: every pair a live query's window key
 #pragma unroll
-                for (int h = 0; h < 2; ++h) {
+                    for (int h = 0; h < 2; ++h) {
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int x = e / 2;
-                        const int col = 16 * s + 8 * h + 2 * t + e % 2;  // key of the chunk
-                        const int r = c * kTile + col - (m0 + g + 8 * x);  // its window slot
-                        const bool key = key0 + c * kTile + col >= 0;  // not before the start
-                        const float dist = expanded_distance(qn[x], k_norm[col], dot[h][e]);
-                        const float sc = -dist * coef;
-                        float gr = 0.f;
-                        if (live[x] && key && r >= 0 && r < p.W && kept(sc, r, threshold[x])) {
-                            const float log_p = log_probability(sc, lse[x].x, lse[x].y);
-                            const float pr = expf(log_p);
-                            gr = pr * (dp[h][e] - delta[x]);
-                            ds_logp[x] = __fmaf_rn(gr, log_p, ds_logp[x]);
-                            p_logp[x] = __fmaf_rn(pr, log_p, p_logp[x]);
+                        for (int e = 0; e < 4; ++e) {
+                            const int x = e / 2;
+                            const int col = 16 * s + 8 * h + 2 * t + e % 2;  // key of the chunk
+                            const int r = c * kTile + col - (m0 + g + 8 * x);  // its window slot
+                            const bool key = key0 + c * kTile + col >= 0;  // not before the start
+                            const float dist = expanded_distance(qn[x], k_norm[col], dot[h][e]);
+                            const float sc = -dist * coef;
+                            const bool in =
+                                decltype(all_in)::value || (live[x] && key && r >= 0 && r < p.W);
+                            float gr = 0.f;
+                            if (in && kept(sc, r, threshold[x])) {
+                                const float log_p = log_probability(sc, lse[x].x, lse[x].y);
+                                const float pr = expf(log_p);
+                                gr = pr * (dp[h][e] - delta[x]);
+                                ds_logp[x] = __fmaf_rn(gr, log_p, ds_logp[x]);
+                                p_logp[x] = __fmaf_rn(pr, log_p, p_logp[x]);
+                            }
+                            ds[h][e] = gr;
+                            rowsum[x] += gr;
                         }
-                        ds[h][e] = gr;
-                        rowsum[x] += gr;
                     }
+                };
+                // Most steps hold only pairs inside the windows of live queries: those skip the
+                // tests. The warp's queries are i0 + m0 .. + 15, the step's keys kj .. kj + 15.
+                const int iw = i0 + m0, kj = key0 + c * kTile + 16 * s;
+                if (kj >= 0 && iw + 15 < p.T && kj + 15 <= iw && iw + 15 <= kj + p.W - 1) {
+                    pairs(std::true_type{});
+                } else {
+                    pairs(std::false_type{});
                 }
                 add_weighted_rows<kD>(ds, k_tile, 16 * s, acc);
             }
@@ -358,25 +372,37 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                 }
                 pair_products<kD>(ka, q_tile, 16 * s, dot);
                 pair_products<kD>(va, do_tile, 16 * s, dp);
+                auto pairs = [&](auto all_in) {  // all_in: every pair a live query's window key
 #pragma unroll
-                for (int h = 0; h < 2; ++h) {
+                    for (int h = 0; h < 2; ++h) {
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int x = e / 2;
-                        const int col = 16 * s + 8 * h + 2 * t + e % 2;  // query of the chunk
-                        const int i = ibase + col;
-                        const int r = j0 + m0 + g + 8 * x - i + p.W - 1;  // window slot of the key
-                        const float dist = expanded_distance(q_norm[col], kn[x], dot[h][e]);
-                        const float sc = -dist * coef;
-                        float pr = 0.f, gr = 0.f;
-                        if (i < p.T && r >= 0 && r < p.W && kept(sc, r, threshold_tile[col])) {
-                            pr = probability(sc, lse_tile[col].x, lse_tile[col].y);
-                            gr = pr * (dp[h][e] - delta_tile[col]);
+                        for (int e = 0; e < 4; ++e) {
+                            const int x = e / 2;
+                            const int col = 16 * s + 8 * h + 2 * t + e % 2;  // query of the chunk
+                            const int i = ibase + col;
+                            const int r = j0 + m0 + g + 8 * x - i + p.W - 1;  // the key's slot
+                            const float dist = expanded_distance(q_norm[col], kn[x], dot[h][e]);
+                            const float sc = -dist * coef;
+                            const bool in =
+                                decltype(all_in)::value || (i < p.T && r >= 0 && r < p.W);
+                            float pr = 0.f, gr = 0.f;
+                            if (in && kept(sc, r, threshold_tile[col])) {
+                                pr = probability(sc, lse_tile[col].x, lse_tile[col].y);
+                                gr = pr * (dp[h][e] - delta_tile[col]);
+                            }
+                            pv[h][e] = pr;
+                            ds[h][e] = gr;
+                            colsum[x] += gr;
                         }
-                        pv[h][e] = pr;
-                        ds[h][e] = gr;
-                        colsum[x] += gr;
                     }
+                };
+                // Steps that hold only pairs inside the windows of live queries skip the tests:
+                // the warp's keys are jw .. jw + 15, the step's queries iq .. iq + 15.
+                const int jw = j0 + m0, iq = ibase + 16 * s;
+                if (iq >= jw + 15 && iq + 15 <= jw + p.W - 1 && iq + 15 < p.T) {
+                    pairs(std::true_type{});
+                } else {
+                    pairs(std::false_type{});
                 }
                 add_weighted_rows<kD>(pv, do_tile, 16 * s, dv);
                 add_weighted_rows<kD>(ds, q_tile, 16 * s, dk);

@@ -79,20 +79,22 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
     // earlier t that already isolates exactly K keys. Bits above the highest one where the
     // smallest and largest keys differ are common to all keys and skipped.
     const bool select = W - lo > top_k;
+    // The smallest and largest keys of the window; the largest is always kept (K >= 1), so its
+    // score is the maximum of the kept scores that the softmax subtracts.
+    unsigned lo_key = 0xffffffffu, hi_key = 0u;
+#pragma unroll
+    for (int m = 0; m < n_slots; ++m) {
+        const unsigned u = key(m);
+        if (u != 0u) {
+            lo_key = min(lo_key, u);
+            hi_key = max(hi_key, u);
+        }
+    }
+    lo_key = warp_min(lo_key);
+    hi_key = warp_max(hi_key);
     unsigned t = 0;
     int quota = 0;  // how many keys equal to t are kept
     if (select) {
-        unsigned lo_key = 0xffffffffu, hi_key = 0u;
-#pragma unroll
-        for (int m = 0; m < n_slots; ++m) {
-            const unsigned u = key(m);
-            if (u != 0u) {
-                lo_key = min(lo_key, u);
-                hi_key = max(hi_key, u);
-            }
-        }
-        lo_key = warp_min(lo_key);
-        hi_key = warp_max(hi_key);
         t = hi_key;
         if (lo_key != hi_key) {
             const int top = 31 - __clz(lo_key ^ hi_key);
@@ -117,7 +119,6 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
 
     int ties_seen = 0;
     unsigned last_tie = 0;  // 1 + the slot of the last kept tie, in the lane that holds it
-    float mx = -INFINITY;
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) {
         const int r = lane + 32 * m;
@@ -134,9 +135,8 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
         } else if (r < W) {
             col[r * stride] = s;
         }
-        mx = fmaxf(mx, s);
     }
-    mx = warp_max(mx);
+    const float mx = score_of_key(hi_key);
     float sum = 0.f;
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) sum += expf(score(m) - mx);

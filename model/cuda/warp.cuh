@@ -55,4 +55,9 @@ __device__ __forceinline__ unsigned order_key(float s) {
     return b ^ ((b & 0x80000000u) ? 0xffffffffu : 0x80000000u);
 }
 
+// The score whose order key is u (u > 0): the inverse of order_key.
+__device__ __forceinline__ float score_of_key(unsigned u) {
+    return __uint_as_float(u ^ ((u & 0x80000000u) ? 0x80000000u : 0xffffffffu));
+}
+
 }  // namespace krause
