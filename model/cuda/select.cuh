@@ -58,7 +58,7 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
             return in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
         }
     };
-    // The bisection below reads every key about 30 times: cached windows keep them in registers.
+    // The search below reads every key once per step: cached windows keep them in registers.
     unsigned keys[kSlots > 0 ? kSlots : 1] = {};
     if constexpr (kSlots > 0) {
 #pragma unroll
@@ -74,10 +74,16 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
             return in_window(m) ? order_key(score(m)) : 0u;
         }
     };
+    auto count_at_least = [&](unsigned cand) {
+        int n = 0;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) n += key(m) >= cand;
+        return n;
+    };
 
-    // Bisect on the key bits for the largest t with #{key >= t} >= K: the K-th largest key, or an
-    // earlier t that already isolates exactly K keys. Bits above the highest one where the
-    // smallest and largest keys differ are common to all keys and skipped.
+    // Search the key bits, high to low, for the largest t with #{key >= t} >= K: the K-th largest
+    // key, or an earlier t that already isolates exactly K keys. Bits above the highest one where
+    // the smallest and largest keys differ are common to all keys and skipped.
     const bool select = W - lo > top_k;
     // The smallest and largest keys of the window; the largest is always kept (K >= 1), so its
     // score is the maximum of the kept scores that the softmax subtracts.
@@ -93,47 +99,59 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
     lo_key = warp_min(lo_key);
     hi_key = warp_max(hi_key);
     unsigned t = 0;
-    int quota = 0;  // how many keys equal to t are kept
+    int at_least_t = W - lo;  // #{key >= t}: every key while t lies below them all
     if (select) {
         t = hi_key;
         if (lo_key != hi_key) {
             const int top = 31 - __clz(lo_key ^ hi_key);
             t = hi_key & ~((2u << top) - 1u);
             for (int bit = top; bit >= 0; --bit) {
-                const unsigned cand = t | (1u << bit);
-                int n = 0;
-#pragma unroll
-                for (int m = 0; m < n_slots; ++m) n += key(m) >= cand;
-                n = warp_sum(n);
+                const unsigned cand = t | 1u << bit;
+                const int n = warp_sum(count_at_least(cand));
                 if (n >= top_k) {
                     t = cand;
+                    at_least_t = n;
                     if (n == top_k) break;
                 }
             }
         }
-        int above = 0;
-#pragma unroll
-        for (int m = 0; m < n_slots; ++m) above += key(m) > t;
-        quota = top_k - warp_sum(above);
     }
 
-    int ties_seen = 0;
+    // When the keys >= t are exactly K, every one of them is kept and no tie is broken; else the
+    // keys equal to t are kept oldest first (lowest slot) until K are kept.
+    const bool exact = !select || at_least_t == top_k;
     unsigned last_tie = 0;  // 1 + the slot of the last kept tie, in the lane that holds it
-#pragma unroll
-    for (int m = 0; m < n_slots; ++m) {
-        const int r = lane + 32 * m;
-        const unsigned u = key(m);
-        const bool tie = select && u != 0u && u == t;
-        const unsigned ties = __ballot_sync(kFull, tie);
-        const int rank = ties_seen + __popc(ties & ((1u << lane) - 1u));
-        const bool keep = u != 0u && (!select || u > t || (tie && rank < quota));
-        if (tie && rank == quota - 1) last_tie = r + 1;
-        ties_seen += __popc(ties);
+    auto keep_score = [&](int m, bool keep) {  // a dropped key's score becomes -inf
         const float s = keep ? score(m) : -INFINITY;
         if constexpr (kSlots > 0) {
             cache[m] = s;
-        } else if (r < W) {
-            col[r * stride] = s;
+        } else if (lane + 32 * m < W) {
+            col[(lane + 32 * m) * stride] = s;
+        }
+    };
+    if (exact) {
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) {
+            const unsigned u = key(m);
+            keep_score(m, u != 0u && u >= t);
+        }
+    } else {
+        int above = 0;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) above += key(m) > t;
+        const int quota = top_k - warp_sum(above);  // how many keys equal to t are kept
+        int ties_seen = 0;
+#pragma unroll
+        for (int m = 0; m < n_slots; ++m) {
+            const int r = lane + 32 * m;
+            const unsigned u = key(m);
+            const bool tie = u != 0u && u == t;
+            const unsigned ties = __ballot_sync(kFull, tie);
+            const int rank = ties_seen + __popc(ties & ((1u << lane) - 1u));
+            const bool keep = u != 0u && (u > t || (tie && rank < quota));
+            if (tie && rank == quota - 1) last_tie = r + 1;
+            ties_seen += __popc(ties);
+            keep_score(m, keep);
         }
     }
     const float mx = score_of_key(hi_key);
@@ -144,9 +162,10 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
     RowStats row;
     row.lse_hi = static_cast<float>(lse);
     row.lse_lo = static_cast<float>(lse - static_cast<double>(row.lse_hi));
-    // Without selection every key of the window is kept: tau = 0 lies below every real key.
-    row.tau = select ? t : 0u;
-    row.r_last = select ? static_cast<int>(warp_max(last_tie)) - 1 : W;
+    // Without selection t = 0, below every real key; every slot r < W passes r <= r_last where no
+    // tie was broken.
+    row.tau = t;
+    row.r_last = exact ? W : static_cast<int>(warp_max(last_tie)) - 1;
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) {
         const int r = lane + 32 * m;
