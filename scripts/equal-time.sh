@@ -11,11 +11,12 @@
 # TRAIN OPTIONS go to every `krause train` (leave out --attention, --steps, --epochs and --out);
 # their --preset and --batch also set what the bench measures. --eval-limit 0 evaluates on the
 # whole test set. Env: KRAUSE (the CLI; default build-cuda/app/krause, else build/app/krause),
-# KRAUSE_ATTENTIONS (default "krause softmax").
+# KRAUSE_ATTENTIONS (default "krause softmax"), KRAUSE_GPUS (e.g. "0,1": with a GPU per kind, the
+# kinds are benched and trained at once, each alone on its GPU; otherwise one after another).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage() { sed -n '8,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 fail() { echo "equal-time: $1" >&2; exit "${2:-1}"; }
 [ $# -ge 3 ] && [ "$3" = "--" ] || usage
 minutes="$1"
@@ -47,16 +48,22 @@ done
 [ -n "$preset" ] || fail "name the model with --preset" 2
 
 mkdir -p "$out"
-rm -f "$out/runs.txt.new"
 read -r -a kinds <<< "${KRAUSE_ATTENTIONS:-krause softmax}"
-for kind in "${kinds[@]}"; do
+IFS=, read -r -a gpus <<< "${KRAUSE_GPUS:-}"
+
+# run_kind KIND TRAIN OPTIONS...: benches one kind, trains it for the steps that fill MINUTES and
+# records the run in $out/KIND.run (kind, images/s, batch, steps, start, end).
+run_kind() {
+    local kind="$1" rate used steps start end
+    shift
+    rm -f "$out/$kind.run"
     echo "== $kind: training speed" >&2
-    bench=("$krause" bench --what train --preset "$preset" --attention "$kind" --repeats 3
-           --warmup 2 --json)
+    local bench=("$krause" bench --what train --preset "$preset" --attention "$kind" --repeats 3
+                 --warmup 2 --json)
     [ -n "$batch" ] && bench+=(--batch "$batch")
     "${bench[@]}" > "$out/$kind-bench.json" 2> "$out/$kind-bench.log" ||
         { tail -5 "$out/$kind-bench.log" >&2; fail "the bench of $kind failed"; }
-    read -r rate used steps < <(python3 - "$out/$kind-bench.json" "$minutes" <<'PY'
+    read -r rate used steps < <(python3 - "$out/$kind-bench.json" "$minutes" <<'PY' || true
 import json, sys
 row = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["models"][0]
 if "error" in row or "train_images_per_s" not in row:
@@ -65,16 +72,33 @@ rate, batch = row["train_images_per_s"], row["train_batch"]
 print(f"{rate:.6g} {batch} {max(1, int(float(sys.argv[2]) * 60 * rate / batch))}")
 PY
     )
+    [ -n "$steps" ] || fail "the bench of $kind gave no training speed"
     echo "== $kind: $rate images/s at batch $used: $steps steps" >&2
-    train=("$krause" train "$@" --attention "$kind" --steps "$steps" --out "$out/$kind")
+    local train=("$krause" train "$@" --attention "$kind" --steps "$steps" --out "$out/$kind")
     [ -n "$batch" ] || train+=(--batch "$used")
     start=$(date +%s.%N)
     "${train[@]}" > "$out/$kind-train.log" 2>&1 ||
         { tail -5 "$out/$kind-train.log" >&2; fail "training $kind failed"; }
     end=$(date +%s.%N)
-    echo "$kind $rate $used $steps $start $end" >> "$out/runs.txt.new"
-done
-mv "$out/runs.txt.new" "$out/runs.txt"
+    echo "$kind $rate $used $steps $start $end" > "$out/$kind.run"
+}
+
+if [ "${#gpus[@]}" -ge "${#kinds[@]}" ] && [ "${#kinds[@]}" -gt 1 ]; then
+    pids=()
+    for i in "${!kinds[@]}"; do
+        echo "== ${kinds[$i]} on GPU ${gpus[$i]}" >&2
+        CUDA_VISIBLE_DEVICES="${gpus[$i]}" run_kind "${kinds[$i]}" "$@" &
+        pids+=($!)
+    done
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    [ "$failed" = 0 ] || fail "a run failed (see the logs in $out)"
+else
+    [ -z "${KRAUSE_GPUS:-}" ] ||
+        echo "equal-time: KRAUSE_GPUS names fewer GPUs than kinds: one kind after another" >&2
+    for kind in "${kinds[@]}"; do run_kind "$kind" "$@"; done
+fi
+for kind in "${kinds[@]}"; do cat "$out/$kind.run"; done > "$out/runs.txt"
 
 python3 - "$out" "$minutes" <<'PY'
 import json, sys
