@@ -165,7 +165,9 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k, in
                     if (j < chunks) count += group.count(held[j] >= cand);
                 }
             } else {
-                for (int s0 = 0; s0 < n; s0 += Group::kSize) count += group.count(key(s0 + r) >= cand);
+                for (int s0 = 0; s0 < n; s0 += Group::kSize) {
+                    count += group.count(key(s0 + r) >= cand);
+                }
             }
             return count;
         };
