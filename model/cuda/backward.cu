@@ -88,11 +88,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     const float s = -dist[a][b] * coef;
                     float g = 0.f;
                     if (live && key && r >= 0 && r < p.W && kept(s, r, threshold[a])) {
-                        const float log_p = log_probability(s, lse[a].x, lse[a].y);
-                        const float pr = expf(log_p);
-                        g = pr * (dp[a][b] - delta[a]);
-                        ds_logp[a] = __fmaf_rn(g, log_p, ds_logp[a]);
-                        p_logp[a] = __fmaf_rn(pr, log_p, p_logp[a]);
+                        g = kept_pair_ds(s, dp[a][b], delta[a], lse[a], ds_logp[a], p_logp[a]);
                     }
                     ds[a][b] = g;
                 }

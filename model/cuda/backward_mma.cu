@@ -229,11 +229,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                                 decltype(all_in)::value || (live[x] && key && r >= 0 && r < p.W);
                             float gr = 0.f;
                             if (in && kept(sc, r, threshold[x])) {
-                                const float log_p = log_probability(sc, lse[x].x, lse[x].y);
-                                const float pr = expf(log_p);
-                                gr = pr * (dp[h][e] - delta[x]);
-                                ds_logp[x] = __fmaf_rn(gr, log_p, ds_logp[x]);
-                                p_logp[x] = __fmaf_rn(pr, log_p, p_logp[x]);
+                                gr = kept_pair_ds(sc, dp[h][e], delta[x], lse[x], ds_logp[x],
+                                                  p_logp[x]);
                             }
                             ds[h][e] = gr;
                             rowsum[x] += gr;

@@ -36,6 +36,18 @@ __device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo
     return expf(log_probability(s, lse_hi, lse_lo));
 }
 
+// The query passes' term of a kept pair: returns ds = p (dp - delta) and adds ds log p and
+// p log p to the row's sums for d log_sigma.
+__device__ __forceinline__ float kept_pair_ds(float s, float dp, float delta, float2 lse,
+                                              float& ds_logp, float& p_logp) {
+    const float log_p = log_probability(s, lse.x, lse.y);
+    const float pr = expf(log_p);
+    const float ds = pr * (dp - delta);
+    ds_logp = __fmaf_rn(ds, log_p, ds_logp);
+    p_logp = __fmaf_rn(pr, log_p, p_logp);
+    return ds;
+}
+
 // Top-K and softmax of one query's window, run by a whole warp. col[r * stride] holds the score
 // of window slot r (key i - W + 1 + r); slots r < lo have no key. Keeps the K largest scores (all
 // of them when the window holds <= K keys; among equal scores the lowest r first), overwrites the
