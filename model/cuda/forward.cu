@@ -23,13 +23,14 @@ __device__ __forceinline__ QueryTile query_tile(const ForwardParams<scalar_t>& p
     return {bh, i0, i0 - p.W + 1, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
 }
 
-// The middle phase of both forward kernels, one warp per query of the tile at i0: top-K and
-// softmax of its column of the score tile (scores[key row][query]), its threshold and lse.
-template <typename scalar_t>
+// The middle phase of both forward kernels, kWarps warps taking a query of the tile at i0 each:
+// top-K and softmax of its column of the score tile (scores[key row][query]), its threshold and
+// lse.
+template <int kWarps, typename scalar_t>
 __device__ __forceinline__ void top_k_rows(float* scores, const ForwardParams<scalar_t>& p, int bh,
                                            int i0) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int qi = warp; qi < kFwdRows; qi += kFwdWarps) {
+    for (int qi = warp; qi < kFwdRows; qi += kWarps) {
         const int i = i0 + qi;
         float* col = scores + qi * kFwdPitch + qi;  // slot r of query qi at col[r * kFwdPitch]
         if (i >= p.T) {
@@ -101,7 +102,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
         }
         __syncthreads();
 
-        top_k_rows(scores, p, bh, i0);
+        top_k_rows<kFwdWarps>(scores, p, bh, i0);
 
         float o[4][S::kE] = {};
         float unused[4];
@@ -133,11 +134,17 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 // The same three phases as krause_forward_kernel, but the distances come from one bf16 product
 // q.k per pair (exact products, fp32 accumulation: ||q||^2 + ||k||^2 - 2 q.k in fp32, clamped at
 // 0 like the ATen path) and the weighted sum of values from probabilities split into two bf16
-// parts, both on mma.sync m16n8k16; top-K and softmax are the CUDA-core kernel's. Each of the
-// four warps owns 16 queries (m-tile warp % 2) and half of the key chunk (scores) or of the head
-// dims (output). The key chunks (with their rows' norms) and then the value chunks stream through
-// two buffers: chunk j + 1 is copied while chunk j is used (and the first value chunk during
-// top-K).
+// parts, both on mma.sync m16n8k16; top-K and softmax are the CUDA-core kernel's. Eight warps
+// share the tile's score tile (twice the warps of the CUDA-core kernel for the same shared
+// memory): each owns 16 queries (m-tile warp % 2) and a quarter of the key chunk (scores) or of
+// the head dims (output), and a query in top-K. The key chunks (with their rows' norms) and then
+// the value chunks stream through two buffers: chunk j + 1 is copied while chunk j is used (and
+// the first value chunk during top-K).
+// At kD = 64 three blocks of eight warps fit beside their score tiles (80 registers): 24 warps
+// per multiprocessor, where blocks of four warps were held to 12 by shared memory.
+constexpr int kMmaFwdThreads = 256;
+constexpr int kMmaFwdWarps = kMmaFwdThreads / 32;
+
 size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
     return sizeof(float) * (kFwdRows + 2 * kTile) +
            sizeof(uint16_t) * (kFwdRows + 2 * kTile) * (kd + kMmaPad) +
@@ -145,10 +152,11 @@ size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
 }
 
 template <int kD, bool kScoresInShared, bool kWide>
-__global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
+__global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     krause_forward_mma_kernel(const ForwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
     constexpr int kPq = kD + kMmaPad;  // bf16 per tile row
+    constexpr int kBy = kMmaFwdThreads;
     extern __shared__ float4 shared4[];
     float* q_norm = reinterpret_cast<float*>(shared4);                // (kFwdRows)
     float* k_norms = q_norm + kFwdRows;                               // 2 x (kTile)
@@ -163,7 +171,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;  // fragment row group and column pair
     const int m0 = 16 * (warp % 2);        // this warp's first query of the tile
-    const int half = warp / 2;             // which half of the keys (scores) or dims (output)
+    const int quarter = warp / 2;          // which quarter of the keys (scores) or dims (output)
     const int n_chunks = p.n_cols / kTile;
     auto buffer = [&](int j) { return kv_tiles + j % 2 * kTile * kPq; };
 
@@ -175,7 +183,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
         auto start_chunk = [&](int j) {
             const bool keys = j < n_chunks;
-            start_rows_bf16<kD, kTile, kWide>(
+            start_rows_bf16<kD, kTile, kWide, kBy>(
                 buffer(j), keys ? k_src + p.lk.slice(bh, p.H) : v_src + p.lv.slice(bh, p.H),
                 keys ? p.lk.t : p.lv.t, key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
             if (keys) {
@@ -186,8 +194,8 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         };
 
         __syncthreads();  // the previous tile is done with every buffer
-        start_rows_bf16<kD, kFwdRows, kWide>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t, i0,
-                                             p.T, p.D);
+        start_rows_bf16<kD, kFwdRows, kWide, kBy>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t,
+                                                  i0, p.T, p.D);
         start_row_values<kFwdRows>(q_norm, p.q_norm + slice0, i0, p.T);
         start_chunk(0);  // its group holds the query rows and norms too
         for (int c = 0; c < n_chunks; ++c) {
@@ -195,24 +203,21 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
             __syncthreads();  // chunk c is in; chunk c - 1 (the other buffer) is done with
             start_chunk(c + 1);
             const float* k_norm = k_norms + c % 2 * kTile;
-            float dot[4][4] = {};  // 4 n-tiles of 8 keys: half * 32 + 8 * nt
+            float dot[2][4] = {};  // 2 n-tiles of 8 keys: quarter * 16 + 8 * nt
 #pragma unroll
             for (int ks = 0; ks < kD / 16; ++ks) {
                 unsigned a[4], b[4];
                 a_fragment(q_tile, kPq, m0, 16 * ks, a);
-#pragma unroll
-                for (int nt = 0; nt < 4; nt += 2) {
-                    bt_fragments(buffer(c), kPq, half * 32 + 8 * nt, 16 * ks, b);
-                    mma_bf16(dot[nt], a, b[0], b[1]);
-                    mma_bf16(dot[nt + 1], a, b[2], b[3]);
-                }
+                bt_fragments(buffer(c), kPq, quarter * 16, 16 * ks, b);
+                mma_bf16(dot[0], a, b[0], b[1]);
+                mma_bf16(dot[1], a, b[2], b[3]);
             }
 #pragma unroll
-            for (int nt = 0; nt < 4; ++nt) {
+            for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
                     const int qi = m0 + g + 8 * (e / 2);
-                    const int n = half * 32 + 8 * nt + 2 * t + e % 2;
+                    const int n = quarter * 16 + 8 * nt + 2 * t + e % 2;
                     const int r = c * kTile + n - qi;  // window slot
                     const float dist = expanded_distance(q_norm[qi], k_norm[n], dot[nt][e]);
                     scores[(c * kTile + n) * kFwdPitch + qi] =
@@ -222,11 +227,12 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
         }
         __syncthreads();
 
-        top_k_rows(scores, p, bh, i0);
+        top_k_rows<kMmaFwdWarps>(scores, p, bh, i0);
 
         // out = P V: A = probabilities (rows m0.., keys of the chunk) from the transposed score
-        // tile, B = value rows; this warp's dims are half * kD / 2 + 8 * nt.
-        constexpr int kNt = kD / 16;
+        // tile, B = value rows; this warp's dims are quarter * kD / 4 + 8 * nt (with kD / 4 = 8,
+        // one n-tile of the two that a B load brings).
+        constexpr int kNt = kD / 32;
         float o[kNt][4] = {};
         for (int c = 0; c < n_chunks; ++c) {
             const int j = n_chunks + c;
@@ -245,11 +251,13 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
 #pragma unroll
                 for (int nt = 0; nt < kNt; nt += 2) {
                     unsigned b[4];
-                    b_fragments(v_tile, kPq, 16 * ks, half * (kD / 2) + 8 * nt, b);
+                    b_fragments(v_tile, kPq, 16 * ks, quarter * (kD / 4) + 8 * nt, b);
                     mma_bf16(o[nt], pa, b[0], b[1]);
                     mma_bf16(o[nt], pb, b[0], b[1]);
-                    mma_bf16(o[nt + 1], pa, b[2], b[3]);
-                    mma_bf16(o[nt + 1], pb, b[2], b[3]);
+                    if constexpr (kNt > 1) {
+                        mma_bf16(o[nt + 1], pa, b[2], b[3]);
+                        mma_bf16(o[nt + 1], pb, b[2], b[3]);
+                    }
                 }
             }
         }
@@ -258,7 +266,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 const int i = i0 + m0 + g + 8 * (e / 2);
-                const int d = half * (kD / 2) + 8 * nt + 2 * t + e % 2;
+                const int d = quarter * (kD / 4) + 8 * nt + 2 * t + e % 2;
                 if (i >= p.T || d >= p.D) continue;
                 const int64_t idx = p.lo.at(bh, p.H, i) + d;
                 p.out[idx] = static_cast<c10::BFloat16>(o[nt][e]);
@@ -379,7 +387,7 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
                 }
             }
         }
-        launch(kernel, grid, kFwdThreads, bytes, stream, p);
+        launch(kernel, grid, mma ? kMmaFwdThreads : kFwdThreads, bytes, stream, p);
     });
 }
 

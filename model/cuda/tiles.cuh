@@ -268,27 +268,27 @@ __device__ __forceinline__ void b_fragments(const uint16_t* tile, int pitch, int
 // kRows rows [row0, row0 + kRows) of one (b, h) slice as bf16 bits into dst (row pitch kD +
 // kMmaPad), one element per load, 16 loads in flight per thread before their stores; rows outside
 // [0, T) and dims past D are zero. For rows that are not all 16-byte aligned: start_rows_bf16
-// copies aligned ones.
-template <int kD, int kRows>
+// copies aligned ones. kBy threads of the block take part.
+template <int kD, int kRows, int kBy = kFwdThreads>
 __device__ __forceinline__ void load_rows_bf16(uint16_t* __restrict__ dst,
                                                const uint16_t* __restrict__ src, int64_t stride,
                                                int row0, int T, int D) {
-    constexpr int kPer = kRows * kD / kFwdThreads;
-    static_assert(kRows * kD % kFwdThreads == 0, "elements must fill whole passes");
+    constexpr int kPer = kRows * kD / kBy;
+    static_assert(kRows * kD % kBy == 0, "elements must fill whole passes");
     constexpr int kBatch = kPer < 16 ? kPer : 16;
 #pragma unroll
     for (int n0 = 0; n0 < kPer; n0 += kBatch) {
         uint16_t x[kBatch];
 #pragma unroll
         for (int n = 0; n < kBatch; ++n) {
-            const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+            const int e = threadIdx.x + (n0 + n) * kBy;
             const int r = row0 + e / kD, d = e % kD;
             x[n] = (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d]
                                               : uint16_t{0};
         }
 #pragma unroll
         for (int n = 0; n < kBatch; ++n) {
-            const int e = threadIdx.x + (n0 + n) * kFwdThreads;
+            const int e = threadIdx.x + (n0 + n) * kBy;
             dst[e / kD * (kD + kMmaPad) + e % kD] = x[n];
         }
     }
@@ -338,25 +338,27 @@ __device__ __forceinline__ void copies_landed() {
 // The rows of load_rows_bf16, without waiting where kWide (every row of src 16-byte aligned and D
 // a multiple of 8, Params::wide): one 16-byte copy per eight dims (rows outside [0, T) and dims
 // past D zero-filled). Other tiles load synchronously through load_rows_bf16, so that a kernel
-// pipelines its chunks with one code path for both.
-template <int kD, int kRows, bool kWide>
+// pipelines its chunks with one code path for both. kBy threads of the block take part.
+template <int kD, int kRows, bool kWide, int kBy = kFwdThreads>
 __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
                                                 const uint16_t* __restrict__ src, int64_t stride,
                                                 int row0, int T, int D) {
     if constexpr (kWide) {
         constexpr int kPieces = kD / 8;
-        constexpr int kPer = kRows * kPieces / kFwdThreads;
-        static_assert(kRows * kPieces % kFwdThreads == 0, "pieces must fill whole passes");
+        constexpr int kAll = kRows * kPieces;
+        constexpr int kPer = (kAll + kBy - 1) / kBy;
+        static_assert(kAll % kBy == 0 || kAll < kBy, "pieces must fill whole passes or one part");
 #pragma unroll
         for (int n = 0; n < kPer; ++n) {
-            const int e = threadIdx.x + n * kFwdThreads;
+            const int e = threadIdx.x + n * kBy;
+            if (kAll < kBy && e >= kAll) break;
             const int row = e / kPieces, d = e % kPieces * 8, r = row0 + row;
             const bool in = d < D && r >= 0 && r < T;
             copy_async<16>(dst + row * (kD + kMmaPad) + d,
                            in ? src + static_cast<int64_t>(r) * stride + d : src, in);
         }
     } else {
-        load_rows_bf16<kD, kRows>(dst, src, stride, row0, T, D);
+        load_rows_bf16<kD, kRows, kBy>(dst, src, stride, row0, T, D);
     }
 }
 
