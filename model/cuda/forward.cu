@@ -23,34 +23,45 @@ __device__ __forceinline__ QueryTile query_tile(const ForwardParams<scalar_t>& p
     return {bh, i0, i0 - p.W + 1, 0.5f * expf(-2.f * p.log_sigma[bh % p.H])};
 }
 
-// The middle phase of both forward kernels, kWarps warps taking a query of the tile at i0 each:
-// top-K and softmax of its column of the score tile (scores[key row][query]), its threshold and
-// lse.
-template <int kWarps, typename scalar_t>
-__device__ __forceinline__ void top_k_rows(float* scores, const ForwardParams<scalar_t>& p, int bh,
-                                           int i0) {
+// Top-K and softmax of query i (< T) by one warp, its slots read as top_k_softmax reads them and
+// its probabilities handed to put; stores the query's threshold and lse for the backward.
+// Windows of more than 256 keys are re-read from memory (kSlots = 0).
+template <typename scalar_t, typename Put>
+__device__ __forceinline__ void top_k_query(const ForwardParams<scalar_t>& p, int bh, int i,
+                                            float* slot0, int m_stride, Put put) {
+    const int lo = max(0, p.W - 1 - i);
+    RowStats stats;
+    if (p.W <= 4 * 32) {
+        stats = top_k_softmax<4>(slot0, m_stride, lo, p.W, p.K, put);
+    } else if (p.W <= 8 * 32) {
+        stats = top_k_softmax<8>(slot0, m_stride, lo, p.W, p.K, put);
+    } else {
+        stats = top_k_softmax<0>(slot0, m_stride, lo, p.W, p.K, put);
+    }
+    if (p.lse != nullptr && threadIdx.x % 32 == 0) {
+        const int64_t row = static_cast<int64_t>(bh) * p.T + i;
+        p.lse[row] = make_float2(stats.lse_hi, stats.lse_lo);
+        p.threshold[row] = make_uint2(stats.tau, static_cast<unsigned>(stats.r_last));
+    }
+}
+
+// The middle phase of the CUDA-core forward, one warp per query of the tile at i0: top-K and
+// softmax of its column of the score tile (scores[key row][query]), overwritten with the
+// probabilities.
+template <typename scalar_t>
+__device__ __forceinline__ void top_k_columns(float* scores, const ForwardParams<scalar_t>& p,
+                                              int bh, int i0) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int qi = warp; qi < kFwdRows; qi += kWarps) {
+    for (int qi = warp; qi < kFwdRows; qi += kFwdWarps) {
         const int i = i0 + qi;
-        float* col = scores + qi * kFwdPitch + qi;  // slot r of query qi at col[r * kFwdPitch]
+        // Slot r of query qi lies in key row qi + r.
+        float* slot0 = scores + (qi + lane) * kFwdPitch + qi;
+        const int m_stride = 32 * kFwdPitch;
         if (i >= p.T) {
-            for (int r = lane; r < p.W; r += 32) col[r * kFwdPitch] = 0.f;
+            for (int m = 0; lane + 32 * m < p.W; ++m) slot0[m * m_stride] = 0.f;
             continue;
         }
-        const int lo = max(0, p.W - 1 - i);
-        const int64_t row = static_cast<int64_t>(bh) * p.T + i;
-        RowStats stats;
-        if (p.W <= 4 * 32) {
-            stats = top_k_softmax<4>(col, kFwdPitch, lo, p.W, p.K);
-        } else if (p.W <= 8 * 32) {
-            stats = top_k_softmax<8>(col, kFwdPitch, lo, p.W, p.K);
-        } else {
-            stats = top_k_softmax<0>(col, kFwdPitch, lo, p.W, p.K);
-        }
-        if (p.lse != nullptr && lane == 0) {
-            p.lse[row] = make_float2(stats.lse_hi, stats.lse_lo);
-            p.threshold[row] = make_uint2(stats.tau, static_cast<unsigned>(stats.r_last));
-        }
+        top_k_query(p, bh, i, slot0, m_stride, [&](int m, float pr) { slot0[m * m_stride] = pr; });
     }
 }
 
@@ -102,7 +113,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
         }
         __syncthreads();
 
-        top_k_rows<kFwdWarps>(scores, p, bh, i0);
+        top_k_columns(scores, p, bh, i0);
 
         float o[4][S::kE] = {};
         float unused[4];
@@ -139,19 +150,52 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 // memory): each owns 16 queries (m-tile warp % 2) and a quarter of the key chunk (scores) or of
 // the head dims (output), and a query in top-K. The key chunks (with their rows' norms) and then
 // the value chunks stream through two buffers: chunk j + 1 is copied while chunk j is used (and
-// the first value chunk during top-K).
+// the first value chunk during top-K). The score tile is laid out query by key (row qi: the
+// fp32 scores of keys key0 .. key0 + n_cols - 1, kMmaRowPad floats more), so that top-K reads
+// its query's row without bank conflicts and then writes over it, in place, the bf16 high parts
+// of its probabilities (keys 0 .. n_cols - 1) followed by their low parts: the A fragments of
+// P.V, loaded by ldmatrix. In place needs the whole window in registers first: W <= 256.
 // At kD = 64 three blocks of eight warps fit beside their score tiles (80 registers): 24 warps
 // per multiprocessor, where blocks of four warps were held to 12 by shared memory.
 constexpr int kMmaFwdThreads = 256;
 constexpr int kMmaFwdWarps = kMmaFwdThreads / 32;
+constexpr int kMmaRowPad = 4;  // rows of 4 n_cols + 16 bytes: eight rows hit distinct banks
+
+// The middle phase of the tensor-core forward: one warp per query of the tile at i0 reads the
+// scores of its window from its row of the score tile and writes the row's probabilities as
+// bf16 high parts, then low parts (0 outside the window).
+__device__ __forceinline__ void top_k_rows(float* scores, int pitch,
+                                           const ForwardParams<c10::BFloat16>& p, int bh,
+                                           int i0) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int qi = warp; qi < kFwdRows; qi += kMmaFwdWarps) {
+        const int i = i0 + qi;
+        float* row = scores + qi * pitch;  // slot r of query qi: key row qi + r
+        auto* hi = reinterpret_cast<__nv_bfloat16*>(row);
+        __nv_bfloat16* lo = hi + p.n_cols;
+        if (i >= p.T) {
+            for (int x = lane; x < p.n_cols; x += 32) row[x] = 0.f;  // hi and lo both 0
+            continue;
+        }
+        top_k_query(p, bh, i, row + qi + lane, 32, [&](int m, float pr) {
+            const int x = qi + lane + 32 * m;
+            const __nv_bfloat16 h = __float2bfloat16_rn(pr);  // the parts of split_bf16
+            hi[x] = h;
+            lo[x] = __float2bfloat16_rn(pr - __bfloat162float(h));
+        });
+        const __nv_bfloat16 zero = __float2bfloat16_rn(0.f);
+        for (int x = lane; x < qi; x += 32) hi[x] = lo[x] = zero;
+        for (int x = qi + p.W + lane; x < p.n_cols; x += 32) hi[x] = lo[x] = zero;
+    }
+}
 
 size_t mma_forward_shared_bytes(int kd, int n_cols, bool scores_in_shared) {
     return sizeof(float) * (kFwdRows + 2 * kTile) +
            sizeof(uint16_t) * (kFwdRows + 2 * kTile) * (kd + kMmaPad) +
-           (scores_in_shared ? sizeof(float) * n_cols * kFwdPitch : 0);
+           (scores_in_shared ? sizeof(float) * kFwdRows * (n_cols + kMmaRowPad) : 0);
 }
 
-template <int kD, bool kScoresInShared, bool kWide>
+template <int kD, bool kWide>
 __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 2)
     krause_forward_mma_kernel(const ForwardParams<c10::BFloat16> p) {
 #if __CUDA_ARCH__ >= 800
@@ -162,9 +206,7 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
     float* k_norms = q_norm + kFwdRows;                               // 2 x (kTile)
     uint16_t* q_tile = reinterpret_cast<uint16_t*>(k_norms + 2 * kTile);  // (kFwdRows, kPq)
     uint16_t* kv_tiles = q_tile + kFwdRows * kPq;                     // 2 x (kTile, kPq)
-    float* scores = kScoresInShared
-                        ? reinterpret_cast<float*>(kv_tiles + 2 * kTile * kPq)
-                        : p.scores + static_cast<int64_t>(blockIdx.x) * p.n_cols * kFwdPitch;
+    float* scores = reinterpret_cast<float*>(kv_tiles + 2 * kTile * kPq);  // (kFwdRows, pitch)
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
     const auto* v_src = reinterpret_cast<const uint16_t*>(p.v);
@@ -173,7 +215,11 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
     const int m0 = 16 * (warp % 2);        // this warp's first query of the tile
     const int quarter = warp / 2;          // which quarter of the keys (scores) or dims (output)
     const int n_chunks = p.n_cols / kTile;
+    const int pitch = p.n_cols + kMmaRowPad;  // floats per row of the score tile
     auto buffer = [&](int j) { return kv_tiles + j % 2 * kTile * kPq; };
+    // The probabilities as two bf16 tiles (rows qi, keys x) in the score tile's rows.
+    const auto* p_hi = reinterpret_cast<const uint16_t*>(scores);
+    const uint16_t* p_lo = p_hi + p.n_cols;
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
         const QueryTile queries = query_tile(p, tile);
@@ -212,26 +258,28 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
                 mma_bf16(dot[0], a, b[0], b[1]);
                 mma_bf16(dot[1], a, b[2], b[3]);
             }
+            // Keys outside a query's window get scores too: top-K never reads them.
 #pragma unroll
             for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int qi = m0 + g + 8 * (e / 2);
-                    const int n = quarter * 16 + 8 * nt + 2 * t + e % 2;
-                    const int r = c * kTile + n - qi;  // window slot
-                    const float dist = expanded_distance(q_norm[qi], k_norm[n], dot[nt][e]);
-                    scores[(c * kTile + n) * kFwdPitch + qi] =
-                        (r >= 0 && r < p.W) ? -dist * coef : 0.f;
+                for (int x = 0; x < 2; ++x) {
+                    const int qi = m0 + g + 8 * x;
+                    const int n = quarter * 16 + 8 * nt + 2 * t;
+                    float2 pair;
+                    pair.x = -expanded_distance(q_norm[qi], k_norm[n], dot[nt][2 * x]) * coef;
+                    pair.y = -expanded_distance(q_norm[qi], k_norm[n + 1], dot[nt][2 * x + 1]) *
+                             coef;
+                    *reinterpret_cast<float2*>(scores + qi * pitch + c * kTile + n) = pair;
                 }
             }
         }
         __syncthreads();
 
-        top_k_rows<kMmaFwdWarps>(scores, p, bh, i0);
+        top_k_rows(scores, pitch, p, bh, i0);
 
-        // out = P V: A = probabilities (rows m0.., keys of the chunk) from the transposed score
-        // tile, B = value rows; this warp's dims are quarter * kD / 4 + 8 * nt (with kD / 4 = 8,
-        // one n-tile of the two that a B load brings).
+        // out = P V: A = probabilities (rows m0.., keys of the chunk, high and low parts), B =
+        // value rows; this warp's dims are quarter * kD / 4 + 8 * nt (with kD / 4 = 8, one
+        // n-tile of the two that a B load brings).
         constexpr int kNt = kD / 32;
         float o[kNt][4] = {};
         for (int c = 0; c < n_chunks; ++c) {
@@ -242,12 +290,9 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
             const uint16_t* v_tile = buffer(j);
 #pragma unroll
             for (int ks = 0; ks < kTile / 16; ++ks) {
-                const float* pr = scores + (c * kTile + 16 * ks + 2 * t) * kFwdPitch + m0 + g;
                 unsigned pa[4], pb[4];  // probabilities: high and low bf16 parts
-                split_bf16(pr[0], pr[kFwdPitch], pa[0], pb[0]);
-                split_bf16(pr[8], pr[kFwdPitch + 8], pa[1], pb[1]);
-                split_bf16(pr[8 * kFwdPitch], pr[9 * kFwdPitch], pa[2], pb[2]);
-                split_bf16(pr[8 * kFwdPitch + 8], pr[9 * kFwdPitch + 8], pa[3], pb[3]);
+                a_fragment(p_hi, 2 * pitch, m0, c * kTile + 16 * ks, pa);
+                a_fragment(p_lo, 2 * pitch, m0, c * kTile + 16 * ks, pb);
 #pragma unroll
                 for (int nt = 0; nt < kNt; nt += 2) {
                     unsigned b[4];
@@ -378,13 +423,11 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
                                 : krause_forward_kernel<scalar_t, kD, false>;
         if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
             if (mma) {
-                if (p.wide) {
-                    kernel = in_shared ? krause_forward_mma_kernel<kD, true, true>
-                                       : krause_forward_mma_kernel<kD, false, true>;
-                } else {
-                    kernel = in_shared ? krause_forward_mma_kernel<kD, true, false>
-                                       : krause_forward_mma_kernel<kD, false, false>;
-                }
+                TORCH_CHECK(in_shared && p.W <= kMmaFwdMaxWindow,
+                            "krause forward: the tensor-core kernel takes windows of at most ",
+                            kMmaFwdMaxWindow, " keys, got ", p.W);
+                kernel = p.wide ? krause_forward_mma_kernel<kD, true>
+                                : krause_forward_mma_kernel<kD, false>;
             }
         }
         launch(kernel, grid, mma ? kMmaFwdThreads : kFwdThreads, bytes, stream, p);

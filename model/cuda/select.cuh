@@ -48,14 +48,15 @@ __device__ __forceinline__ float kept_pair_ds(float s, float dp, float delta, fl
     return ds;
 }
 
-// Top-K and softmax of one query's window, run by a whole warp. col[r * stride] holds the score
-// of window slot r (key i - W + 1 + r); slots r < lo have no key. Keeps the K largest scores (all
-// of them when the window holds <= K keys; among equal scores the lowest r first), overwrites the
-// column with the probabilities (0 where dropped) and returns the row's RowStats (the same in
-// every lane). kSlots > 0 caches the window in kSlots registers per lane (W <= 32 * kSlots);
-// kSlots = 0 re-reads it from memory for any W.
-template <int kSlots>
-__device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top_k) {
+// Top-K and softmax of one query's window, run by a whole warp. Window slot r (key i - W + 1 + r)
+// = lane + 32 m of a lane holds its score at slot0[m * m_stride]; slots r < lo have no key. Keeps
+// the K largest scores (all of them when the window holds <= K keys; among equal scores the
+// lowest r first), hands each slot's probability (0 where dropped) to put(m, p) and returns the
+// row's RowStats (the same in every lane). kSlots > 0 caches the window in kSlots registers per
+// lane (W <= 32 * kSlots), and reads the scores before any put; kSlots = 0 re-reads them from
+// memory for any W, where dropped ones become -inf.
+template <int kSlots, typename Put>
+__device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int top_k, Put put) {
     const int lane = threadIdx.x % 32;
     const int n_slots = kSlots > 0 ? kSlots : (W + 31) / 32;
     float cache[kSlots > 0 ? kSlots : 1] = {};
@@ -67,7 +68,7 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
         if constexpr (kSlots > 0) {
             return cache[m];
         } else {
-            return in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+            return in_window(m) ? slot0[m * m_stride] : -INFINITY;
         }
     };
     // The search below reads every key once per step: cached windows keep them in registers.
@@ -75,7 +76,7 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
     if constexpr (kSlots > 0) {
 #pragma unroll
         for (int m = 0; m < kSlots; ++m) {
-            cache[m] = in_window(m) ? col[(lane + 32 * m) * stride] : -INFINITY;
+            cache[m] = in_window(m) ? slot0[m * m_stride] : -INFINITY;
             keys[m] = in_window(m) ? order_key(cache[m]) : 0u;
         }
     }
@@ -138,7 +139,7 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
         if constexpr (kSlots > 0) {
             cache[m] = s;
         } else if (lane + 32 * m < W) {
-            col[(lane + 32 * m) * stride] = s;
+            slot0[m * m_stride] = s;
         }
     };
     if (exact) {
@@ -182,7 +183,7 @@ __device__ RowStats top_k_softmax(float* col, int stride, int lo, int W, int top
     for (int m = 0; m < n_slots; ++m) {
         const int r = lane + 32 * m;
         const float s = score(m);
-        if (r < W) col[r * stride] = probability(s, row.lse_hi, row.lse_lo);
+        if (r < W) put(m, probability(s, row.lse_hi, row.lse_lo));
     }
     return row;
 }
