@@ -172,6 +172,7 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k, in
             return count;
         };
         unsigned t = hi;
+        int at_least_t = n;  // #{key >= t}: every key while t lies below them all
         if (lo != hi) {
             const int top = 31 - __clz(lo ^ hi);
             t = hi & ~((2u << top) - 1u);
@@ -180,28 +181,37 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k, in
                 const int count = count_from(cand);
                 if (count >= top_k) {
                     t = cand;
+                    at_least_t = count;
                     if (count == top_k) break;
                 }
             }
         }
-        int above = 0;
-        for (int s0 = 0; s0 < n; s0 += Group::kSize) above += group.count(key(s0 + r) > t);
-        const int quota = top_k - above;
-        // Ties are ranked by age: thread r takes age a = a0 + r, in slot (a + oldest) % n. Each
-        // slot is read and written by one thread here, but not the one that owns it below.
-        int ties_seen = 0;
-        for (int a0 = 0; a0 < n; a0 += Group::kSize) {
-            const int a = a0 + r;
-            const int s = a >= n ? n : a + oldest < n ? a + oldest : a + oldest - n;
-            const unsigned u = key(s);
-            const bool tie = u != 0u && u == t;
-            int ties = 0;
-            const int rank = ties_seen + group.count_before(tie, &ties);
-            const bool keep = u > t || (tie && rank < quota);
-            ties_seen += ties;
-            if (a < n && !keep) w[s] = -INFINITY;
+        if (at_least_t == top_k) {
+            // The keys >= t are exactly the K largest: no tie to rank, each thread drops its own.
+            for (int s = r; s < n; s += Group::kSize) {
+                if (key(s) < t) w[s] = -INFINITY;
+            }
+        } else {
+            int above = 0;
+            for (int s0 = 0; s0 < n; s0 += Group::kSize) above += group.count(key(s0 + r) > t);
+            const int quota = top_k - above;
+            // Ties are ranked by age: thread r takes age a = a0 + r, in slot (a + oldest) % n.
+            // Each slot is read and written by one thread here, but not the one that owns it
+            // below.
+            int ties_seen = 0;
+            for (int a0 = 0; a0 < n; a0 += Group::kSize) {
+                const int a = a0 + r;
+                const int s = a >= n ? n : a + oldest < n ? a + oldest : a + oldest - n;
+                const unsigned u = key(s);
+                const bool tie = u != 0u && u == t;
+                int ties = 0;
+                const int rank = ties_seen + group.count_before(tie, &ties);
+                const bool keep = u > t || (tie && rank < quota);
+                ties_seen += ties;
+                if (a < n && !keep) w[s] = -INFINITY;
+            }
+            group.sync();
         }
-        group.sync();
     }
     float mx = -INFINITY;
     for (int s = r; s < n; s += Group::kSize) mx = fmaxf(mx, w[s]);
