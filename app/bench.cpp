@@ -342,7 +342,7 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
                           {"peak_gib", peak_memory_gib(device)}};
     if (!validated.empty()) row["validated"] = validated;
     if (attention == "krause" || attention == "krause-ref") {
-        row["path"] = path_name(krause_path(kernels, q));
+        row["path"] = path_name(krause_path(kernels, q, config.window));
     }
     return row;
 }

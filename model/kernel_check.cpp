@@ -61,7 +61,7 @@ std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tenso
                                             const at::Tensor& dout, int64_t window, int64_t top_k,
                                             const KernelOptions& kernels) {
     std::vector<KernelCheck> checks;
-    if (krause_path(kernels, q) == KrausePath::Aten) return checks;
+    if (krause_path(kernels, q, window) == KrausePath::Aten) return checks;
     const auto type = q.scalar_type();
     auto windowed = [&](const std::vector<at::Tensor>& x) {
         return krause_attention_windowed(x[0], x[1], x[2], x[3], window, top_k);

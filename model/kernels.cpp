@@ -5,6 +5,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #endif
 
+#include <algorithm>
+
 namespace krause {
 
 bool valid_decode_warps(int warps) {
@@ -33,7 +35,7 @@ bool fused_kernels_built() {
 #endif
 }
 
-KrausePath krause_path(const KernelOptions& options, const at::Tensor& q) {
+KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_t window) {
     if (!fused_kernels_built() || !options.fused_attention || !q.is_cuda()) {
         return KrausePath::Aten;
     }
@@ -43,6 +45,7 @@ KrausePath krause_path(const KernelOptions& options, const at::Tensor& q) {
     }
 #ifdef KRAUSE_WITH_CUDA
     if (options.tensor_cores && q.scalar_type() == at::kBFloat16 &&
+        std::min(window, q.size(2)) <= kTensorCoreMaxWindow &&
         at::cuda::getDeviceProperties(q.device().index())->major >= 8) {
         return KrausePath::FusedTensorCores;
     }

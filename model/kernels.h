@@ -34,15 +34,17 @@ enum class KrausePath {
     Aten,              // krause_attention_windowed: a CPU tensor, fp64, heads over 128 dims,
                        // a build without the kernels, or fused_attention off
     Fused,             // the fused CUDA kernels with fp32 arithmetic on CUDA cores
-    FusedTensorCores,  // the fused CUDA kernels with bf16 products on tensor cores
+    FusedTensorCores,  // the fused CUDA kernels with bf16 products on tensor cores (bf16 on
+                       // compute capability 8.0+, windows up to kTensorCoreMaxWindow keys)
 };
 const char* path_name(KrausePath path);
 
 // Whether this build has the fused CUDA kernels (LibTorch with CUDA and nvcc at build time).
 bool fused_kernels_built();
 
-// The one decision for full-sequence Krause attention of q (B, H, T, D) on its device.
-KrausePath krause_path(const KernelOptions& options, const at::Tensor& q);
+// The one decision for full-sequence Krause attention of q (B, H, T, D) on its device, with
+// windows of `window` keys.
+KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_t window);
 
 // Whether a decoding step of q (B, H, 1, D) runs the fused decode kernel (fp32, bf16, fp16, and
 // fp8 rings) rather than the ATen step (the CPU, fp64, or fused_attention off).
@@ -53,5 +55,9 @@ bool dense_fused(const KernelOptions& options, const at::Tensor& x);
 
 // The largest head size of the fused training kernels.
 constexpr int64_t kFusedMaxHeadDim = 128;
+
+// The largest window (keys, after clamping to T) of the tensor-core forward, whose score tile and
+// selection hold a whole window on chip; wider windows run on CUDA cores, forward and backward.
+constexpr int64_t kTensorCoreMaxWindow = 256;
 
 }  // namespace krause

@@ -156,7 +156,7 @@ at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k,
                             const KernelOptions& kernels) {
 #ifdef KRAUSE_WITH_CUDA
-    if (const auto path = krause_path(kernels, q); path != KrausePath::Aten) {
+    if (const auto path = krause_path(kernels, q, window); path != KrausePath::Aten) {
         return krause_attention_cuda(q, k, v, log_sigma, window, top_k,
                                      path == KrausePath::FusedTensorCores);
     }
@@ -183,7 +183,7 @@ at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
                                    const KernelOptions& kernels) {
     const auto parts = unpack_qkv(qkv, heads);
 #ifdef KRAUSE_WITH_CUDA
-    if (const auto path = krause_path(kernels, parts[0]); path != KrausePath::Aten) {
+    if (const auto path = krause_path(kernels, parts[0], window); path != KrausePath::Aten) {
         return krause_attention_packed_cuda(qkv, heads, log_sigma, window, top_k,
                                             path == KrausePath::FusedTensorCores);
     }

@@ -3,6 +3,10 @@
 #include "model/kernel_check.h"
 #include "test_util.h"
 
+#ifdef KRAUSE_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
@@ -195,7 +199,7 @@ TEST(AttentionWeights, KrauseWeightsReproduceTheAttentionOutput) {
 TEST(KernelChoice, CpuTensorsAndBadOptionsTakeNoKernel) {
     const KernelOptions fused;
     const auto cpu = at::zeros({1, 2, 3, 32});
-    EXPECT_EQ(krause_path(fused, cpu), KrausePath::Aten);
+    EXPECT_EQ(krause_path(fused, cpu, 2), KrausePath::Aten);
     EXPECT_FALSE(krause_decode_fused(fused, cpu));
     EXPECT_FALSE(dense_fused(fused, cpu));
     for (int warps : {0, 1, 2, 4, 8}) EXPECT_TRUE(valid_decode_warps(warps)) << warps;
@@ -212,16 +216,28 @@ TEST(KernelChoice, OnTheGpuEveryFallbackIsDecidedByTheOneDispatch) {
     const KernelOptions fused;
     KernelOptions off;
     off.fused_attention = off.fused_dense = false;
-    const auto on = [](at::ScalarType type, int64_t D) {
-        return at::zeros({1, 2, 3, D}, at::TensorOptions().device(at::kCUDA).dtype(type));
+    const auto on = [](at::ScalarType type, int64_t D, int64_t T = 3) {
+        return at::zeros({1, 2, T, D}, at::TensorOptions().device(at::kCUDA).dtype(type));
     };
     KernelOptions cuda_cores;
     cuda_cores.tensor_cores = false;
-    EXPECT_EQ(krause_path(fused, on(at::kFloat, 32)), KrausePath::Fused);
-    EXPECT_EQ(krause_path(fused, on(at::kDouble, 32)), KrausePath::Aten);
-    EXPECT_EQ(krause_path(fused, on(at::kBFloat16, 130)), KrausePath::Aten);
-    EXPECT_EQ(krause_path(cuda_cores, on(at::kBFloat16, 64)), KrausePath::Fused);
-    EXPECT_EQ(krause_path(off, on(at::kBFloat16, 64)), KrausePath::Aten);
+    EXPECT_EQ(krause_path(fused, on(at::kFloat, 32), 2), KrausePath::Fused);
+    EXPECT_EQ(krause_path(fused, on(at::kDouble, 32), 2), KrausePath::Aten);
+    EXPECT_EQ(krause_path(fused, on(at::kBFloat16, 130), 2), KrausePath::Aten);
+    EXPECT_EQ(krause_path(cuda_cores, on(at::kBFloat16, 64), 2), KrausePath::Fused);
+    EXPECT_EQ(krause_path(off, on(at::kBFloat16, 64), 2), KrausePath::Aten);
+    // Tensor cores for bf16 on compute capability 8.0+, up to kTensorCoreMaxWindow keys after
+    // the window is clamped to T.
+    const int64_t wide = kTensorCoreMaxWindow + 1;
+    EXPECT_EQ(krause_path(fused, on(at::kBFloat16, 64, wide), wide), KrausePath::Fused);
+#ifdef KRAUSE_WITH_CUDA
+    if (at::cuda::getCurrentDeviceProperties()->major >= 8) {
+        EXPECT_EQ(krause_path(fused, on(at::kBFloat16, 64, wide), wide - 1),
+                  KrausePath::FusedTensorCores);
+        EXPECT_EQ(krause_path(fused, on(at::kBFloat16, 64, wide - 1), 4 * wide),
+                  KrausePath::FusedTensorCores);
+    }
+#endif
     EXPECT_TRUE(krause_decode_fused(fused, on(at::kBFloat16, 64)));
     EXPECT_FALSE(krause_decode_fused(fused, on(at::kDouble, 64)));
     EXPECT_FALSE(krause_decode_fused(off, on(at::kBFloat16, 64)));

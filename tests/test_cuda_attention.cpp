@@ -49,8 +49,9 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
                            bool tensor_cores = true) {
     KernelOptions kernels;
     kernels.tensor_cores = tensor_cores;
-    const bool tc = tensor_cores && q.scalar_type() == at::kBFloat16;
-    EXPECT_EQ(path_name(krause_path(kernels, q)),
+    const bool tc = tensor_cores && q.scalar_type() == at::kBFloat16 &&
+                    std::min(window, q.size(2)) <= kTensorCoreMaxWindow;
+    EXPECT_EQ(path_name(krause_path(kernels, q, window)),
               path_name(tc ? KrausePath::FusedTensorCores : KrausePath::Fused));
     return krause_attention(q, k, v, log_sigma, window, top_k, kernels);
 }

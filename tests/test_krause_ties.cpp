@@ -158,7 +158,7 @@ TEST(KrauseTies, ManyEqualScoresGiveTheReferenceGradientsOnEveryPath) {
             if (path.device.is_cuda()) {
                 KernelOptions kernels;
                 kernels.tensor_cores = path.tensor_cores;
-                ASSERT_NE(krause_path(kernels, on(q)), KrausePath::Aten);
+                ASSERT_NE(krause_path(kernels, on(q), s.W), KrausePath::Aten);
             }
             const auto mine = grads({on(q), on(k), on(v), ls_on}, on(dout), true);
             // bf16 gradients are rounded to 8 bits; fp32 ones hold the reference to ~1e-6.
