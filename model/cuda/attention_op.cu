@@ -130,10 +130,9 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
                 vc.scalar_type(), " on ", props->major, ".", props->minor);
     // The backward recomputes the forward's scores bit for bit to find the kept keys, and runs
     // on tensor cores up to head size 64 only: above, a forward that is differentiated later
-    // forms its scores on CUDA cores like the backward. So do windows over kMmaFwdMaxWindow
+    // forms its scores on CUDA cores like the backward. So do windows over kTensorCoreMaxWindow
     // (krause_path already sends those to the CUDA-core kernels).
-    static_assert(kMmaFwdMaxWindow == kTensorCoreMaxWindow, "one window limit");
-    const bool mma = tensor_cores && W <= kMmaFwdMaxWindow && (kd <= 64 || !for_backward);
+    const bool mma = tensor_cores && W <= kTensorCoreMaxWindow && (kd <= 64 || !for_backward);
     auto shared_bytes = [&](bool scores_in_shared) {
         return forward_shared_bytes(kd, n_cols, scores_in_shared, mma);
     };

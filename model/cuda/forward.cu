@@ -4,6 +4,7 @@
 // norms of the rows of q and k from the row norms kernel here (as the tensor-core backward does).
 #include "model/cuda/params.cuh"
 #include "model/cuda/select.cuh"
+#include "model/kernels.h"
 
 #include <algorithm>
 
@@ -160,6 +161,7 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 constexpr int kMmaFwdThreads = 256;
 constexpr int kMmaFwdWarps = kMmaFwdThreads / 32;
 constexpr int kMmaRowPad = 4;  // rows of 4 n_cols + 16 bytes: eight rows hit distinct banks
+static_assert(kTensorCoreMaxWindow <= 8 * 32, "top_k_query caches windows of up to 8 x 32 keys");
 
 // The middle phase of the tensor-core forward: one warp per query of the tile at i0 reads the
 // scores of its window from its row of the score tile and writes the row's probabilities as
@@ -423,9 +425,9 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
                                 : krause_forward_kernel<scalar_t, kD, false>;
         if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
             if (mma) {
-                TORCH_CHECK(in_shared && p.W <= kMmaFwdMaxWindow,
+                TORCH_CHECK(in_shared && p.W <= kTensorCoreMaxWindow,
                             "krause forward: the tensor-core kernel takes windows of at most ",
-                            kMmaFwdMaxWindow, " keys, got ", p.W);
+                            kTensorCoreMaxWindow, " keys, got ", p.W);
                 kernel = p.wide ? krause_forward_mma_kernel<kD, true>
                                 : krause_forward_mma_kernel<kD, false>;
             }

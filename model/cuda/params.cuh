@@ -88,9 +88,6 @@ void launch_row_norms(const c10::BFloat16* q, const c10::BFloat16* k, Layout lq,
                       float* k_norm, cudaStream_t stream);
 
 int padded_head_dim(int64_t D);
-// The tensor-core forward writes its probabilities over the window's scores once they are all in
-// registers: windows of at most this many keys (wider ones take the CUDA-core kernels).
-constexpr int kMmaFwdMaxWindow = 256;
 // Dynamic shared memory of the forward kernel for padded head size kd (CUDA-core or tensor-core
 // form) over n_cols keys, with or without the score tile.
 size_t forward_shared_bytes(int kd, int n_cols, bool scores_in_shared, bool mma);
