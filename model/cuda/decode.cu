@@ -51,8 +51,8 @@ struct DecodeParams {
 };
 
 // The threads that attend one query together. Both kinds give every thread a rank (slot s is
-// owned by rank s mod kSize), a barrier, a count of the threads whose predicate holds, sums,
-// maxima and minima that every thread receives, and a prefix count in rank order.
+// owned by rank s mod kSize), a barrier, sums, maxima and minima that every thread receives, and
+// a prefix count in rank order.
 //   WarpGroup: one warp; a block holds several groups.
 //   BlockGroup<N>: the N warps of a block, through N words of shared memory of each type.
 struct WarpGroup {
@@ -60,7 +60,6 @@ struct WarpGroup {
     __device__ WarpGroup(unsigned*, float*) {}  // a warp needs no shared memory
     __device__ int rank() const { return threadIdx.x % 32; }
     __device__ void sync() const { __syncwarp(); }
-    __device__ int count(bool x) const { return __popc(__ballot_sync(kFull, x)); }
     __device__ float sum(float x) const { return warp_sum(x); }
     __device__ float max(float x) const { return warp_max(x); }
     __device__ unsigned min(unsigned x) const { return warp_min(x); }
@@ -81,7 +80,6 @@ struct BlockGroup {
     __device__ BlockGroup(unsigned* w, float* r) : words(w), reals(r) {}
     __device__ int rank() const { return threadIdx.x; }
     __device__ void sync() const { __syncthreads(); }
-    __device__ int count(bool x) const { return __syncthreads_count(x); }
     __device__ float sum(float x) const {
         return across(warp_sum(x), reals, [](float a, float b) { return a + b; });
     }
@@ -125,17 +123,27 @@ private:
     }
 };
 
-// Keys a thread holds in registers through the bisection: 8 slots per thread covers a window of
-// 256 for one warp and 1024 for four.
+// Keys a thread holds in registers through the selection: 8 slots per thread covers a window
+// of 256 for one warp and 1024 for four.
 constexpr int kHeldKeys = 8;
+// The selection decides the K-th largest order key 8 bits at a time, from a histogram of those
+// bits over the keys that match the bits decided so far.
+constexpr int kRadixBins = 256;
+// Shared words of one group's selection: the histogram, then the verdict of a pass (the digit,
+// the keys in higher bins, the keys in its bin).
+constexpr int kSelectWords = kRadixBins + 4;
 
-// The group turns the n scores in w into softmax weights over the top_k largest (0 elsewhere),
-// bisecting on the score bits for the K-th largest; among equal scores the oldest key first, the
-// slots taken in age order from slot `oldest` (ring order is age order only until it wraps).
-// A thread touches only the slots it owns; it holds their keys in registers while bisecting when
-// they fit (kHeldKeys), else reads them again at each step.
+// The group turns the n scores in w into softmax weights over the top_k largest (0 elsewhere);
+// among equal scores the oldest key first, the slots taken in age order from slot `oldest` (ring
+// order is age order only until it wraps). The K-th largest order key is found by radix
+// selection: starting below the bits every key shares, each pass counts the candidates' next 8
+// bits in `words` (kSelectWords, shared) and keeps the bin that holds the K-th key, so a 32-bit
+// key takes at most 4 passes of 3 group barriers (a bisection took up to 32 group-wide counts).
+// A thread touches only the slots it owns; it holds their keys in registers while selecting when
+// they fit (kHeldKeys), else reads them again at each pass.
 template <typename Group>
-__device__ void top_k_weights(const Group& group, float* w, int n, int top_k, int oldest) {
+__device__ void top_k_weights(const Group& group, float* w, int n, int top_k, int oldest,
+                              unsigned* words) {
     const int r = group.rank();
     auto key = [&](int s) -> unsigned { return s < n ? order_key(w[s]) : 0u; };
     if (n > top_k) {
@@ -156,34 +164,87 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k, in
         }
         lo = group.min(lo);
         hi = group.max(hi);
-        // How many keys of the group are >= cand.
-        auto count_from = [&](unsigned cand) {
-            int count = 0;
-            if (chunks <= kHeldKeys) {
-#pragma unroll
-                for (int j = 0; j < kHeldKeys; ++j) {
-                    if (j < chunks) count += group.count(held[j] >= cand);
-                }
-            } else {
-                for (int s0 = 0; s0 < n; s0 += Group::kSize) {
-                    count += group.count(key(s0 + r) >= cand);
-                }
-            }
-            return count;
-        };
         unsigned t = hi;
         int at_least_t = n;  // #{key >= t}: every key while t lies below them all
+        int quota = top_k;   // of the keys equal to t, how many are kept (the oldest)
         if (lo != hi) {
-            const int top = 31 - __clz(lo ^ hi);
-            t = hi & ~((2u << top) - 1u);
-            for (int bit = top; bit >= 0; --bit) {
-                const unsigned cand = t | (1u << bit);
-                const int count = count_from(cand);
-                if (count >= top_k) {
-                    t = cand;
-                    at_least_t = count;
-                    if (count == top_k) break;
+            // Every key shares with hi the bits above `high`; t takes them, then a digit per pass.
+            int high = 31 - __clz(lo ^ hi);
+            unsigned prefix = hi & ~((2u << high) - 1u);
+            int need = top_k;  // keys still to keep among those matching prefix above `high`
+            unsigned* hist = words;
+            unsigned* verdict = words + kRadixBins;
+            while (true) {
+                const int low = max(high - 7, 0);
+                const unsigned digit = (2u << (high - low)) - 1u;  // mask of the pass's bits
+                const unsigned decided = ~((2u << high) - 1u);    // the bits above them
+                for (int b = r; b < kRadixBins; b += Group::kSize) hist[b] = 0u;
+                group.sync();
+                auto add = [&](unsigned u) {
+                    if ((u & decided) == prefix) atomicAdd(&hist[(u >> low) & digit], 1u);
+                };
+                if (chunks <= kHeldKeys) {
+#pragma unroll
+                    for (int j = 0; j < kHeldKeys; ++j) {
+                        if (j < chunks && j * Group::kSize + r < n) add(held[j]);
+                    }
+                } else {
+                    for (int s = r; s < n; s += Group::kSize) add(key(s));
                 }
+                group.sync();
+                if (r < 32) {
+                    // The group's first warp finds the bin b with fewer than `need` keys in the
+                    // bins above it and at least `need` in b and above: lane l scans bins
+                    // 8l .. 8l + 7.
+                    const uint4 a = reinterpret_cast<const uint4*>(hist)[2 * r];
+                    const uint4 c = reinterpret_cast<const uint4*>(hist)[2 * r + 1];
+                    const unsigned bins[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
+                    unsigned mine = 0u;
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) mine += bins[i];
+                    unsigned from = mine;  // keys in this lane's bins and the higher lanes'
+#pragma unroll
+                    for (int o = 1; o < 32; o <<= 1) {
+                        const unsigned up = __shfl_down_sync(kFull, from, o);
+                        if (r + o < 32) from += up;
+                    }
+                    unsigned over = from - mine, found_over = 0u, found_count = 0u;
+                    int found = -1;
+#pragma unroll
+                    for (int i = 7; i >= 0; --i) {
+                        if (over < static_cast<unsigned>(need) &&
+                            over + bins[i] >= static_cast<unsigned>(need)) {
+                            found = i;
+                            found_over = over;
+                            found_count = bins[i];
+                        }
+                        over += bins[i];
+                    }
+                    if (found >= 0) {  // one lane of the warp
+                        verdict[0] = static_cast<unsigned>(8 * r + found);
+                        verdict[1] = found_over;
+                        verdict[2] = found_count;
+                    }
+                }
+                group.sync();
+                const unsigned bin = verdict[0], in_bin = verdict[2];
+                prefix |= bin << low;
+                need -= static_cast<int>(verdict[1]);
+                if (in_bin == static_cast<unsigned>(need)) {
+                    // The keys >= prefix (its lower bits 0) are exactly the K largest.
+                    t = prefix;
+                    at_least_t = top_k;
+                    break;
+                }
+                if (low == 0) {
+                    // Every bit is decided: t is the K-th largest key, which more keys share
+                    // than the `need` kept.
+                    t = prefix;
+                    at_least_t = top_k - need + static_cast<int>(in_bin);
+                    quota = need;
+                    break;
+                }
+                high = low - 1;
             }
         }
         if (at_least_t == top_k) {
@@ -192,9 +253,6 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k, in
                 if (key(s) < t) w[s] = -INFINITY;
             }
         } else {
-            int above = 0;
-            for (int s0 = 0; s0 < n; s0 += Group::kSize) above += group.count(key(s0 + r) > t);
-            const int quota = top_k - above;
             // Ties are ranked by age: thread r takes age a = a0 + r, in slot (a + oldest) % n.
             // Each slot is read and written by one thread here, but not the one that owns it
             // below.
@@ -272,10 +330,12 @@ __device__ __forceinline__ void load8(const cache_t* __restrict__ src, float (&x
     }
 }
 
-// Floats of shared memory one group needs: q (D), the scores (capacity) and, for a group of
-// several warps, each warp's partial weighted sum (warps x D).
+// Words (4 bytes) of shared memory one group needs: the selection's (kSelectWords), q (D), the
+// scores (capacity) and, for a group of several warps, each warp's partial weighted sum
+// (warps x D); rounded up to 16 bytes, so that the histogram and q (D % 8 == 0) are read in
+// 16-byte pieces.
 __host__ __device__ constexpr int group_floats(int D, int capacity, int warps) {
-    return D + capacity + (warps > 1 ? warps * D : 0);
+    return (kSelectWords + D + capacity + (warps > 1 ? warps * D : 0) + 3) / 4 * 4;
 }
 
 // One group of threads per (b, h) query: a warp (eight queries per block), or a whole block of
@@ -304,7 +364,9 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
                        : *p.position + 1 > p.S ? static_cast<int>((*p.position + 1) % p.S)
                                                : 0;
     const int top_k = min(p.top_k, n_valid);
-    float* q = shared + g * group_floats(p.D, p.capacity, kGroupWarps);  // (D)
+    float* group_shared = shared + g * group_floats(p.D, p.capacity, kGroupWarps);
+    unsigned* select_words = reinterpret_cast<unsigned*>(group_shared);  // (kSelectWords)
+    float* q = group_shared + kSelectWords;  // (D)
     float* w = q + p.D;             // (n_valid) scores, then weights
     float* part = w + p.capacity;   // (kGroupWarps, D), several warps only
     const int h = bh % p.H;
@@ -334,9 +396,12 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
             for (int d = 0; d < p.D; d += 8) {
                 float k8[8];
                 load8(key + d, k8);
+                const float4 qa = *reinterpret_cast<const float4*>(q + d);
+                const float4 qb = *reinterpret_cast<const float4*>(q + d + 4);
+                const float q8[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
                 float t[8];
 #pragma unroll
-                for (int i = 0; i < 8; ++i) t[i] = q[d + i] - k8[i];
+                for (int i = 0; i < 8; ++i) t[i] = q8[i] - k8[i];
                 const float a = __fmaf_rn(t[1], t[1], __fmul_rn(t[0], t[0]));
                 const float b = __fmaf_rn(t[3], t[3], __fmul_rn(t[2], t[2]));
                 const float c = __fmaf_rn(t[5], t[5], __fmul_rn(t[4], t[4]));
@@ -352,7 +417,7 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
         w[s] = -acc * coef;
     }
     group.sync();
-    top_k_weights(group, w, n_valid, top_k, oldest);
+    top_k_weights(group, w, n_valid, top_k, oldest, select_words);
     group.sync();
     // Dropped slots weigh exactly 0 and values are finite, so every slot is summed: the loads
     // carry no branch and pipeline. (Listing the kept slots first reads 12% fewer bytes but
