@@ -38,6 +38,11 @@ dev_packages=(libfmt-dev:fmt/format.h/libfmt9 nlohmann-json3-dev:nlohmann/json.h
 include_dirs=(/usr/include /usr/local/include)
 IFS=';' read -r -a extra <<<"${KRAUSE_EXTRA_PREFIX:-}"
 for p in "${extra[@]}"; do include_dirs+=("$p/include"); done
+# Debian puts some headers (curl's) in the multiarch folder, e.g. include/x86_64-linux-gnu/.
+multiarch="$(gcc -print-multiarch 2>/dev/null || true)"
+if [ -n "$multiarch" ]; then
+    for d in "${include_dirs[@]}"; do include_dirs+=("$d/$multiarch"); done
+fi
 missing=() runtime=() tools=()
 for entry in "${dev_packages[@]}"; do
     package="${entry%%:*}" rest="${entry#*:}"
