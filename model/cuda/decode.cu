@@ -117,7 +117,7 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     krause_decode_kernel(const DecodeParams<scalar_t, cache_t, out_t> p) {
     using Group = std::conditional_t<kGroupWarps == 1, WarpGroup, BlockGroup<kGroupWarps>>;
     constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
-    extern __shared__ float shared[];
+    extern __shared__ __align__(16) float shared[];  // read in 16-byte pieces (q, the histogram)
     __shared__ unsigned words[kGroupWarps];
     __shared__ float reals[kGroupWarps];
     const int g = threadIdx.x / Group::kSize;
