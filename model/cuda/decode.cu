@@ -102,7 +102,7 @@ __device__ __forceinline__ void load8(const cache_t* __restrict__ src, float (&x
 // scores (capacity) and, for a group of several warps, each warp's partial weighted sum
 // (warps x D); rounded up to 16 bytes, so that the histogram and q (D % 8 == 0) are read in
 // 16-byte pieces.
-__host__ __device__ constexpr int group_floats(int D, int capacity, int warps) {
+__host__ __device__ constexpr int group_words(int D, int capacity, int warps) {
     return (kSelectWords + D + capacity + (warps > 1 ? warps * D : 0) + 3) / 4 * 4;
 }
 
@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
                        : *p.position + 1 > p.S ? static_cast<int>((*p.position + 1) % p.S)
                                                : 0;
     const int top_k = min(p.top_k, n_valid);
-    float* group_shared = shared + g * group_floats(p.D, p.capacity, kGroupWarps);
+    float* group_shared = shared + g * group_words(p.D, p.capacity, kGroupWarps);
     unsigned* select_words = reinterpret_cast<unsigned*>(group_shared);  // (kSelectWords)
     float* q = group_shared + kSelectWords;  // (D)
     float* w = q + p.D;             // (n_valid) scores, then weights
@@ -253,7 +253,7 @@ void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t
     constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
     const int grid = (p.BH + kGroupsPerBlock - 1) / kGroupsPerBlock;
     const size_t bytes =
-        sizeof(float) * kGroupsPerBlock * group_floats(p.D, p.capacity, kGroupWarps);
+        sizeof(float) * kGroupsPerBlock * group_words(p.D, p.capacity, kGroupWarps);
     TORCH_CHECK(bytes <= at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin,
                 "krause_decode_cuda: ", p.capacity, " slots of head size ", p.D,
                 " exceed shared memory");

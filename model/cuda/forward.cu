@@ -161,7 +161,9 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
 constexpr int kMmaFwdThreads = 256;
 constexpr int kMmaFwdWarps = kMmaFwdThreads / 32;
 constexpr int kMmaRowPad = 4;  // rows of 4 n_cols + 16 bytes: eight rows hit distinct banks
-static_assert(kTensorCoreMaxWindow <= 8 * 32, "top_k_query caches windows of up to 8 x 32 keys");
+// The tensor-core forward writes each query's probabilities over its scores in place, which is
+// right only while top_k_query holds the whole window in registers (up to 8 x 32 keys).
+static_assert(kTensorCoreMaxWindow <= 8 * 32, "in-place probabilities need a cached window");
 
 // The middle phase of the tensor-core forward: one warp per query of the tile at i0 reads the
 // scores of its window from its row of the score tile and writes the row's probabilities as

@@ -1,5 +1,5 @@
 // Warp-level helpers shared by the CUDA kernels (included by .cu files only): reductions over
-// the 32 lanes of a full warp, and the integer order of fp32 scores that top-K bisects on.
+// the 32 lanes of a full warp, and the integer order of fp32 scores that top-K selects on.
 #pragma once
 
 namespace krause {
@@ -48,7 +48,7 @@ __device__ __forceinline__ double warp_sum(double x) {
     return x;
 }
 
-// Unsigned keys in the order of the fp32 scores, so that top-K can bisect on integer bits.
+// Unsigned keys in the order of the fp32 scores, so that top-K can select on integer bits.
 // Every key of a real score is > 0; 0 marks an empty slot.
 __device__ __forceinline__ unsigned order_key(float s) {
     const unsigned b = __float_as_uint(s);
