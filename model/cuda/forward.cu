@@ -187,9 +187,12 @@ __device__ __forceinline__ void top_k_rows(float* scores, int pitch,
             hi[x] = h;
             lo[x] = __float2bfloat16_rn(pr - __bfloat162float(h));
         });
+        // The n_cols - W keys outside the window, before it (x < qi) and after it, in one loop.
         const __nv_bfloat16 zero = __float2bfloat16_rn(0.f);
-        for (int x = lane; x < qi; x += 32) hi[x] = lo[x] = zero;
-        for (int x = qi + p.W + lane; x < p.n_cols; x += 32) hi[x] = lo[x] = zero;
+        for (int y = lane; y < p.n_cols - p.W; y += 32) {
+            const int x = y < qi ? y : y + p.W;
+            hi[x] = lo[x] = zero;
+        }
     }
 }
 
@@ -230,12 +233,14 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
         const int bh = queries.bh, i0 = queries.i0, key0 = queries.key0;
         const float coef = queries.coef;
         const int64_t slice0 = static_cast<int64_t>(bh) * p.T;  // (b, h) in the per-row arrays
+        const uint16_t* k_rows = k_src + p.lk.slice(bh, p.H);   // row 0 of the (b, h) keys
+        const uint16_t* v_rows = v_src + p.lv.slice(bh, p.H);
         // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
         auto start_chunk = [&](int j) {
             const bool keys = j < n_chunks;
             start_rows_bf16<kD, kTile, kWide, kBy>(
-                buffer(j), keys ? k_src + p.lk.slice(bh, p.H) : v_src + p.lv.slice(bh, p.H),
-                keys ? p.lk.t : p.lv.t, key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
+                buffer(j), keys ? k_rows : v_rows, keys ? p.lk.t : p.lv.t,
+                key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
             if (keys) {
                 start_row_values<kTile>(k_norms + j % 2 * kTile, p.k_norm + slice0,
                                         key0 + j * kTile, p.T);

@@ -347,15 +347,21 @@ __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
         constexpr int kPieces = kD / 8;
         constexpr int kAll = kRows * kPieces;
         constexpr int kPer = (kAll + kBy - 1) / kBy;
+        constexpr int kRowStep = kBy / kPieces;  // rows between one thread's copies
         static_assert(kAll % kBy == 0 || kAll < kBy, "pieces must fill whole passes or one part");
+        static_assert(kBy % kPieces == 0, "a thread keeps its dims from copy to copy");
+        if (kAll < kBy && threadIdx.x >= kAll) return;
+        const int row = threadIdx.x / kPieces, d = threadIdx.x % kPieces * 8;
+        // This thread's first source row; each further copy is kRowStep rows on (one 64-bit
+        // product per call instead of one per copy).
+        const uint16_t* from = src + static_cast<int64_t>(row0 + row) * stride + d;
+        const int64_t step = static_cast<int64_t>(kRowStep) * stride;
 #pragma unroll
         for (int n = 0; n < kPer; ++n) {
-            const int e = threadIdx.x + n * kBy;
-            if (kAll < kBy && e >= kAll) break;
-            const int row = e / kPieces, d = e % kPieces * 8, r = row0 + row;
+            const int r = row0 + row + n * kRowStep;
             const bool in = d < D && r >= 0 && r < T;
-            copy_async<16>(dst + row * (kD + kMmaPad) + d,
-                           in ? src + static_cast<int64_t>(r) * stride + d : src, in);
+            copy_async<16>(dst + (row + n * kRowStep) * (kD + kMmaPad) + d,
+                           in ? from + n * step : src, in);
         }
     } else {
         load_rows_bf16<kD, kRows, kBy>(dst, src, stride, row0, T, D);
