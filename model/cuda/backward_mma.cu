@@ -78,14 +78,20 @@ __device__ __forceinline__ void load_rows_split(uint16_t* __restrict__ hi,
                                                 uint16_t* __restrict__ lo,
                                                 const float* __restrict__ src, int64_t stride,
                                                 int row0, int T, int D) {
-    for (int e = threadIdx.x; e < kRows * kD; e += kFwdThreads) {
-        const int r = row0 + e / kD, d = e % kD;
-        const float x =
-            (d < D && r >= 0 && r < T) ? src[static_cast<int64_t>(r) * stride + d] : 0.f;
+    // Each thread keeps dim d and takes every kRowStep-th row from its first one (one 64-bit
+    // product per call instead of one per element).
+    constexpr int kRowStep = kFwdThreads / kD;
+    static_assert(kFwdThreads % kD == 0 && kRows % kRowStep == 0, "whole rows per pass");
+    const int first = threadIdx.x / kD, d = threadIdx.x % kD;
+    const float* from = src + static_cast<int64_t>(row0 + first) * stride + d;
+    const int64_t step = static_cast<int64_t>(kRowStep) * stride;
+    for (int n = 0; n < kRows / kRowStep; ++n) {
+        const int row = first + n * kRowStep, r = row0 + row;
+        const float x = (d < D && r >= 0 && r < T) ? from[n * step] : 0.f;
         const __nv_bfloat16 h = __float2bfloat16_rn(x);
         const __nv_bfloat16 l = __float2bfloat16_rn(x - __bfloat162float(h));
-        hi[(e / kD) * (kD + kMmaPad) + e % kD] = *reinterpret_cast<const uint16_t*>(&h);
-        lo[(e / kD) * (kD + kMmaPad) + e % kD] = *reinterpret_cast<const uint16_t*>(&l);
+        hi[row * (kD + kMmaPad) + d] = *reinterpret_cast<const uint16_t*>(&h);
+        lo[row * (kD + kMmaPad) + d] = *reinterpret_cast<const uint16_t*>(&l);
     }
 }
 
@@ -255,16 +261,23 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             const float xs = quad_sum(ds_logp[x]), m = quad_sum(p_logp[x]);
             if (t == 0) dls += static_cast<double>(xs) - static_cast<double>(m) * rowsum[x];
         }
+        // Each thread writes dims 8 n + 2 t + c of its two rows (accumulator e = 2 x + c).
 #pragma unroll
-        for (int n = 0; n < kD / 8; ++n) {
+        for (int x = 0; x < 2; ++x) {
+            if (!live[x]) continue;
+            const int row = m0 + g + 8 * x;
+            c10::BFloat16* dq_row = p.dq + p.ld.at(bh, p.H, i0 + row);
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int x = e / 2, row = m0 + g + 8 * x, d = 8 * n + 2 * t + e % 2;
-                if (!live[x] || d >= p.D) continue;
-                const float qd =
-                    __uint_as_float(static_cast<unsigned>(q_tile[row * kPq + d]) << 16);
-                p.dq[p.ld.at(bh, p.H, i0 + row) + d] =
-                    static_cast<c10::BFloat16>(-2.f * coef * (qd * rowsum[x] - acc[n][e]));
+            for (int n = 0; n < kD / 8; ++n) {
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    const int d = 8 * n + 2 * t + c;
+                    if (d >= p.D) continue;
+                    const float qd =
+                        __uint_as_float(static_cast<unsigned>(q_tile[row * kPq + d]) << 16);
+                    dq_row[d] = static_cast<c10::BFloat16>(-2.f * coef *
+                                                           (qd * rowsum[x] - acc[n][2 * x + c]));
+                }
             }
         }
         dls = -2.0 * warp_sum(dls);
@@ -407,17 +420,26 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         }
 #pragma unroll
         for (int x = 0; x < 2; ++x) colsum[x] = quad_sum(colsum[x]);
+        // Each thread writes dims 8 n + 2 t + c of its two rows (accumulator e = 2 x + c).
 #pragma unroll
-        for (int n = 0; n < kD / 8; ++n) {
+        for (int x = 0; x < 2; ++x) {
+            const int row = m0 + g + 8 * x;
+            if (j0 + row >= p.T) continue;
+            const int64_t row_at = p.ld.at(bh, p.H, j0 + row);
+            c10::BFloat16* dk_row = p.dk + row_at;
+            c10::BFloat16* dv_row = p.dv + row_at;
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int x = e / 2, row = m0 + g + 8 * x, j = j0 + row, d = 8 * n + 2 * t + e % 2;
-                if (j >= p.T || d >= p.D) continue;
-                const int64_t idx = p.ld.at(bh, p.H, j) + d;
-                const float kd =
-                    __uint_as_float(static_cast<unsigned>(k_tile[row * kPq + d]) << 16);
-                p.dk[idx] = static_cast<c10::BFloat16>(2.f * coef * (dk[n][e] - kd * colsum[x]));
-                p.dv[idx] = static_cast<c10::BFloat16>(dv[n][e]);
+            for (int n = 0; n < kD / 8; ++n) {
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    const int d = 8 * n + 2 * t + c, e = 2 * x + c;
+                    if (d >= p.D) continue;
+                    const float kd =
+                        __uint_as_float(static_cast<unsigned>(k_tile[row * kPq + d]) << 16);
+                    dk_row[d] =
+                        static_cast<c10::BFloat16>(2.f * coef * (dk[n][e] - kd * colsum[x]));
+                    dv_row[d] = static_cast<c10::BFloat16>(dv[n][e]);
+                }
             }
         }
     }
