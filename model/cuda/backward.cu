@@ -101,13 +101,13 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         for (int a = 0; a < 4; ++a) {
             const int i = i0 + tr * 4 + a;
             if (i >= p.T) continue;
+            scalar_t* dq_row = p.dq + p.ld.at(bh, p.H, i);  // formed once per row
 #pragma unroll
             for (int n = 0; n < S::kE; ++n) {
                 const int d = S::of(tc, n);
                 if (d >= p.D) continue;
                 const float qd = q_tile[(tr * 4 + a) * kP + d];
-                p.dq[p.ld.at(bh, p.H, i) + d] =
-                    static_cast<scalar_t>(-2.f * coef * (qd * rowsum[a] - acc[a][n]));
+                dq_row[d] = static_cast<scalar_t>(-2.f * coef * (qd * rowsum[a] - acc[a][n]));
             }
         }
         // d log_sigma = -2 sum_ij ds_ij s_ij = -2 sum_i sum_j ds_ij (log p_ij - m_i) for any m_i,
@@ -207,11 +207,12 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         for (int a = 0; a < 4; ++a) {
             const int j = j0 + tr * 4 + a;
             if (j >= p.T) continue;
+            const int64_t row_at = p.ld.at(bh, p.H, j);  // formed once per row
 #pragma unroll
             for (int n = 0; n < S::kE; ++n) {
                 const int d = S::of(tc, n);
                 if (d >= p.D) continue;
-                const int64_t idx = p.ld.at(bh, p.H, j) + d;
+                const int64_t idx = row_at + d;
                 const float kd = k_tile[(tr * 4 + a) * kP + d];
                 p.dk[idx] = static_cast<scalar_t>(2.f * coef * (dk[a][n] - kd * colsum[a]));
                 p.dv[idx] = static_cast<scalar_t>(dv[a][n]);

@@ -130,11 +130,12 @@ __global__ void __launch_bounds__(kFwdThreads, kD <= 64 ? 4 : 2)
         for (int a = 0; a < 4; ++a) {
             const int i = i0 + tr * 4 + a;
             if (i >= p.T) continue;
+            const int64_t row_at = p.lo.at(bh, p.H, i);  // formed once per row
 #pragma unroll
             for (int n = 0; n < S::kE; ++n) {
                 const int d = S::of(tc, n);
                 if (d >= p.D) continue;
-                const int64_t idx = p.lo.at(bh, p.H, i) + d;
+                const int64_t idx = row_at + d;
                 p.out[idx] = static_cast<scalar_t>(o[a][n]);
                 if (p.out_f32 != nullptr) p.out_f32[idx] = o[a][n];
             }
@@ -315,16 +316,22 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
                 }
             }
         }
+        // Each thread writes dims quarter * kD / 4 + 8 nt + 2 t + c of its two rows (accumulator
+        // e = 2 x + c), each row's address formed once.
 #pragma unroll
-        for (int nt = 0; nt < kNt; ++nt) {
+        for (int x = 0; x < 2; ++x) {
+            const int i = i0 + m0 + g + 8 * x;
+            if (i >= p.T) continue;
+            const int64_t row_at = p.lo.at(bh, p.H, i);
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int i = i0 + m0 + g + 8 * (e / 2);
-                const int d = quarter * (kD / 4) + 8 * nt + 2 * t + e % 2;
-                if (i >= p.T || d >= p.D) continue;
-                const int64_t idx = p.lo.at(bh, p.H, i) + d;
-                p.out[idx] = static_cast<c10::BFloat16>(o[nt][e]);
-                if (p.out_f32 != nullptr) p.out_f32[idx] = o[nt][e];
+            for (int nt = 0; nt < kNt; ++nt) {
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    const int d = quarter * (kD / 4) + 8 * nt + 2 * t + c;
+                    if (d >= p.D) continue;
+                    p.out[row_at + d] = static_cast<c10::BFloat16>(o[nt][2 * x + c]);
+                    if (p.out_f32 != nullptr) p.out_f32[row_at + d] = o[nt][2 * x + c];
+                }
             }
         }
     }
