@@ -12,7 +12,7 @@ import subprocess
 import sys
 import zlib
 
-from skipping import require_torch, skip
+from common import check, finish, require_torch, skip
 
 TOLERANCE = 1e-4  # bits per dimension
 LIMIT = 16        # real test images
@@ -21,15 +21,6 @@ torch = require_torch()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import krause_model  # noqa: E402
-
-failures = []
-
-
-def check(ok, message):
-    print(("ok    " if ok else "FAIL  ") + message)
-    if not ok:
-        failures.append(message)
-
 
 def run(*args):
     done = subprocess.run(list(args), capture_output=True, text=True)
@@ -171,8 +162,7 @@ def main():
         same = sum(bool(torch.equal(ours[i], theirs[i])) for i in range(4))
         check(same >= 3, f"{kind}: seed 9 draws krause sample's images ({same} of 4 identical)")
 
-    print(f"{len(failures)} failed" if failures else "all passed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-from skipping import require_torch, skip
+from common import check, finish, require_torch, skip
 
 torch = require_torch()
 
@@ -24,14 +24,6 @@ TOOL = os.path.join(ROOT, "python", "to_official.py")
 sys.path.insert(0, os.path.join(ROOT, "python"))
 import krause_model  # noqa: E402
 import to_official  # noqa: E402
-
-failures = []
-
-
-def check(ok, message):
-    print(("ok    " if ok else "FAIL  ") + message)
-    if not ok:
-        failures.append(message)
 
 # ---- The published module tree (train_mnist.py / train_cifar10.py, class ImageTransformer) -------
 
@@ -191,8 +183,7 @@ def main():
         for n, (name, path) in enumerate(models):
             check_export(name, path, work, separate=n == 0)
         check_errors(work)
-    print(f"{len(failures)} failed" if failures else "all passed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":
