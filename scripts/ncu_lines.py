@@ -42,10 +42,10 @@ def read(rows, kernel):
         if not row:
             continue
         if row[0] == "File Path":
-            path = row[1]
+            path, line = row[1], None
             continue
         if row[0] == "Function Name":
-            function = row[1]
+            function, line = row[1], None
             continue
         if row[0] == "Line No":
             columns = {name: i for i, name in enumerate(row)}
@@ -59,6 +59,8 @@ def read(rows, kernel):
             line = (path, int(row[0]), row[1].strip())
             members.setdefault(line, 0)
             continue
+        if not columns:
+            raise ValueError("no \"Line No\" header row: export with --page source --csv")
         if line is None or len(row) <= max(columns.values()):
             continue
         address = row[2]

@@ -85,6 +85,12 @@ with tempfile.TemporaryDirectory() as tmp:
           and "no SASS rows for missing" in run.stderr,
           f"an unknown kernel fails with one line (got {run.stderr!r})")
     with open(path, "w") as f:
+        f.write('"File Path","/src/a.cu"\n"Function Name","void k()"\n"","","0x10","MOV R0","1"\n')
+    run = subprocess.run([sys.executable, TOOL, path], capture_output=True, text=True)
+    check(run.returncode != 0 and run.stderr.strip().count("\n") == 0
+          and "header" in run.stderr,
+          f"a page without its header row is refused (got {run.stderr.strip()[-120:]!r})")
+    with open(path, "w") as f:
         f.write('"Line No","Source","Address"\n')
     run = subprocess.run([sys.executable, TOOL, path], capture_output=True, text=True)
     check(run.returncode != 0 and run.stderr.strip().count("\n") == 0
