@@ -79,22 +79,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check(run.returncode == 0 and "3,300 executed" in lines[0] and "13 stall samples" in lines[0]
           and len(lines) == 3 and "90.9%" in lines[2] and "helper.cuh:3" in lines[2],
           f"the command prints the totals and the top line (got {run.stdout!r})")
-    run = subprocess.run([sys.executable, TOOL, path, "--kernel", "missing"],
-                         capture_output=True, text=True)
-    check(run.returncode != 0 and run.stderr.strip().count("\n") == 0
-          and "no SASS rows for missing" in run.stderr,
-          f"an unknown kernel fails with one line (got {run.stderr!r})")
-    with open(path, "w") as f:
-        f.write('"File Path","/src/a.cu"\n"Function Name","void k()"\n"","","0x10","MOV R0","1"\n')
-    run = subprocess.run([sys.executable, TOOL, path], capture_output=True, text=True)
-    check(run.returncode != 0 and run.stderr.strip().count("\n") == 0
-          and "header" in run.stderr,
-          f"a page without its header row is refused (got {run.stderr.strip()[-120:]!r})")
-    with open(path, "w") as f:
-        f.write('"Line No","Source","Address"\n')
-    run = subprocess.run([sys.executable, TOOL, path], capture_output=True, text=True)
-    check(run.returncode != 0 and run.stderr.strip().count("\n") == 0
-          and "Instructions Executed" in run.stderr,
-          f"a page without the counters is refused (got {run.stderr.strip()[-120:]!r})")
+    # Bad input: (page or None for the page above, arguments, what the one error line names).
+    bad = [(None, ["--kernel", "missing"], "no SASS rows for missing", "an unknown kernel"),
+           ('"File Path","/src/a.cu"\n"Function Name","void k()"\n"","","0x10","MOV R0","1"\n',
+            [], "header", "a page without its header row"),
+           ('"Line No","Source","Address"\n', [], "Instructions Executed",
+            "a page without the counters")]
+    for text, args, named, what in bad:
+        if text is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        run = subprocess.run([sys.executable, TOOL, path] + args, capture_output=True, text=True)
+        check(run.returncode != 0 and run.stderr.strip().count("\n") == 0 and named in run.stderr,
+              f"{what} is refused in one line (got {run.stderr.strip()[-120:]!r})")
 
 sys.exit(finish())
