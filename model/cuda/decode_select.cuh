@@ -235,12 +235,12 @@ __device__ void top_k_weights(const Group& group, float* w, int n, int top_k, in
     for (int s = r; s < n; s += Group::kSize) mx = fmaxf(mx, w[s]);
     mx = group.max(mx);
     float sum = 0.f;
-    for (int s = r; s < n; s += Group::kSize) sum += expf(w[s] - mx);
+    for (int s = r; s < n; s += Group::kSize) sum += fast_exp(w[s] - mx);
     // exp(s - max) / sum, as softmax forms it. exp(s - lse) with an fp32 lse would scale every
     // weight by one common error of up to half an ulp of |lse| (1e-6 at |lse| ~ 20), three times
     // the error of the ATen step.
     const float inv_sum = 1.f / group.sum(sum);
-    for (int s = r; s < n; s += Group::kSize) w[s] = expf(w[s] - mx) * inv_sum;
+    for (int s = r; s < n; s += Group::kSize) w[s] = fast_exp(w[s] - mx) * inv_sum;
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ __device__ __forceinline__ float log_probability(float s, float lse_hi, float ls
 }
 
 __device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo) {
-    return expf(log_probability(s, lse_hi, lse_lo));
+    return fast_exp(log_probability(s, lse_hi, lse_lo));
 }
 
 // The query passes' term of a kept pair: returns ds = p (dp - delta) and adds ds log p and
@@ -41,7 +41,7 @@ __device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo
 __device__ __forceinline__ float kept_pair_ds(float s, float dp, float delta, float2 lse,
                                               float& ds_logp, float& p_logp) {
     const float log_p = log_probability(s, lse.x, lse.y);
-    const float pr = expf(log_p);
+    const float pr = fast_exp(log_p);
     const float ds = pr * (dp - delta);
     ds_logp = __fmaf_rn(ds, log_p, ds_logp);
     p_logp = __fmaf_rn(pr, log_p, p_logp);
@@ -170,7 +170,7 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     const float mx = score_of_key(hi_key);
     float sum = 0.f;
 #pragma unroll
-    for (int m = 0; m < n_slots; ++m) sum += expf(score(m) - mx);
+    for (int m = 0; m < n_slots; ++m) sum += fast_exp(score(m) - mx);
     const double lse = static_cast<double>(mx) + log(static_cast<double>(warp_sum(sum)));
     RowStats row;
     row.lse_hi = static_cast<float>(lse);

@@ -1,5 +1,6 @@
 // Warp-level helpers shared by the CUDA kernels (included by .cu files only): reductions over
-// the 32 lanes of a full warp, and the integer order of fp32 scores that top-K selects on.
+// the 32 lanes of a full warp, the integer order of fp32 scores that top-K selects on, and the
+// exponential of the softmaxes.
 #pragma once
 
 namespace krause {
@@ -58,6 +59,16 @@ __device__ __forceinline__ unsigned order_key(float s) {
 // The score whose order key is u (u > 0): the inverse of order_key.
 __device__ __forceinline__ float score_of_key(unsigned u) {
     return __uint_as_float(u ^ ((u & 0x80000000u) ? 0x80000000u : 0xffffffffu));
+}
+
+// e^x as 2^(x log2 e) by the hardware's ex2: two instructions where expf takes about nine (it
+// splits off the integer part in extended precision first). Rounding x log2 e costs up to
+// |x| 2^-24 relative, per element and never common to a row (x = s - lse is near 0 for the
+// probabilities that carry the mass); results below 2^-126 flush to 0, and e^-inf = 0.
+__device__ __forceinline__ float fast_exp(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x * 1.4426950408889634f));
+    return y;
 }
 
 }  // namespace krause
