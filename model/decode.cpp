@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <tuple>
 
 namespace krause {
 
@@ -157,9 +158,12 @@ at::Tensor PixelTransformerImpl::decode_step(DecodeState& state, const at::Tenso
     TORCH_CHECK(tokens.dim() == 1 && tokens.size(0) == state.batch,
                 "decode_step: tokens must be (", state.batch, ")");
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.select(0, p)).unsqueeze(1);
-    for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step(h, state.layers[i], p);
+    auto normed = normalize(norm_before(0), h, kernels_);
+    for (size_t i = 0; i < blocks->size(); ++i) {
+        std::tie(h, normed) = block(i)->step(h, normed, state.layers[i], p, norm_before(i + 1));
+    }
     state.position = p + 1;
-    return project(head, normalize(ln_f, h, kernels_), kernels_).squeeze(1);  // (B, 256)
+    return project(head, normed, kernels_).squeeze(1);  // (B, 256)
 }
 
 at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Tensor& tokens,
@@ -171,8 +175,12 @@ at::Tensor PixelTransformerImpl::decode_step_at(DecodeState& state, const at::Te
                 "decode_step_at: position must be a (1) int64 tensor on the model's device");
     auto h = (tok_emb->forward(tokens.to(at::kLong)) + pos_emb.index_select(0, position))
                  .unsqueeze(1);  // (B, 1, d)
-    for (size_t i = 0; i < blocks->size(); ++i) h = block(i)->step_at(h, state.layers[i], position);
-    return project(head, normalize(ln_f, h, kernels_), kernels_).squeeze(1);  // (B, 256)
+    auto normed = normalize(norm_before(0), h, kernels_);
+    for (size_t i = 0; i < blocks->size(); ++i) {
+        std::tie(h, normed) =
+            block(i)->step_at(h, normed, state.layers[i], position, norm_before(i + 1));
+    }
+    return project(head, normed, kernels_).squeeze(1);  // (B, 256)
 }
 
 }  // namespace krause

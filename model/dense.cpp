@@ -37,4 +37,20 @@ at::Tensor normalize(const torch::nn::LayerNorm& layer, const at::Tensor& x,
                           options.eps());
 }
 
+std::pair<at::Tensor, at::Tensor> add_normalize(const torch::nn::LayerNorm& layer,
+                                                const at::Tensor& x, const at::Tensor& r,
+                                                const KernelOptions& kernels) {
+#ifdef KRAUSE_WITH_CUDA
+    const auto& options = layer->options;
+    if (dense_fused(kernels, x) && options.elementwise_affine() &&
+        options.normalized_shape().size() == 1 &&
+        add_layer_norm_cuda_supported(x, r, layer->weight, layer->bias)) {
+        return add_layer_norm_cuda(x, r, layer->weight, layer->bias, options.eps());
+    }
+#endif
+    auto s = x + r;
+    auto normalized = normalize(layer, s, kernels);
+    return {std::move(s), std::move(normalized)};
+}
+
 }  // namespace krause

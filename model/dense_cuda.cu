@@ -1,6 +1,7 @@
 // Fused CUDA kernels of the Transformer's dense layers: LayerNorm forward and backward (the
-// weight and bias gradients reduced in the same pass) and the column sum that gives a Linear's
-// bias gradient. Their references are at::layer_norm and at::linear (model/dense.cpp).
+// weight and bias gradients reduced in the same pass), a decoding step's residual addition with
+// the LayerNorm after it, and the column sum that gives a Linear's bias gradient. Their
+// references are at::layer_norm, x + r and at::linear (model/dense.cpp).
 #include "model/dense_cuda.h"
 
 #include "model/cuda/warp.cuh"
@@ -55,6 +56,36 @@ struct NormParams {
     float eps;
 };
 
+// LayerNorm of one row held by a warp as float4 v[c] (lane l: features 4l + 128c .. + 3), written
+// to y_row; returns (mean, rstd).
+template <int kChunks, typename w_t, typename out_t>
+__device__ __forceinline__ float2 normalize_row(const float4 (&v)[kChunks], const w_t* weight,
+                                                const w_t* bias, float eps, out_t* y_row) {
+    constexpr int kD = 128 * kChunks;
+    const int lane = threadIdx.x % 32;
+    float sum = 0.f;
+#pragma unroll
+    for (int c = 0; c < kChunks; ++c) sum += (v[c].x + v[c].y) + (v[c].z + v[c].w);
+    const float mean = warp_sum(sum) / kD;
+    float sq = 0.f;
+#pragma unroll
+    for (int c = 0; c < kChunks; ++c) {
+        const float a = v[c].x - mean, b = v[c].y - mean, e = v[c].z - mean, f = v[c].w - mean;
+        sq += (a * a + b * b) + (e * e + f * f);
+    }
+    const float rstd = 1.f / sqrtf(warp_sum(sq) / kD + eps);
+#pragma unroll
+    for (int c = 0; c < kChunks; ++c) {
+        const int f = 128 * c + 4 * lane;
+        const float4 w = load4(weight + f), b = load4(bias + f);
+        store4(y_row + f, make_float4((v[c].x - mean) * rstd * w.x + b.x,
+                                      (v[c].y - mean) * rstd * w.y + b.y,
+                                      (v[c].z - mean) * rstd * w.z + b.z,
+                                      (v[c].w - mean) * rstd * w.w + b.w));
+    }
+    return make_float2(mean, rstd);
+}
+
 template <typename in_t, typename out_t, int kChunks>
 __global__ void __launch_bounds__(kBlockThreads) layer_norm_forward_kernel(
     const NormParams<in_t, out_t> p) {
@@ -63,33 +94,52 @@ __global__ void __launch_bounds__(kBlockThreads) layer_norm_forward_kernel(
     const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
     for (int64_t row = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32; row < p.N; row += warps) {
         float4 v[kChunks];
-        float sum = 0.f;
 #pragma unroll
-        for (int c = 0; c < kChunks; ++c) {
-            v[c] = load4(p.x + row * kD + 128 * c + 4 * lane);
-            sum += (v[c].x + v[c].y) + (v[c].z + v[c].w);
-        }
-        const float mean = warp_sum(sum) / kD;
-        float sq = 0.f;
-#pragma unroll
-        for (int c = 0; c < kChunks; ++c) {
-            const float a = v[c].x - mean, b = v[c].y - mean, e = v[c].z - mean, f = v[c].w - mean;
-            sq += (a * a + b * b) + (e * e + f * f);
-        }
-        const float rstd = 1.f / sqrtf(warp_sum(sq) / kD + p.eps);
-#pragma unroll
-        for (int c = 0; c < kChunks; ++c) {
-            const int f = 128 * c + 4 * lane;
-            const float4 w = load4(p.weight + f), b = load4(p.bias + f);
-            store4(p.y + row * kD + f, make_float4((v[c].x - mean) * rstd * w.x + b.x,
-                                                   (v[c].y - mean) * rstd * w.y + b.y,
-                                                   (v[c].z - mean) * rstd * w.z + b.z,
-                                                   (v[c].w - mean) * rstd * w.w + b.w));
-        }
+        for (int c = 0; c < kChunks; ++c) v[c] = load4(p.x + row * kD + 128 * c + 4 * lane);
+        const float2 stats = normalize_row(v, p.weight, p.bias, p.eps, p.y + row * kD);
         if (p.mean != nullptr && lane == 0) {
-            p.mean[row] = mean;
-            p.rstd[row] = rstd;
+            p.mean[row] = stats.x;
+            p.rstd[row] = stats.y;
         }
+    }
+}
+
+// A decoding step's residual addition and the LayerNorm after it: s = x + r, rounded to the
+// stream's type as ATen's x + r rounds it, and y = LayerNorm(s) in that type, in one pass.
+template <typename scalar_t, typename w_t>
+struct AddNormParams {
+    const scalar_t* x;   // (N, d)
+    const scalar_t* r;   // (N, d)
+    const w_t* weight;   // (d)
+    const w_t* bias;     // (d)
+    scalar_t* s;         // (N, d)
+    scalar_t* y;         // (N, d)
+    int64_t N;
+    float eps;
+};
+
+__device__ __forceinline__ float4 round_to(float4 v, float) { return v; }
+__device__ __forceinline__ float4 round_to(float4 v, c10::BFloat16) {
+    auto r = [](float a) { return static_cast<float>(static_cast<c10::BFloat16>(a)); };
+    return make_float4(r(v.x), r(v.y), r(v.z), r(v.w));
+}
+
+template <typename scalar_t, typename w_t, int kChunks>
+__global__ void __launch_bounds__(kBlockThreads) add_layer_norm_kernel(
+    const AddNormParams<scalar_t, w_t> p) {
+    constexpr int kD = 128 * kChunks;
+    const int lane = threadIdx.x % 32;
+    const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
+    for (int64_t row = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32; row < p.N; row += warps) {
+        float4 v[kChunks];
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+            const int64_t at = row * kD + 128 * c + 4 * lane;
+            const float4 a = load4(p.x + at), b = load4(p.r + at);
+            v[c] = round_to(make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w), scalar_t{});
+            store4(p.s + at, v[c]);
+        }
+        normalize_row(v, p.weight, p.bias, p.eps, p.y + row * kD);
     }
 }
 
@@ -243,6 +293,16 @@ void dispatch_chunks(int64_t d, F&& f) {
     }
 }
 
+// Calls f(a_tag, b_tag, chunks) for two fp32-or-bf16 types and a LayerNorm width.
+template <typename F>
+void dispatch_norm(at::ScalarType a, at::ScalarType b, int64_t d, F&& f) {
+    dispatch_float_or_bf16(a, [&](auto a_tag) {
+        dispatch_float_or_bf16(b, [&](auto b_tag) {
+            dispatch_chunks(d, [&](auto chunks) { f(a_tag, b_tag, chunks); });
+        });
+    });
+}
+
 struct NormForward {
     at::Tensor y, mean, rstd;
 };
@@ -264,25 +324,21 @@ NormForward norm_forward(const at::Tensor& x, const at::Tensor& weight, const at
     }
     if (N == 0) return r;
     const auto stream = at::cuda::getCurrentCUDAStream();
-    dispatch_float_or_bf16(x.scalar_type(), [&](auto in_tag) {
-        dispatch_float_or_bf16(out_type, [&](auto out_tag) {
-            dispatch_chunks(d, [&](auto chunks) {
-                using in_t = decltype(in_tag);
-                using out_t = decltype(out_tag);
-                NormParams<in_t, out_t> p;
-                p.x = xc.data_ptr<in_t>();
-                p.weight = w.data_ptr<float>();
-                p.bias = b.data_ptr<float>();
-                p.y = r.y.data_ptr<out_t>();
-                p.mean = save ? r.mean.data_ptr<float>() : nullptr;
-                p.rstd = save ? r.rstd.data_ptr<float>() : nullptr;
-                p.N = N;
-                p.eps = static_cast<float>(eps);
-                layer_norm_forward_kernel<in_t, out_t, decltype(chunks)::value>
-                    <<<blocks_for(N), kBlockThreads, 0, stream.stream()>>>(p);
-                C10_CUDA_KERNEL_LAUNCH_CHECK();
-            });
-        });
+    dispatch_norm(x.scalar_type(), out_type, d, [&](auto in_tag, auto out_tag, auto chunks) {
+        using in_t = decltype(in_tag);
+        using out_t = decltype(out_tag);
+        NormParams<in_t, out_t> p;
+        p.x = xc.data_ptr<in_t>();
+        p.weight = w.data_ptr<float>();
+        p.bias = b.data_ptr<float>();
+        p.y = r.y.data_ptr<out_t>();
+        p.mean = save ? r.mean.data_ptr<float>() : nullptr;
+        p.rstd = save ? r.rstd.data_ptr<float>() : nullptr;
+        p.N = N;
+        p.eps = static_cast<float>(eps);
+        layer_norm_forward_kernel<in_t, out_t, decltype(chunks)::value>
+            <<<blocks_for(N), kBlockThreads, 0, stream.stream()>>>(p);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
     return r;
 }
@@ -303,26 +359,23 @@ NormBackward norm_backward(const at::Tensor& dy, const at::Tensor& x, const at::
     const auto parts = at::empty({2, blocks, d}, x.options().dtype(at::kFloat));
     if (N > 0) {
         const auto stream = at::cuda::getCurrentCUDAStream();
-        dispatch_float_or_bf16(x.scalar_type(), [&](auto in_tag) {
-            dispatch_float_or_bf16(gc.scalar_type(), [&](auto grad_tag) {
-                dispatch_chunks(d, [&](auto chunks) {
-                    using in_t = decltype(in_tag);
-                    using grad_t = decltype(grad_tag);
-                    NormGradParams<in_t, grad_t> p;
-                    p.dy = gc.data_ptr<grad_t>();
-                    p.x = xc.data_ptr<in_t>();
-                    p.weight = w.data_ptr<float>();
-                    p.mean = mean.data_ptr<float>();
-                    p.rstd = rstd.data_ptr<float>();
-                    p.dx = r.dx.data_ptr<in_t>();
-                    p.dweight_part = parts[0].data_ptr<float>();
-                    p.dbias_part = parts[1].data_ptr<float>();
-                    p.N = N;
-                    layer_norm_backward_kernel<in_t, grad_t, decltype(chunks)::value>
-                        <<<blocks, kBlockThreads, 0, stream.stream()>>>(p);
-                    C10_CUDA_KERNEL_LAUNCH_CHECK();
-                });
-            });
+        dispatch_norm(x.scalar_type(), gc.scalar_type(), d,
+                      [&](auto in_tag, auto grad_tag, auto chunks) {
+            using in_t = decltype(in_tag);
+            using grad_t = decltype(grad_tag);
+            NormGradParams<in_t, grad_t> p;
+            p.dy = gc.data_ptr<grad_t>();
+            p.x = xc.data_ptr<in_t>();
+            p.weight = w.data_ptr<float>();
+            p.mean = mean.data_ptr<float>();
+            p.rstd = rstd.data_ptr<float>();
+            p.dx = r.dx.data_ptr<in_t>();
+            p.dweight_part = parts[0].data_ptr<float>();
+            p.dbias_part = parts[1].data_ptr<float>();
+            p.N = N;
+            layer_norm_backward_kernel<in_t, grad_t, decltype(chunks)::value>
+                <<<blocks, kBlockThreads, 0, stream.stream()>>>(p);
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
         });
     }
     const auto sums = parts.sum(1);  // (2, d)
@@ -432,6 +485,58 @@ at::Tensor layer_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const 
         return norm_forward(x, weight, bias, eps, type, /*save=*/false).y;
     }
     return LayerNormFunction::apply(x, weight, bias, eps);
+}
+
+bool add_layer_norm_cuda_supported(const at::Tensor& x, const at::Tensor& r,
+                                   const at::Tensor& weight, const at::Tensor& bias) {
+    const int64_t d = x.dim() >= 1 ? x.size(-1) : 0;
+    const bool width = d == 128 || d == 256 || d == 512;
+    const bool type = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
+    const bool params = weight.defined() && bias.defined() && weight.numel() == d &&
+                        bias.numel() == d && weight.scalar_type() == bias.scalar_type() &&
+                        (weight.scalar_type() == at::kFloat ||
+                         weight.scalar_type() == at::kBFloat16) &&
+                        weight.device() == x.device() && bias.device() == x.device();
+    const bool grad =
+        at::GradMode::is_enabled() && (x.requires_grad() || r.requires_grad() ||
+                                       weight.requires_grad() || bias.requires_grad());
+    return x.is_cuda() && width && type && params && r.sizes() == x.sizes() &&
+           r.scalar_type() == x.scalar_type() && r.device() == x.device() && !grad &&
+           !autocast_to_bf16();
+}
+
+std::pair<at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor& x, const at::Tensor& r,
+                                                      const at::Tensor& weight,
+                                                      const at::Tensor& bias, double eps) {
+    TORCH_CHECK(add_layer_norm_cuda_supported(x, r, weight, bias),
+                "fused add and layer norm: unsupported inputs ", x.sizes(), " ", x.scalar_type(),
+                " + ", r.sizes(), " ", r.scalar_type(), ", weight ", weight.scalar_type(),
+                " (no gradient, no autocast)");
+    const c10::cuda::CUDAGuard guard(x.device());
+    const int64_t d = x.size(-1), N = x.numel() / d;
+    const auto xc = x.contiguous(), rc = r.contiguous();
+    const auto wc = weight.contiguous(), bc = bias.contiguous();
+    auto s = at::empty(x.sizes(), x.options());
+    auto y = at::empty(x.sizes(), x.options());
+    if (N == 0) return {s, y};
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    dispatch_norm(x.scalar_type(), weight.scalar_type(), d, [&](auto tag, auto w_tag, auto chunks) {
+        using scalar_t = decltype(tag);
+        using w_t = decltype(w_tag);
+        AddNormParams<scalar_t, w_t> p;
+        p.x = xc.data_ptr<scalar_t>();
+        p.r = rc.data_ptr<scalar_t>();
+        p.weight = wc.data_ptr<w_t>();
+        p.bias = bc.data_ptr<w_t>();
+        p.s = s.data_ptr<scalar_t>();
+        p.y = y.data_ptr<scalar_t>();
+        p.N = N;
+        p.eps = static_cast<float>(eps);
+        add_layer_norm_kernel<scalar_t, w_t, decltype(chunks)::value>
+            <<<blocks_for(N), kBlockThreads, 0, stream.stream()>>>(p);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    return {s, y};
 }
 
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <utility>
+
 namespace krause {
 
 // Whether layer_norm_cuda takes x (..., d) with this weight: x fp32 or bf16 on a GPU, d in
@@ -15,6 +17,17 @@ bool layer_norm_cuda_supported(const at::Tensor& x, const at::Tensor& weight);
 // Linear would apply), else x's dtype. Differentiable w.r.t. x, weight and bias.
 at::Tensor layer_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            double eps);
+
+// Whether add_layer_norm_cuda takes these: x and r alike, fp32 or bf16 on a GPU, d in
+// {128, 256, 512}; weight and bias fp32 or bf16; no gradient wanted and no autocast (decoding).
+bool add_layer_norm_cuda_supported(const at::Tensor& x, const at::Tensor& r,
+                                   const at::Tensor& weight, const at::Tensor& bias);
+
+// (s, LayerNorm(s)) with s = x + r, in one kernel: s rounded to x's dtype as x + r rounds it, the
+// LayerNorm computed in fp32 from that s and returned in x's dtype. Not differentiable.
+std::pair<at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor& x, const at::Tensor& r,
+                                                      const at::Tensor& weight,
+                                                      const at::Tensor& bias, double eps);
 
 // at::linear(x, weight, bias), differentiable, with the bias gradient reduced by column_sum_cuda.
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);

@@ -91,14 +91,23 @@ at::Tensor BlockImpl::forward(const at::Tensor& x) {
     return h + drop->forward(m);
 }
 
-at::Tensor BlockImpl::step(const at::Tensor& x, LayerCache& cache, int64_t position) {
-    const auto h = x + attn->step(normalize(ln1, x, kernels), cache, position);
-    return h + mlp(normalize(ln2, h, kernels));
+std::pair<at::Tensor, at::Tensor> BlockImpl::step(const at::Tensor& x, const at::Tensor& x_normed,
+                                                  LayerCache& cache, int64_t position,
+                                                  const nn::LayerNorm& next) {
+    return finish_step(x, attn->step(x_normed, cache, position), next);
 }
 
-at::Tensor BlockImpl::step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position) {
-    const auto h = x + attn->step_at(normalize(ln1, x, kernels), cache, position);
-    return h + mlp(normalize(ln2, h, kernels));
+std::pair<at::Tensor, at::Tensor> BlockImpl::step_at(const at::Tensor& x,
+                                                     const at::Tensor& x_normed,
+                                                     LayerCache& cache, const at::Tensor& position,
+                                                     const nn::LayerNorm& next) {
+    return finish_step(x, attn->step_at(x_normed, cache, position), next);
+}
+
+std::pair<at::Tensor, at::Tensor> BlockImpl::finish_step(const at::Tensor& x, const at::Tensor& a,
+                                                         const nn::LayerNorm& next) {
+    const auto [h, h_normed] = add_normalize(ln2, x, a, kernels);
+    return add_normalize(next, h, mlp(h_normed), kernels);
 }
 
 PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(config) {
@@ -121,6 +130,10 @@ PixelTransformerImpl::PixelTransformerImpl(const ModelConfig& config) : config_(
 }
 
 Block PixelTransformerImpl::block(size_t i) const { return blocks->ptr<BlockImpl>(i); }
+
+const nn::LayerNorm& PixelTransformerImpl::norm_before(size_t i) const {
+    return i < blocks->size() ? blocks->ptr<BlockImpl>(i)->ln1 : ln_f;
+}
 
 void PixelTransformerImpl::set_kernels(const KernelOptions& kernels) {
     kernels.validate();

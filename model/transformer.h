@@ -71,8 +71,17 @@ class BlockImpl : public torch::nn::Module {
 public:
     explicit BlockImpl(const ModelConfig& config);
     at::Tensor forward(const at::Tensor& x);
-    at::Tensor step(const at::Tensor& x, LayerCache& cache, int64_t position);
-    at::Tensor step_at(const at::Tensor& x, LayerCache& cache, const at::Tensor& position);
+    // One new position per sequence: the stream x (B, 1, d) and x_normed = ln1(x); updates the
+    // cache and returns the block's output and `next`'s LayerNorm of it (the next block's ln1,
+    // or the model's ln_f), so that each residual addition and the LayerNorm after it run as one
+    // kernel (model/dense.h add_normalize).
+    std::pair<at::Tensor, at::Tensor> step(const at::Tensor& x, const at::Tensor& x_normed,
+                                           LayerCache& cache, int64_t position,
+                                           const torch::nn::LayerNorm& next);
+    // The same with the position held on the device (AttentionImpl::step_at).
+    std::pair<at::Tensor, at::Tensor> step_at(const at::Tensor& x, const at::Tensor& x_normed,
+                                              LayerCache& cache, const at::Tensor& position,
+                                              const torch::nn::LayerNorm& next);
 
     torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
     Attention attn{nullptr};
@@ -83,6 +92,9 @@ public:
 
 private:
     at::Tensor mlp(const at::Tensor& x);
+    // The rest of a step after the attention's output a: both residual additions.
+    std::pair<at::Tensor, at::Tensor> finish_step(const at::Tensor& x, const at::Tensor& a,
+                                                  const torch::nn::LayerNorm& next);
 };
 TORCH_MODULE(Block);
 
@@ -130,6 +142,8 @@ public:
 
 private:
     Block block(size_t i) const;
+    // The LayerNorm before block i: its ln1, or ln_f for i = the number of blocks.
+    const torch::nn::LayerNorm& norm_before(size_t i) const;
     ModelConfig config_;
     KernelOptions kernels_;
 };

@@ -149,6 +149,67 @@ TEST(CudaDense, LayerNormUnderAutocastRoundsItsOutputToBf16) {
     }
 }
 
+// A decoding step's residual addition and LayerNorm in one kernel: the sum exactly what x + r
+// gives, the LayerNorm of that sum within twice ATen's error, in the stream's dtype, for fp32 and
+// bf16 streams and parameters (sampling keeps a bf16 copy of the model).
+TEST(CudaDense, AddLayerNormEqualsTheSumAndNormalizesWithinTwiceTheAtenError) {
+    SKIP_WITHOUT_CUDA();
+    torch::NoGradGuard no_grad;
+    struct Types {
+        at::ScalarType x, w;
+    };
+    for (const auto t : {Types{at::kFloat, at::kFloat}, Types{at::kBFloat16, at::kBFloat16},
+                         Types{at::kBFloat16, at::kFloat}}) {
+        for (const int64_t d : {128, 256, 512}) {
+            for (const int64_t N : {1, 37, 2000}) {
+                const uint64_t seed = fresh_seed();
+                SCOPED_TRACE(::testing::Message() << "N " << N << " d " << d << " x " << t.x
+                                                  << " w " << t.w << " seed " << seed);
+                auto gen = at::detail::createCPUGenerator(seed);
+                const auto x = (draw({N, 1, d}, gen) * 3 + 1).to(t.x);
+                const auto r = draw({N, 1, d}, gen, t.x);
+                const auto w = draw({d}, gen, t.w), b = draw({d}, gen, t.w);
+                ASSERT_TRUE(add_layer_norm_cuda_supported(x, r, w, b));
+                const auto [s, y] = add_layer_norm_cuda(x, r, w, b, 1e-5);
+                const auto sum = x + r;
+                EXPECT_TRUE(s.equal(sum));
+                ASSERT_EQ(y.scalar_type(), t.x);
+                const auto exact = at::layer_norm(sum.to(at::kDouble), {d}, w.to(at::kDouble),
+                                                  b.to(at::kDouble), 1e-5);
+                // ATen normalizes in the parameters' type: a bf16 stream with fp32 parameters
+                // goes through fp32 and back, as the kernel does.
+                const auto ref =
+                    at::layer_norm(sum.to(t.w), {d}, w, b, 1e-5).to(t.x);
+                const double e_mine = rel_err(y, exact), e_ref = rel_err(ref, exact);
+                EXPECT_LE(e_mine, 2 * e_ref + 1e-6) << e_mine << " vs " << e_ref;
+            }
+        }
+    }
+}
+
+// The dispatch takes the kernel only where it applies: with a gradient wanted, or fused dense
+// kernels off, add_normalize is x + r and normalize(), with the same values.
+TEST(CudaDense, AddNormalizeFallsBackWhereTheKernelDoesNotApply) {
+    SKIP_WITHOUT_CUDA();
+    auto gen = at::detail::createCPUGenerator(fresh_seed());
+    torch::nn::LayerNorm layer(torch::nn::LayerNormOptions({256}));
+    layer->to(at::kCUDA);
+    const auto x = draw({5, 256}, gen), r = draw({5, 256}, gen);
+    EXPECT_FALSE(add_layer_norm_cuda_supported(x, r, layer->weight, layer->bias));  // grad
+    KernelOptions off;
+    off.fused_dense = false;
+    const auto [s_grad, y_grad] = add_normalize(layer, x, r);
+    EXPECT_TRUE(y_grad.requires_grad());
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(add_layer_norm_cuda_supported(x, r, layer->weight, layer->bias));
+    const auto [s_fused, y_fused] = add_normalize(layer, x, r);
+    const auto [s_plain, y_plain] = add_normalize(layer, x, r, off);
+    EXPECT_TRUE(s_fused.equal(s_plain));
+    EXPECT_TRUE(s_grad.detach().equal(s_plain));
+    EXPECT_LT(rel_err(y_fused, y_plain), 1e-5);
+    EXPECT_LT(rel_err(y_grad.detach(), y_plain), 1e-5);
+}
+
 TEST(CudaDense, ColumnSumWithinTwiceTheAtenError) {
     SKIP_WITHOUT_CUDA();
     for (const auto& shape : {std::vector<int64_t>{1, 4}, {50, 768}, {50176, 256}, {999, 1540}}) {
