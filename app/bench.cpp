@@ -33,7 +33,9 @@ struct BenchOptions {
     int64_t train_batch = 0;   // 0: 64 for mnist, 32 for cifar10 (8 on a CPU)
     int64_t sample_batch = 0;  // 0: 2000 / 200 on a GPU, 8 on a CPU
     int64_t sample_tokens = 0; // 0: whole images; else time this many and extrapolate
-    std::string sample_precision = "auto";
+    // The first gives a row's sample_images_per_s; each further one its own
+    // sample_<name>_images_per_s where it applies (fp8 rings: Krause attention on a GPU).
+    std::string sample_precision = "auto,fp8";
     std::string sample_loop = "auto";
     int64_t op_batch = 32;
     int64_t op_window = 0;  // 0: the preset's W
@@ -186,20 +188,30 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
         const int64_t n = o.sample_batch > 0 ? o.sample_batch
                                              : (cuda ? (preset_name == "mnist" ? 2000 : 200) : 8);
         const int64_t tokens = o.sample_tokens > 0 ? std::min(o.sample_tokens, T) : T;
-        SampleOptions so;
-        so.count = n;
-        so.until = tokens;
-        so.precision = parse_sample_precision(o.sample_precision);
-        so.loop = parse_decode_loop(o.sample_loop);
-        // Sampling is long: half as many timed runs, no warm-up (each run captures its own graph).
-        const auto t = median_ms(std::max(1, o.repeats / 2), 0, cuda, [&] { sample(model, so); });
-        const double per_image_s = t / 1000.0 * static_cast<double>(T) / tokens;
+        auto images_per_s = [&](const std::string& precision) {
+            SampleOptions so;
+            so.count = n;
+            so.until = tokens;
+            so.precision = parse_sample_precision(precision);
+            so.loop = parse_decode_loop(o.sample_loop);
+            // Sampling is long: half as many timed runs, no warm-up (each run captures its own
+            // graph).
+            const auto t =
+                median_ms(std::max(1, o.repeats / 2), 0, cuda, [&] { sample(model, so); });
+            return n / (t / 1000.0 * static_cast<double>(T) / tokens);
+        };
+        const auto precisions = split_list(o.sample_precision);
         row["sample_batch"] = n;
-        row["sample_precision"] = o.sample_precision;
+        row["sample_precision"] = precisions.front();
         row["sample_loop"] = o.sample_loop;
         row["sample_tokens_timed"] = tokens;
-        row["sample_images_per_s"] = n / per_image_s;
+        row["sample_images_per_s"] = images_per_s(precisions.front());
         row["sample_extrapolated"] = tokens < T;
+        for (size_t i = 1; i < precisions.size(); ++i) {
+            const auto& precision = precisions[i];
+            if (precision == "fp8" && !(cuda && attention == "krause")) continue;
+            row["sample_" + precision + "_images_per_s"] = images_per_s(precision);
+        }
     }
     return row;
 }
@@ -364,12 +376,15 @@ void add_op_ratios(nlohmann::json& ops) {
     }
 }
 
-void print_table(const nlohmann::json& result) {
+// extra_precisions: the sampling precisions after the first, one column each.
+void print_table(const nlohmann::json& result, const std::vector<std::string>& extra_precisions) {
     fmt::print("device: {}   date: {}   repeats: {} (median)\n", result["device"].get<std::string>(),
                result["date"].get<std::string>(), result["repeats"].get<int>());
-    fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}\n", "preset",
+    fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}", "preset",
                "attention", "batch", "train img/s", "peak GiB", "MFU", "fwd b", "fwd img/s",
                "smp b", "sample im/s");
+    for (const auto& p : extra_precisions) fmt::print(" {:>11}", p + " im/s");
+    fmt::print("\n");
     auto num = [](const nlohmann::json& r, const char* key, const char* format) -> std::string {
         if (!r.contains(key)) return "-";
         return fmt::format(fmt::runtime(format), r[key].get<double>());
@@ -380,14 +395,18 @@ void print_table(const nlohmann::json& result) {
                        r["attention"].get<std::string>(), r["error"].get<std::string>());
             continue;
         }
-        fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}\n",
+        const std::string star = r.value("sample_extrapolated", false) ? "*" : "";
+        fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}",
                    r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                    r.value("train_batch", 0), num(r, "train_images_per_s", "{:.1f}"),
                    num(r, "train_peak_gib", "{:.2f}"), num(r, "train_mfu", "{:.3f}"),
                    r.value("forward_batch", 0), num(r, "forward_images_per_s", "{:.1f}"),
-                   r.value("sample_batch", 0),
-                   num(r, "sample_images_per_s", "{:.2f}") +
-                       (r.value("sample_extrapolated", false) ? "*" : ""));
+                   r.value("sample_batch", 0), num(r, "sample_images_per_s", "{:.2f}") + star);
+        for (const auto& p : extra_precisions) {
+            const auto key = "sample_" + p + "_images_per_s";
+            fmt::print(" {:>11}", r.contains(key) ? num(r, key.c_str(), "{:.2f}") + star : "-");
+        }
+        fmt::print("\n");
     }
     if (!result["ops"].empty()) {
         fmt::print(
@@ -434,6 +453,7 @@ void run_bench(const BenchOptions& o) {
     check_names("--attention", o.attentions,
                 {"krause", "krause-ref", "softmax", "linear", "sdpa", "flash-window"});
     check_names("--what", o.what, {"train", "forward", "sample", "op"});
+    check_names("--sample-precision", o.sample_precision, {"auto", "fp32", "bf16", "fp8"});
     const auto device = pick_device(o.device);
     o.kernels().validate();
     nlohmann::json result = {{"device", device_name(device)}, {"date", today()},
@@ -471,7 +491,10 @@ void run_bench(const BenchOptions& o) {
     if (o.json) {
         fmt::print("{}\n", result.dump());
     } else {
-        print_table(result);
+        const auto precisions = split_list(o.sample_precision);
+        print_table(result, has(o.what, "sample") ? std::vector<std::string>(
+                                                        precisions.begin() + 1, precisions.end())
+                                                  : std::vector<std::string>());
     }
 }
 
@@ -493,8 +516,9 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--sample-batch", o->sample_batch, "images sampled at once (0: per preset)");
     c->add_option("--sample-tokens", o->sample_tokens, "time only this many tokens (0: all)");
     c->add_option("--sample-precision", o->sample_precision,
-                  "auto (bf16 on a GPU) | fp32 | bf16 | fp8 (Krause ring buffers in fp8)")
-        ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp8"}))
+                  "comma-separated: auto (bf16 on a GPU), fp32, bf16, fp8 (Krause ring buffers "
+                  "in fp8); the first is the row's sampling figure, each further one is timed "
+                  "too where it applies (fp8: Krause on a GPU)")
         ->capture_default_str();
     c->add_option("--sample-loop", o->sample_loop,
                   "auto | host (position on the host) | device | graph (a CUDA graph per step)")

@@ -129,6 +129,27 @@ TEST_F(Cli, BenchTimesTheOpAtAChosenWindowAndTopK) {
     }
 }
 
+// Sampling at several precisions: the first is the row's figure, each further one its own where
+// it applies (fp8 rings need Krause on a GPU, so on the CPU the default's fp8 is not timed).
+TEST_F(Cli, BenchSamplesAtEachListedPrecision) {
+    const std::string base = "bench --what sample --preset mnist-tiny --attention krause "
+                             "--device cpu --sample-batch 1 --sample-tokens 3 --repeats 1 "
+                             "--warmup 0 --json";
+    auto row = [&](const std::string& extra) {
+        const auto r = krause_cli(base + extra, dir_);
+        EXPECT_EQ(r.code, 0) << r.err;
+        return nlohmann::json::parse(r.out)["models"].at(0);
+    };
+    const auto two = row(" --sample-precision fp32,bf16");
+    EXPECT_EQ(two["sample_precision"], "fp32") << two;
+    EXPECT_GT(two["sample_images_per_s"].get<double>(), 0.0) << two;
+    EXPECT_GT(two["sample_bf16_images_per_s"].get<double>(), 0.0) << two;
+    const auto plain = row("");
+    EXPECT_EQ(plain["sample_precision"], "auto") << plain;
+    EXPECT_GT(plain["sample_images_per_s"].get<double>(), 0.0) << plain;
+    EXPECT_FALSE(plain.contains("sample_fp8_images_per_s")) << plain;
+}
+
 TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
     std::ofstream(dir_ + "/garbage.safetensors") << "garbage";
     std::ofstream(dir_ + "/empty.safetensors");
@@ -148,6 +169,7 @@ TEST_F(Cli, EveryCommandFailsWithOneClearLineOnBadInput) {
         "bench --attention flash --what op",
         "bench --tensor-cores maybe --what op",
         "bench --op-window -3 --what op",
+        "bench --sample-precision auto,fp16 --what sample",
         "sample --device gpu",
         "sample --checkpoint '' -n 2",
         "eval --checkpoint '' --data mnist:" + data_,
