@@ -438,14 +438,20 @@ public:
     }
 };
 
+// What every LayerNorm kernel asks of its input x (..., d): fp32 or bf16 on a GPU, d in
+// {128, 256, 512} (the backward's shared rows fit 48 KB).
+bool norm_input_supported(const at::Tensor& x) {
+    const int64_t d = x.dim() >= 1 ? x.size(-1) : 0;
+    const bool width = d == 128 || d == 256 || d == 512;
+    const bool type = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
+    return x.is_cuda() && width && type;
+}
+
 }  // namespace
 
 bool layer_norm_cuda_supported(const at::Tensor& x, const at::Tensor& weight) {
-    const int64_t d = x.dim() >= 1 ? x.size(-1) : 0;
-    const bool width = d == 128 || d == 256 || d == 512;  // the backward's shared rows fit 48 KB
-    const bool type = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
     // fp32 parameters only: a bf16 copy of the model (sampling) would pay two casts per call.
-    return x.is_cuda() && width && type && weight.defined() && weight.numel() == d &&
+    return norm_input_supported(x) && weight.defined() && weight.numel() == x.size(-1) &&
            weight.scalar_type() == at::kFloat;
 }
 
@@ -489,9 +495,8 @@ at::Tensor layer_norm_cuda(const at::Tensor& x, const at::Tensor& weight, const 
 
 bool add_layer_norm_cuda_supported(const at::Tensor& x, const at::Tensor& r,
                                    const at::Tensor& weight, const at::Tensor& bias) {
-    const int64_t d = x.dim() >= 1 ? x.size(-1) : 0;
-    const bool width = d == 128 || d == 256 || d == 512;
-    const bool type = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
+    if (!norm_input_supported(x)) return false;
+    const int64_t d = x.size(-1);
     const bool params = weight.defined() && bias.defined() && weight.numel() == d &&
                         bias.numel() == d && weight.scalar_type() == bias.scalar_type() &&
                         (weight.scalar_type() == at::kFloat ||
@@ -500,9 +505,8 @@ bool add_layer_norm_cuda_supported(const at::Tensor& x, const at::Tensor& r,
     const bool grad =
         at::GradMode::is_enabled() && (x.requires_grad() || r.requires_grad() ||
                                        weight.requires_grad() || bias.requires_grad());
-    return x.is_cuda() && width && type && params && r.sizes() == x.sizes() &&
-           r.scalar_type() == x.scalar_type() && r.device() == x.device() && !grad &&
-           !autocast_to_bf16();
+    return params && r.sizes() == x.sizes() && r.scalar_type() == x.scalar_type() &&
+           r.device() == x.device() && !grad && !autocast_to_bf16();
 }
 
 std::pair<at::Tensor, at::Tensor> add_layer_norm_cuda(const at::Tensor& x, const at::Tensor& r,
