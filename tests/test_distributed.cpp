@@ -313,6 +313,32 @@ TEST_F(DistributedTrain, TwoProcessesMatchOneWithTheSameGlobalBatch) {
     }
 }
 
+// With a time budget every process times its own steps; they stop timing together and take the
+// slowest process's time, so all of them run the same steps (a disagreement would leave one
+// waiting in a collective the others never reach).
+TEST_F(DistributedTrain, TimeBudgetGivesEveryProcessTheSameSteps) {
+    const int port = free_port();
+    const std::string budget = args("budget", 1000000) + " --minutes 0.02";
+    const auto r1 = spawn_cli(budget, dir_, "rank1", launch_vars(1, 2, port));
+    const auto r0 = spawn_cli(budget, dir_, "rank0", launch_vars(0, 2, port));
+    ASSERT_EQ(wait_for(r0), 0) << read_file(r0.err);
+    ASSERT_EQ(wait_for(r1), 0) << read_file(r1.err);
+    int64_t steps = -1;
+    std::ifstream in(dir_ + "/budget/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line);
+        if (j.value("event", "") == "steps from the time budget") steps = j["steps"].get<int64_t>();
+    }
+    ASSERT_GE(steps, 1) << "no record of the timed steps";
+    const auto err = read_file(r0.err), out = read_file(r0.out);
+    EXPECT_NE(err.find(std::to_string(steps) + " steps fit in 0.02 minutes"), std::string::npos)
+        << err;
+    EXPECT_NE(out.find("finished at step " + std::to_string(steps)), std::string::npos) << out;
+    EXPECT_EQ(read_metrics(dir_ + "/budget/metrics.jsonl").loss.size(),
+              static_cast<size_t>(steps));
+}
+
 TEST_F(DistributedTrain, AFailedRankStopsTheOthersWithAMessage) {
     const int port = free_port();
     auto vars0 = launch_vars(0, 2, port), vars1 = launch_vars(1, 2, port);

@@ -198,6 +198,7 @@ TEST(Options, ResumeTakesStoredOptionsUnlessGiven) {
     stored.min_lr = 1e-4;
     stored.steps = 10;
     stored.epochs = 2;
+    stored.minutes = 3;
     stored.eval_every = 5;
     stored.inject_nan_at = 3;
     TrainConfig given;
@@ -208,6 +209,8 @@ TEST(Options, ResumeTakesStoredOptionsUnlessGiven) {
     auto merged = resume_config(given, {"steps", "resume"});
     EXPECT_EQ(merged.steps, 20);
     EXPECT_EQ(merged.epochs, 0) << "--steps alone replaces stored epochs";
+    EXPECT_EQ(merged.minutes, 0) << "--steps replaces a stored time budget";
+    EXPECT_EQ(resume_config(given, {"resume"}).minutes, 3) << "a time budget is kept";
     EXPECT_EQ(merged.eval_every, 5);
     EXPECT_EQ(merged.lr, 0.002);
     EXPECT_EQ(merged.preset, "mnist-tiny");

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -283,6 +284,51 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     }
 }
 
+// --minutes: the steps are timed on a throwaway model, the run takes the steps that fit, its
+// schedule ends at the last of them, and its checkpoint keeps that step count (not the budget),
+// so a resumed run continues the same schedule.
+TEST(Trainer, TimeBudgetSetsTheStepCountFromTimedSteps) {
+    const auto data = fake_mnist_dir();
+    const TempDir out("minutes");
+    auto config = tiny_run(data.path(), out.path(), 1000000);  // overridden by the budget
+    config.minutes = 0.02;
+    auto job = start_training(config);
+    job->wait();
+    ASSERT_EQ(job->state(), JobState::Finished) << job->error();
+
+    nlohmann::json budget, last;
+    std::ifstream in(metrics_path(out.path()));
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line);
+        if (j.value("event", "") == "steps from the time budget") budget = j;
+        if (j.contains("lr")) last = j;
+    }
+    ASSERT_FALSE(budget.is_null()) << "no record of the timed steps";
+    const int64_t steps = budget["steps"].get<int64_t>();
+    const double per_step = budget["seconds_per_step"].get<double>();
+    EXPECT_GE(budget["timed_steps"].get<int64_t>(), 1);
+    EXPECT_EQ(budget["minutes"].get<double>(), 0.02);
+    EXPECT_GT(per_step, 0);
+    EXPECT_EQ(steps, std::max<int64_t>(1, static_cast<int64_t>(std::floor(1.2 / per_step))));
+    ASSERT_EQ(last["step"].get<int64_t>(), steps);
+    EXPECT_NEAR(last["lr"].get<double>(),
+                lr_at(steps - 1, steps, config.lr, config.min_lr, config.warmup), 1e-15);
+
+    const auto snap = job->snapshot();
+    ASSERT_TRUE(snap);
+    EXPECT_EQ(snap->status.rfind("finished at step " + std::to_string(steps), 0), 0u)
+        << snap->status;
+    EXPECT_NE(snap->schedule.find(std::to_string(steps) + " steps fit in 0.02 minutes"),
+              std::string::npos)
+        << snap->schedule;
+    const auto ck = load_checkpoint(checkpoint_path(out.path()));
+    EXPECT_EQ(ck.metadata.at(kMetaStep), std::to_string(steps));
+    const auto stored = TrainConfig::from_json(ck.metadata.at(kMetaTrainConfig));
+    EXPECT_EQ(stored.steps, steps);
+    EXPECT_EQ(stored.minutes, 0);
+}
+
 TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
     const TempDir bad("bad");
     auto config = tiny_run("/nonexistent/folder", bad.path(), 5);
@@ -298,6 +344,9 @@ TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
     EXPECT_THROW(start_training(config), std::invalid_argument);
     config.precision = "fp32";
     EXPECT_EQ(TrainConfig::from_json(config.to_json()).precision, "fp32");
+    config.minutes = -1;
+    EXPECT_THROW(start_training(config), std::invalid_argument);
+    config.minutes = 0;
     // Names and model options are checked before the worker starts, not after loading data.
     config.preset = "huge";
     EXPECT_THROW(start_training(config), std::invalid_argument);

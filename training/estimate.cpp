@@ -63,9 +63,14 @@ TrainEstimate estimate_training(const TrainConfig& config) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     e.threads = config.threads > 0 ? std::min<int>(config.threads, static_cast<int>(cores))
                                    : static_cast<int>(cores);
+    if (config.minutes > 0) e.seconds = config.minutes * 60;
     if (!e.on_cpu) return e;  // no calibration for GPUs; they are fast enough not to warn about
     e.seconds_per_step = training_step_flops(config) / (kCpuFlopsPerCore * e.threads);
-    e.seconds = e.seconds_per_step * static_cast<double>(e.steps);
+    if (config.minutes > 0) {
+        e.steps = std::max<int64_t>(1, static_cast<int64_t>(e.seconds / e.seconds_per_step));
+    } else {
+        e.seconds = e.seconds_per_step * static_cast<double>(e.steps);
+    }
     return e;
 }
 

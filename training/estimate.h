@@ -18,8 +18,8 @@ struct TrainEstimate {
 };
 
 // From the model's size (the preset with the model options applied), the batch, the image count
-// of the data set kind (or train_limit) and the CPU's cores; throws std::invalid_argument for an
-// unknown preset or data set kind.
+// of the data set kind (or train_limit) and the CPU's cores (with a time budget: its length, and
+// the steps that fit in it); throws std::invalid_argument for an unknown preset or data set kind.
 TrainEstimate estimate_training(const TrainConfig& config);
 
 // Multiply-adds of one training step (forward and backward) of `config`'s model.

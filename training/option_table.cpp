@@ -103,6 +103,10 @@ std::vector<OptionSpec> make_table() {
         number("epochs", "epochs", "epochs (0: use steps)",
                "passes over the training set (overrides --steps)", &C::epochs, G::Schedule,
                R::Given, 0, 1e6),
+        number("minutes", "minutes", "minutes (0: steps/epochs)",
+               "train for this wall time: the step count is set from the speed of a few timed "
+               "steps (overrides --steps and --epochs; evaluations and checkpoints not counted)",
+               &C::minutes, G::Schedule, R::Given, 0, 1e6),
         number("eval_every", "eval-every", "evaluate every",
                "steps between evaluations (0: at the end)", &C::eval_every, G::Schedule, R::Given,
                0, kInf),

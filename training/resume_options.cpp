@@ -50,6 +50,9 @@ TrainConfig resume_config(const TrainConfig& given, const std::set<std::string>&
     }
     // A step count given alone replaces a stored epoch count (which would override it).
     if (given_names.count("steps") > 0 && given_names.count("epochs") == 0) merged.epochs = 0;
+    // So does either of them a stored time budget.
+    const bool count_given = given_names.count("steps") > 0 || given_names.count("epochs") > 0;
+    if (count_given && given_names.count("minutes") == 0) merged.minutes = 0;
     return merged;
 }
 

@@ -21,6 +21,7 @@ struct TrainConfig {
     int64_t batch_size = 16;
     int64_t steps = 2000;   // total optimiser steps; epochs > 0 overrides it
     double epochs = 0.0;
+    double minutes = 0.0;   // > 0: the steps that fit in this wall time (overrides both above)
     double lr = 1e-3;
     double weight_decay = 0.01;
     double warmup = 0.05;   // fraction of the steps spent in linear warm-up

@@ -19,6 +19,9 @@
 #include <torch/nn/module.h>
 #include <torch/utils.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -36,6 +39,13 @@ using Clock = std::chrono::steady_clock;
 // Tokens closer than this fraction of their layer's median pairwise distance count as one
 // cluster in the measures recorded at each evaluation.
 constexpr double kTrainingClusterEps = 0.5;
+
+// Timing the steps for a time budget: untimed steps first (allocations, kernel choices), then
+// steps until both bounds are passed, or a twentieth of the budget is spent, or the cap.
+constexpr int kUntimedSteps = 2;
+constexpr int kMinTimedSteps = 3;
+constexpr double kMinTimedSeconds = 2.0;
+constexpr int kMaxTimedSteps = 200;
 
 void check_shape_matches(const ModelConfig& mc, const Dataset& data, const std::string& spec) {
     if (mc.image_height != data.height || mc.image_width != data.width ||
@@ -62,8 +72,11 @@ private:
     void choose_device();
     void build_model(const ResumeState& resumed, const Dataset& train_set);
     void build_optimizer(const ResumeState& resumed);
+    int64_t steps_in_budget(const ResumeState& resumed, const Dataset& train_set);
     void place_data(const Dataset& train_set, const Dataset& test_set);
     bool stop_asked();
+    std::pair<at::Tensor, at::Tensor> optimise(PixelTransformer& model, FlatAdamW& optimizer,
+                                               const at::Tensor& x, double lr, bool poison);
     void train_step();
     void after_step();
     void flush();
@@ -87,6 +100,9 @@ private:
     int64_t seq_len_ = 0;
     std::optional<FlatAdamW> optimizer_;
     int64_t start_step_ = 0, total_ = 0, step_ = 0;
+    int64_t budget_steps_ = 0;     // the steps that fit in --minutes (0: no time budget)
+    TrainConfig stored_;           // what checkpoints keep: the budget's steps instead of it
+    nlohmann::json budget_record_;  // how the budget's steps were timed, for metrics.jsonl
     at::Tensor train_images_, test_images_, test_shard_;
     std::optional<DataOrder> order_;
     std::optional<MetricsLog> metrics_;
@@ -114,6 +130,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, JobContext<TrainSnapshot>& j
     root_ = comm_->is_root();
     const ResumeState resumed =
         config_.resume.empty() ? ResumeState() : load_resume_state(config_.resume);
+    // Before the model is made and seeded: the run is then the one --steps would give.
+    if (config_.minutes > 0) budget_steps_ = steps_in_budget(resumed, train_set);
     build_model(resumed, train_set);
     build_optimizer(resumed);
     start_step_ = pending_first_ = step_ = resumed.step;
@@ -146,6 +164,7 @@ void TrainingRun::choose_device() {
                                     " processes");
     }
     local_batch_ = batch_ / env_.world_size;
+    autocast_ = device_.is_cuda() && config_.precision == "bf16";
 }
 
 void TrainingRun::build_model(const ResumeState& resumed, const Dataset& train_set) {
@@ -178,11 +197,19 @@ void TrainingRun::build_optimizer(const ResumeState& resumed) {
 
 void TrainingRun::place_data(const Dataset& train_set, const Dataset& test_set) {
     const int64_t n_train = train_set.size();
-    total_ = config_.epochs > 0 ? static_cast<int64_t>(std::ceil(config_.epochs * n_train / batch_))
-                                : config_.steps;
+    if (budget_steps_ > 0) {
+        total_ = budget_steps_;
+    } else {
+        total_ = config_.epochs > 0
+                     ? static_cast<int64_t>(std::ceil(config_.epochs * n_train / batch_))
+                     : config_.steps;
+    }
     if (start_step_ > total_) {
-        throw std::invalid_argument("the checkpoint is at step " + std::to_string(start_step_) +
-                                    ", beyond the requested " + std::to_string(total_) + " steps");
+        throw std::invalid_argument(
+            "the checkpoint is at step " + std::to_string(start_step_) + ", beyond the " +
+            (budget_steps_ > 0 ? std::to_string(total_) + " steps that fit in --minutes " +
+                                     option_text(*find_option("minutes"), config_)
+                               : "requested " + std::to_string(total_) + " steps"));
     }
     train_images_ = images_tensor(train_set).to(device_);
     // Each process evaluates its own contiguous slice of the test set; the sums are added up.
@@ -200,7 +227,13 @@ void TrainingRun::place_data(const Dataset& train_set, const Dataset& test_set) 
         metrics_.emplace(metrics_path(config_.out_dir));
     }
     ckpt_ = checkpoint_path(config_.out_dir);
-    autocast_ = device_.is_cuda() && config_.precision == "bf16";
+    stored_ = config_;
+    if (budget_steps_ > 0) {
+        // A resumed run continues the schedule the budget gave, not a newly timed one.
+        stored_.steps = budget_steps_;
+        stored_.epochs = stored_.minutes = 0;
+        if (metrics_) metrics_->write(budget_record_);
+    }
 }
 
 void TrainingRun::run() {
@@ -223,27 +256,99 @@ bool TrainingRun::stop_asked() {
     return step_ % config_.log_every == 0 && comm_->any(job_.stop_requested(), device_);
 }
 
+// With --minutes, the step count comes from the speed of this very model: a throwaway copy (same
+// shape, device, precision, batch and processes) takes steps at learning rate 0, and the steps
+// that fit in the budget at their mean time are the run's. Every process takes the slowest
+// process's time, as the gradient all-reduce makes every step wait for it.
+int64_t TrainingRun::steps_in_budget(const ResumeState& resumed, const Dataset& train_set) {
+    const ModelConfig mc = resumed.model ? resumed.model->config() : model_config(config_);
+    check_shape_matches(mc, train_set, config_.data);
+    const double budget = config_.minutes * 60;
+    snap_.status = "timing steps for the " + option_text(*find_option("minutes"), config_) +
+                   "-minute budget";
+    job_.publish(snap_);
+    double seconds = 0;
+    int timed = 0;
+    {
+        PixelTransformer model(mc);
+        model->to(device_);
+        model->train();
+        std::vector<at::Tensor> params;
+        for (auto& [name, p] : model_tensors(model)) params.push_back(p);
+        FlatAdamW optimizer(params);
+        const auto n = static_cast<int64_t>(train_set.size());
+        const auto idx = at::arange(local_batch_, at::kLong).remainder(n);
+        const auto x = images_tensor(train_set).index_select(0, idx).to(device_).to(at::kLong);
+        at::Tensor loss;
+        for (int i = 0; i < kUntimedSteps; ++i) {
+            loss = optimise(model, optimizer, x, 0, false).first;
+        }
+        loss.item<double>();  // waits for the device
+        const auto start = Clock::now();
+        for (bool done = false; !done;) {
+            loss = optimise(model, optimizer, x, 0, false).first;
+            ++timed;
+            seconds = std::chrono::duration<double>(Clock::now() - start).count();
+            // A stop ends the timing too; the run then stops before its first step.
+            const bool enough = (timed >= kMinTimedSteps && seconds >= kMinTimedSeconds) ||
+                                seconds >= budget / 20 || timed >= kMaxTimedSteps ||
+                                job_.stop_requested();
+            done = comm_->any(enough, device_);
+        }
+        loss.item<double>();
+        seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    auto slowest = at::full({1}, seconds / timed, at::TensorOptions(at::kDouble).device(device_));
+    comm_->all_reduce_max(slowest);
+    const double per_step = slowest.item<double>();
+    const auto steps = static_cast<int64_t>(std::clamp(std::floor(budget / per_step), 1.0, 1e12));
+    budget_record_ = {{"event", "steps from the time budget"},
+                      {"minutes", config_.minutes},
+                      {"seconds_per_step", per_step},
+                      {"timed_steps", timed},
+                      {"batch", batch_},
+                      {"steps", steps}};
+    char line[160];
+    std::snprintf(line, sizeof line, "%lld steps fit in %s minute%s (%.4g s a step, %d timed)",
+                  static_cast<long long>(steps),
+                  option_text(*find_option("minutes"), config_).c_str(),
+                  config_.minutes == 1 ? "" : "s", per_step, timed);
+    snap_.schedule = line;
+    return steps;
+}
+
+// One optimiser step of `model` on the token batch `x` (B, T): the loss under autocast, its
+// gradient, the mean over processes, clipping and the update. `poison` makes the loss NaN (the
+// test hook). Returns the loss and the gradient norm before clipping, left on the device.
+std::pair<at::Tensor, at::Tensor> TrainingRun::optimise(PixelTransformer& model,
+                                                        FlatAdamW& optimizer, const at::Tensor& x,
+                                                        double lr, bool poison) {
+    optimizer.zero_grad();
+    at::Tensor loss;
+    {
+        CudaAutocast cast(autocast_);
+        loss = model->token_nll(x).mean();
+    }
+    if (poison) loss = loss * std::numeric_limits<double>::quiet_NaN();
+    loss.backward();
+    if (env_.launched()) {
+        // One all-reduce over the flat gradient buffer, then the mean over processes.
+        comm_->all_reduce_sum(optimizer.flat_grad());
+        optimizer.flat_grad().div_(comm_->world_size());
+    }
+    auto norm = optimizer.clip_grad_norm(config_.grad_clip);
+    optimizer.step(lr, config_.weight_decay);
+    return {loss.detach(), norm};
+}
+
 void TrainingRun::train_step() {
     lr_ = lr_at(step_, total_, config_.lr, config_.min_lr, config_.warmup);
     const auto idx = order_->batch(step_, local_batch_);
     const auto x = train_images_.index_select(0, at::tensor(idx, at::kLong).to(device_))
                        .to(at::kLong);  // (B, T)
-    optimizer_->zero_grad();
-    at::Tensor loss;
-    {
-        CudaAutocast cast(autocast_);
-        loss = model_->token_nll(x).mean();
-    }
-    if (step_ == config_.inject_nan_at) loss = loss * std::numeric_limits<double>::quiet_NaN();
-    loss.backward();
-    if (env_.launched()) {
-        // One all-reduce over the flat gradient buffer, then the mean over processes.
-        comm_->all_reduce_sum(optimizer_->flat_grad());
-        optimizer_->flat_grad().div_(comm_->world_size());
-    }
-    pending_norms_.push_back(optimizer_->clip_grad_norm(config_.grad_clip));
-    optimizer_->step(lr_, config_.weight_decay);
-    pending_.push_back(loss.detach());
+    auto [loss, norm] = optimise(model_, *optimizer_, x, lr_, step_ == config_.inject_nan_at);
+    pending_.push_back(loss);
+    pending_norms_.push_back(norm);
     ++step_;
     ++window_steps_;
 }
@@ -399,7 +504,7 @@ void TrainingRun::preview() {
 void TrainingRun::save() {
     saved_step_ = step_;
     if (!root_) return;
-    save_run_checkpoint(ckpt_, model_, config_, spec_.kind, step_, *optimizer_);
+    save_run_checkpoint(ckpt_, model_, stored_, spec_.kind, step_, *optimizer_);
     snap_.checkpoint = ckpt_;
 }
 

@@ -504,7 +504,8 @@ bool start_train(StudioState& state, std::string* error) {
             *error = e.what();
             return false;
         }
-        if (estimate.on_cpu && estimate.seconds > kLongRunSeconds) {
+        // A time budget is a length the user chose: nothing to warn about.
+        if (estimate.on_cpu && config.minutes == 0 && estimate.seconds > kLongRunSeconds) {
             // Nothing starts until the user confirms; the window asks (studio_view.cpp).
             t.long_run_warning = long_run_text(estimate);
             return true;
