@@ -193,6 +193,7 @@ json train_json(const TrainState& t) {
         j["preview_count"] = s.preview.count;
         j["checkpoint"] = s.checkpoint;
         j["status"] = s.status;
+        j["schedule"] = s.schedule;
     }
     return j;
 }
