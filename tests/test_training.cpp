@@ -327,6 +327,14 @@ TEST(Trainer, TimeBudgetSetsTheStepCountFromTimedSteps) {
     const auto stored = TrainConfig::from_json(ck.metadata.at(kMetaTrainConfig));
     EXPECT_EQ(stored.steps, steps);
     EXPECT_EQ(stored.minutes, 0);
+
+    // The timing happens before the model is made and seeded: the run is the one --steps gives
+    // (dropout masks included).
+    const TempDir same("minutes-as-steps");
+    auto job2 = start_training(tiny_run(data.path(), same.path(), steps));
+    job2->wait();
+    ASSERT_EQ(job2->state(), JobState::Finished) << job2->error();
+    EXPECT_EQ(logged_loss(same.path(), steps), last["loss"].get<double>());
 }
 
 TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {
