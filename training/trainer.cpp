@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -276,9 +277,14 @@ int64_t TrainingRun::steps_in_budget(const ResumeState& resumed, const Dataset& 
         std::vector<at::Tensor> params;
         for (auto& [name, p] : model_tensors(model)) params.push_back(p);
         FlatAdamW optimizer(params);
-        const auto n = static_cast<int64_t>(train_set.size());
-        const auto idx = at::arange(local_batch_, at::kLong).remainder(n);
-        const auto x = images_tensor(train_set).index_select(0, idx).to(device_).to(at::kLong);
+        // One batch of the first images (cycled when the set is smaller), copied alone: the
+        // whole set is made a tensor once, by place_data.
+        const int64_t n = train_set.size(), T = train_set.seq_len();
+        auto batch = at::empty({local_batch_, T}, at::kByte);
+        for (int64_t i = 0; i < local_batch_; ++i) {
+            std::memcpy(batch.data_ptr<uint8_t>() + i * T, train_set.image(i % n), T);
+        }
+        const auto x = batch.to(device_).to(at::kLong);
         at::Tensor loss;
         for (int i = 0; i < kUntimedSteps; ++i) {
             loss = optimise(model, optimizer, x, 0, false).first;
