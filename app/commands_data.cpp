@@ -22,8 +22,9 @@ struct FetchOptions {
 
 DatasetKind kind_or_usage_error(const std::string& name, const std::string& command) {
     if (name.empty()) {
-        throw UsageError(command + " needs a data set: " + join_choices(dataset_kind_choices(), ", "),
-                         "krause " + command + " mnist");
+        throw UsageError(
+            command + " needs a data set: " + join_choices(dataset_kind_choices(), ", "),
+            "krause " + command + " mnist");
     }
     try {
         return parse_dataset_kind(name);
@@ -98,8 +99,16 @@ void run_use(const std::string& root, bool forget) {
                          "create it, or give the folder that holds mnist/, fashion-mnist/ or "
                          "cifar-10/");
     }
-    remember_data_dir(root);
+    const ChosenDataFolder chosen = resolve_data_folder(root);
+    if (chosen.root.empty()) {
+        throw UsageError(chosen.note, "or name it in each run: --data " + chosen.kind + ":" + root);
+    }
+    if (!chosen.note.empty()) fmt::print("{}\n", chosen.note);
+    remember_data_dir(chosen.root);
     fmt::print("data folder: {}\n", remembered_data_dir());
+    if (!chosen.has_data) {
+        fmt::print("it holds no data set yet: `krause data fetch KIND` saves there\n");
+    }
 }
 
 }  // namespace

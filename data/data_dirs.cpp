@@ -137,6 +137,40 @@ DataLookup find_data_dir(const std::string& kind) {
     return find_data_dir(parse_dataset_kind(kind));
 }
 
+ChosenDataFolder resolve_data_folder(const std::string& folder) {
+    const fs::path path(without_trailing_slash(absolute(folder)));
+    const std::vector<DatasetKind> kinds = {DatasetKind::Mnist, DatasetKind::FashionMnist,
+                                            DatasetKind::Cifar10};
+    ChosenDataFolder chosen{path.string(), "", false};
+    for (DatasetKind kind : kinds) {
+        if (dataset_files_present(kind, kind_dir(chosen.root, kind))) chosen.has_data = true;
+    }
+    if (chosen.has_data) return chosen;
+    for (DatasetKind kind : kinds) {
+        if (!dataset_files_present(kind, path.string())) continue;
+        const std::string name = to_string(kind), subdir = default_subdir(kind);
+        fs::path root;
+        if (path.filename() == subdir) {
+            root = path.parent_path();
+        } else if (kind == DatasetKind::Cifar10 && path.filename() == "cifar-10-batches-bin" &&
+                   path.parent_path().filename() == subdir) {
+            root = path.parent_path().parent_path();
+        }
+        if (root.empty()) {
+            return {"",
+                    path.string() + " holds the " + name +
+                        " files itself, but a data folder holds them in " + subdir +
+                        "/ (move them into " + (path / subdir).string() + ")",
+                    false, name};
+        }
+        return {
+            root.string(),
+            path.string() + " holds the " + name + " files, so the data folder is " + root.string(),
+            true, name};
+    }
+    return chosen;
+}
+
 std::string default_fetch_root() {
     std::string root = env("KRAUSE_DATA_DIR");
     if (root.empty()) root = remembered_data_dir();

@@ -51,6 +51,20 @@ std::string remembered_data_dir();
 // replaced atomically. Throws DataError naming the file when it cannot be written.
 void remember_data_dir(const std::string& root);
 
+// A folder chosen as the data folder, read the way it was most likely meant. Its own kind
+// folders (FOLDER/mnist, ...) make it the data folder; a data set's own folder stands for the
+// folder above it: ROOT/mnist, ROOT/fashion-mnist, ROOT/cifar-10 and
+// ROOT/cifar-10/cifar-10-batches-bin all give ROOT. A folder holding a data set's files under
+// another name cannot be a data folder (the search looks in ROOT/<kind folder> only).
+struct ChosenDataFolder {
+    std::string root;  // absolute, no trailing slash; "" when the folder cannot be the data folder
+    std::string note;  // one line saying what was read into the choice, or why it cannot be one;
+                       // "" when the folder is taken as it is
+    bool has_data = false;  // whether root holds any data set
+    std::string kind;       // the data set whose files the folder itself holds, if any
+};
+ChosenDataFolder resolve_data_folder(const std::string& folder);
+
 // Where `krause data fetch` puts a data set when no folder is given: $KRAUSE_DATA_DIR, else the
 // remembered folder, else user_data_dir().
 std::string default_fetch_root();

@@ -1,5 +1,6 @@
 // The krause command line end to end: init -> train -> eval -> sample -> complete -> inspect,
 // checking the files and JSON it writes, and the one-line error of every command.
+#include "data_env.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -220,6 +221,34 @@ TEST_F(Cli, ErrorsNameTheProblemNotTheMechanism) {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("images/s"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find(" 0.0 images/s"), std::string::npos) << r.err;
+}
+
+// `data use` given a data set's own folder remembers the folder above it, so that `--data mnist`
+// finds the files; files under another folder name are refused with the way to use them.
+TEST_F(Cli, DataUseTakesADataSetsFolderForTheFolderAboveIt) {
+    namespace fs = std::filesystem;
+    const std::string store = fs::weakly_canonical(dir_).string() + "/store";
+    fs::create_directories(store + "/mnist");
+    for (const auto& f : fs::directory_iterator(data_)) {
+        fs::copy_file(f.path(), store + "/mnist/" + f.path().filename().string());
+    }
+    const test::IsolatedDataSearch isolated(dir_ + "/search");
+
+    auto r = krause_cli("data use " + store + "/mnist", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("so the data folder is " + store), std::string::npos) << r.out;
+    r = krause_cli("data where", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("mnist:         " + store + "/mnist"), std::string::npos) << r.out;
+
+    r = krause_cli("data use " + data_, dir_);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.err.find("holds the mnist files itself"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--data mnist:" + data_), std::string::npos) << r.err;
+    r = krause_cli("data where", dir_);
+    EXPECT_NE(r.out.find("mnist:         " + store + "/mnist"), std::string::npos)
+        << "a refused folder must not replace the remembered one:\n"
+        << r.out;
 }
 
 }  // namespace

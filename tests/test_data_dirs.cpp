@@ -174,6 +174,48 @@ TEST_F(DataDirs, RememberedFolderRoundTrip) {
     EXPECT_THROW(remember_data_dir(root_ + "/x"), DataError);
 }
 
+TEST_F(DataDirs, AChosenDataSetFolderStandsForTheFolderAboveIt) {
+    const std::string top = root_ + "/picked";
+    fake_idx_files(top + "/mnist");
+    const std::string batches = top + "/cifar-10/cifar-10-batches-bin";
+    for (const char* b : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                          "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"})
+        touch(batches + "/" + b);
+
+    // The data folder itself is taken as it is, with or without a trailing slash.
+    for (const std::string& given : {top, top + "/"}) {
+        const ChosenDataFolder as_is = resolve_data_folder(given);
+        EXPECT_EQ(as_is.root, top);
+        EXPECT_EQ(as_is.note, "");
+        EXPECT_TRUE(as_is.has_data);
+    }
+    // A data set's own folder, or CIFAR-10's batch folder inside it, stands for the folder above.
+    for (const std::string& inner : {top + "/mnist", top + "/mnist/", top + "/cifar-10", batches}) {
+        const ChosenDataFolder up = resolve_data_folder(inner);
+        EXPECT_EQ(up.root, top) << inner;
+        EXPECT_TRUE(up.has_data) << inner;
+        EXPECT_NE(up.note.find("so the data folder is " + top), std::string::npos) << up.note;
+    }
+    EXPECT_EQ(resolve_data_folder(top + "/mnist").kind, "mnist");
+    EXPECT_EQ(resolve_data_folder(batches).kind, "cifar10");
+
+    // Files under another folder name: no data folder can find them there.
+    fake_idx_files(root_ + "/downloads/digits");
+    const ChosenDataFolder odd = resolve_data_folder(root_ + "/downloads/digits");
+    EXPECT_EQ(odd.root, "");
+    EXPECT_EQ(odd.kind, "mnist");
+    EXPECT_NE(odd.note.find("move them into " + root_ + "/downloads/digits/mnist"),
+              std::string::npos)
+        << odd.note;
+
+    // A folder with nothing yet is taken as it is (a download may fill it).
+    fs::create_directories(root_ + "/empty");
+    const ChosenDataFolder empty = resolve_data_folder(root_ + "/empty");
+    EXPECT_EQ(empty.root, root_ + "/empty");
+    EXPECT_FALSE(empty.has_data);
+    EXPECT_EQ(empty.note, "");
+}
+
 TEST_F(DataDirs, FashionMnistFromTheSystemWhenNothingElseHasIt) {
     const std::string system_dir = "/usr/share/datasets/fashion-mnist";
     if (!dataset_files_present(DatasetKind::FashionMnist, system_dir))

@@ -89,8 +89,13 @@ bool set_data_folder(StudioState& state, const std::string& root, std::string* e
         *error = "'" + root + "' is not a folder; pick an existing folder";
         return false;
     }
-    std::string folder = path.string();
-    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    const ChosenDataFolder chosen = resolve_data_folder(path.string());
+    if (chosen.root.empty()) {
+        *error = chosen.note;
+        return false;
+    }
+    const std::string& folder = chosen.root;
+    state.folders.message = chosen.note;
     try {
         remember_data_dir(folder);
     } catch (const std::exception& e) {

@@ -22,7 +22,8 @@ std::string data_dir_for(const StudioState& state, const std::string& kind);
 // "no mnist data found (looked in: A, B); choose the data folder ... or press Download".
 std::string data_missing_message(const StudioState& state, const std::string& kind);
 // Makes root (made absolute; it must be an existing folder) the folder of the whole studio and
-// remembers it for the next start.
+// remembers it for the next start; a data set's own folder (ROOT/mnist, ...) stands for ROOT
+// (resolve_data_folder), and the Data window says so.
 bool set_data_folder(StudioState& state, const std::string& root, std::string* error);
 // Downloads kind into the chosen folder (or default_fetch_root()) with the mirror, if any.
 bool start_data_fetch(StudioState& state, const std::string& kind, std::string* error);
