@@ -49,8 +49,17 @@ void init_data_folders(StudioState& state) {
     const char* mirror = std::getenv("KRAUSE_DATA_MIRROR");
     state.folders.base_url = mirror ? mirror : "";
     refresh_data_folders(state);
-    state.folders.browser.folder =
-        state.folders.root.empty() ? default_fetch_root() : state.folders.root;
+    // The browser opens where a folder exists: the chosen one, the folder downloads go to, or
+    // else the home or working folder (a new user's download folder is made by the first
+    // download).
+    const char* home = std::getenv("HOME");
+    std::error_code ec;
+    for (const std::string& start :
+         {state.folders.root.empty() ? default_fetch_root() : state.folders.root,
+          std::string(home != nullptr ? home : ""), fs::current_path(ec).string()}) {
+        state.folders.browser.folder = start;
+        if (!start.empty() && fs::is_directory(start, ec)) break;
+    }
 }
 
 void refresh_data_folders(StudioState& state) {
@@ -63,7 +72,9 @@ void refresh_data_folders(StudioState& state) {
             f.error = e.what();
         }
     }
-    f.browser.listed.clear();  // a download may have added a folder: list it again
+    // A download may have made or filled a folder: list it again, past an earlier failure.
+    f.browser.listed.clear();
+    f.browser.error.clear();
     state.data.dir = data_dir_for(state, state.data.kind);
 }
 

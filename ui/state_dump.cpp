@@ -147,6 +147,9 @@ json folders_json(const StudioState& state) {
     }
     j["message"] = f.message;
     j["error"] = f.error;
+    j["browser"] = {{"folder", f.browser.folder},
+                    {"listed", f.browser.listed == f.browser.folder},
+                    {"failed", !f.browser.error.empty()}};
     return j;
 }
 
