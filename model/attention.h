@@ -25,7 +25,7 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
                                       const at::Tensor& log_sigma, int64_t window, int64_t top_k);
 
 // Dispatch by krause_path (model/kernels.h): the fused CUDA kernels where they apply (on a GPU,
-// by default), else the windowed ATen path.
+// by default), the fused CPU loops for fp32 on the CPU, else the windowed ATen path.
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k,
                             const KernelOptions& kernels = {});

@@ -1,5 +1,6 @@
 // Token-by-token decoding: one attention step per kind against its cache.
 #include "model/attention.h"
+#include "model/krause_attention_cpu.h"
 #include "model/transformer.h"
 #ifdef KRAUSE_WITH_CUDA
 #include "model/krause_attention_cuda.h"
@@ -58,8 +59,14 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             const int64_t slot = position % W;
             cache.keys.narrow(2, slot, 1).copy_(k);
             cache.values.narrow(2, slot, 1).copy_(v);
+            const DecodePath path = krause_decode_path(kernels, q);
+            if (path == DecodePath::FusedCpu) {
+                out = krause_decode_ring_cpu(q, cache.keys, cache.values, position, log_sigma,
+                                             config_.top_k);
+                break;
+            }
 #ifdef KRAUSE_WITH_CUDA
-            if (krause_decode_fused(kernels, q)) {
+            if (path == DecodePath::Fused) {
                 out = krause_decode_cuda(q, cache.keys, cache.values, position, log_sigma,
                                          config_.top_k, kernels.decode_warps);
                 break;
@@ -91,8 +98,19 @@ at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
     at::Tensor out;  // (B, H, 1, D)
     switch (config_.attention) {
         case AttentionKind::Krause: {
+            const DecodePath path = krause_decode_path(kernels, q);
+            if (path == DecodePath::FusedCpu) {
+                // On the CPU the position can be read without a wait: the step of the host loop.
+                const int64_t p = position.item<int64_t>();
+                const int64_t slot = p % cache.keys.size(2);
+                cache.keys.narrow(2, slot, 1).copy_(k);
+                cache.values.narrow(2, slot, 1).copy_(v);
+                out = krause_decode_ring_cpu(q, cache.keys, cache.values, p, log_sigma,
+                                             config_.top_k);
+                break;
+            }
 #ifdef KRAUSE_WITH_CUDA
-            if (krause_decode_fused(kernels, q)) {
+            if (path == DecodePath::Fused) {
                 out = krause_decode_step_cuda(q, k, v, cache.keys, cache.values, position,
                                               log_sigma, config_.top_k, kernels.decode_warps);
                 break;

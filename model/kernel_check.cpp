@@ -2,6 +2,7 @@
 #include "model/kernel_check.h"
 
 #include "model/attention.h"
+#include "model/krause_attention_cpu.h"
 #ifdef KRAUSE_WITH_CUDA
 #include "model/krause_attention_cuda.h"
 #endif
@@ -90,21 +91,24 @@ std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tens
                                              const at::Tensor& log_sigma, int64_t top_k,
                                              const KernelOptions& kernels) {
     std::vector<KernelCheck> checks;
-#ifdef KRAUSE_WITH_CUDA
-    if (!krause_decode_fused(kernels, q) || ring_keys.scalar_type() == at::kByte) return checks;
+    const DecodePath path = krause_decode_path(kernels, q);
+    if (path == DecodePath::Aten || ring_keys.scalar_type() == at::kByte) return checks;
     auto d = [](const at::Tensor& t) { return t.to(at::kDouble); };
     const auto exact =
         krause_decode_ring(d(q), d(ring_keys), d(ring_values), position, d(log_sigma), top_k);
     const auto aten = krause_decode_ring(q, ring_keys, ring_values, position, log_sigma, top_k);
-    const auto mine = krause_decode_cuda(q, ring_keys, ring_values, position, log_sigma, top_k,
-                                         kernels.decode_warps);
+    at::Tensor mine;
+    if (path == DecodePath::FusedCpu) {
+        mine = krause_decode_ring_cpu(q, ring_keys, ring_values, position, log_sigma, top_k);
+    } else {
+#ifdef KRAUSE_WITH_CUDA
+        mine = krause_decode_cuda(q, ring_keys, ring_values, position, log_sigma, top_k,
+                                  kernels.decode_warps);
+#endif
+    }
     KernelCheck c{"decode", relative_error(mine, exact), relative_error(aten, exact), 0.0};
     c.bound = 2.0 * c.aten + kernel_error_floor(ring_keys.scalar_type());
     checks.push_back(c);
-#else
-    (void)q, (void)ring_keys, (void)ring_values, (void)position, (void)log_sigma, (void)top_k,
-        (void)kernels;
-#endif
     return checks;
 }
 

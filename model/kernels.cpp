@@ -21,6 +21,7 @@ void KernelOptions::validate() const {
 const char* path_name(KrausePath path) {
     switch (path) {
         case KrausePath::Aten: return "aten";
+        case KrausePath::FusedCpu: return "fused-cpu";
         case KrausePath::Fused: return "fused";
         case KrausePath::FusedTensorCores: return "fused-tensor-cores";
     }
@@ -36,9 +37,12 @@ bool fused_kernels_built() {
 }
 
 KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_t window) {
-    if (!fused_kernels_built() || !options.fused_attention || !q.is_cuda()) {
-        return KrausePath::Aten;
+    if (!options.fused_attention) return KrausePath::Aten;
+    // fp64 is the tests' exact reference: the ATen path, on either device.
+    if (q.device().is_cpu()) {
+        return q.scalar_type() == at::kFloat ? KrausePath::FusedCpu : KrausePath::Aten;
     }
+    if (!fused_kernels_built() || !q.is_cuda()) return KrausePath::Aten;
     // fp64 is the tests' exact reference, and wide heads are rare: both keep the ATen path.
     if (q.scalar_type() == at::kDouble || (q.dim() == 4 && q.size(3) > kFusedMaxHeadDim)) {
         return KrausePath::Aten;
@@ -53,10 +57,17 @@ KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_
     return KrausePath::Fused;
 }
 
+DecodePath krause_decode_path(const KernelOptions& options, const at::Tensor& q) {
+    // fp64 is the tests' exact reference: the ATen step, on either device.
+    if (!options.fused_attention || q.scalar_type() == at::kDouble) return DecodePath::Aten;
+    if (q.device().is_cpu()) {
+        return q.scalar_type() == at::kFloat ? DecodePath::FusedCpu : DecodePath::Aten;
+    }
+    return fused_kernels_built() && q.is_cuda() ? DecodePath::Fused : DecodePath::Aten;
+}
+
 bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q) {
-    // fp64 is the tests' exact reference: the ATen step.
-    return fused_kernels_built() && options.fused_attention && q.is_cuda() &&
-           q.scalar_type() != at::kDouble;
+    return krause_decode_path(options, q) == DecodePath::Fused;
 }
 
 bool dense_fused(const KernelOptions& options, const at::Tensor& x) {

@@ -8,8 +8,10 @@
 namespace krause {
 
 struct KernelOptions {
-    // The fused CUDA kernels of Krause attention (training, evaluation and decoding) where they
-    // apply; off, the ATen paths of model/attention.h, the reference benchmarks compare with.
+    // The fused kernels of Krause attention where they apply: the CUDA kernels (training,
+    // evaluation and decoding) and the CPU loops of model/krause_attention_cpu.h (training and
+    // evaluation); off, the ATen paths of model/attention.h, the reference benchmarks compare
+    // with.
     bool fused_attention = true;
     // The fused LayerNorm and Linear kernels of model/dense_cuda.h; off, ATen's.
     bool fused_dense = true;
@@ -31,8 +33,10 @@ bool valid_decode_warps(int warps);
 
 // How Krause attention runs on given inputs.
 enum class KrausePath {
-    Aten,              // krause_attention_windowed: a CPU tensor, fp64, heads over 128 dims,
-                       // a build without the kernels, or fused_attention off
+    Aten,              // krause_attention_windowed: fp64, a GPU tensor of a type or head size
+                       // the kernels do not take or in a build without them, or
+                       // fused_attention off
+    FusedCpu,          // krause_attention_cpu: fp32 on the CPU
     Fused,             // the fused CUDA kernels with fp32 arithmetic on CUDA cores
     FusedTensorCores,  // the fused CUDA kernels with bf16 products on tensor cores (bf16 on
                        // compute capability 8.0+, windows up to kTensorCoreMaxWindow keys)
@@ -46,8 +50,15 @@ bool fused_kernels_built();
 // windows of `window` keys.
 KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_t window);
 
-// Whether a decoding step of q (B, H, 1, D) runs the fused decode kernel (fp32, bf16, fp16, and
-// fp8 rings) rather than the ATen step (the CPU, fp64, or fused_attention off).
+// How a decoding step of Krause attention runs for q (B, H, 1, D) on its device.
+enum class DecodePath {
+    Aten,      // krause_decode_ring / krause_decode_step: fp64, or fused_attention off
+    FusedCpu,  // krause_decode_ring_cpu: fp32 on the CPU
+    Fused,     // the fused CUDA decode kernel (fp32, bf16, fp16, and fp8 rings)
+};
+DecodePath krause_decode_path(const KernelOptions& options, const at::Tensor& q);
+
+// Whether a decoding step of q runs the fused CUDA decode kernel (what fp8 rings need).
 bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q);
 
 // Whether the dense layers of a model on x's device run the fused kernels.

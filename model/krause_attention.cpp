@@ -1,6 +1,8 @@
 // Krause attention on ATen: the blocked O(T*W) path, the dense reference, and probe weights.
 #include "model/attention.h"
 
+#include "model/krause_attention_cpu.h"
+
 #include <limits>
 
 #ifdef KRAUSE_WITH_CUDA
@@ -155,8 +157,13 @@ at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k,
                             const KernelOptions& kernels) {
+    const auto path = krause_path(kernels, q, window);
+    if (path == KrausePath::FusedCpu) {
+        check_qkv(q, k, v, log_sigma, window, top_k);
+        return krause_attention_cpu(q, k, v, log_sigma, window, top_k);
+    }
 #ifdef KRAUSE_WITH_CUDA
-    if (const auto path = krause_path(kernels, q, window); path != KrausePath::Aten) {
+    if (path != KrausePath::Aten) {
         return krause_attention_cuda(q, k, v, log_sigma, window, top_k,
                                      path == KrausePath::FusedTensorCores);
     }
@@ -182,8 +189,15 @@ at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
                                    const at::Tensor& log_sigma, int64_t window, int64_t top_k,
                                    const KernelOptions& kernels) {
     const auto parts = unpack_qkv(qkv, heads);
+    const auto path = krause_path(kernels, parts[0], window);
+    if (path == KrausePath::FusedCpu) {
+        check_qkv(parts[0], parts[1], parts[2], log_sigma, window, top_k);
+        // Heads last: merging them is a view.
+        return merge_heads(
+            krause_attention_cpu(parts[0], parts[1], parts[2], log_sigma, window, top_k));
+    }
 #ifdef KRAUSE_WITH_CUDA
-    if (const auto path = krause_path(kernels, parts[0], window); path != KrausePath::Aten) {
+    if (path != KrausePath::Aten) {
         return krause_attention_packed_cuda(qkv, heads, log_sigma, window, top_k,
                                             path == KrausePath::FusedTensorCores);
     }

@@ -21,14 +21,7 @@ namespace {
 
 using test::max_abs_diff;
 
-struct KrauseShape {
-    int64_t B, H, T, D, W, K;
-};
-
-std::ostream& operator<<(std::ostream& os, const KrauseShape& s) {
-    return os << "B" << s.B << " H" << s.H << " T" << s.T << " D" << s.D << " W" << s.W << " K"
-              << s.K;
-}
+using test::KrauseShape;
 
 // A fresh seed per run: the inputs differ each time the suite runs, and failures print it.
 using test::fresh_seed;
@@ -193,13 +186,14 @@ TEST(AttentionWeights, KrauseWeightsReproduceTheAttentionOutput) {
 
 
 // The error measure that the kernel tests and the bench's validation share.
-// The one dispatch decision: the ATen path for CPU tensors, fp64, heads over 128 dims and with the
-// fused kernels off; on a GPU with the kernels built, the fused kernels otherwise. Decoding
-// follows the same rule, fp64 included.
-TEST(KernelChoice, CpuTensorsAndBadOptionsTakeNoKernel) {
+// The one dispatch decision: the ATen path for fp64, heads over 128 dims and with the fused
+// kernels off; the fused CPU loops for fp32 CPU tensors; on a GPU with the kernels built, the
+// fused kernels otherwise. Decoding on the CPU and the dense layers there take ATen.
+TEST(KernelChoice, CpuTensorsAndBadOptionsTakeNoCudaKernel) {
     const KernelOptions fused;
     const auto cpu = at::zeros({1, 2, 3, 32});
-    EXPECT_EQ(krause_path(fused, cpu, 2), KrausePath::Aten);
+    EXPECT_EQ(krause_path(fused, cpu, 2), KrausePath::FusedCpu);
+    EXPECT_EQ(krause_path(fused, cpu.to(at::kDouble), 2), KrausePath::Aten);
     EXPECT_FALSE(krause_decode_fused(fused, cpu));
     EXPECT_FALSE(dense_fused(fused, cpu));
     for (int warps : {0, 1, 2, 4, 8}) EXPECT_TRUE(valid_decode_warps(warps)) << warps;

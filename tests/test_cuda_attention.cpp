@@ -73,14 +73,7 @@ const char* dtype_name(at::ScalarType t) {
     return t == at::kFloat ? "fp32" : t == at::kBFloat16 ? "bf16" : "fp16";
 }
 
-struct KrauseCase {
-    int64_t B, H, T, D, W, K;
-};
-
-std::ostream& operator<<(std::ostream& os, const KrauseCase& s) {
-    return os << "B" << s.B << " H" << s.H << " T" << s.T << " D" << s.D << " W" << s.W << " K"
-              << s.K;
-}
+using KrauseCase = test::KrauseShape;
 
 struct Inputs {
     at::Tensor q, k, v, log_sigma, dout;  // on the GPU

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <iterator>
 #include <random>
 #include <stdexcept>
@@ -35,6 +36,16 @@ inline ModelConfig tiny_config(AttentionKind kind, int64_t h = 6, int64_t w = 6,
     m.top_k = 5;
     m.dropout = 0.0;
     return m;
+}
+
+// The shape of a Krause attention test case: batch, heads, sequence, head size, window, top-K.
+struct KrauseShape {
+    int64_t B, H, T, D, W, K;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const KrauseShape& s) {
+    return os << "B" << s.B << " H" << s.H << " T" << s.T << " D" << s.D << " W" << s.W << " K"
+              << s.K;
 }
 
 // A new seed for each draw of random inputs, or the one in KRAUSE_TEST_SEED, to replay a

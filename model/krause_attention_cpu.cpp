@@ -1,0 +1,451 @@
+// Fused Krause attention on the CPU. Work is split by (batch, head): a slice's queries run in
+// order on one thread, which owns the slice's rows of every output and gradient, so the
+// backward adds into its keys' gradients without atomics and every result is deterministic.
+#include "model/krause_attention_cpu.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+namespace krause {
+namespace {
+
+// The rows of a (B, H, T, D) tensor whose dims are contiguous (unit stride along D).
+template <typename T>
+struct Rows {
+    T* data;
+    int64_t sb, sh, st;
+    T* row(int64_t b, int64_t h, int64_t t) const { return data + b * sb + h * sh + t * st; }
+};
+
+template <typename T>
+Rows<T> rows_of(const at::Tensor& x) {
+    return {x.data_ptr<std::remove_const_t<T>>(), x.stride(0), x.stride(1), x.stride(2)};
+}
+
+at::Tensor unit_dim_stride(const at::Tensor& x) {
+    return x.stride(3) == 1 ? x : x.contiguous();
+}
+
+// A (B, H, T, D) tensor stored as (B, T, H, D): heads merge into (B, T, H * D) as a view.
+at::Tensor zeros_heads_last(const at::Tensor& like) {
+    return at::zeros({like.size(0), like.size(2), like.size(1), like.size(3)}, like.options())
+        .transpose(1, 2);
+}
+
+// Sums over the D dims in eight interleaved partial sums added in a fixed order: the compiler
+// vectorises the loop, and the result does not depend on the thread.
+template <typename T, typename Term>
+T sum_over_dims(int64_t D, Term term) {
+    T acc[8] = {};
+    int64_t d = 0;
+    for (; d + 8 <= D; d += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += term(d + l);
+    }
+    T tail = 0;
+    for (; d < D; ++d) tail += term(d);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
+template <typename T>
+T squared_distance(const T* a, const T* b, int64_t D) {
+    return sum_over_dims<T>(D, [&](int64_t d) {
+        const T t = a[d] - b[d];
+        return t * t;
+    });
+}
+
+template <typename T>
+T dot(const T* a, const T* b, int64_t D) {
+    return sum_over_dims<T>(D, [&](int64_t d) { return a[d] * b[d]; });
+}
+
+// One kept pair's share of the gradients, g = 2 ds / (2 sigma^2): dq -= g (q - k), dk += g (q - k),
+// dv += p dout. The rows never overlap (restrict), so the loop vectorises.
+template <typename T>
+void add_pair_gradients(int64_t D, T g, T p, const T* __restrict__ q, const T* __restrict__ k,
+                        const T* __restrict__ dout, T* __restrict__ dq, T* __restrict__ dk,
+                        T* __restrict__ dv) {
+    for (int64_t d = 0; d < D; ++d) {
+        const T diff = q[d] - k[d];
+        dq[d] -= g * diff;
+        dk[d] += g * diff;
+        dv[d] += p * dout[d];
+    }
+}
+
+// A score as an unsigned integer of the same order (NaN aside): integer compares are cheaper
+// than floating ones in the selection, and need no NaN test.
+template <typename T>
+using KeyOf = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+template <typename T>
+KeyOf<T> order_key(T x) {
+    using K = KeyOf<T>;
+    K bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    constexpr K sign = K(1) << (8 * sizeof(K) - 1);
+    return (bits & sign) ? ~bits : bits | sign;
+}
+
+// Which keys of a row are kept: every score above `threshold`, and of the scores equal to it
+// the first `quota` in key order (the oldest). A row of at most K keys keeps them all.
+template <typename T>
+struct Selection {
+    T threshold;
+    int64_t quota;
+};
+
+// The selection of the top_k largest of the n scores s; scratch holds n order keys.
+template <typename T>
+Selection<T> select_top_k(const T* s, int64_t n, int64_t top_k, std::vector<KeyOf<T>>& scratch) {
+    if (n <= top_k) return {-std::numeric_limits<T>::infinity(), n};
+    scratch.resize(n);
+    for (int64_t j = 0; j < n; ++j) scratch[j] = order_key(s[j]);
+    const auto kth = scratch.begin() + (n - top_k);  // ascending: K - 1 keys lie above it
+    std::nth_element(scratch.begin(), kth, scratch.end());
+    const KeyOf<T> t = *kth;
+    int64_t above = 0;
+    for (int64_t j = 0; j < n; ++j) above += order_key(s[j]) > t;
+    T threshold;
+    for (int64_t j = 0; j < n; ++j) {
+        if (order_key(s[j]) == t) threshold = s[j];
+    }
+    return {threshold, top_k - above};
+}
+
+// Writes the kept keys of a row into kept (in key order) and returns how many there are.
+template <typename T>
+int64_t kept_keys(const T* s, int64_t n, const Selection<T>& sel, int64_t* kept) {
+    const KeyOf<T> t = order_key(sel.threshold);
+    int64_t count = 0, ties = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        const KeyOf<T> key = order_key(s[j]);
+        const bool tie = key == t;
+        kept[count] = j;
+        count += key > t || (tie && ties < sel.quota);
+        ties += tie;
+    }
+    return count;
+}
+
+struct Shape {
+    int64_t B, H, T, D, W, K;
+};
+
+// The scores of query q against n keys, key_row(j) for j = 0 .. n - 1:
+// -||q - k||^2 / (2 sigma^2). Returns whether any is NaN.
+template <typename T, typename KeyRow>
+bool scores_of(const T* q, int64_t n, KeyRow key_row, int64_t D, T coef, T* s) {
+    bool nan = false;
+    for (int64_t j = 0; j < n; ++j) {
+        // + 0 turns the -0 of a zero distance into +0, which the order keys need (-0 == +0).
+        const T x = -coef * squared_distance(q, key_row(j), D) + T(0);
+        nan = nan || std::isnan(x);
+        s[j] = x;
+    }
+    return nan;
+}
+
+// A row's buffers, one set per thread.
+template <typename T>
+struct RowScratch {
+    std::vector<T> s, w;
+    std::vector<KeyOf<T>> keys;
+    std::vector<int64_t> kept;
+    explicit RowScratch(int64_t n) : s(n), w(n), keys(n), kept(n) {}
+};
+
+template <typename T>
+struct RowStats {
+    T max, inv_sum;
+    Selection<T> selection;
+};
+
+// One query's attention over the n scores in scratch.s: the top_k selection, the softmax over
+// the kept keys and their weighted values, value_row(j), added into out (D, zeroed). The
+// largest score is always kept, so it is the softmax's maximum. A row with a NaN score gives
+// NaN (no selection of NaNs is attempted).
+template <typename T, typename ValueRow>
+RowStats<T> attend_row(RowScratch<T>& scratch, int64_t n, int64_t top_k, bool nan,
+                       ValueRow value_row, int64_t D, T* out) {
+    if (nan) {
+        const T x = std::numeric_limits<T>::quiet_NaN();
+        std::fill(out, out + D, x);
+        return {x, x, {x, 0}};
+    }
+    const T* s = scratch.s.data();
+    const Selection<T> sel = select_top_k(s, n, top_k, scratch.keys);
+    const int64_t n_kept = kept_keys(s, n, sel, scratch.kept.data());
+    const T m = *std::max_element(s, s + n);
+    T sum = 0;
+    for (int64_t x = 0; x < n_kept; ++x) {
+        scratch.w[x] = std::exp(s[scratch.kept[x]] - m);
+        sum += scratch.w[x];
+    }
+    const T inv = T(1) / sum;
+    for (int64_t x = 0; x < n_kept; ++x) {
+        const T p = scratch.w[x] * inv;
+        const T* value = value_row(scratch.kept[x]);
+        for (int64_t d = 0; d < D; ++d) out[d] += p * value[d];
+    }
+    return {m, inv, sel};
+}
+
+// What the backward needs of each row besides the inputs: the row's largest score, the inverse
+// of its sum of exponentials, and its selection, so that it forms the forward's probabilities
+// bit for bit.
+struct Saved {
+    at::Tensor max, inv_sum, threshold, quota;  // (B, H, T); quota int64
+};
+
+struct Forward {
+    at::Tensor out;
+    Saved saved;
+};
+
+at::Tensor coefficients(const at::Tensor& log_sigma, at::ScalarType type) {
+    // 1 / (2 sigma^2) per head, formed as the ATen path forms it.
+    return (log_sigma.to(type) * -2.0).exp().mul(0.5).contiguous();
+}
+
+Forward run_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    const at::Tensor& log_sigma, const Shape& sh) {
+    Forward r;
+    r.out = zeros_heads_last(q);
+    const auto stats = q.options().dtype(q.scalar_type());
+    r.saved.max = at::empty({sh.B, sh.H, sh.T}, stats);
+    r.saved.inv_sum = at::empty({sh.B, sh.H, sh.T}, stats);
+    r.saved.threshold = at::empty({sh.B, sh.H, sh.T}, stats);
+    r.saved.quota = at::empty({sh.B, sh.H, sh.T}, q.options().dtype(at::kLong));
+    const auto coef_t = coefficients(log_sigma, q.scalar_type());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_attention_cpu", [&] {
+        using T = scalar_t;
+        const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(k),
+                            vr = rows_of<const T>(v);
+        const Rows<T> outr = rows_of<T>(r.out);
+        T* row_max = r.saved.max.data_ptr<T>();
+        T* row_inv = r.saved.inv_sum.data_ptr<T>();
+        T* row_t = r.saved.threshold.data_ptr<T>();
+        int64_t* row_quota = r.saved.quota.data_ptr<int64_t>();
+        const T* coef = coef_t.data_ptr<T>();
+        at::parallel_for(0, sh.B * sh.H, 1, [&](int64_t begin, int64_t end) {
+            RowScratch<T> scratch(sh.W);
+            for (int64_t bh = begin; bh < end; ++bh) {
+                const int64_t b = bh / sh.H, h = bh % sh.H;
+                for (int64_t i = 0; i < sh.T; ++i) {
+                    const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
+                    const int64_t row = bh * sh.T + i;
+                    const bool nan = scores_of(
+                        qr.row(b, h, i), n, [&](int64_t j) { return kr.row(b, h, lo + j); }, sh.D,
+                        coef[h], scratch.s.data());
+                    const RowStats<T> stats = attend_row(
+                        scratch, n, sh.K, nan, [&](int64_t j) { return vr.row(b, h, lo + j); },
+                        sh.D, outr.row(b, h, i));
+                    row_max[row] = stats.max;
+                    row_inv[row] = stats.inv_sum;
+                    row_t[row] = stats.selection.threshold;
+                    row_quota[row] = stats.selection.quota;
+                }
+            }
+        });
+    });
+    return r;
+}
+
+// Gradients of q, k, v (heads last) and log_sigma (H, fp64 sums per head).
+struct Backward {
+    at::Tensor dq, dk, dv, dlog_sigma;
+};
+
+Backward run_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
+                      const at::Tensor& v, const at::Tensor& log_sigma, const Saved& saved,
+                      const Shape& sh) {
+    Backward r{zeros_heads_last(q), zeros_heads_last(q), zeros_heads_last(q), at::Tensor()};
+    auto parts = at::zeros({sh.B, sh.H}, q.options().dtype(at::kDouble));
+    const auto coef_t = coefficients(log_sigma, q.scalar_type());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_attention_cpu_backward", [&] {
+        using T = scalar_t;
+        const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(k),
+                            vr = rows_of<const T>(v), gr = rows_of<const T>(dout);
+        const Rows<T> dqr = rows_of<T>(r.dq), dkr = rows_of<T>(r.dk), dvr = rows_of<T>(r.dv);
+        const T* row_max = saved.max.data_ptr<T>();
+        const T* row_inv = saved.inv_sum.data_ptr<T>();
+        const T* row_t = saved.threshold.data_ptr<T>();
+        const int64_t* row_quota = saved.quota.data_ptr<int64_t>();
+        const T* coef = coef_t.data_ptr<T>();
+        double* part = parts.data_ptr<double>();
+        at::parallel_for(0, sh.B * sh.H, 1, [&](int64_t begin, int64_t end) {
+            std::vector<T> s(sh.W), p(sh.W), dp(sh.W), dq(sh.D);
+            std::vector<int64_t> kept(sh.W);
+            for (int64_t bh = begin; bh < end; ++bh) {
+                const int64_t b = bh / sh.H, h = bh % sh.H;
+                const T two_coef = 2 * coef[h];
+                double dls = 0.0;
+                for (int64_t i = 0; i < sh.T; ++i) {
+                    const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
+                    const int64_t row = bh * sh.T + i;
+                    const T* qi = qr.row(b, h, i);
+                    const T* gi = gr.row(b, h, i);
+                    scores_of(
+                        qi, n, [&](int64_t j) { return kr.row(b, h, lo + j); }, sh.D, coef[h],
+                        s.data());
+                    const Selection<T> sel{row_t[row], row_quota[row]};
+                    const int64_t n_kept = kept_keys(s.data(), n, sel, kept.data());
+                    T delta = 0;
+                    for (int64_t x = 0; x < n_kept; ++x) {
+                        const int64_t j = kept[x];
+                        p[x] = std::exp(s[j] - row_max[row]) * row_inv[row];
+                        dp[x] = dot(gi, vr.row(b, h, lo + j), sh.D);
+                        delta += p[x] * dp[x];
+                    }
+                    std::fill(dq.begin(), dq.end(), T(0));
+                    for (int64_t x = 0; x < n_kept; ++x) {
+                        const int64_t j = kept[x];
+                        const T ds = p[x] * (dp[x] - delta);
+                        const T g = two_coef * ds;
+                        add_pair_gradients(sh.D, g, p[x], qi, kr.row(b, h, lo + j), gi, dq.data(),
+                                           dkr.row(b, h, lo + j), dvr.row(b, h, lo + j));
+                        // s = -||q - k||^2 / 2 * exp(-2 log_sigma): ds/dlog_sigma = -2 s.
+                        dls += static_cast<double>(ds) * -2.0 * static_cast<double>(s[j]);
+                    }
+                    std::copy(dq.begin(), dq.end(), dqr.row(b, h, i));
+                }
+                part[bh] = dls;
+            }
+        });
+    });
+    r.dlog_sigma = parts.sum(0);  // over the batch, in a fixed order
+    return r;
+}
+
+Shape shape_of(const at::Tensor& q, int64_t window, int64_t top_k) {
+    const int64_t T = q.size(2);
+    return {q.size(0), q.size(1), T, q.size(3), std::min(window, std::max<int64_t>(T, 1)), top_k};
+}
+
+class KrauseCpuFunction : public torch::autograd::Function<KrauseCpuFunction> {
+public:
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q,
+                              const at::Tensor& k, const at::Tensor& v, const at::Tensor& log_sigma,
+                              int64_t window, int64_t top_k) {
+        const auto qc = unit_dim_stride(q), kc = unit_dim_stride(k), vc = unit_dim_stride(v);
+        auto r = run_forward(qc, kc, vc, log_sigma, shape_of(q, window, top_k));
+        ctx->save_for_backward({qc, kc, vc, log_sigma, r.saved.max, r.saved.inv_sum,
+                                r.saved.threshold, r.saved.quota});
+        ctx->saved_data["window"] = window;
+        ctx->saved_data["top_k"] = top_k;
+        return r.out;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto s = ctx->get_saved_variables();
+        const auto& q = s[0];
+        const auto& log_sigma = s[3];
+        if (!grads[0].defined()) {
+            return {at::zeros_like(q),         at::zeros_like(q), at::zeros_like(q),
+                    at::zeros_like(log_sigma), at::Tensor(),      at::Tensor()};
+        }
+        const auto shape =
+            shape_of(q, ctx->saved_data["window"].toInt(), ctx->saved_data["top_k"].toInt());
+        const auto r = run_backward(unit_dim_stride(grads[0].to(q.scalar_type())), q, s[1], s[2],
+                                    log_sigma, Saved{s[4], s[5], s[6], s[7]}, shape);
+        return {r.dq,         r.dk,        r.dv, r.dlog_sigma.to(log_sigma.scalar_type()),
+                at::Tensor(), at::Tensor()};
+    }
+};
+
+at::Tensor decode_ring(const at::Tensor& q, const at::Tensor& ring_keys,
+                       const at::Tensor& ring_values, int64_t position, const at::Tensor& log_sigma,
+                       int64_t top_k) {
+    const int64_t B = q.size(0), H = q.size(1), S = ring_keys.size(2), D = q.size(3);
+    const int64_t n = std::min(position + 1, S);
+    // Ages in order: age a lives in slot (a + oldest) % S; the oldest key is in slot 0 until
+    // the ring wraps, then in slot (position + 1) % S. Ties keep the oldest first.
+    const int64_t oldest = position + 1 > S ? (position + 1) % S : 0;
+    auto out = at::zeros({B, H, 1, D}, q.options());
+    const auto coef_t = coefficients(log_sigma, q.scalar_type());
+    AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_decode_ring_cpu", [&] {
+        using T = scalar_t;
+        const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(ring_keys),
+                            vr = rows_of<const T>(ring_values);
+        const Rows<T> outr = rows_of<T>(out);
+        const T* coef = coef_t.data_ptr<T>();
+        auto slot = [&](int64_t age) { return age + oldest < S ? age + oldest : age + oldest - S; };
+        at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+            RowScratch<T> scratch(n);
+            for (int64_t bh = begin; bh < end; ++bh) {
+                const int64_t b = bh / H, h = bh % H;
+                const bool nan = scores_of(
+                    qr.row(b, h, 0), n, [&](int64_t a) { return kr.row(b, h, slot(a)); }, D,
+                    coef[h], scratch.s.data());
+                attend_row(
+                    scratch, n, top_k, nan, [&](int64_t a) { return vr.row(b, h, slot(a)); }, D,
+                    outr.row(b, h, 0));
+            }
+        });
+    });
+    return out;
+}
+
+}  // namespace
+
+at::Tensor krause_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+    TORCH_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
+                "krause_attention_cpu: q, k, v must be (B, H, T, D) of one shape, got ", q.sizes(),
+                k.sizes(), v.sizes());
+    TORCH_CHECK(log_sigma.dim() == 1 && log_sigma.size(0) == q.size(1),
+                "krause_attention_cpu: log_sigma must be (H) with H = ", q.size(1));
+    TORCH_CHECK(window >= 1 && top_k >= 1,
+                "krause_attention_cpu: window and top_k must be >= 1, got ", window, " and ",
+                top_k);
+    TORCH_CHECK(!q.is_cuda() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
+                    k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+                "krause_attention_cpu: q, k, v must be fp32 or fp64 CPU tensors of one type");
+    const bool grad =
+        at::GradMode::is_enabled() &&
+        (q.requires_grad() || k.requires_grad() || v.requires_grad() || log_sigma.requires_grad());
+    if (!grad) {
+        return run_forward(unit_dim_stride(q), unit_dim_stride(k), unit_dim_stride(v), log_sigma,
+                           shape_of(q, window, top_k))
+            .out;
+    }
+    return KrauseCpuFunction::apply(q, k, v, log_sigma, window, top_k);
+}
+
+at::Tensor krause_decode_ring_cpu(const at::Tensor& q, const at::Tensor& ring_keys,
+                                  const at::Tensor& ring_values, int64_t position,
+                                  const at::Tensor& log_sigma, int64_t top_k) {
+    TORCH_CHECK(q.dim() == 4 && q.size(2) == 1,
+                "krause_decode_ring_cpu: q must be (B, H, 1, D), got ", q.sizes());
+    TORCH_CHECK(ring_keys.dim() == 4 && ring_keys.size(0) == q.size(0) &&
+                    ring_keys.size(1) == q.size(1) && ring_keys.size(3) == q.size(3) &&
+                    ring_values.sizes() == ring_keys.sizes(),
+                "krause_decode_ring_cpu: ring buffers must be (B, H, S, D) matching q ", q.sizes(),
+                ", got ", ring_keys.sizes(), " and ", ring_values.sizes());
+    TORCH_CHECK(log_sigma.dim() == 1 && log_sigma.size(0) == q.size(1),
+                "krause_decode_ring_cpu: log_sigma must be (H) with H = ", q.size(1));
+    TORCH_CHECK(position >= 0 && top_k >= 1,
+                "krause_decode_ring_cpu: position must be >= 0 and top_k >= 1, got ", position,
+                " and ", top_k);
+    TORCH_CHECK(!q.is_cuda() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
+                    ring_keys.scalar_type() == q.scalar_type() &&
+                    ring_values.scalar_type() == q.scalar_type(),
+                "krause_decode_ring_cpu: q and the rings must be fp32 or fp64 CPU tensors of one "
+                "type");
+    if (ring_keys.size(2) == 0) return at::zeros_like(q);
+    return decode_ring(unit_dim_stride(q), unit_dim_stride(ring_keys), unit_dim_stride(ring_values),
+                       position, log_sigma, top_k);
+}
+
+}  // namespace krause
