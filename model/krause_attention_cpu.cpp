@@ -3,6 +3,8 @@
 // backward adds into its keys' gradients without atomics and every result is deterministic.
 #include "model/krause_attention_cpu.h"
 
+#include "model/cuda/threshold.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -83,17 +85,29 @@ void add_pair_gradients(int64_t D, T g, T p, const T* __restrict__ q, const T* _
 }
 
 // A score as an unsigned integer of the same order (NaN aside): integer compares are cheaper
-// than floating ones in the selection, and need no NaN test.
+// than floating ones in the selection, and need no NaN test. The same map as the CUDA kernels'
+// order_key for fp32.
 template <typename T>
 using KeyOf = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 
 template <typename T>
-KeyOf<T> order_key(T x) {
+KeyOf<T> key_of(T x) {
     using K = KeyOf<T>;
     K bits;
     std::memcpy(&bits, &x, sizeof bits);
     constexpr K sign = K(1) << (8 * sizeof(K) - 1);
     return (bits & sign) ? ~bits : bits | sign;
+}
+
+// The score whose key is u: the inverse of key_of.
+template <typename T>
+T score_of(KeyOf<T> u) {
+    using K = KeyOf<T>;
+    constexpr K sign = K(1) << (8 * sizeof(K) - 1);
+    const K bits = (u & sign) ? u ^ sign : ~u;
+    T x;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
 }
 
 // Which keys of a row are kept: every score above `threshold`, and of the scores equal to it
@@ -104,31 +118,50 @@ struct Selection {
     int64_t quota;
 };
 
-// The selection of the top_k largest of the n scores s; scratch holds n order keys.
+// A key t for the top_k of n > top_k keys: either exactly top_k keys are >= t, or t is the K-th
+// largest key itself (tied with others). fp32 takes the CUDA forward's search (counts steered by
+// interpolation: about five for a trained model's window), fp64 (the tests' reference) nth_element.
+inline uint32_t kth_key(std::vector<uint32_t>& keys, int64_t n, int64_t top_k) {
+    const uint32_t* k = keys.data();
+    uint32_t lo = k[0], hi = k[0];
+    for (int64_t j = 1; j < n; ++j) {
+        lo = std::min(lo, k[j]);
+        hi = std::max(hi, k[j]);
+    }
+    if (lo == hi) return lo;
+    auto count_at_least = [&](uint32_t c) {
+        int count = 0;
+        for (int64_t j = 0; j < n; ++j) count += k[j] >= c;
+        return count;
+    };
+    return kth_largest_key(lo, hi, static_cast<int>(n), static_cast<int>(top_k), count_at_least).t;
+}
+
+inline uint64_t kth_key(std::vector<uint64_t>& keys, int64_t n, int64_t top_k) {
+    const auto kth = keys.begin() + (n - top_k);  // ascending: K - 1 keys lie above it
+    std::nth_element(keys.begin(), kth, keys.begin() + n);
+    return *kth;
+}
+
+// The selection of the top_k largest of the n scores s; scratch holds their keys.
 template <typename T>
 Selection<T> select_top_k(const T* s, int64_t n, int64_t top_k, std::vector<KeyOf<T>>& scratch) {
     if (n <= top_k) return {-std::numeric_limits<T>::infinity(), n};
     scratch.resize(n);
-    for (int64_t j = 0; j < n; ++j) scratch[j] = order_key(s[j]);
-    const auto kth = scratch.begin() + (n - top_k);  // ascending: K - 1 keys lie above it
-    std::nth_element(scratch.begin(), kth, scratch.end());
-    const KeyOf<T> t = *kth;
+    for (int64_t j = 0; j < n; ++j) scratch[j] = key_of(s[j]);
+    const KeyOf<T> t = kth_key(scratch, n, top_k);
     int64_t above = 0;
-    for (int64_t j = 0; j < n; ++j) above += order_key(s[j]) > t;
-    T threshold;
-    for (int64_t j = 0; j < n; ++j) {
-        if (order_key(s[j]) == t) threshold = s[j];
-    }
-    return {threshold, top_k - above};
+    for (int64_t j = 0; j < n; ++j) above += scratch[j] > t;
+    return {score_of<T>(t), top_k - above};
 }
 
 // Writes the kept keys of a row into kept (in key order) and returns how many there are.
 template <typename T>
 int64_t kept_keys(const T* s, int64_t n, const Selection<T>& sel, int64_t* kept) {
-    const KeyOf<T> t = order_key(sel.threshold);
+    const KeyOf<T> t = key_of(sel.threshold);
     int64_t count = 0, ties = 0;
     for (int64_t j = 0; j < n; ++j) {
-        const KeyOf<T> key = order_key(s[j]);
+        const KeyOf<T> key = key_of(s[j]);
         const bool tie = key == t;
         kept[count] = j;
         count += key > t || (tie && ties < sel.quota);
