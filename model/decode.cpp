@@ -94,23 +94,17 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
 
 at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
                                   const at::Tensor& position) {
+    if (config_.attention == AttentionKind::Krause &&
+        krause_decode_path(kernels, x) == DecodePath::FusedCpu) {
+        // On the CPU the position is read without a wait: the host-position step does the rest.
+        return step(x, cache, position.item<int64_t>());
+    }
     const auto [q, k, v] = step_qkv(x, cache);  // (B, H, 1, D) each
     at::Tensor out;  // (B, H, 1, D)
     switch (config_.attention) {
         case AttentionKind::Krause: {
-            const DecodePath path = krause_decode_path(kernels, q);
-            if (path == DecodePath::FusedCpu) {
-                // On the CPU the position can be read without a wait: the step of the host loop.
-                const int64_t p = position.item<int64_t>();
-                const int64_t slot = p % cache.keys.size(2);
-                cache.keys.narrow(2, slot, 1).copy_(k);
-                cache.values.narrow(2, slot, 1).copy_(v);
-                out = krause_decode_ring_cpu(q, cache.keys, cache.values, p, log_sigma,
-                                             config_.top_k);
-                break;
-            }
 #ifdef KRAUSE_WITH_CUDA
-            if (path == DecodePath::Fused) {
+            if (krause_decode_fused(kernels, q)) {
                 out = krause_decode_step_cuda(q, k, v, cache.keys, cache.values, position,
                                               log_sigma, config_.top_k, kernels.decode_warps);
                 break;

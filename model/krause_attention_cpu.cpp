@@ -254,10 +254,9 @@ Forward run_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
                     const at::Tensor& log_sigma, const Shape& sh) {
     Forward r;
     r.out = zeros_heads_last(q);
-    const auto stats = q.options().dtype(q.scalar_type());
-    r.saved.max = at::empty({sh.B, sh.H, sh.T}, stats);
-    r.saved.inv_sum = at::empty({sh.B, sh.H, sh.T}, stats);
-    r.saved.threshold = at::empty({sh.B, sh.H, sh.T}, stats);
+    r.saved.max = at::empty({sh.B, sh.H, sh.T}, q.options());
+    r.saved.inv_sum = at::empty({sh.B, sh.H, sh.T}, q.options());
+    r.saved.threshold = at::empty({sh.B, sh.H, sh.T}, q.options());
     r.saved.quota = at::empty({sh.B, sh.H, sh.T}, q.options().dtype(at::kLong));
     const auto coef_t = coefficients(log_sigma, q.scalar_type());
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_attention_cpu", [&] {
