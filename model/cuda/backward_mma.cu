@@ -16,9 +16,12 @@ namespace {
 // each step from head size 64, where holding them spilled); the probabilities and ds are
 // formed in the accumulator fragments, where the m16n8 accumulators of two adjacent 8-column
 // tiles are exactly the A fragment of the next m16n8k16 product, so they feed the sums over the
-// chunk (dq = ds.K, dv = P^T.dO, dk = ds^T.Q) without leaving registers, split into bf16 hi + lo
-// parts like the forward's probabilities. The distances reuse the forward's norms, products and
-// rounding, so the kept set and the probabilities are the forward's.
+// chunk (dq = ds.K, dv = P^T.dO, dk = ds^T.Q) without leaving registers, rounded to one bf16:
+// each gradient then carries a second rounding beside its own output's, about 1.3-1.6 times the
+// ATen path's error (which rounds only the gradient), where a bf16 high and low part matched it
+// with twice the products. (The forward keeps both parts: its output feeds delta, and one bf16
+// there would take dq past twice ATen's error.) The distances reuse the forward's norms, products
+// and rounding, so the kept set and the probabilities are the forward's.
 
 // The A fragments of rows m0 .. m0 + 15 of a bf16 tile, one per 16 dims.
 template <int kD>
@@ -49,24 +52,19 @@ __device__ __forceinline__ void pair_products(const unsigned (&a)[kD / 16][4],
 }
 
 // acc[n] += x . tile rows k0 .. k0 + 15 (B = the tile, its rows summed, dims 8n + column), x the
-// A fragment of a 16 x 16 block given as accumulators (two m16n8 tiles), split into hi + lo.
+// A fragment of a 16 x 16 block given as accumulators (two m16n8 tiles), rounded to bf16.
 template <int kD>
 __device__ __forceinline__ void add_weighted_rows(const float (&x)[2][4],
                                                   const uint16_t* __restrict__ tile, int k0,
                                                   float (&acc)[kD / 8][4]) {
-    unsigned hi[4], lo[4];
-    split_bf16(x[0][0], x[0][1], hi[0], lo[0]);
-    split_bf16(x[0][2], x[0][3], hi[1], lo[1]);
-    split_bf16(x[1][0], x[1][1], hi[2], lo[2]);
-    split_bf16(x[1][2], x[1][3], hi[3], lo[3]);
+    const unsigned a[4] = {pack_bf16(x[0][0], x[0][1]), pack_bf16(x[0][2], x[0][3]),
+                           pack_bf16(x[1][0], x[1][1]), pack_bf16(x[1][2], x[1][3])};
 #pragma unroll
     for (int n = 0; n < kD / 8; n += 2) {
         unsigned b[4];
         b_fragments(tile, kD + kMmaPad, k0, 8 * n, b);
-        mma_bf16(acc[n], hi, b[0], b[1]);
-        mma_bf16(acc[n], lo, b[0], b[1]);
-        mma_bf16(acc[n + 1], hi, b[2], b[3]);
-        mma_bf16(acc[n + 1], lo, b[2], b[3]);
+        mma_bf16(acc[n], a, b[0], b[1]);
+        mma_bf16(acc[n + 1], a, b[2], b[3]);
     }
 }
 

@@ -208,16 +208,6 @@ __device__ __forceinline__ unsigned pack_bf16(float x, float y) {
     return *reinterpret_cast<const unsigned*>(&b);
 }
 
-// Two floats x (lower k index of a fragment, low half) and y as a bf16 pair `hi` plus a bf16 pair
-// `lo` of what rounding left: hi + lo holds x and y to about 16 bits, where bf16 alone would give
-// each probability a relative error of 2^-9. That error would reach the backward pass through
-// the output (delta_i = dO_i . O_i) and raise the error of dq up to about three times ATen's.
-__device__ __forceinline__ void split_bf16(float x, float y, unsigned& hi, unsigned& lo) {
-    hi = pack_bf16(x, y);
-    const float2 hf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&hi));
-    lo = pack_bf16(x - hf.x, y - hf.y);
-}
-
 // ---- Fragments from shared memory (ldmatrix) ----
 // One ldmatrix.x4 moves four 8 x 8 blocks of a bf16 tile into four registers per thread, each
 // block in the layout of an mma fragment register: thread (g, t) gets row g, columns 2t and
