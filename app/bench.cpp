@@ -44,6 +44,7 @@ struct BenchOptions {
     int repeats = 5, warmup = 2;
     int threads = 0;
     std::string tensor_cores = "on";  // bf16 Krause kernels on tensor cores
+    std::string cpu_avx2 = "on";      // the CPU loops' AVX2 copy where the CPU has it
     int decode_warps = 0;             // warps per query of the Krause decode kernel, 0: automatic
     bool json = false;
 
@@ -52,6 +53,7 @@ struct BenchOptions {
         KernelOptions k;
         k.fused_attention = !reference;
         k.tensor_cores = tensor_cores == "on";
+        k.cpu_avx2 = cpu_avx2 == "on";
         k.decode_warps = decode_warps;
         return k;
     }
@@ -543,6 +545,11 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--threads", o->threads, "CPU threads (0: all)");
     c->add_option("--tensor-cores", o->tensor_cores,
                   "on | off: the bf16 Krause kernels on tensor cores or on CUDA cores")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
+    c->add_option("--cpu-avx2", o->cpu_avx2,
+                  "on | off: the CPU loops of Krause attention compiled for AVX2 (where the CPU "
+                  "has it) or for baseline x86-64; the same results either way")
         ->check(CLI::IsMember({"on", "off"}))
         ->capture_default_str();
     c->add_option("--decode-warps", o->decode_warps,

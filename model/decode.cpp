@@ -60,9 +60,9 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             cache.keys.narrow(2, slot, 1).copy_(k);
             cache.values.narrow(2, slot, 1).copy_(v);
             const DecodePath path = krause_decode_path(kernels, q);
-            if (path == DecodePath::FusedCpu) {
+            if (const auto loops = cpu_loops_of(path)) {
                 out = krause_decode_ring_cpu(q, cache.keys, cache.values, position, log_sigma,
-                                             config_.top_k);
+                                             config_.top_k, *loops);
                 break;
             }
 #ifdef KRAUSE_WITH_CUDA
@@ -95,7 +95,7 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
 at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
                                   const at::Tensor& position) {
     if (config_.attention == AttentionKind::Krause &&
-        krause_decode_path(kernels, x) == DecodePath::FusedCpu) {
+        cpu_loops_of(krause_decode_path(kernels, x))) {
         // On the CPU the position is read without a wait: the host-position step does the rest.
         return step(x, cache, position.item<int64_t>());
     }

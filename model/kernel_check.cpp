@@ -98,8 +98,9 @@ std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tens
         krause_decode_ring(d(q), d(ring_keys), d(ring_values), position, d(log_sigma), top_k);
     const auto aten = krause_decode_ring(q, ring_keys, ring_values, position, log_sigma, top_k);
     at::Tensor mine;
-    if (path == DecodePath::FusedCpu) {
-        mine = krause_decode_ring_cpu(q, ring_keys, ring_values, position, log_sigma, top_k);
+    if (const auto loops = cpu_loops_of(path)) {
+        mine = krause_decode_ring_cpu(q, ring_keys, ring_values, position, log_sigma, top_k,
+                                      *loops);
     } else {
 #ifdef KRAUSE_WITH_CUDA
         mine = krause_decode_cuda(q, ring_keys, ring_values, position, log_sigma, top_k,

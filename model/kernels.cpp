@@ -22,6 +22,7 @@ const char* path_name(KrausePath path) {
     switch (path) {
         case KrausePath::Aten: return "aten";
         case KrausePath::FusedCpu: return "fused-cpu";
+        case KrausePath::FusedCpuAvx2: return "fused-cpu-avx2";
         case KrausePath::Fused: return "fused";
         case KrausePath::FusedTensorCores: return "fused-tensor-cores";
     }
@@ -40,7 +41,8 @@ KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_
     if (!options.fused_attention) return KrausePath::Aten;
     // fp64 is the tests' exact reference: the ATen path, on either device.
     if (q.device().is_cpu()) {
-        return q.scalar_type() == at::kFloat ? KrausePath::FusedCpu : KrausePath::Aten;
+        if (q.scalar_type() != at::kFloat) return KrausePath::Aten;
+        return options.cpu_avx2 && cpu_has_avx2() ? KrausePath::FusedCpuAvx2 : KrausePath::FusedCpu;
     }
     if (!fused_kernels_built() || !q.is_cuda()) return KrausePath::Aten;
     // fp64 is the tests' exact reference, and wide heads are rare: both keep the ATen path.
@@ -61,9 +63,22 @@ DecodePath krause_decode_path(const KernelOptions& options, const at::Tensor& q)
     // fp64 is the tests' exact reference: the ATen step, on either device.
     if (!options.fused_attention || q.scalar_type() == at::kDouble) return DecodePath::Aten;
     if (q.device().is_cpu()) {
-        return q.scalar_type() == at::kFloat ? DecodePath::FusedCpu : DecodePath::Aten;
+        if (q.scalar_type() != at::kFloat) return DecodePath::Aten;
+        return options.cpu_avx2 && cpu_has_avx2() ? DecodePath::FusedCpuAvx2 : DecodePath::FusedCpu;
     }
     return fused_kernels_built() && q.is_cuda() ? DecodePath::Fused : DecodePath::Aten;
+}
+
+std::optional<CpuLoops> cpu_loops_of(KrausePath path) {
+    if (path == KrausePath::FusedCpu) return CpuLoops::Baseline;
+    if (path == KrausePath::FusedCpuAvx2) return CpuLoops::Avx2;
+    return std::nullopt;
+}
+
+std::optional<CpuLoops> cpu_loops_of(DecodePath path) {
+    if (path == DecodePath::FusedCpu) return CpuLoops::Baseline;
+    if (path == DecodePath::FusedCpuAvx2) return CpuLoops::Avx2;
+    return std::nullopt;
 }
 
 bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q) {

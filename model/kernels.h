@@ -3,7 +3,11 @@
 // choices by handing different values around; nothing here is process-global.
 #pragma once
 
+#include "model/krause_attention_cpu.h"  // CpuLoops
+
 #include <ATen/ATen.h>
+
+#include <optional>
 
 namespace krause {
 
@@ -23,6 +27,9 @@ struct KernelOptions {
     // Warps that attend one query together in the decode kernel: 1, 2, 4 or 8, or 0 to choose
     // by batch (one warp per query while the queries alone fill the GPU, more where they are few).
     int decode_warps = 0;
+    // The CPU loops' AVX2 copy where the CPU has it; off, the baseline x86-64 copy (the same
+    // results bit for bit, slower).
+    bool cpu_avx2 = true;
 
     // Throws c10::Error naming the field for a value no kernel takes.
     void validate() const;
@@ -36,7 +43,8 @@ enum class KrausePath {
     Aten,              // krause_attention_windowed: fp64, a GPU tensor of a type or head size
                        // the kernels do not take or in a build without them, or
                        // fused_attention off
-    FusedCpu,          // krause_attention_cpu: fp32 on the CPU
+    FusedCpu,          // krause_attention_cpu: fp32 on the CPU, baseline x86-64 loops
+    FusedCpuAvx2,      // the same with the AVX2 loops
     Fused,             // the fused CUDA kernels with fp32 arithmetic on CUDA cores
     FusedTensorCores,  // the fused CUDA kernels with bf16 products on tensor cores (bf16 on
                        // compute capability 8.0+, windows up to kTensorCoreMaxWindow keys)
@@ -53,10 +61,15 @@ KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_
 // How a decoding step of Krause attention runs for q (B, H, 1, D) on its device.
 enum class DecodePath {
     Aten,      // krause_decode_ring / krause_decode_step: fp64, or fused_attention off
-    FusedCpu,  // krause_decode_ring_cpu: fp32 on the CPU
+    FusedCpu,      // krause_decode_ring_cpu: fp32 on the CPU, baseline x86-64 loops
+    FusedCpuAvx2,  // the same with the AVX2 loops
     Fused,     // the fused CUDA decode kernel (fp32, bf16, fp16, and fp8 rings)
 };
 DecodePath krause_decode_path(const KernelOptions& options, const at::Tensor& q);
+
+// The CPU loops a path runs, if it runs them.
+std::optional<CpuLoops> cpu_loops_of(KrausePath path);
+std::optional<CpuLoops> cpu_loops_of(DecodePath path);
 
 // Whether a decoding step of q runs the fused CUDA decode kernel (what fp8 rings need).
 bool krause_decode_fused(const KernelOptions& options, const at::Tensor& q);

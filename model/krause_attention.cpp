@@ -158,9 +158,9 @@ at::Tensor krause_attention(const at::Tensor& q, const at::Tensor& k, const at::
                             const at::Tensor& log_sigma, int64_t window, int64_t top_k,
                             const KernelOptions& kernels) {
     const auto path = krause_path(kernels, q, window);
-    if (path == KrausePath::FusedCpu) {
+    if (const auto loops = cpu_loops_of(path)) {
         check_qkv(q, k, v, log_sigma, window, top_k);
-        return krause_attention_cpu(q, k, v, log_sigma, window, top_k);
+        return krause_attention_cpu(q, k, v, log_sigma, window, top_k, *loops);
     }
 #ifdef KRAUSE_WITH_CUDA
     if (path != KrausePath::Aten) {
@@ -190,11 +190,11 @@ at::Tensor krause_attention_packed(const at::Tensor& qkv, int64_t heads,
                                    const KernelOptions& kernels) {
     const auto parts = unpack_qkv(qkv, heads);
     const auto path = krause_path(kernels, parts[0], window);
-    if (path == KrausePath::FusedCpu) {
+    if (const auto loops = cpu_loops_of(path)) {
         check_qkv(parts[0], parts[1], parts[2], log_sigma, window, top_k);
         // Heads last: merging them is a view.
-        return merge_heads(
-            krause_attention_cpu(parts[0], parts[1], parts[2], log_sigma, window, top_k));
+        return merge_heads(krause_attention_cpu(parts[0], parts[1], parts[2], log_sigma, window,
+                                                top_k, *loops));
     }
 #ifdef KRAUSE_WITH_CUDA
     if (path != KrausePath::Aten) {

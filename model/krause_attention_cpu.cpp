@@ -250,8 +250,72 @@ at::Tensor coefficients(const at::Tensor& log_sigma, at::ScalarType type) {
     return (log_sigma.to(type) * -2.0).exp().mul(0.5).contiguous();
 }
 
+// The loops are compiled twice: for baseline x86-64 and, where the compiler can target it, for
+// AVX2 (eight fp32 lanes instead of four), chosen per call. The AVX2 copy takes the same code
+// with every callee inlined into it (flatten), so no shared inline function is compiled for
+// AVX2. It adds no fused multiply-add (FMA is not part of the target): every rounding stays
+// where it is, and both copies give the same bits, which the backward relies on to recompute
+// the forward's scores (a contracted a * b + c in one of them moves keys across the threshold).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KRAUSE_CPU_AVX2 1
+template <auto Slices, typename Args>
+__attribute__((target("avx2"), flatten)) void avx2_slices(const Args& a, int64_t begin,
+                                                          int64_t end) {
+    Slices(a, begin, end);
+}
+#else
+#define KRAUSE_CPU_AVX2 0
+#endif
+
+template <auto Slices, typename Args>
+void run_slices(CpuLoops loops, const Args& a, int64_t begin, int64_t end) {
+#if KRAUSE_CPU_AVX2
+    if (loops == CpuLoops::Avx2) {
+        avx2_slices<Slices>(a, begin, end);
+        return;
+    }
+#endif
+    (void)loops;
+    Slices(a, begin, end);
+}
+
+// The pointers and shape a forward over (image, head) slices needs.
+template <typename T>
+struct ForwardArgs {
+    Rows<const T> q, k, v;
+    Rows<T> out;
+    T *row_max, *row_inv, *row_t;
+    int64_t* row_quota;
+    const T* coef;
+    Shape sh;
+};
+
+// The forward of slices bh = begin .. end - 1 (bh = b * H + h), on the calling thread.
+template <typename T>
+void forward_slices(const ForwardArgs<T>& a, int64_t begin, int64_t end) {
+    const Shape& sh = a.sh;
+    RowScratch<T> scratch(sh.W);
+    for (int64_t bh = begin; bh < end; ++bh) {
+        const int64_t b = bh / sh.H, h = bh % sh.H;
+        for (int64_t i = 0; i < sh.T; ++i) {
+            const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
+            const int64_t row = bh * sh.T + i;
+            const bool nan = scores_of(
+                a.q.row(b, h, i), n, [&](int64_t j) { return a.k.row(b, h, lo + j); }, sh.D,
+                a.coef[h], scratch.s.data());
+            const RowStats<T> stats = attend_row(
+                scratch, n, sh.K, nan, [&](int64_t j) { return a.v.row(b, h, lo + j); }, sh.D,
+                a.out.row(b, h, i));
+            a.row_max[row] = stats.max;
+            a.row_inv[row] = stats.inv_sum;
+            a.row_t[row] = stats.selection.threshold;
+            a.row_quota[row] = stats.selection.quota;
+        }
+    }
+}
+
 Forward run_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                    const at::Tensor& log_sigma, const Shape& sh) {
+                    const at::Tensor& log_sigma, const Shape& sh, CpuLoops loops) {
     Forward r;
     r.out = zeros_heads_last(q);
     r.saved.max = at::empty({sh.B, sh.H, sh.T}, q.options());
@@ -261,33 +325,18 @@ Forward run_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
     const auto coef_t = coefficients(log_sigma, q.scalar_type());
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_attention_cpu", [&] {
         using T = scalar_t;
-        const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(k),
-                            vr = rows_of<const T>(v);
-        const Rows<T> outr = rows_of<T>(r.out);
-        T* row_max = r.saved.max.data_ptr<T>();
-        T* row_inv = r.saved.inv_sum.data_ptr<T>();
-        T* row_t = r.saved.threshold.data_ptr<T>();
-        int64_t* row_quota = r.saved.quota.data_ptr<int64_t>();
-        const T* coef = coef_t.data_ptr<T>();
+        const ForwardArgs<T> a{rows_of<const T>(q),
+                               rows_of<const T>(k),
+                               rows_of<const T>(v),
+                               rows_of<T>(r.out),
+                               r.saved.max.data_ptr<T>(),
+                               r.saved.inv_sum.data_ptr<T>(),
+                               r.saved.threshold.data_ptr<T>(),
+                               r.saved.quota.data_ptr<int64_t>(),
+                               coef_t.data_ptr<T>(),
+                               sh};
         at::parallel_for(0, sh.B * sh.H, 1, [&](int64_t begin, int64_t end) {
-            RowScratch<T> scratch(sh.W);
-            for (int64_t bh = begin; bh < end; ++bh) {
-                const int64_t b = bh / sh.H, h = bh % sh.H;
-                for (int64_t i = 0; i < sh.T; ++i) {
-                    const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
-                    const int64_t row = bh * sh.T + i;
-                    const bool nan = scores_of(
-                        qr.row(b, h, i), n, [&](int64_t j) { return kr.row(b, h, lo + j); }, sh.D,
-                        coef[h], scratch.s.data());
-                    const RowStats<T> stats = attend_row(
-                        scratch, n, sh.K, nan, [&](int64_t j) { return vr.row(b, h, lo + j); },
-                        sh.D, outr.row(b, h, i));
-                    row_max[row] = stats.max;
-                    row_inv[row] = stats.inv_sum;
-                    row_t[row] = stats.selection.threshold;
-                    row_quota[row] = stats.selection.quota;
-                }
-            }
+            run_slices<forward_slices<T>>(loops, a, begin, end);
         });
     });
     return r;
@@ -298,61 +347,85 @@ struct Backward {
     at::Tensor dq, dk, dv, dlog_sigma;
 };
 
+template <typename T>
+struct BackwardArgs {
+    Rows<const T> q, k, v, dout;
+    Rows<T> dq, dk, dv;
+    const T *row_max, *row_inv, *row_t;
+    const int64_t* row_quota;
+    const T* coef;
+    double* dlog_sigma;  // (B * H) sums, one per slice
+    Shape sh;
+};
+
+// The backward of slices bh = begin .. end - 1, on the calling thread: it recomputes each row's
+// scores with the forward's code, bit for bit, and applies the saved selection.
+template <typename T>
+void backward_slices(const BackwardArgs<T>& a, int64_t begin, int64_t end) {
+    const Shape& sh = a.sh;
+    std::vector<T> s(sh.W), p(sh.W), dp(sh.W), dq(sh.D);
+    std::vector<int64_t> kept(sh.W);
+    for (int64_t bh = begin; bh < end; ++bh) {
+        const int64_t b = bh / sh.H, h = bh % sh.H;
+        const T two_coef = 2 * a.coef[h];
+        double dls = 0.0;
+        for (int64_t i = 0; i < sh.T; ++i) {
+            const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
+            const int64_t row = bh * sh.T + i;
+            const T* qi = a.q.row(b, h, i);
+            const T* gi = a.dout.row(b, h, i);
+            scores_of(
+                qi, n, [&](int64_t j) { return a.k.row(b, h, lo + j); }, sh.D, a.coef[h],
+                s.data());
+            const Selection<T> sel{a.row_t[row], a.row_quota[row]};
+            const int64_t n_kept = kept_keys(s.data(), n, sel, kept.data());
+            T delta = 0;
+            for (int64_t x = 0; x < n_kept; ++x) {
+                const int64_t j = kept[x];
+                p[x] = std::exp(s[j] - a.row_max[row]) * a.row_inv[row];
+                dp[x] = dot(gi, a.v.row(b, h, lo + j), sh.D);
+                delta += p[x] * dp[x];
+            }
+            std::fill(dq.begin(), dq.end(), T(0));
+            for (int64_t x = 0; x < n_kept; ++x) {
+                const int64_t j = kept[x];
+                const T ds = p[x] * (dp[x] - delta);
+                const T g = two_coef * ds;
+                add_pair_gradients(sh.D, g, p[x], qi, a.k.row(b, h, lo + j), gi, dq.data(),
+                                   a.dk.row(b, h, lo + j), a.dv.row(b, h, lo + j));
+                // s = -||q - k||^2 / 2 * exp(-2 log_sigma): ds/dlog_sigma = -2 s.
+                dls += static_cast<double>(ds) * -2.0 * static_cast<double>(s[j]);
+            }
+            std::copy(dq.begin(), dq.end(), a.dq.row(b, h, i));
+        }
+        a.dlog_sigma[bh] = dls;
+    }
+}
+
 Backward run_backward(const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k,
                       const at::Tensor& v, const at::Tensor& log_sigma, const Saved& saved,
-                      const Shape& sh) {
+                      const Shape& sh, CpuLoops loops) {
     Backward r{zeros_heads_last(q), zeros_heads_last(q), zeros_heads_last(q), at::Tensor()};
     auto parts = at::zeros({sh.B, sh.H}, q.options().dtype(at::kDouble));
     const auto coef_t = coefficients(log_sigma, q.scalar_type());
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_attention_cpu_backward", [&] {
         using T = scalar_t;
-        const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(k),
-                            vr = rows_of<const T>(v), gr = rows_of<const T>(dout);
-        const Rows<T> dqr = rows_of<T>(r.dq), dkr = rows_of<T>(r.dk), dvr = rows_of<T>(r.dv);
-        const T* row_max = saved.max.data_ptr<T>();
-        const T* row_inv = saved.inv_sum.data_ptr<T>();
-        const T* row_t = saved.threshold.data_ptr<T>();
-        const int64_t* row_quota = saved.quota.data_ptr<int64_t>();
-        const T* coef = coef_t.data_ptr<T>();
-        double* part = parts.data_ptr<double>();
+        const BackwardArgs<T> a{rows_of<const T>(q),
+                                rows_of<const T>(k),
+                                rows_of<const T>(v),
+                                rows_of<const T>(dout),
+                                rows_of<T>(r.dq),
+                                rows_of<T>(r.dk),
+                                rows_of<T>(r.dv),
+                                saved.max.data_ptr<T>(),
+                                saved.inv_sum.data_ptr<T>(),
+                                saved.threshold.data_ptr<T>(),
+                                saved.quota.data_ptr<int64_t>(),
+                                coef_t.data_ptr<T>(),
+                                parts.data_ptr<double>(),
+                                sh};
         at::parallel_for(0, sh.B * sh.H, 1, [&](int64_t begin, int64_t end) {
-            std::vector<T> s(sh.W), p(sh.W), dp(sh.W), dq(sh.D);
-            std::vector<int64_t> kept(sh.W);
-            for (int64_t bh = begin; bh < end; ++bh) {
-                const int64_t b = bh / sh.H, h = bh % sh.H;
-                const T two_coef = 2 * coef[h];
-                double dls = 0.0;
-                for (int64_t i = 0; i < sh.T; ++i) {
-                    const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
-                    const int64_t row = bh * sh.T + i;
-                    const T* qi = qr.row(b, h, i);
-                    const T* gi = gr.row(b, h, i);
-                    scores_of(
-                        qi, n, [&](int64_t j) { return kr.row(b, h, lo + j); }, sh.D, coef[h],
-                        s.data());
-                    const Selection<T> sel{row_t[row], row_quota[row]};
-                    const int64_t n_kept = kept_keys(s.data(), n, sel, kept.data());
-                    T delta = 0;
-                    for (int64_t x = 0; x < n_kept; ++x) {
-                        const int64_t j = kept[x];
-                        p[x] = std::exp(s[j] - row_max[row]) * row_inv[row];
-                        dp[x] = dot(gi, vr.row(b, h, lo + j), sh.D);
-                        delta += p[x] * dp[x];
-                    }
-                    std::fill(dq.begin(), dq.end(), T(0));
-                    for (int64_t x = 0; x < n_kept; ++x) {
-                        const int64_t j = kept[x];
-                        const T ds = p[x] * (dp[x] - delta);
-                        const T g = two_coef * ds;
-                        add_pair_gradients(sh.D, g, p[x], qi, kr.row(b, h, lo + j), gi, dq.data(),
-                                           dkr.row(b, h, lo + j), dvr.row(b, h, lo + j));
-                        // s = -||q - k||^2 / 2 * exp(-2 log_sigma): ds/dlog_sigma = -2 s.
-                        dls += static_cast<double>(ds) * -2.0 * static_cast<double>(s[j]);
-                    }
-                    std::copy(dq.begin(), dq.end(), dqr.row(b, h, i));
-                }
-                part[bh] = dls;
-            }
+            run_slices<backward_slices<T>>(loops, a, begin, end);
         });
     });
     r.dlog_sigma = parts.sum(0);  // over the batch, in a fixed order
@@ -368,13 +441,14 @@ class KrauseCpuFunction : public torch::autograd::Function<KrauseCpuFunction> {
 public:
     static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q,
                               const at::Tensor& k, const at::Tensor& v, const at::Tensor& log_sigma,
-                              int64_t window, int64_t top_k) {
+                              int64_t window, int64_t top_k, CpuLoops loops) {
         const auto qc = unit_dim_stride(q), kc = unit_dim_stride(k), vc = unit_dim_stride(v);
-        auto r = run_forward(qc, kc, vc, log_sigma, shape_of(q, window, top_k));
+        auto r = run_forward(qc, kc, vc, log_sigma, shape_of(q, window, top_k), loops);
         ctx->save_for_backward({qc, kc, vc, log_sigma, r.saved.max, r.saved.inv_sum,
                                 r.saved.threshold, r.saved.quota});
         ctx->saved_data["window"] = window;
         ctx->saved_data["top_k"] = top_k;
+        ctx->saved_data["loops"] = static_cast<int64_t>(loops);
         return r.out;
     }
 
@@ -385,45 +459,71 @@ public:
         const auto& log_sigma = s[3];
         if (!grads[0].defined()) {
             return {at::zeros_like(q),         at::zeros_like(q), at::zeros_like(q),
-                    at::zeros_like(log_sigma), at::Tensor(),      at::Tensor()};
+                    at::zeros_like(log_sigma), at::Tensor(),      at::Tensor(),
+                    at::Tensor()};
         }
         const auto shape =
             shape_of(q, ctx->saved_data["window"].toInt(), ctx->saved_data["top_k"].toInt());
         const auto r = run_backward(unit_dim_stride(grads[0].to(q.scalar_type())), q, s[1], s[2],
-                                    log_sigma, Saved{s[4], s[5], s[6], s[7]}, shape);
-        return {r.dq,         r.dk,        r.dv, r.dlog_sigma.to(log_sigma.scalar_type()),
-                at::Tensor(), at::Tensor()};
+                                    log_sigma, Saved{s[4], s[5], s[6], s[7]}, shape,
+                                    static_cast<CpuLoops>(ctx->saved_data["loops"].toInt()));
+        return {r.dq,         r.dk,         r.dv, r.dlog_sigma.to(log_sigma.scalar_type()),
+                at::Tensor(), at::Tensor(), at::Tensor()};
     }
 };
 
+template <typename T>
+struct DecodeArgs {
+    Rows<const T> q, k, v;  // q (B, H, 1, D), the rings (B, H, S, D)
+    Rows<T> out;
+    const T* coef;
+    int64_t H, S, D, n, oldest, top_k;
+};
+
+// One decoding step of slices bh = begin .. end - 1, on the calling thread: the n keys in age
+// order, age a in slot (a + oldest) % S.
+template <typename T>
+void decode_slices(const DecodeArgs<T>& a, int64_t begin, int64_t end) {
+    auto slot = [&](int64_t age) {
+        return age + a.oldest < a.S ? age + a.oldest : age + a.oldest - a.S;
+    };
+    RowScratch<T> scratch(a.n);
+    for (int64_t bh = begin; bh < end; ++bh) {
+        const int64_t b = bh / a.H, h = bh % a.H;
+        const bool nan = scores_of(
+            a.q.row(b, h, 0), a.n, [&](int64_t age) { return a.k.row(b, h, slot(age)); }, a.D,
+            a.coef[h], scratch.s.data());
+        attend_row(
+            scratch, a.n, a.top_k, nan, [&](int64_t age) { return a.v.row(b, h, slot(age)); },
+            a.D, a.out.row(b, h, 0));
+    }
+}
+
 at::Tensor decode_ring(const at::Tensor& q, const at::Tensor& ring_keys,
                        const at::Tensor& ring_values, int64_t position, const at::Tensor& log_sigma,
-                       int64_t top_k) {
+                       int64_t top_k, CpuLoops loops) {
     const int64_t B = q.size(0), H = q.size(1), S = ring_keys.size(2), D = q.size(3);
     const int64_t n = std::min(position + 1, S);
-    // Ages in order: age a lives in slot (a + oldest) % S; the oldest key is in slot 0 until
-    // the ring wraps, then in slot (position + 1) % S. Ties keep the oldest first.
+    // The oldest key is in slot 0 until the ring wraps, then in slot (position + 1) % S. Ties
+    // keep the oldest first.
     const int64_t oldest = position + 1 > S ? (position + 1) % S : 0;
     auto out = at::zeros({B, H, 1, D}, q.options());
     const auto coef_t = coefficients(log_sigma, q.scalar_type());
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "krause_decode_ring_cpu", [&] {
         using T = scalar_t;
-        const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(ring_keys),
-                            vr = rows_of<const T>(ring_values);
-        const Rows<T> outr = rows_of<T>(out);
-        const T* coef = coef_t.data_ptr<T>();
-        auto slot = [&](int64_t age) { return age + oldest < S ? age + oldest : age + oldest - S; };
+        const DecodeArgs<T> a{rows_of<const T>(q),
+                              rows_of<const T>(ring_keys),
+                              rows_of<const T>(ring_values),
+                              rows_of<T>(out),
+                              coef_t.data_ptr<T>(),
+                              H,
+                              S,
+                              D,
+                              n,
+                              oldest,
+                              top_k};
         at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-            RowScratch<T> scratch(n);
-            for (int64_t bh = begin; bh < end; ++bh) {
-                const int64_t b = bh / H, h = bh % H;
-                const bool nan = scores_of(
-                    qr.row(b, h, 0), n, [&](int64_t a) { return kr.row(b, h, slot(a)); }, D,
-                    coef[h], scratch.s.data());
-                attend_row(
-                    scratch, n, top_k, nan, [&](int64_t a) { return vr.row(b, h, slot(a)); }, D,
-                    outr.row(b, h, 0));
-            }
+            run_slices<decode_slices<T>>(loops, a, begin, end);
         });
     });
     return out;
@@ -431,8 +531,17 @@ at::Tensor decode_ring(const at::Tensor& q, const at::Tensor& ring_keys,
 
 }  // namespace
 
+bool cpu_has_avx2() {
+#if KRAUSE_CPU_AVX2
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
 at::Tensor krause_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+                                const at::Tensor& log_sigma, int64_t window, int64_t top_k,
+                                CpuLoops loops) {
     TORCH_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
                 "krause_attention_cpu: q, k, v must be (B, H, T, D) of one shape, got ", q.sizes(),
                 k.sizes(), v.sizes());
@@ -444,20 +553,22 @@ at::Tensor krause_attention_cpu(const at::Tensor& q, const at::Tensor& k, const 
     TORCH_CHECK(!q.is_cuda() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
                     k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
                 "krause_attention_cpu: q, k, v must be fp32 or fp64 CPU tensors of one type");
+    TORCH_CHECK(loops != CpuLoops::Avx2 || cpu_has_avx2(),
+                "krause_attention_cpu: this CPU (or build) has no AVX2 loops");
     const bool grad =
         at::GradMode::is_enabled() &&
         (q.requires_grad() || k.requires_grad() || v.requires_grad() || log_sigma.requires_grad());
     if (!grad) {
         return run_forward(unit_dim_stride(q), unit_dim_stride(k), unit_dim_stride(v), log_sigma,
-                           shape_of(q, window, top_k))
+                           shape_of(q, window, top_k), loops)
             .out;
     }
-    return KrauseCpuFunction::apply(q, k, v, log_sigma, window, top_k);
+    return KrauseCpuFunction::apply(q, k, v, log_sigma, window, top_k, loops);
 }
 
 at::Tensor krause_decode_ring_cpu(const at::Tensor& q, const at::Tensor& ring_keys,
                                   const at::Tensor& ring_values, int64_t position,
-                                  const at::Tensor& log_sigma, int64_t top_k) {
+                                  const at::Tensor& log_sigma, int64_t top_k, CpuLoops loops) {
     TORCH_CHECK(q.dim() == 4 && q.size(2) == 1,
                 "krause_decode_ring_cpu: q must be (B, H, 1, D), got ", q.sizes());
     TORCH_CHECK(ring_keys.dim() == 4 && ring_keys.size(0) == q.size(0) &&
@@ -475,9 +586,11 @@ at::Tensor krause_decode_ring_cpu(const at::Tensor& q, const at::Tensor& ring_ke
                     ring_values.scalar_type() == q.scalar_type(),
                 "krause_decode_ring_cpu: q and the rings must be fp32 or fp64 CPU tensors of one "
                 "type");
+    TORCH_CHECK(loops != CpuLoops::Avx2 || cpu_has_avx2(),
+                "krause_decode_ring_cpu: this CPU (or build) has no AVX2 loops");
     if (ring_keys.size(2) == 0) return at::zeros_like(q);
     return decode_ring(unit_dim_stride(q), unit_dim_stride(ring_keys), unit_dim_stride(ring_values),
-                       position, log_sigma, top_k);
+                       position, log_sigma, top_k, loops);
 }
 
 }  // namespace krause

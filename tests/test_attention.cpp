@@ -192,7 +192,8 @@ TEST(AttentionWeights, KrauseWeightsReproduceTheAttentionOutput) {
 TEST(KernelChoice, CpuTensorsAndBadOptionsTakeNoCudaKernel) {
     const KernelOptions fused;
     const auto cpu = at::zeros({1, 2, 3, 32});
-    EXPECT_EQ(krause_path(fused, cpu, 2), KrausePath::FusedCpu);
+    EXPECT_EQ(krause_path(fused, cpu, 2),
+              cpu_has_avx2() ? KrausePath::FusedCpuAvx2 : KrausePath::FusedCpu);
     EXPECT_EQ(krause_path(fused, cpu.to(at::kDouble), 2), KrausePath::Aten);
     EXPECT_FALSE(krause_decode_fused(fused, cpu));
     EXPECT_FALSE(dense_fused(fused, cpu));

@@ -70,11 +70,18 @@ TEST_P(KrauseCpu, Fp32WithinTwiceTheAtenError) {
     const uint64_t seed = fresh_seed();
     SCOPED_TRACE(::testing::Message() << c << " seed " << seed);
     const auto in = draw(c, at::kFloat, seed);
-    ASSERT_EQ(krause_path(KernelOptions{}, in.q, c.W), KrausePath::FusedCpu);
-    const auto checks =
-        check_krause_fused(in.q, in.k, in.v, in.log_sigma, in.dout, c.W, c.K, KernelOptions{});
-    ASSERT_EQ(checks.size(), 5u);
-    for (const auto& check : checks) EXPECT_TRUE(check.ok()) << describe(checks);
+    for (const bool avx2 : {false, true}) {
+        if (avx2 && !cpu_has_avx2()) continue;
+        SCOPED_TRACE(avx2 ? "avx2 loops" : "baseline loops");
+        KernelOptions kernels;
+        kernels.cpu_avx2 = avx2;
+        ASSERT_EQ(krause_path(kernels, in.q, c.W),
+                  avx2 ? KrausePath::FusedCpuAvx2 : KrausePath::FusedCpu);
+        const auto checks =
+            check_krause_fused(in.q, in.k, in.v, in.log_sigma, in.dout, c.W, c.K, kernels);
+        ASSERT_EQ(checks.size(), 5u);
+        for (const auto& check : checks) EXPECT_TRUE(check.ok()) << describe(checks);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(OddShapes, KrauseCpu,
@@ -116,14 +123,51 @@ TEST(KrauseCpuPaths, PackedHeadsAndNoGradMatchTheSeparateTensors) {
     EXPECT_TRUE(krause_attention_packed(qkv, H, ls, W, K).equal(packed[0]));
 }
 
+// The AVX2 copy of the loops is the baseline's code compiled for eight lanes: every output and
+// gradient, and a decoding step, must come out bit for bit the same (the backward depends on
+// recomputing the forward's scores exactly, whichever copy ran it).
+TEST(KrauseCpuPaths, Avx2LoopsGiveTheBaselineBits) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "this CPU (or build) has no AVX2 loops";
+    for (const Case& c : {Case{2, 3, 37, 12, 8, 5}, Case{2, 4, 120, 32, 64, 48},
+                          Case{1, 2, 70, 64, 40, 33}, Case{2, 2, 9, 8, 16, 3}}) {
+        const uint64_t seed = fresh_seed();
+        SCOPED_TRACE(::testing::Message() << c << " seed " << seed);
+        const auto in = draw(c, at::kFloat, seed);
+        auto with = [&](CpuLoops loops) {
+            return run(
+                [&](const std::vector<at::Tensor>& x) {
+                    return krause_attention_cpu(x[0], x[1], x[2], x[3], c.W, c.K, loops);
+                },
+                in);
+        };
+        const auto baseline = with(CpuLoops::Baseline), avx2 = with(CpuLoops::Avx2);
+        for (size_t t = 0; t < baseline.size(); ++t) {
+            EXPECT_TRUE(avx2[t].equal(baseline[t])) << kNames[t];
+        }
+        const auto q = in.q.narrow(2, 0, 1);
+        for (int64_t position : {c.T / 2, c.T - 1, c.T + 5}) {
+            const auto a = krause_decode_ring_cpu(q, in.k, in.v, position, in.log_sigma, c.K,
+                                                  CpuLoops::Baseline);
+            const auto b = krause_decode_ring_cpu(q, in.k, in.v, position, in.log_sigma, c.K,
+                                                  CpuLoops::Avx2);
+            EXPECT_TRUE(a.equal(b)) << "decode at " << position;
+        }
+    }
+}
+
 TEST(KrauseCpuPaths, DispatchTakesFp32AndLeavesFp64AndOffToAten) {
     const auto f32 = at::zeros({1, 2, 3, 8}), f64 = f32.to(at::kDouble);
-    EXPECT_EQ(krause_path(KernelOptions{}, f32, 2), KrausePath::FusedCpu);
+    EXPECT_EQ(krause_path(KernelOptions{}, f32, 2),
+              cpu_has_avx2() ? KrausePath::FusedCpuAvx2 : KrausePath::FusedCpu);
     EXPECT_EQ(krause_path(KernelOptions{}, f64, 2), KrausePath::Aten);
+    KernelOptions baseline;
+    baseline.cpu_avx2 = false;
+    EXPECT_EQ(krause_path(baseline, f32, 2), KrausePath::FusedCpu);
     KernelOptions off;
     off.fused_attention = false;
     EXPECT_EQ(krause_path(off, f32, 2), KrausePath::Aten);
     EXPECT_STREQ(path_name(KrausePath::FusedCpu), "fused-cpu");
+    EXPECT_STREQ(path_name(KrausePath::FusedCpuAvx2), "fused-cpu-avx2");
     // On random inputs the two paths agree to fp32 rounding.
     const uint64_t seed = fresh_seed();
     const auto in = draw(Case{1, 2, 40, 8, 10, 6}, at::kFloat, seed);
@@ -176,7 +220,8 @@ TEST(KrauseCpuDecode, MatchesTheAtenStep) {
         EXPECT_LT(max_abs_diff(mine, ref), 1e-10);
 
         auto f = [](const at::Tensor& t) { return t.to(at::kFloat); };
-        ASSERT_EQ(krause_decode_path(KernelOptions{}, f(q)), DecodePath::FusedCpu);
+        ASSERT_EQ(krause_decode_path(KernelOptions{}, f(q)),
+                  cpu_has_avx2() ? DecodePath::FusedCpuAvx2 : DecodePath::FusedCpu);
         const auto checks = check_krause_decode(f(q), f(keys), f(values), c.position, f(ls), c.K);
         ASSERT_EQ(checks.size(), 1u);
         EXPECT_TRUE(checks[0].ok()) << describe(checks);
