@@ -1,7 +1,10 @@
 // Warp-level helpers shared by the CUDA kernels (included by .cu files only): reductions over
-// the 32 lanes of a full warp, the integer order of fp32 scores that top-K selects on, and the
-// exponential of the softmaxes.
+// the 32 lanes of a full warp and the exponential of the softmaxes. The integer order of fp32
+// scores that top-K selects on (order_key, score_of_key) comes from threshold.h, which the CPU
+// loops share.
 #pragma once
+
+#include "model/cuda/threshold.h"
 
 namespace krause {
 
@@ -47,18 +50,6 @@ __device__ __forceinline__ float warp_sum(float x) {
 __device__ __forceinline__ double warp_sum(double x) {
     for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
     return x;
-}
-
-// Unsigned keys in the order of the fp32 scores, so that top-K can select on integer bits.
-// Every key of a real score is > 0; 0 marks an empty slot.
-__device__ __forceinline__ unsigned order_key(float s) {
-    const unsigned b = __float_as_uint(s);
-    return b ^ ((b & 0x80000000u) ? 0xffffffffu : 0x80000000u);
-}
-
-// The score whose order key is u (u > 0): the inverse of order_key.
-__device__ __forceinline__ float score_of_key(unsigned u) {
-    return __uint_as_float(u ^ ((u & 0x80000000u) ? 0x80000000u : 0xffffffffu));
 }
 
 // e^x as 2^(x log2 e) by the hardware's ex2: two instructions where expf takes about nine (it
