@@ -37,12 +37,17 @@ bool fused_kernels_built() {
 #endif
 }
 
+namespace {
+// Whether fp32 CPU attention runs the loops' AVX2 copy: asked for, and the CPU has it.
+bool avx2_loops(const KernelOptions& options) { return options.cpu_avx2 && cpu_has_avx2(); }
+}  // namespace
+
 KrausePath krause_path(const KernelOptions& options, const at::Tensor& q, int64_t window) {
     if (!options.fused_attention) return KrausePath::Aten;
     // fp64 is the tests' exact reference: the ATen path, on either device.
     if (q.device().is_cpu()) {
         if (q.scalar_type() != at::kFloat) return KrausePath::Aten;
-        return options.cpu_avx2 && cpu_has_avx2() ? KrausePath::FusedCpuAvx2 : KrausePath::FusedCpu;
+        return avx2_loops(options) ? KrausePath::FusedCpuAvx2 : KrausePath::FusedCpu;
     }
     if (!fused_kernels_built() || !q.is_cuda()) return KrausePath::Aten;
     // fp64 is the tests' exact reference, and wide heads are rare: both keep the ATen path.
@@ -64,7 +69,7 @@ DecodePath krause_decode_path(const KernelOptions& options, const at::Tensor& q)
     if (!options.fused_attention || q.scalar_type() == at::kDouble) return DecodePath::Aten;
     if (q.device().is_cpu()) {
         if (q.scalar_type() != at::kFloat) return DecodePath::Aten;
-        return options.cpu_avx2 && cpu_has_avx2() ? DecodePath::FusedCpuAvx2 : DecodePath::FusedCpu;
+        return avx2_loops(options) ? DecodePath::FusedCpuAvx2 : DecodePath::FusedCpu;
     }
     return fused_kernels_built() && q.is_cuda() ? DecodePath::Fused : DecodePath::Aten;
 }
