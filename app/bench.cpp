@@ -10,6 +10,7 @@
 #include "training/autocast.h"
 #include "training/evaluate.h"
 #include "training/optimizer.h"
+#include "training/threads.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -453,7 +454,7 @@ void print_table(const nlohmann::json& result, const std::vector<std::string>& e
 }
 
 void run_bench(const BenchOptions& o) {
-    if (o.threads > 0) at::set_num_threads(o.threads);
+    set_compute_threads(o.threads);
     if (o.repeats < 1 || o.warmup < 0) throw UsageError("--repeats must be >= 1", "");
     check_names("--preset", o.presets, preset_names());
     check_names("--attention", o.attentions,
@@ -542,7 +543,8 @@ void add_bench_command(CLI::App& app) {
     c->add_option("--repeats", o->repeats, "timed runs (the median is reported)")
         ->capture_default_str();
     c->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
-    c->add_option("--threads", o->threads, "CPU threads (0: all)");
+    c->add_option("--threads", o->threads,
+                  "CPU threads of LibTorch and of its BLAS (0: their defaults)");
     c->add_option("--tensor-cores", o->tensor_cores,
                   "on | off: the bf16 Krause kernels on tensor cores or on CUDA cores")
         ->check(CLI::IsMember({"on", "off"}))

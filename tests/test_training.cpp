@@ -14,6 +14,8 @@
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -335,6 +337,28 @@ TEST(Trainer, TimeBudgetSetsTheStepCountFromTimedSteps) {
     job2->wait();
     ASSERT_EQ(job2->state(), JobState::Finished) << job2->error();
     EXPECT_EQ(logged_loss(same.path(), steps), last["loss"].get<double>());
+}
+
+// The threads option reaches a pthreads OpenBLAS too, whose pool LibTorch's thread count leaves
+// alone: LibTorch's workers beside a pool of the default size take the cores from each other.
+TEST(Trainer, ThreadsOptionLimitsOpenBlasToo) {
+    using SetThreads = void (*)(int);
+    using GetThreads = int (*)();
+    const auto set_blas =
+        reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    const auto get_blas =
+        reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    if (set_blas == nullptr || get_blas == nullptr) {
+        GTEST_SKIP() << "the BLAS behind LibTorch here is not OpenBLAS";
+    }
+    set_blas(2);
+    ASSERT_EQ(get_blas(), 2);
+    const auto data = fake_mnist_dir();
+    const TempDir out("threads");
+    auto job = start_training(tiny_run(data.path(), out.path(), 1));  // threads = 1
+    job->wait();
+    ASSERT_EQ(job->state(), JobState::Finished) << job->error();
+    EXPECT_EQ(get_blas(), 1);
 }
 
 TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {

@@ -10,12 +10,10 @@
 #include "training/model_handle.h"
 #include "training/trainer.h"
 
-#include <ATen/Parallel.h>
 #include <torch/nn/module.h>
 
 #include <algorithm>
 #include <chrono>
-#include <dlfcn.h>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -66,18 +64,6 @@ private:
 
 PixelTransformer copy_weights(const ModelHandle& handle, at::Device device) {
     return handle.copy(device);
-}
-
-void set_compute_threads(int threads) {
-    if (threads <= 0) return;
-    at::set_num_threads(threads);
-    // A pthreads OpenBLAS under LibTorch keeps its own pool of one worker per core, which
-    // at::set_num_threads leaves alone; its workers spin between calls and take the core that
-    // the GUI was to keep. Looked up at run time, as the BLAS behind LibTorch varies.
-    using SetThreads = void (*)(int);
-    if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-        set_blas(threads);
-    }
 }
 
 std::shared_ptr<ModelHandle> open_model(const std::string& path) {

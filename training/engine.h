@@ -55,9 +55,6 @@ struct ModelSummary {
     std::string config_json;
 };
 
-// CPU threads LibTorch may use for jobs (the GUI leaves one core to drawing); 0 = its default.
-void set_compute_threads(int threads);
-
 // A loaded model shared by jobs; each job works on its own copy of the weights.
 class ModelHandle;
 // Throws std::runtime_error with a message naming the file and the problem.

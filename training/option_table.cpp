@@ -131,8 +131,9 @@ std::vector<OptionSpec> make_table() {
         text("precision", "precision", "precision (GPU)",
              "training precision on a GPU (the CPU always trains in fp32)", &C::precision, G::Run,
              R::Given, TextKind::Choice, precision_choices),
-        number("threads", "threads", "threads (0: default)", "CPU threads (0: LibTorch's default)",
-               &C::threads, G::Run, R::Given, 0, 1024),
+        number("threads", "threads", "threads (0: default)",
+               "CPU threads of LibTorch and of its BLAS (0: their defaults)", &C::threads, G::Run,
+               R::Given, 0, 1024),
 
         number("inject_nan_at", "inject-nan-at", "NaN loss at step (-1: off)",
                "testing: make the loss at this step NaN (-1: never)", &C::inject_nan_at, G::Testing,

@@ -14,6 +14,7 @@
 #include "training/optimizer.h"
 #include "training/options.h"
 #include "training/run_checkpoint.h"
+#include "training/threads.h"
 
 #include <c10/core/DeviceGuard.h>
 #include <torch/nn/module.h>
@@ -150,7 +151,7 @@ void TrainingRun::check_options() {
                                     ": exists and is not a folder (the output folder holds the "
                                     "run's checkpoints and metrics)");
     }
-    if (config_.threads > 0) at::set_num_threads(config_.threads);
+    set_compute_threads(config_.threads);
 }
 
 void TrainingRun::choose_device() {

@@ -2,6 +2,7 @@
 // threads and are only read through snapshots in update_studio().
 #include "ui/studio_app.h"
 
+#include "training/threads.h"
 #include "ui/actions.h"
 #include "ui/panels.h"
 #include "ui/preferences.h"
