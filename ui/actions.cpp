@@ -72,6 +72,25 @@ bool try_start(Start start, std::string* error) {
     }
 }
 
+// A run given its own folder (KIND:DIR) that holds the data set, while the studio's data folder
+// has no such set: that folder becomes the studio's, so that Complete, Inspect and Dynamics find
+// the images the model trains on. A data folder that already has the set is left as it is.
+void adopt_training_folder(StudioState& state, const std::string& spec) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos) return;
+    const std::string kind = spec.substr(0, colon), dir = spec.substr(colon + 1);
+    try {
+        const DatasetKind k = parse_dataset_kind(kind);
+        if (!data_dir_for(state, to_string(k)).empty() || !dataset_files_present(k, dir)) return;
+    } catch (const std::exception&) {
+        return;  // the run itself reports a bad spec
+    }
+    std::string error;
+    if (set_data_folder(state, dir, &error)) {
+        state.folders.message = "data folder " + state.folders.root + " (from the training run)";
+    }
+}
+
 }  // namespace
 
 void open_model(StudioState& state, ModelSlot& slot, const std::string& path) {
@@ -520,7 +539,9 @@ bool start_train(StudioState& state, std::string* error) {
     t.preview_tokens.clear();
     t.preview.clear();
     t.job.reset();
-    return try_start([&] { t.job = start_training(config); }, error);
+    if (!try_start([&] { t.job = start_training(config); }, error)) return false;
+    adopt_training_folder(state, named);
+    return true;
 }
 
 std::string long_run_text(const TrainEstimate& e) {

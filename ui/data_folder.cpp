@@ -76,6 +76,9 @@ void refresh_data_folders(StudioState& state) {
     f.browser.listed.clear();
     f.browser.error.clear();
     state.data.dir = data_dir_for(state, state.data.kind);
+    // A lookup that now finds the data set clears an earlier failure to load it, so that the
+    // panels that load it on their own (Dynamics) try again.
+    if (!state.data.data && !state.data.dir.empty()) state.data.error.clear();
 }
 
 std::string data_dir_for(const StudioState& state, const std::string& kind) {

@@ -18,6 +18,8 @@ namespace {
 
 constexpr float kChartWidth = 360.0f;
 constexpr float kPointRadius = 2.5f;
+// Below this share of the common scale a state's particles get a note on how to zoom in.
+constexpr float kSmallShare = 0.05f;
 
 ImU32 particle_color(const Particles& p, int64_t token, ParticleColor mode) {
     const int64_t pixel = token / p.channels;
@@ -45,7 +47,6 @@ ImU32 particle_color(const Particles& p, int64_t token, ParticleColor mode) {
     return ImGui::ColorConvertFloat4ToU32(ImVec4(r, g, b, 1.0f));
 }
 
-// Draws the particles at (fractional) `layer`; returns the token under the mouse, or -1.
 // The extent of the points of one (interpolated) layer, padded; for zooming in on late layers,
 // whose spread can be far smaller than the embedding's.
 ImVec4 layer_bounds(const Particles& p, int64_t l0, int64_t l1, float t) {
@@ -59,9 +60,11 @@ ImVec4 layer_bounds(const Particles& p, int64_t l0, int64_t l1, float t) {
     return ImVec4(b.x - pad, b.y - pad, b.z + pad, b.w + pad);
 }
 
-int draw_particles(const char* id, const DynamicsRun& run, const std::string& title, float layer,
-                   bool fit_layer, ParticleColor mode, int selected, ImVec2 size, bool* clicked,
-                   ImVec4* rect) {
+// Draws the particles at (fractional) `layer`; returns the token under the mouse, or -1.
+// `waiting`: what the box says while the run has no particles and has not failed.
+int draw_particles(const char* id, const DynamicsRun& run, const std::string& title,
+                   const char* waiting, float layer, bool fit_layer, ParticleColor mode,
+                   int selected, ImVec2 size, bool* clicked, ImVec4* rect) {
     const ImVec2 origin = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton(id, size);
     *clicked = ImGui::IsItemClicked(ImGuiMouseButton_Left);
@@ -75,7 +78,7 @@ int draw_particles(const char* id, const DynamicsRun& run, const std::string& ti
     if (!run.shown || !run.shown->particles_ready) {
         draw->AddText(ImVec2(origin.x + 6, origin.y + 24), IM_COL32(160, 160, 160, 255),
                       run.job && run.job->state() == JobState::Failed ? run.job->error().c_str()
-                                                                      : "computing ...");
+                                                                      : waiting);
         return -1;
     }
     const Particles& p = run.shown->particles;
@@ -85,7 +88,20 @@ int draw_particles(const char* id, const DynamicsRun& run, const std::string& ti
     const float t = l - static_cast<float>(l0);
 
     // One scale for both axes keeps the geometry; points beyond the bounds sit on the edge, hollow.
-    const ImVec4 b = fit_layer ? layer_bounds(p, l0, l1, t) : run.bounds;
+    const ImVec4 own = layer_bounds(p, l0, l1, t);
+    const ImVec4 b = fit_layer ? own : run.bounds;
+    // In the scale of all layers an early state can shrink to a dot (the residual stream grows
+    // with depth): say so, and how to see it.
+    const float share = std::max((own.z - own.x) / std::max(b.z - b.x, 1e-6f),
+                                 (own.w - own.y) / std::max(b.w - b.y, 1e-6f));
+    if (!fit_layer && share < kSmallShare) {
+        char note[128];
+        std::snprintf(note, sizeof note,
+                      "this state spans %.1f%% of the scale of all layers: tick 'fit layer' to "
+                      "zoom in",
+                      100.0 * share);
+        draw->AddText(ImVec2(origin.x + 6, origin.y + 24), IM_COL32(200, 170, 90, 255), note);
+    }
     const float margin = 12.0f, top = 24.0f;
     const float scale = std::min((size.x - 2 * margin) / std::max(b.z - b.x, 1e-6f),
                                  (size.y - margin - top) / std::max(b.w - b.y, 1e-6f));
@@ -264,7 +280,10 @@ void draw_dynamics_panel(StudioState& state) {
         ImGui::TextWrapped("Open a model to see how its token states move across depth.");
         return;
     }
-    show_error(state.data.error);
+    if (!state.data.error.empty()) {
+        show_error(state.data.error);
+        if (ImGui::Button("Data folder...")) state.folders.window_open = true;
+    }
     if (!ImGui::BeginTable("dynamics_layout", 2, ImGuiTableFlags_Resizable)) return;
     ImGui::TableSetupColumn("particles", ImGuiTableColumnFlags_WidthStretch);
     ImGui::TableSetupColumn("charts", ImGuiTableColumnFlags_WidthFixed, kChartWidth + 16);
@@ -295,6 +314,9 @@ void draw_dynamics_panel(StudioState& state) {
     }
     layer_controls(state, layers);
 
+    const char* waiting = !state.data.error.empty() ? "no test images (see above)"
+                          : state.data.loading       ? "loading the test images ..."
+                                                     : "computing ...";
     const bool two = state.compare.model.loaded();
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     const float side = std::max(120.0f, std::min(avail.y - 8, two ? avail.x / 2 - 6 : avail.x));
@@ -315,8 +337,8 @@ void draw_dynamics_panel(StudioState& state) {
                                   (v == 1 ? "  (Compare model)" : "");
         bool clicked = false;
         ImVec4 rect;
-        const int hit = draw_particles(view.id, *view.run, title, dy.layer, dy.fit_layer, dy.color,
-                                       dy.selected, ImVec2(side, side), &clicked, &rect);
+        const int hit = draw_particles(view.id, *view.run, title, waiting, dy.layer, dy.fit_layer,
+                                       dy.color, dy.selected, ImVec2(side, side), &clicked, &rect);
         record_region(state, view.region, rect);
         if (clicked && hit >= 0) {
             dy.selected = hit;
