@@ -93,6 +93,22 @@ void adopt_training_folder(StudioState& state, const std::string& spec) {
 
 }  // namespace
 
+std::vector<const BundledModel*> bundled_twins(const StudioState& state) {
+    std::vector<const BundledModel*> twins;
+    if (!state.model.loaded()) return twins;
+    const auto open = std::find_if(state.bundled.begin(), state.bundled.end(), [&](const auto& m) {
+        return !m.path.empty() && m.path == state.model.summary.path;
+    });
+    if (open == state.bundled.end()) return twins;
+    for (const BundledModel& m : state.bundled) {
+        if (!m.path.empty() && m.data == open->data && m.preset == open->preset &&
+            m.attention != open->attention) {
+            twins.push_back(&m);
+        }
+    }
+    return twins;
+}
+
 void open_model(StudioState& state, ModelSlot& slot, const std::string& path) {
     slot.path_field = path;
     slot.error.clear();

@@ -18,6 +18,9 @@ void update_studio(StudioState& state);
 int data_page_size();
 
 void open_model(StudioState& state, ModelSlot& slot, const std::string& path);
+// The bundled models (present on this machine) that differ from the open one only in their
+// attention: its twins, which the Compare panel offers first.
+std::vector<const BundledModel*> bundled_twins(const StudioState& state);
 
 bool start_sample(StudioState& state, std::string* error);
 bool save_sample_png(StudioState& state, const std::string& path, std::string* error);

@@ -37,6 +37,26 @@ void second_model_controls(StudioState& state) {
         }
         ImGui::EndCombo();
     }
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(200);
+    if (ImGui::BeginCombo("##bundled", "bundled models")) {
+        for (const BundledModel& m : state.bundled) {
+            if (!m.path.empty() && ImGui::Selectable(m.name.c_str())) {
+                open_model(state, slot, m.path);
+            }
+        }
+        ImGui::EndCombo();
+    }
+    // A bundled model's twins are one click away: Compare works on a first start.
+    if (!slot.loaded() && !slot.opening) {
+        const auto twins = bundled_twins(state);
+        for (size_t i = 0; i < twins.size(); ++i) {
+            if (i == 0) ImGui::TextUnformatted(twins.size() == 1 ? "Its twin:" : "Its twins:");
+            ImGui::SameLine();
+            const std::string label = twins[i]->name + " (" + twins[i]->attention + ")";
+            if (ImGui::Button(label.c_str())) open_model(state, slot, twins[i]->path);
+        }
+    }
     if (slot.opening) ImGui::Text("Opening %s ...", slot.path_field.c_str());
     show_error(slot.error);
 }
@@ -150,10 +170,11 @@ void draw_compare_panel(StudioState& state) {
         if (!start_compare_samples(state, &error)) c.message = error;
     }
     const ImVec2 grid_avail(column_w, ImGui::GetContentRegionAvail().y - 20);
-    auto grid = [&](const char* id, const char* source, const ImageGrid& g,
-                    const std::unique_ptr<Job<SampleSnapshot>>& job) {
+    auto grid = [&](const char* id, const char* source, const std::string& title,
+                    const ImageGrid& g, const std::unique_ptr<Job<SampleSnapshot>>& job) {
         ImGui::BeginGroup();
-        ImGui::Text("%s (%s)", source, job_state(job).c_str());
+        ImGui::Text("%s: %s", title.c_str(),
+                    job ? job_state(job).c_str() : "press Sample both");
         if (!g.empty()) {
             const int columns = static_cast<int>(std::ceil(std::sqrt(double(g.count()))));
             const float scale =
@@ -171,9 +192,11 @@ void draw_compare_panel(StudioState& state) {
         ImGui::Dummy(ImVec2(column_w, 1));
         ImGui::EndGroup();
     };
-    grid("samples_a", "compare-a", c.grid_a, c.sample_a);
+    grid("samples_a", "compare-a", state.model.summary.attention + " (open model)", c.grid_a,
+         c.sample_a);
     ImGui::SameLine(0, kColumnGap);
-    grid("samples_b", "compare-b", c.grid_b, c.sample_b);
+    grid("samples_b", "compare-b", c.model.summary.attention + " (second model)", c.grid_b,
+         c.sample_b);
 }
 
 }  // namespace krause::ui

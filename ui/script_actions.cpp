@@ -233,19 +233,40 @@ ScriptStart data_fetch_stop(StudioState& state, const Words&) {
     return {};
 }
 
-ScriptStart open_bundled(StudioState& state, const Words& w) {
+
+// A bundled model by name, into the main slot or the Compare panel's.
+ScriptStart open_named_bundled(StudioState& state, const std::string& name, bool second) {
     std::string names;
     for (const auto& m : state.bundled) {
-        if (m.name == w[1]) {
-            open_model(state, state.model, m.path);
-            return waiting(model_opened(false), 120);
+        if (m.name == name) {
+            open_model(state, second ? state.compare.model : state.model, m.path);
+            return waiting(model_opened(second), 120);
         }
         names += " " + m.name;
     }
     return act([&](std::string* e) {
-        *e = "no bundled model '" + w[1] + "' (bundled:" + names + ")";
+        *e = "no bundled model '" + name + "' (bundled:" + names + ")";
         return false;
     });
+}
+
+ScriptStart open_bundled(StudioState& state, const Words& w) {
+    return open_named_bundled(state, w[1], false);
+}
+
+ScriptStart open_compare_bundled(StudioState& state, const Words& w) {
+    return open_named_bundled(state, w[1], true);
+}
+
+ScriptStart open_compare_twin(StudioState& state, const Words&) {
+    const auto twins = bundled_twins(state);
+    if (twins.empty()) {
+        return act([](std::string* e) {
+            *e = "the open model has no bundled twin";
+            return false;
+        });
+    }
+    return open_named_bundled(state, twins.front()->name, true);
 }
 
 ScriptStart complete_start(StudioState& state, const Words&) {
@@ -619,6 +640,12 @@ const std::vector<ScriptVerb>& script_verbs() {
          open_bundled},
         {"open-compare", 1, 1, "open-compare PATH    open the Compare panel's second model (waits)",
          nullptr, open_second},
+        {"open-compare-bundled", 1, 1,
+         "open-compare-bundled NAME  open a bundled model as the Compare panel's menu does",
+         nullptr, open_compare_bundled},
+        {"open-compare-twin", 0, 0,
+         "open-compare-twin    open the first twin the Compare panel offers (a button there)",
+         nullptr, open_compare_twin},
         {"tab", 1, 1,
          "tab NAME             model | sample | complete | inspect | compare | train | dynamics",
          check_tab, show_tab},

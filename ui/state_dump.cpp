@@ -337,6 +337,13 @@ json dump_state(const StudioState& state) {
                     {"layer", c.layer}};
     j["compare"]["sample_a"] = samples_json(c.sample_a, c.shown_a);
     j["compare"]["sample_b"] = samples_json(c.sample_b, c.shown_b);
+    j["compare"]["twins"] = json::array();
+    for (const BundledModel* m : bundled_twins(state)) j["compare"]["twins"].push_back(m->name);
+    for (const auto& m : state.bundled) {
+        if (c.model.loaded() && c.model.summary.path == m.path) {
+            j["compare"]["model"]["bundled"] = m.name;
+        }
+    }
 
     j["train"] = train_json(state.train);
     j["last_export"] = {{"path", state.last_export.path},
