@@ -24,7 +24,8 @@ void tooltip(const OptionSpec& o) {
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("--%s: %s", o.flag, o.help);
 }
 
-// KIND[:DIR] as a kind combo and a folder field (empty: $KRAUSE_DATA_DIR/<kind>).
+// KIND[:DIR] as a kind combo and a folder field (empty: the studio's data folder, which the
+// Data window shows and sets).
 bool data_set_field(const OptionSpec& o, std::string* spec) {
     const size_t colon = spec->find(':');
     std::string kind = spec->substr(0, colon);
@@ -32,7 +33,7 @@ bool data_set_field(const OptionSpec& o, std::string* spec) {
     bool changed = choice_combo(o.label, &kind, o.choices());
     if (changed) dir.clear();
     tooltip(o);
-    changed |= ImGui::InputTextWithHint("data folder", "$KRAUSE_DATA_DIR/<kind>", &dir);
+    changed |= ImGui::InputTextWithHint("data folder", "empty: the studio's data folder", &dir);
     if (changed) *spec = dir.empty() ? kind : kind + ":" + dir;
     return changed;
 }
