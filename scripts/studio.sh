@@ -6,7 +6,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${KRAUSE_BUILD_DIR:-$root/build}"
 
-if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+# --help needs no display: it prints the studio's options (after the build).
+wants_help=0
+for arg in "$@"; do
+    case "$arg" in -h | --help) wants_help=1 ;; esac
+done
+if [ "$wants_help" = 0 ] && [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
     cat >&2 <<'MSG'
 krause-studio needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set.
 Use it from a desktop session (or ssh -X), or run it headless under Xvfb:
