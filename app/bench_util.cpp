@@ -1,6 +1,8 @@
 // krause bench helpers: CUDA-event or wall-clock medians, peak memory, device facts, FLOPs.
 #include "app/bench_util.h"
 
+#include "training/threads.h"
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -69,8 +71,10 @@ std::string device_name(const at::Device& device) {
     if (device.is_cuda()) return at::cuda::getCurrentDeviceProperties()->name;
 #endif
     (void)device;
+    const int blas = blas_threads();
     return "CPU (" + std::to_string(std::thread::hardware_concurrency()) + " hardware threads, " +
-           std::to_string(at::get_num_threads()) + " used)";
+           std::to_string(at::get_num_threads()) + " used" +
+           (blas > 0 ? ", OpenBLAS " + std::to_string(blas) : std::string()) + ")";
 }
 
 double peak_bf16_flops(const at::Device& device) {

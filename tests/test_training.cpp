@@ -7,6 +7,7 @@
 #include "training/engine.h"
 #include "training/evaluate.h"
 #include "training/optimizer.h"
+#include "training/threads.h"
 #include "training/trainer.h"
 
 #include <gtest/gtest.h>
@@ -343,22 +344,19 @@ TEST(Trainer, TimeBudgetSetsTheStepCountFromTimedSteps) {
 // alone: LibTorch's workers beside a pool of the default size take the cores from each other.
 TEST(Trainer, ThreadsOptionLimitsOpenBlasToo) {
     using SetThreads = void (*)(int);
-    using GetThreads = int (*)();
     const auto set_blas =
         reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    const auto get_blas =
-        reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    if (set_blas == nullptr || get_blas == nullptr) {
+    if (set_blas == nullptr || blas_threads() == 0) {
         GTEST_SKIP() << "the BLAS behind LibTorch here is not OpenBLAS";
     }
     set_blas(2);
-    ASSERT_EQ(get_blas(), 2);
+    ASSERT_EQ(blas_threads(), 2);
     const auto data = fake_mnist_dir();
     const TempDir out("threads");
     auto job = start_training(tiny_run(data.path(), out.path(), 1));  // threads = 1
     job->wait();
     ASSERT_EQ(job->state(), JobState::Finished) << job->error();
-    EXPECT_EQ(get_blas(), 1);
+    EXPECT_EQ(blas_threads(), 1);
 }
 
 TEST(Trainer, BadDataAndBadOptionsFailWithAMessage) {

@@ -16,4 +16,11 @@ void set_compute_threads(int threads) {
     if (auto set_blas = reinterpret_cast<SetThreads>(symbol)) set_blas(threads);
 }
 
+int blas_threads() {
+    using GetThreads = int (*)();
+    auto* symbol = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+    const auto get_blas = reinterpret_cast<GetThreads>(symbol);
+    return get_blas != nullptr ? get_blas() : 0;
+}
+
 }  // namespace krause

@@ -9,4 +9,8 @@ namespace krause {
 // beside OpenBLAS's default two cut sampling to a sixth.
 void set_compute_threads(int threads);
 
+// The threads of LibTorch's BLAS pool where it has its own (a pthreads OpenBLAS); 0 where it
+// has none or cannot say.
+int blas_threads();
+
 }  // namespace krause
