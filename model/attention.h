@@ -20,6 +20,13 @@ namespace krause {
 at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const at::Tensor& log_sigma, int64_t window, int64_t top_k);
 
+// Per query (B, H, T): its window's K-th largest score minus the (K+1)-th, relative to the K-th
+// (over max(|s_K|, 1)), in the precision of krause_attention_windowed (fp64 for fp64 inputs);
+// +inf where the window holds K keys or fewer. Where it is within rounding, which of the two
+// keys top-K keeps depends on how the scores were rounded.
+at::Tensor krause_kth_gap(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma,
+                          int64_t window, int64_t top_k);
+
 // The specification: dense T x T scores, causal and window masks, top-K, softmax. Tests only.
 at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& log_sigma, int64_t window, int64_t top_k);

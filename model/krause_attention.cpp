@@ -104,11 +104,19 @@ at::Tensor krause_decode_ring(const at::Tensor& q, const at::Tensor& ring_keys,
     return at::matmul(w, values.to(w.scalar_type()));
 }
 
-at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                     const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
-    check_qkv(q, k, v, log_sigma, window, top_k);
+namespace {
+
+// Queries in blocks of Q = W against the keys from W - 1 before a block's first query to its
+// last, L = Q + W - 1 of them: the scores (B, H, nb, Q, L), which of them lie in their query's
+// causal window, and the value rows of each block.
+struct WindowBlocks {
+    at::Tensor scores, valid, v_blocks;
+    int64_t T_padded;
+};
+
+WindowBlocks window_blocks(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& log_sigma, int64_t window) {
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
-    // Block of Q queries sees keys from W-1 before its first query to its last: L = Q + W - 1.
     const int64_t w = std::min(window, T);
     const int64_t Q = w;
     const int64_t n_blocks = (T + Q - 1) / Q;
@@ -123,17 +131,42 @@ at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, c
     const auto k_blocks = pad_keys(k).unfold(2, L, Q).transpose(-1, -2);  // (B, H, nb, L, D)
     const auto v_blocks = pad_keys(v).unfold(2, L, Q).transpose(-1, -2);  // (B, H, nb, L, D)
 
-    const auto scores = krause_scores(q_blocks, k_blocks, log_sigma);  // (B, H, nb, Q, L)
-
     const auto idx_opts = q.options().dtype(at::kLong);
     const auto block = at::arange(n_blocks, idx_opts).view({n_blocks, 1, 1});
     const auto query = block * Q + at::arange(Q, idx_opts).view({1, Q, 1});          // i
     const auto key = block * Q + at::arange(L, idx_opts).view({1, 1, L}) - (w - 1);   // j
     const auto valid = key.ge(0).logical_and(key.le(query)).logical_and(key.gt(query - window));
+    return {krause_scores(q_blocks, k_blocks, log_sigma), valid, v_blocks, T_padded};
+}
 
-    const auto weights = at::softmax(keep_top_k(scores, valid, top_k), -1);
-    const auto out = at::matmul(weights, v_blocks.to(weights.scalar_type()));  // (B, H, nb, Q, D)
-    return out.reshape({B, H, T_padded, D}).narrow(2, 0, T).to(v.scalar_type());
+}  // namespace
+
+at::Tensor krause_attention_windowed(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& log_sigma, int64_t window, int64_t top_k) {
+    check_qkv(q, k, v, log_sigma, window, top_k);
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+    const WindowBlocks w = window_blocks(q, k, v, log_sigma, window);
+    const auto weights = at::softmax(keep_top_k(w.scores, w.valid, top_k), -1);
+    const auto out = at::matmul(weights, w.v_blocks.to(weights.scalar_type()));  // (B, H, nb, Q, D)
+    return out.reshape({B, H, w.T_padded, D}).narrow(2, 0, T).to(v.scalar_type());
+}
+
+at::Tensor krause_kth_gap(const at::Tensor& q, const at::Tensor& k, const at::Tensor& log_sigma,
+                          int64_t window, int64_t top_k) {
+    check_qkv(q, k, k, log_sigma, window, top_k);
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2);
+    const WindowBlocks w = window_blocks(q, k, k, log_sigma, window);
+    const auto masked = w.scores.masked_fill(w.valid.logical_not(), kNegInf);
+    const int64_t L = masked.size(-1);
+    if (top_k >= L) {
+        return at::full({B, H, T}, std::numeric_limits<double>::infinity(), masked.options());
+    }
+    const auto top = std::get<0>(masked.topk(top_k + 1, -1, /*largest=*/true, /*sorted=*/true));
+    const auto kth = top.select(-1, top_k - 1), next = top.select(-1, top_k);  // (B, H, nb, Q)
+    auto gap = (kth - next) / kth.abs().clamp_min(1.0);
+    // inf where the window holds K keys or fewer (then next, or both, are -inf): no choice.
+    gap = gap.masked_fill(next.isinf(), std::numeric_limits<double>::infinity());
+    return gap.reshape({B, H, w.T_padded}).narrow(2, 0, T);
 }
 
 at::Tensor krause_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -95,6 +95,56 @@ INSTANTIATE_TEST_SUITE_P(OddShapes, KrauseCpu,
                                            Case{2, 4, 120, 32, 64,
                                                 48}));  // the mnist-small shape, shorter
 
+// krause_kth_gap against the sorted scores of every window, in fp64, with windows shorter than
+// K + 1 (no choice: inf) at the start.
+TEST(KrauseKthGap, EqualsTheGapOfTheSortedWindowScores) {
+    const Case c{2, 3, 40, 8, 7, 3};
+    const auto in = draw(c, at::kDouble, fresh_seed());
+    const auto gap = krause_kth_gap(in.q, in.k, in.log_sigma, c.W, c.K);
+    ASSERT_EQ(gap.sizes(), (std::vector<int64_t>{c.B, c.H, c.T}));
+    const auto scores = krause_scores(in.q, in.k, in.log_sigma);  // (B, H, T, T)
+    for (int64_t b = 0; b < c.B; ++b) {
+        for (int64_t h = 0; h < c.H; ++h) {
+            for (int64_t i = 0; i < c.T; ++i) {
+                const int64_t lo = std::max<int64_t>(0, i - c.W + 1), n = i - lo + 1;
+                const double got = gap[b][h][i].item<double>();
+                if (n <= c.K) {
+                    EXPECT_TRUE(std::isinf(got) && got > 0) << "query " << i;
+                    continue;
+                }
+                const auto row = std::get<0>(scores[b][h][i].narrow(0, lo, n).sort(0, true));
+                const double kth = row[c.K - 1].item<double>(), next = row[c.K].item<double>();
+                EXPECT_NEAR(got, (kth - next) / std::max(std::abs(kth), 1.0), 1e-12)
+                    << "query " << i;
+            }
+        }
+    }
+}
+
+// Where a query's K-th and (K+1)-th scores agree to fp32 rounding, the fused loops and the ATen
+// path may keep different keys; the rule leaves such queries out. These inputs (the bench's
+// shape) hold such queries: before they were left out, dk was off by 5.7e-5 against a bound of
+// 9e-7 and d log_sigma by 7.7e-4 against 3.0e-4.
+TEST(KrauseCpuPaths, NearTiesAtTheKthPlaceAreLeftOutOfTheRule) {
+    const Case c{4, 4, 784, 32, 64, 48};
+    at::manual_seed(69);
+    Inputs in;
+    in.q = at::randn({c.B, c.H, c.T, c.D});
+    in.k = at::randn({c.B, c.H, c.T, c.D});
+    in.v = at::randn({c.B, c.H, c.T, c.D});
+    in.log_sigma = at::full({c.H}, std::log(2.5));
+    in.dout = at::randn({c.B, c.H, c.T, c.D});
+    const auto gap = krause_kth_gap(in.q.to(at::kDouble), in.k.to(at::kDouble),
+                                    in.log_sigma.to(at::kDouble), c.W, c.K);
+    if (gap.min().item<double>() > 1e-7) {
+        GTEST_SKIP() << "this LibTorch draws other numbers for the seed: no near tie to test";
+    }
+    const auto checks =
+        check_krause_fused(in.q, in.k, in.v, in.log_sigma, in.dout, c.W, c.K, KernelOptions{});
+    ASSERT_EQ(checks.size(), 5u);
+    for (const auto& check : checks) EXPECT_TRUE(check.ok()) << describe(checks);
+}
+
 // Packed heads (the model's layout) give what the separate tensors give, bit for bit, and so
 // does the no-grad path (evaluation) against the autograd one.
 TEST(KrauseCpuPaths, PackedHeadsAndNoGradMatchTheSeparateTensors) {
