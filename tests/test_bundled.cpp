@@ -79,6 +79,7 @@ TEST(BundledModel, RegistryDescribesTheFilesThatShip) {
         EXPECT_GT(m.bpd_predicted, 0);
         EXPECT_GT(m.bpd_bound, m.bpd_all) << "the bound is the measured figure plus a margin";
         EXPECT_GT(m.grid_seconds, 0);
+        EXPECT_TRUE(m.grid_measured) << m.name << ": every shipped model's grid time is measured";
         EXPECT_GE(m.bound_images, 1);
     }
 }

@@ -85,6 +85,8 @@ std::vector<BundledModel> read_registry() {
             m.bpd_bound = e.at("bpd_bound").get<double>();
             m.bound_images = e.value("bpd_images", m.bound_images);
             m.seq_len = preset(m.preset).seq_len();
+            m.grid_seconds = e.value("cpu_grid_seconds", 0.0);
+            m.grid_measured = m.grid_seconds > 0;
             const auto path = root / "models" / m.file;
             std::error_code ec;
             if (fs::is_regular_file(path, ec)) {
@@ -93,7 +95,8 @@ std::vector<BundledModel> read_registry() {
             }
             models.push_back(std::move(m));
         }
-        // The CPU cost of a step grows with the parameters, of a grid with T as well.
+        // Models without a measurement of their own: the CPU cost of a step grows with the
+        // parameters, of a grid with T as well.
         const auto& timing = j.at("cpu_grid_seconds");
         const auto reference = timing.at("model").get<std::string>();
         const double seconds = timing.at("seconds").get<double>();
@@ -101,6 +104,7 @@ std::vector<BundledModel> read_registry() {
             if (ref.name != reference || ref.parameters == 0) continue;
             const double per_unit = seconds / static_cast<double>(ref.parameters * ref.seq_len);
             for (auto& m : models) {
+                if (m.grid_measured) continue;
                 m.grid_seconds = per_unit * static_cast<double>(m.parameters * m.seq_len);
             }
             break;

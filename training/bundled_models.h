@@ -22,9 +22,11 @@ struct BundledModel {
     int64_t bound_images = 32;  // fewer for the costly models, so the CPU test stays short
     int64_t parameters = 0;    // counted from the file's header; 0 when it is missing
     int64_t seq_len = 0;       // T, from the preset
-    // Seconds to sample a 4x4 grid on 2 CPU threads, scaled by parameters x T from the registry's
-    // measurement on its reference model; 0 when a count is unknown.
+    // Seconds to sample a 4x4 grid on 2 CPU threads: the registry's measurement of this model
+    // (grid_measured), else scaled by parameters x T from its reference model's; 0 when a count
+    // is unknown.
     double grid_seconds = 0;
+    bool grid_measured = false;
 };
 
 // Every entry of the registry, present or not, in its order; empty when there is no registry.
