@@ -81,7 +81,7 @@ std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tenso
     const double ambiguous = type == at::kDouble ? 1e-12 : 1e-5;  // of the K-th score
     const auto unsure =
         krause_kth_gap(wide[0], wide[1], wide[3], window, top_k).lt(ambiguous).unsqueeze(-1);
-    const auto g = dout.masked_fill(unsure.to(dout.device()), 0.0);
+    const auto g = dout.masked_fill(unsure, 0.0);
     const auto exact = value_and_grads(windowed, wide, g.to(at::kDouble));
     auto aten = value_and_grads(windowed, inputs, g);
     auto mine = value_and_grads(fused, inputs, g);

@@ -15,8 +15,6 @@
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -343,13 +341,8 @@ TEST(Trainer, TimeBudgetSetsTheStepCountFromTimedSteps) {
 // The threads option reaches a pthreads OpenBLAS too, whose pool LibTorch's thread count leaves
 // alone: LibTorch's workers beside a pool of the default size take the cores from each other.
 TEST(Trainer, ThreadsOptionLimitsOpenBlasToo) {
-    using SetThreads = void (*)(int);
-    const auto set_blas =
-        reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (set_blas == nullptr || blas_threads() == 0) {
-        GTEST_SKIP() << "the BLAS behind LibTorch here is not OpenBLAS";
-    }
-    set_blas(2);
+    if (blas_threads() == 0) GTEST_SKIP() << "the BLAS behind LibTorch here is not OpenBLAS";
+    set_compute_threads(2);
     ASSERT_EQ(blas_threads(), 2);
     const auto data = fake_mnist_dir();
     const TempDir out("threads");

@@ -76,30 +76,37 @@ bool try_start(Start start, std::string* error) {
 // has no such set: that folder becomes the studio's, so that Complete, Inspect and Dynamics find
 // the images the model trains on. A data folder that already has the set is left as it is.
 void adopt_training_folder(StudioState& state, const std::string& spec) {
-    const size_t colon = spec.find(':');
-    if (colon == std::string::npos) return;
-    const std::string kind = spec.substr(0, colon), dir = spec.substr(colon + 1);
+    if (spec.find(':') == std::string::npos) return;  // read from the studio's folder already
+    DatasetSpec data;
     try {
-        const DatasetKind k = parse_dataset_kind(kind);
-        if (!data_dir_for(state, to_string(k)).empty() || !dataset_files_present(k, dir)) return;
+        data = parse_dataset_spec(spec);  // KIND:DIR: no search
     } catch (const std::exception&) {
         return;  // the run itself reports a bad spec
     }
+    if (!data_dir_for(state, to_string(data.kind)).empty() ||
+        !dataset_files_present(data.kind, data.dir)) {
+        return;
+    }
     std::string error;
-    if (set_data_folder(state, dir, &error)) {
+    if (set_data_folder(state, data.dir, &error)) {
         state.folders.message = "data folder " + state.folders.root + " (from the training run)";
     }
 }
 
 }  // namespace
 
+const BundledModel* bundled_in(const StudioState& state, const ModelSlot& slot) {
+    if (!slot.loaded()) return nullptr;
+    for (const BundledModel& m : state.bundled) {
+        if (!m.path.empty() && m.path == slot.summary.path) return &m;
+    }
+    return nullptr;
+}
+
 std::vector<const BundledModel*> bundled_twins(const StudioState& state) {
     std::vector<const BundledModel*> twins;
-    if (!state.model.loaded()) return twins;
-    const auto open = std::find_if(state.bundled.begin(), state.bundled.end(), [&](const auto& m) {
-        return !m.path.empty() && m.path == state.model.summary.path;
-    });
-    if (open == state.bundled.end()) return twins;
+    const BundledModel* open = bundled_in(state, state.model);
+    if (open == nullptr) return twins;
     for (const BundledModel& m : state.bundled) {
         if (!m.path.empty() && m.data == open->data && m.preset == open->preset &&
             m.attention != open->attention) {

@@ -18,6 +18,8 @@ void update_studio(StudioState& state);
 int data_page_size();
 
 void open_model(StudioState& state, ModelSlot& slot, const std::string& path);
+// The bundled model that `slot` holds, or null.
+const BundledModel* bundled_in(const StudioState& state, const ModelSlot& slot);
 // The bundled models (present on this machine) that differ from the open one only in their
 // attention: its twins, which the Compare panel offers first.
 std::vector<const BundledModel*> bundled_twins(const StudioState& state);

@@ -38,10 +38,11 @@ void draw_bundled_picker(StudioState& state) {
     ImGui::TableSetupColumn("test bits/dim (T / T-1)");
     ImGui::TableSetupColumn("4x4 grid on 2 CPU cores");
     ImGui::TableHeadersRow();
+    const BundledModel* open_bundled = bundled_in(state, state.model);
     for (const BundledModel& m : state.bundled) {
         ImGui::TableNextRow();
         ImGui::TableNextColumn();
-        const bool open = state.model.loaded() && state.model.summary.path == m.path;
+        const bool open = &m == open_bundled;
         if (ImGui::Selectable(m.name.c_str(), open, ImGuiSelectableFlags_SpanAllColumns)) {
             open_model(state, state.model, m.path);
         }

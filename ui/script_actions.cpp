@@ -233,7 +233,6 @@ ScriptStart data_fetch_stop(StudioState& state, const Words&) {
     return {};
 }
 
-
 // A bundled model by name, into the main slot or the Compare panel's.
 ScriptStart open_named_bundled(StudioState& state, const std::string& name, bool second) {
     std::string names;

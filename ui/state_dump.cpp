@@ -260,9 +260,10 @@ json dump_state(const StudioState& state) {
     j["notice"] = state.notice;
     j["model"] = model_json(state.model);
     j["bundled"] = json::array();
+    const BundledModel* open_bundled = bundled_in(state, state.model);
+    if (open_bundled != nullptr) j["model"]["bundled"] = open_bundled->name;
     for (const auto& m : state.bundled) {
-        const bool open = state.model.loaded() && state.model.summary.path == m.path;
-        if (open) j["model"]["bundled"] = m.name;
+        const bool open = &m == open_bundled;
         j["bundled"].push_back({{"name", m.name}, {"data", m.data}, {"attention", m.attention},
                                 {"preset", m.preset}, {"parameters", m.parameters},
                                 {"bpd", {m.bpd_all, m.bpd_predicted}},
@@ -339,10 +340,8 @@ json dump_state(const StudioState& state) {
     j["compare"]["sample_b"] = samples_json(c.sample_b, c.shown_b);
     j["compare"]["twins"] = json::array();
     for (const BundledModel* m : bundled_twins(state)) j["compare"]["twins"].push_back(m->name);
-    for (const auto& m : state.bundled) {
-        if (c.model.loaded() && c.model.summary.path == m.path) {
-            j["compare"]["model"]["bundled"] = m.name;
-        }
+    if (const BundledModel* second = bundled_in(state, c.model)) {
+        j["compare"]["model"]["bundled"] = second->name;
     }
 
     j["train"] = train_json(state.train);
