@@ -112,7 +112,8 @@ __host__ __device__ constexpr int group_words(int D, int capacity, int warps) {
 // distances (a thread reads whole key rows, so a warp reads 32 consecutive rows at once), the
 // group selects the top-K, then lanes own head dims for the weighted sum of values (a warp reads
 // each of its value rows once, coalesced) and the warps of a group add their sums.
-template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector>
+template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector,
+          int kD>
 __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     krause_decode_kernel(const DecodeParams<scalar_t, cache_t, out_t> p) {
     using Group = std::conditional_t<kGroupWarps == 1, WarpGroup, BlockGroup<kGroupWarps>>;
@@ -124,6 +125,9 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     const int bh = blockIdx.x * kGroupsPerBlock + g;
     if (bh >= p.BH) return;  // whole groups only: no barrier spans two groups
     const Group group(words, reals);
+    // The head size: fixed at compile time for the common sizes (kD > 0, equal to p.D), so the
+    // loops over the dims unroll and their addresses are constants; else read from p.
+    const int D = kD > 0 ? kD : p.D;
     const int r = group.rank(), warp = r / 32, lane = r % 32;
     const int n_valid = p.position != nullptr ? min(static_cast<int>(*p.position) + 1, p.S)
                                               : p.n_valid;
@@ -132,36 +136,39 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
                        : *p.position + 1 > p.S ? static_cast<int>((*p.position + 1) % p.S)
                                                : 0;
     const int top_k = min(p.top_k, n_valid);
-    float* group_shared = shared + g * group_words(p.D, p.capacity, kGroupWarps);
+    float* group_shared = shared + g * group_words(D, p.capacity, kGroupWarps);
     unsigned* select_words = reinterpret_cast<unsigned*>(group_shared);  // (kSelectWords)
     float* q = group_shared + kSelectWords;  // (D)
-    float* w = q + p.D;             // (n_valid) scores, then weights
+    float* w = q + D;               // (n_valid) scores, then weights
     float* part = w + p.capacity;   // (kGroupWarps, D), several warps only
     const int h = bh % p.H;
     const float log_sigma = p.log_sigma != nullptr ? p.log_sigma[h]
                                                    : static_cast<float>(p.log_sigma_typed[h]);
     const float coef = 0.5f * expf(-2.f * log_sigma);  // 1 / (2 sigma^2)
-    cache_t* keys = p.keys + static_cast<int64_t>(bh) * p.S * p.D;
-    cache_t* values = p.values + static_cast<int64_t>(bh) * p.S * p.D;
-    const int64_t row = (bh / p.H) * p.row_stride + (bh % p.H) * p.D;
+    cache_t* keys = p.keys + static_cast<int64_t>(bh) * p.S * D;
+    cache_t* values = p.values + static_cast<int64_t>(bh) * p.S * D;
+    const int64_t row = (bh / p.H) * p.row_stride + (bh % p.H) * D;
 
     if (p.k_new != nullptr) {
-        const int64_t slot = (*p.position % p.S) * p.D;
-        for (int d = r; d < p.D; d += Group::kSize) {
+        const int64_t slot = (*p.position % p.S) * D;
+        for (int d = r; d < D; d += Group::kSize) {
             keys[slot + d] = to_cache<cache_t>(p.k_new[row + d]);
             values[slot + d] = to_cache<cache_t>(p.v_new[row + d]);
         }
     }
-    for (int d = r; d < p.D; d += Group::kSize) q[d] = to_float(p.q[row + d]);
+    for (int d = r; d < D; d += Group::kSize) q[d] = to_float(p.q[row + d]);
     group.sync();  // orders the stores above before the reads below, within the group
+    // Row pointers advance by a constant step instead of being formed from s at every slot.
+    const int64_t key_step = static_cast<int64_t>(Group::kSize) * D;
+    const cache_t* key = keys + static_cast<int64_t>(r) * D;
 #pragma unroll 4
-    for (int s = r; s < n_valid; s += Group::kSize) {
-        const cache_t* key = keys + static_cast<int64_t>(s) * p.D;
+    for (int s = r; s < n_valid; s += Group::kSize, key += key_step) {
         float acc = 0.f;
         // Blocks of 8 dims are summed apart before they join the running sum, which then
         // rounds an eighth as often.
         if constexpr (kVector) {
-            for (int d = 0; d < p.D; d += 8) {
+#pragma unroll
+            for (int d = 0; d < D; d += 8) {
                 float k8[8];
                 load8(key + d, k8);
                 const float4 qa = *reinterpret_cast<const float4*>(q + d);
@@ -177,7 +184,7 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
                 acc = __fadd_rn(acc, __fadd_rn(__fadd_rn(a, b), __fadd_rn(c, e)));
             }
         } else {
-            for (int d = 0; d < p.D; ++d) {
+            for (int d = 0; d < D; ++d) {
                 const float t = q[d] - to_float(key[d]);
                 acc = __fmaf_rn(t, t, acc);
             }
@@ -190,18 +197,21 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     // Dropped slots weigh exactly 0 and values are finite, so every slot is summed: the loads
     // carry no branch and pipeline. (Listing the kept slots first reads 12% fewer bytes but
     // makes each load wait on an index: slower, measured.)
-    out_t* out = p.out + static_cast<int64_t>(bh) * p.D;
-    if (kVector && 32 % (p.D / 8) == 0) {
+    out_t* out = p.out + static_cast<int64_t>(bh) * D;
+    if (kVector && 32 % (D / 8) == 0) {
         // Lanes own 8 dims of every (32 / (D / 8))-th row of their warp's rows: each load brings
         // 8 or 16 bytes per lane and a warp reads several rows at once; the lanes sharing dims
         // then add their sums.
-        const int chunks = p.D / 8, rows = 32 / chunks;
+        const int chunks = D / 8, rows = 32 / chunks;
         const int rr = lane / chunks, c = lane % chunks;
         float acc[8] = {};
+        const int64_t value_step = static_cast<int64_t>(rows * kGroupWarps) * D;
+        const cache_t* value = values + static_cast<int64_t>(warp * rows + rr) * D + c * 8;
 #pragma unroll 4
-        for (int s = warp * rows + rr; s < n_valid; s += rows * kGroupWarps) {
+        for (int s = warp * rows + rr; s < n_valid;
+             s += rows * kGroupWarps, value += value_step) {
             float v8[8];
-            load8(values + static_cast<int64_t>(s) * p.D + c * 8, v8);
+            load8(value, v8);
             const float ws = w[s];
 #pragma unroll
             for (int i = 0; i < 8; ++i) acc[i] = __fmaf_rn(ws, v8[i], acc[i]);
@@ -216,39 +226,40 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
                 if constexpr (kGroupWarps == 1) {
                     out[c * 8 + i] = static_cast<out_t>(acc[i]);
                 } else {
-                    part[warp * p.D + c * 8 + i] = acc[i];
+                    part[warp * D + c * 8 + i] = acc[i];
                 }
             }
         }
     } else {
-        for (int d0 = 0; d0 < p.D; d0 += 32) {
-            const int d = min(d0 + lane, p.D - 1);
+        for (int d0 = 0; d0 < D; d0 += 32) {
+            const int d = min(d0 + lane, D - 1);
             float acc = 0.f;
 #pragma unroll 8
             for (int s = warp; s < n_valid; s += kGroupWarps) {
-                acc = __fmaf_rn(w[s], to_float(values[static_cast<int64_t>(s) * p.D + d]), acc);
+                acc = __fmaf_rn(w[s], to_float(values[static_cast<int64_t>(s) * D + d]), acc);
             }
-            if (d0 + lane < p.D) {
+            if (d0 + lane < D) {
                 if constexpr (kGroupWarps == 1) {
                     out[d] = static_cast<out_t>(acc);
                 } else {
-                    part[warp * p.D + d] = acc;
+                    part[warp * D + d] = acc;
                 }
             }
         }
     }
     if constexpr (kGroupWarps > 1) {
         __syncthreads();
-        for (int d = r; d < p.D; d += Group::kSize) {
+        for (int d = r; d < D; d += Group::kSize) {
             float sum = part[d];
 #pragma unroll
-            for (int i = 1; i < kGroupWarps; ++i) sum += part[i * p.D + d];
+            for (int i = 1; i < kGroupWarps; ++i) sum += part[i * D + d];
             out[d] = static_cast<out_t>(sum);
         }
     }
 }
 
-template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector>
+template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector,
+          int kD>
 void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t stream) {
     constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
     const int grid = (p.BH + kGroupsPerBlock - 1) / kGroupsPerBlock;
@@ -257,7 +268,7 @@ void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t
     TORCH_CHECK(bytes <= at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin,
                 "krause_decode_cuda: ", p.capacity, " slots of head size ", p.D,
                 " exceed shared memory");
-    auto* kernel = krause_decode_kernel<scalar_t, cache_t, out_t, kGroupWarps, kVector>;
+    auto* kernel = krause_decode_kernel<scalar_t, cache_t, out_t, kGroupWarps, kVector, kD>;
     // Raised per device only when a launch needs more than before: a step being captured into
     // a CUDA graph then makes no calls besides the launch.
     static std::array<std::atomic<size_t>, 64> allowed{};
@@ -284,20 +295,27 @@ int group_warps_for(int64_t queries, int64_t slots) {
 template <typename scalar_t, typename cache_t, typename out_t>
 void dispatch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, int group_warps,
                      cudaStream_t stream) {
-    auto go = [&](auto vector) {
+    // kVector: head dims in blocks of 8; kD: the head size when fixed at compile time (0: any).
+    auto go = [&](auto vector, auto dims) {
         constexpr bool kVector = decltype(vector)::value;
+        constexpr int kD = decltype(dims)::value;
         switch (group_warps) {
-            case 1: launch_decode<scalar_t, cache_t, out_t, 1, kVector>(p, stream); break;
-            case 2: launch_decode<scalar_t, cache_t, out_t, 2, kVector>(p, stream); break;
-            case 4: launch_decode<scalar_t, cache_t, out_t, 4, kVector>(p, stream); break;
-            case 8: launch_decode<scalar_t, cache_t, out_t, 8, kVector>(p, stream); break;
+            case 1: launch_decode<scalar_t, cache_t, out_t, 1, kVector, kD>(p, stream); break;
+            case 2: launch_decode<scalar_t, cache_t, out_t, 2, kVector, kD>(p, stream); break;
+            case 4: launch_decode<scalar_t, cache_t, out_t, 4, kVector, kD>(p, stream); break;
+            case 8: launch_decode<scalar_t, cache_t, out_t, 8, kVector, kD>(p, stream); break;
             default: TORCH_CHECK(false, "krause_decode_cuda: warps per query must be 1, 2, 4 or 8");
         }
     };
-    if (p.D % 8 == 0) {
-        go(std::true_type{});
+    using Any = std::integral_constant<int, 0>;
+    if (p.D == 32) {
+        go(std::true_type{}, std::integral_constant<int, 32>{});
+    } else if (p.D == 64) {
+        go(std::true_type{}, std::integral_constant<int, 64>{});
+    } else if (p.D % 8 == 0) {
+        go(std::true_type{}, Any{});
     } else {
-        go(std::false_type{});
+        go(std::false_type{}, Any{});
     }
 }
 
