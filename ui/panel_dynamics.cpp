@@ -259,6 +259,9 @@ void charts(StudioState& state) {
         options.x_label = "state (0: embedding, l: after block l-1)";
         options.integer_x = true;
         options.y_from_zero = c.from_zero;
+        // Series without a finite value come from a finished run: nothing is coming.
+        options.empty_text =
+            lines.empty() ? dynamics_waiting_text(state) : "no values for this model";
         line_chart(c.title, ImVec2(kChartWidth, 150.0f), lines, options);
     }
 }
@@ -314,9 +317,7 @@ void draw_dynamics_panel(StudioState& state) {
     }
     layer_controls(state, layers);
 
-    const char* waiting = !state.data.error.empty() ? "no test images (see above)"
-                          : state.data.loading       ? "loading the test images ..."
-                                                     : "computing ...";
+    const char* waiting = dynamics_waiting_text(state);
     const bool two = state.compare.model.loaded();
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     const float side = std::max(120.0f, std::min(avail.y - 8, two ? avail.x / 2 - 6 : avail.x));

@@ -95,7 +95,7 @@ void line_chart(const char* id, ImVec2 size, const std::vector<PlotSeries>& seri
         }
     }
     if (!std::isfinite(x_min)) {
-        draw->AddText(ImVec2(p0.x + 8, p0.y + 8), text(), "no data yet");
+        draw->AddText(ImVec2(p0.x + 8, p0.y + 8), text(), options.empty_text.c_str());
         ImGui::PopID();
         return;
     }

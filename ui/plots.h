@@ -24,6 +24,7 @@ struct PlotOptions {
     bool y_from_zero = false;  // include 0 in the y range (fractions, counts)
     bool integer_x = false;    // label x ticks as integers (layers, steps)
     bool log_y = false;        // logarithmic y axis; values <= 0 are left out
+    std::string empty_text = "no data yet";  // shown while no series has a point
 };
 
 // A line chart filling `size`. Hovering shows every series' value at the nearest x.

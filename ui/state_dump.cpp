@@ -353,8 +353,9 @@ json dump_state(const StudioState& state) {
     j["dynamics"] = {{"images", dy.images},        {"layer", dy.layer},
                      {"playing", dy.playing},      {"color", to_string(dy.color)},
                      {"clusters", dy.cluster_fraction}, {"selected", dy.selected},
-                     {"fit_layer", dy.fit_layer},
-                     {"message", dy.message},      {"main", dynamics_run_json(dy.main)},
+                     {"fit_layer", dy.fit_layer},  {"message", dy.message},
+                     {"waiting", dynamics_waiting_text(state)},
+                     {"main", dynamics_run_json(dy.main)},
                      {"second", dynamics_run_json(dy.second)}};
 
     json regions = json::object();

@@ -40,6 +40,12 @@ bool training_running(const StudioState& state) {
     return running(state.train.job);
 }
 
+const char* dynamics_waiting_text(const StudioState& state) {
+    return !state.data.error.empty() ? "no test images (see above)"
+           : state.data.loading      ? "loading the test images ..."
+                                     : "computing ...";
+}
+
 bool any_job_running(const StudioState& state) {
     bool any = state.retired.size() > 0;
     for_each_job(state, [&](const auto& job) { any = any || running(job); });

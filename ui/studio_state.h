@@ -313,5 +313,7 @@ void for_each_job(const StudioState& s, Visit&& visit) {
 
 bool any_job_running(const StudioState& state);
 bool training_running(const StudioState& state);
+// What the Dynamics tab's particle boxes and charts say while a run has nothing to show.
+const char* dynamics_waiting_text(const StudioState& state);
 
 }  // namespace krause::ui
