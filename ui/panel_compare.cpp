@@ -103,9 +103,12 @@ void draw_compare_panel(StudioState& state) {
     CompareState& c = state.compare;
     second_model_controls(state);
     if (!state.model.loaded() || !c.model.loaded()) {
-        ImGui::TextWrapped(
-            "Open a model in the Model panel and a second one here to compare "
-            "them on the same image and pixel.");
+        ImGui::TextWrapped("%s", !state.model.loaded()
+                                     ? "Open a model in the Model panel and a second one here "
+                                       "to compare them on the same image and pixel."
+                                     : "Open a second model above (a path, a recent file, a "
+                                       "bundled model or a twin) to compare it with the open "
+                                       "one on the same image and pixel.");
         return;
     }
     model_line(c.model.summary);
