@@ -6,20 +6,29 @@
 
 namespace krause {
 
+namespace {
+
+// An OpenBLAS function by name where LibTorch's BLAS is a pthreads OpenBLAS, else null. Looked
+// up at run time, as the BLAS behind LibTorch varies.
+template <typename F>
+F openblas_function(const char* name) {
+    return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
 void set_compute_threads(int threads) {
     if (threads <= 0) return;
     at::set_num_threads(threads);
     // A pthreads OpenBLAS keeps its own pool of one worker per core, which at::set_num_threads
-    // leaves alone. Looked up at run time, as the BLAS behind LibTorch varies.
-    using SetThreads = void (*)(int);
-    auto* symbol = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-    if (auto set_blas = reinterpret_cast<SetThreads>(symbol)) set_blas(threads);
+    // leaves alone.
+    if (auto set_blas = openblas_function<void (*)(int)>("openblas_set_num_threads")) {
+        set_blas(threads);
+    }
 }
 
 int blas_threads() {
-    using GetThreads = int (*)();
-    auto* symbol = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
-    const auto get_blas = reinterpret_cast<GetThreads>(symbol);
+    const auto get_blas = openblas_function<int (*)()>("openblas_get_num_threads");
     return get_blas != nullptr ? get_blas() : 0;
 }
 

@@ -202,7 +202,8 @@ void series_of(const DynamicsRun& run, const char* label, ImU32 color,
     out->push_back(std::move(s));
 }
 
-void charts(StudioState& state) {
+// `waiting`: what an empty chart says while its run has nothing to show.
+void charts(StudioState& state, const char* waiting) {
     DynamicsState& dy = state.dynamics;
     struct Chart {
         const char* title;
@@ -260,8 +261,7 @@ void charts(StudioState& state) {
         options.integer_x = true;
         options.y_from_zero = c.from_zero;
         // Series without a finite value come from a finished run: nothing is coming.
-        options.empty_text =
-            lines.empty() ? dynamics_waiting_text(state) : "no values for this model";
+        options.empty_text = lines.empty() ? waiting : "no values for this model";
         line_chart(c.title, ImVec2(kChartWidth, 150.0f), lines, options);
     }
 }
@@ -357,7 +357,7 @@ void draw_dynamics_panel(StudioState& state) {
     ImGui::TableNextColumn();
     ImGui::BeginChild("dynamics_charts", ImVec2(0, 0));
     const ImVec2 chart_origin = ImGui::GetCursorScreenPos();
-    charts(state);
+    charts(state, waiting);
     record_region(state, "dynamics_charts",
                   ImVec4(chart_origin.x, chart_origin.y, kChartWidth, 4 * 150.0f));
     ImGui::EndChild();
