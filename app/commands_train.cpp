@@ -42,7 +42,7 @@ void run_train(const OptionFlags& flags) {
     ProgressPrinter progress("training");
     size_t evals_seen = 0;
     std::string last_status;
-    bool schedule_shown = false;
+    bool schedule_shown = false, data_shown = false;
     const auto last = run_job(*job, [&](const TrainSnapshot& s) {
         if (!root) return;
         while (evals_seen < s.test_curve.size()) {
@@ -60,6 +60,8 @@ void run_train(const OptionFlags& flags) {
         // Phase changes worth a line of their own; the final status is printed below.
         if (s.status != last_status && s.status == "loading data") progress.message(s.status);
         last_status = s.status;
+        if (!s.data.empty() && !data_shown) progress.message(s.data);
+        data_shown = !s.data.empty();
         if (!s.schedule.empty() && !schedule_shown) progress.message(s.schedule);
         schedule_shown = !s.schedule.empty();
         if (s.progress.total > 0 && s.step > 0) {

@@ -335,6 +335,34 @@ DatasetKind parse_dataset_kind(const std::string& name) {
         "': expected one of mnist, fashion-mnist (fashion_mnist), cifar10 (cifar-10)");
 }
 
+int64_t official_size(DatasetKind kind, Split split) {
+    if (split == Split::Test) return 10000;
+    return kind == DatasetKind::Cifar10 ? 50000 : 60000;
+}
+
+namespace {
+
+std::string grouped(int64_t n) {  // 8068 -> "8,068"
+    std::string digits = std::to_string(n), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string describe_loaded(const DatasetSpec& spec, int64_t n_train, int64_t n_test,
+                            int64_t train_limit) {
+    const int64_t official = official_size(spec.kind, Split::Train);
+    const int64_t asked = train_limit > 0 ? std::min(train_limit, official) : official;
+    std::string line = to_string(spec.kind) + " from " + spec.dir + ": " + grouped(n_train) +
+                       " training images";
+    if (n_train < asked) line += " (its official files hold " + grouped(official) + ")";
+    return line + " and " + grouped(n_test) + " test images";
+}
+
 std::string default_subdir(DatasetKind kind) {
     switch (kind) {
         case DatasetKind::Mnist:

@@ -54,6 +54,16 @@ struct Dataset {
     const uint8_t* image(int64_t i) const { return tokens.data() + i * seq_len(); }
 };
 
+// The images in a split's official files: 60,000 (MNIST, Fashion-MNIST) or 50,000 (CIFAR-10) for
+// training, 10,000 for testing.
+int64_t official_size(DatasetKind kind, Split split);
+
+// One line on what a training run loaded, e.g. "cifar10 from /data/cifar-10: 8,068 training
+// images (its official files hold 50,000) and 500 test images". The official count is named when
+// the folder held fewer training images than were asked for (train_limit, 0 = all).
+std::string describe_loaded(const DatasetSpec& spec, int64_t n_train, int64_t n_test,
+                            int64_t train_limit);
+
 // limit: load at most this many images (0 = all). Headers, sizes and labels are still validated in
 // full.
 Dataset load_dataset(const DatasetSpec& spec, Split split, int64_t limit = 0);

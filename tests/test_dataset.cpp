@@ -216,6 +216,27 @@ TEST(DatasetSpec, FashionMnistFoundWithoutPath) {
 
 // ---- generated IDX files ----
 
+TEST(DatasetSpec, LoadedDataDescribedWithTheOfficialCountWhenShort) {
+    EXPECT_EQ(official_size(DatasetKind::Cifar10, Split::Train), 50000);
+    EXPECT_EQ(official_size(DatasetKind::FashionMnist, Split::Train), 60000);
+    EXPECT_EQ(official_size(DatasetKind::Mnist, Split::Test), 10000);
+    const DatasetSpec cifar{DatasetKind::Cifar10, "/d/cifar-10"};
+    EXPECT_EQ(describe_loaded(cifar, 8068, 500, 0),
+              "cifar10 from /d/cifar-10: 8,068 training images (its official files hold 50,000) "
+              "and 500 test images");
+    // Fewer images because fewer were asked for: nothing is missing.
+    EXPECT_EQ(describe_loaded(cifar, 1000, 10000, 1000),
+              "cifar10 from /d/cifar-10: 1,000 training images and 10,000 test images");
+    EXPECT_EQ(describe_loaded(cifar, 900, 10000, 1000),
+              "cifar10 from /d/cifar-10: 900 training images (its official files hold 50,000) "
+              "and 10,000 test images");
+    const DatasetSpec mnist{DatasetKind::Mnist, "m"};
+    EXPECT_EQ(describe_loaded(mnist, 60000, 10000, 0),
+              "mnist from m: 60,000 training images and 10,000 test images");
+    EXPECT_EQ(describe_loaded(mnist, 60000, 10000, 100000),
+              "mnist from m: 60,000 training images and 10,000 test images");
+}
+
 TEST(IdxLoader, GzippedAndPlainGiveTheSameData) {
     TempDir a, b, c;
     write_idx_split(a, 12, true, false);
@@ -499,6 +520,9 @@ TEST(RealData, CifarPartialBatches) {
     const int64_t train_total = std::accumulate(counts.begin(), counts.end(), int64_t{0});
     ASSERT_EQ(train.size(), train_total);
     ASSERT_EQ(test.size(), records("test_batch"));
+    // A training run says how much of the official set the folder holds.
+    EXPECT_NE(describe_loaded(spec, train.size(), test.size(), 0).find("official files hold"),
+              std::string::npos);
     EXPECT_EQ(Bytes(train.labels.begin(), train.labels.begin() + 10),
               (Bytes{6, 9, 9, 4, 1, 1, 2, 7, 8, 3}));
     EXPECT_EQ(Bytes(test.labels.begin(), test.labels.begin() + 10),

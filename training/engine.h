@@ -145,6 +145,7 @@ struct TrainSnapshot {
     Images preview;                            // samples drawn at the last evaluation
     std::string checkpoint;                    // the newest checkpoint written
     std::string status;                        // one line for the user
+    std::string data;      // what was loaded: the data set, its folder, the image counts
     std::string schedule;  // with a time budget: the step count it gave and why, once timed
 };
 std::unique_ptr<Job<TrainSnapshot>> start_training(TrainConfig config);

@@ -21,14 +21,8 @@ namespace {
 constexpr double kCpuFlopsPerCore = 8e10;
 
 int64_t train_images(const std::string& data) {
-    const std::string kind = data.substr(0, data.find(':'));
-    // Training split sizes; partial copies only make the estimate pessimistic.
-    switch (parse_dataset_kind(kind)) {
-        case DatasetKind::Cifar10: return 50000;
-        case DatasetKind::Mnist:
-        case DatasetKind::FashionMnist: return 60000;
-    }
-    return 60000;
+    // Partial copies only make the estimate pessimistic.
+    return official_size(parse_dataset_kind(data.substr(0, data.find(':'))), Split::Train);
 }
 
 }  // namespace

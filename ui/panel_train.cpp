@@ -215,6 +215,7 @@ void run_view(StudioState& state) {
         run_progress(t);
         run_figures(*live, t.view);
         if (!live->status.empty()) ImGui::TextWrapped("%s", live->status.c_str());
+        if (!live->data.empty()) ImGui::TextWrapped("%s", live->data.c_str());
         if (!live->schedule.empty()) ImGui::TextWrapped("%s", live->schedule.c_str());
         if (!live->checkpoint.empty()) {
             ImGui::Text("checkpoint: %s", live->checkpoint.c_str());

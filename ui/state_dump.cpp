@@ -197,6 +197,7 @@ json train_json(const TrainState& t) {
         j["checkpoint"] = s.checkpoint;
         j["status"] = s.status;
         j["schedule"] = s.schedule;
+        j["data"] = s.data;
     }
     return j;
 }
