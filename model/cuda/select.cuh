@@ -171,10 +171,14 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     float sum = 0.f;
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) sum += fast_exp(score(m) - mx);
-    const double lse = static_cast<double>(mx) + log(static_cast<double>(warp_sum(sum)));
+    // lse = mx + log(sum) as an fp32 pair: mx is exact, log(sum) (sum in [1, W]) one fp32 log,
+    // and the pair holds their sum exactly (a two-sum), so its error is the fp32 log's, below the
+    // rounding of the fp32 sum itself (an fp64 log of that sum added no accuracy, only fp64 work).
+    const float log_sum = logf(warp_sum(sum));
     RowStats row;
-    row.lse_hi = static_cast<float>(lse);
-    row.lse_lo = static_cast<float>(lse - static_cast<double>(row.lse_hi));
+    row.lse_hi = __fadd_rn(mx, log_sum);
+    const float part = __fsub_rn(row.lse_hi, mx);
+    row.lse_lo = __fadd_rn(__fsub_rn(mx, __fsub_rn(row.lse_hi, part)), __fsub_rn(log_sum, part));
     // Without selection t = 0, below every real key; every slot r < W passes r <= r_last where no
     // tie was broken.
     row.tau = t;
