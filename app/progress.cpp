@@ -51,8 +51,12 @@ void ProgressPrinter::message(const std::string& line) {
     if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
     std::fprintf(stderr, "%s\n", line.c_str());
     drawn_ = false;
-    last_ = std::chrono::steady_clock::now() - std::chrono::hours(1);
-    last_done_ = -1;
+    // A terminal's bar, cleared for the line, is drawn again at the next update; a log keeps
+    // its last progress line above the message, so that one is not written twice.
+    if (tty_) {
+        last_ = std::chrono::steady_clock::now() - std::chrono::hours(1);
+        last_done_ = -1;
+    }
 }
 
 void ProgressPrinter::finish() {

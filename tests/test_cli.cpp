@@ -57,6 +57,17 @@ TEST_F(Cli, InitTrainEvalSampleCompleteInspect) {
                    dir_);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("finished at step 6"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("data: mnist from " + data_ +
+                         ": 64 training images (its official files hold 60,000) and 8 test "
+                         "images\n"),
+              std::string::npos)
+        << r.err;
+    // Without a terminal, progress is a log: each line once, the last one too (an evaluation's
+    // line printed after it does not repeat it).
+    const std::string last_line = "training 100% 6/6 steps";
+    const auto first = r.err.find(last_line);
+    ASSERT_NE(first, std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(last_line, first + 1), std::string::npos) << r.err;
     EXPECT_EQ(png_size(dir_ + "/run/samples-6.png"), std::make_pair(57, 57));
     const std::string ckpt = "run/checkpoint.safetensors";
 
