@@ -11,8 +11,9 @@ namespace krause::fused {
 // - the kept keys as a threshold on the order keys of the scores: every key above tau, and of
 //   the keys equal to tau those in window slots up to r_last (ties keep the oldest keys first).
 //   The backward recomputes each score bit for bit and applies the same test;
-// - the log-sum-exp of the kept scores as an fp32 pair hi + lo (about 48 bits). One fp32 lse of
-//   |lse| ~ 20 would scale every p of a row by a common 1 +- 1e-6, and d log_sigma, a sum of
+// - the log-sum-exp of the kept scores as an fp32 pair hi + lo: the row maximum (exact) plus the
+//   log of the kept scores' sum, added without rounding. One fp32 lse of |lse| ~ 20 would add
+//   its own rounding, a common factor 1 +- 1e-6 on every p of a row, and d log_sigma, a sum of
 //   ds * s in which sum_j ds_ij cancels to ~0, would amplify that by |s|.
 struct RowStats {
     float lse_hi, lse_lo;
