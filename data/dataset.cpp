@@ -354,13 +354,18 @@ std::string grouped(int64_t n) {  // 8068 -> "8,068"
 }  // namespace
 
 std::string describe_loaded(const DatasetSpec& spec, int64_t n_train, int64_t n_test,
-                            int64_t train_limit) {
-    const int64_t official = official_size(spec.kind, Split::Train);
-    const int64_t asked = train_limit > 0 ? std::min(train_limit, official) : official;
-    std::string line = to_string(spec.kind) + " from " + spec.dir + ": " + grouped(n_train) +
-                       " training images";
-    if (n_train < asked) line += " (its official files hold " + grouped(official) + ")";
-    return line + " and " + grouped(n_test) + " test images";
+                            int64_t train_limit, int64_t test_limit) {
+    auto images = [&](int64_t n, int64_t limit, Split split) {
+        const int64_t official = official_size(spec.kind, split);
+        const int64_t asked = limit > 0 ? std::min(limit, official) : official;
+        std::string text =
+            grouped(n) + (split == Split::Train ? " training images" : " test images");
+        if (n < asked) text += " (of " + grouped(official) + " in the official files)";
+        return text;
+    };
+    return to_string(spec.kind) + " from " + spec.dir + ": " +
+           images(n_train, train_limit, Split::Train) + " and " +
+           images(n_test, test_limit, Split::Test);
 }
 
 std::string default_subdir(DatasetKind kind) {

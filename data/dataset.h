@@ -59,10 +59,10 @@ struct Dataset {
 int64_t official_size(DatasetKind kind, Split split);
 
 // One line on what a training run loaded, e.g. "cifar10 from /data/cifar-10: 8,068 training
-// images (its official files hold 50,000) and 500 test images". The official count is named when
-// the folder held fewer training images than were asked for (train_limit, 0 = all).
+// images (of 50,000 in the official files) and 500 test images". A split's official count is
+// named when the folder held fewer images than were asked for (the limits, 0 = all).
 std::string describe_loaded(const DatasetSpec& spec, int64_t n_train, int64_t n_test,
-                            int64_t train_limit);
+                            int64_t train_limit, int64_t test_limit);
 
 // limit: load at most this many images (0 = all). Headers, sizes and labels are still validated in
 // full.

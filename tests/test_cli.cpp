@@ -58,7 +58,7 @@ TEST_F(Cli, InitTrainEvalSampleCompleteInspect) {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("finished at step 6"), std::string::npos) << r.out;
     EXPECT_NE(r.err.find("data: mnist from " + data_ +
-                         ": 64 training images (its official files hold 60,000) and 8 test "
+                         ": 64 training images (of 60,000 in the official files) and 8 test "
                          "images\n"),
               std::string::npos)
         << r.err;

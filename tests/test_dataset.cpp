@@ -221,19 +221,22 @@ TEST(DatasetSpec, LoadedDataDescribedWithTheOfficialCountWhenShort) {
     EXPECT_EQ(official_size(DatasetKind::FashionMnist, Split::Train), 60000);
     EXPECT_EQ(official_size(DatasetKind::Mnist, Split::Test), 10000);
     const DatasetSpec cifar{DatasetKind::Cifar10, "/d/cifar-10"};
-    EXPECT_EQ(describe_loaded(cifar, 8068, 500, 0),
-              "cifar10 from /d/cifar-10: 8,068 training images (its official files hold 50,000) "
-              "and 500 test images");
+    EXPECT_EQ(describe_loaded(cifar, 8068, 500, 0, 500),
+              "cifar10 from /d/cifar-10: 8,068 training images (of 50,000 in the official "
+              "files) and 500 test images");
+    EXPECT_EQ(describe_loaded(cifar, 8068, 1017, 0, 0),
+              "cifar10 from /d/cifar-10: 8,068 training images (of 50,000 in the official "
+              "files) and 1,017 test images (of 10,000 in the official files)");
     // Fewer images because fewer were asked for: nothing is missing.
-    EXPECT_EQ(describe_loaded(cifar, 1000, 10000, 1000),
+    EXPECT_EQ(describe_loaded(cifar, 1000, 10000, 1000, 0),
               "cifar10 from /d/cifar-10: 1,000 training images and 10,000 test images");
-    EXPECT_EQ(describe_loaded(cifar, 900, 10000, 1000),
-              "cifar10 from /d/cifar-10: 900 training images (its official files hold 50,000) "
-              "and 10,000 test images");
+    EXPECT_EQ(describe_loaded(cifar, 900, 16, 1000, 16),
+              "cifar10 from /d/cifar-10: 900 training images (of 50,000 in the official files) "
+              "and 16 test images");
     const DatasetSpec mnist{DatasetKind::Mnist, "m"};
-    EXPECT_EQ(describe_loaded(mnist, 60000, 10000, 0),
+    EXPECT_EQ(describe_loaded(mnist, 60000, 10000, 0, 0),
               "mnist from m: 60,000 training images and 10,000 test images");
-    EXPECT_EQ(describe_loaded(mnist, 60000, 10000, 100000),
+    EXPECT_EQ(describe_loaded(mnist, 60000, 10000, 100000, 20000),
               "mnist from m: 60,000 training images and 10,000 test images");
 }
 
@@ -521,7 +524,7 @@ TEST(RealData, CifarPartialBatches) {
     ASSERT_EQ(train.size(), train_total);
     ASSERT_EQ(test.size(), records("test_batch"));
     // A training run says how much of the official set the folder holds.
-    EXPECT_NE(describe_loaded(spec, train.size(), test.size(), 0).find("official files hold"),
+    EXPECT_NE(describe_loaded(spec, train.size(), test.size(), 0, 0).find("of 50,000 in the"),
               std::string::npos);
     EXPECT_EQ(Bytes(train.labels.begin(), train.labels.begin() + 10),
               (Bytes{6, 9, 9, 4, 1, 1, 2, 7, 8, 3}));

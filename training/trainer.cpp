@@ -129,7 +129,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, JobContext<TrainSnapshot>& j
     const Dataset train_set = load_dataset(spec_, Split::Train, config_.train_limit);
     const Dataset test_set = load_dataset(spec_, Split::Test, config_.eval_limit);
     snap_.data = "data: " + describe_loaded(spec_, train_set.size(), test_set.size(),
-                                            config_.train_limit);
+                                            config_.train_limit, config_.eval_limit);
     comm_ = Communicator::connect(env_, device_);
     root_ = comm_->is_root();
     const ResumeState resumed =
