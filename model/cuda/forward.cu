@@ -32,12 +32,16 @@ __device__ __forceinline__ void top_k_query(const ForwardParams<scalar_t>& p, in
                                             float* slot0, int m_stride, Put put) {
     const int lo = max(0, p.W - 1 - i);
     RowStats stats;
-    if (p.W <= 4 * 32) {
-        stats = top_k_softmax<4>(slot0, m_stride, lo, p.W, p.K, put);
+    if (lo == 0 && p.W == 4 * 32) {
+        stats = top_k_softmax<4, true>(slot0, m_stride, lo, p.W, p.K, put);
+    } else if (lo == 0 && p.W == 8 * 32) {
+        stats = top_k_softmax<8, true>(slot0, m_stride, lo, p.W, p.K, put);
+    } else if (p.W <= 4 * 32) {
+        stats = top_k_softmax<4, false>(slot0, m_stride, lo, p.W, p.K, put);
     } else if (p.W <= 8 * 32) {
-        stats = top_k_softmax<8>(slot0, m_stride, lo, p.W, p.K, put);
+        stats = top_k_softmax<8, false>(slot0, m_stride, lo, p.W, p.K, put);
     } else {
-        stats = top_k_softmax<0>(slot0, m_stride, lo, p.W, p.K, put);
+        stats = top_k_softmax<0, false>(slot0, m_stride, lo, p.W, p.K, put);
     }
     if (p.lse != nullptr && threadIdx.x % 32 == 0) {
         const int64_t row = static_cast<int64_t>(bh) * p.T + i;

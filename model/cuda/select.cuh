@@ -55,15 +55,17 @@ __device__ __forceinline__ float kept_pair_ds(float s, float dp, float delta, fl
 // lowest r first), hands each slot's probability (0 where dropped) to put(m, p) and returns the
 // row's RowStats (the same in every lane). kSlots > 0 caches the window in kSlots registers per
 // lane (W <= 32 * kSlots), and reads the scores before any put; kSlots = 0 re-reads them from
-// memory for any W, where dropped ones become -inf.
-template <int kSlots, typename Put>
+// memory for any W, where dropped ones become -inf. kWhole says that every slot holds a key
+// (lo = 0 and W = 32 * kSlots, most queries of a long sequence): no slot is tested.
+template <int kSlots, bool kWhole, typename Put>
 __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int top_k, Put put) {
+    static_assert(!kWhole || kSlots > 0, "a whole window is cached");
     const int lane = threadIdx.x % 32;
     const int n_slots = kSlots > 0 ? kSlots : (W + 31) / 32;
     float cache[kSlots > 0 ? kSlots : 1] = {};
     auto in_window = [&](int m) {
         const int r = lane + 32 * m;
-        return r >= lo && r < W;
+        return kWhole || (r >= lo && r < W);
     };
     auto score = [&](int m) -> float {
         if constexpr (kSlots > 0) {
@@ -105,35 +107,39 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) {
         const unsigned u = key(m);
-        if (u != 0u) {
+        if (kWhole || u != 0u) {
             lo_key = min(lo_key, u);
             hi_key = max(hi_key, u);
         }
     }
     lo_key = warp_min(lo_key);
     hi_key = warp_max(hi_key);
+    // When the keys >= t are exactly K, every one of them is kept and no tie is broken; else the
+    // keys equal to t are kept oldest first (lowest slot) until K are kept. Under selection the
+    // keys >= t are exactly K only where the search stopped there: a search that runs to the
+    // last bit ends at the K-th largest key with more keys equal to it than are kept, and one
+    // that never moves t keeps all W - lo > K keys >= t.
     unsigned t = 0;
-    int at_least_t = W - lo;  // #{key >= t}: every key while t lies below them all
+    bool exact = !select;
     if (select) {
         t = hi_key;
         if (lo_key != hi_key) {
             const int top = 31 - __clz(lo_key ^ hi_key);
             t = hi_key & ~((2u << top) - 1u);
-            for (int bit = top; bit >= 0; --bit) {
-                const unsigned cand = t | 1u << bit;
+            for (unsigned bit = 1u << top; bit != 0u; bit >>= 1) {
+                const unsigned cand = t | bit;
                 const int n = warp_sum(count_at_least(cand));
                 if (n >= top_k) {
                     t = cand;
-                    at_least_t = n;
-                    if (n == top_k) break;
+                    if (n == top_k) {
+                        exact = true;
+                        break;
+                    }
                 }
             }
         }
     }
 
-    // When the keys >= t are exactly K, every one of them is kept and no tie is broken; else the
-    // keys equal to t are kept oldest first (lowest slot) until K are kept.
-    const bool exact = !select || at_least_t == top_k;
     unsigned last_tie = 0;  // 1 + the slot of the last kept tie, in the lane that holds it
     auto keep_score = [&](int m, bool keep) {  // a dropped key's score becomes -inf
         const float s = keep ? score(m) : -INFINITY;
@@ -147,7 +153,7 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
 #pragma unroll
         for (int m = 0; m < n_slots; ++m) {
             const unsigned u = key(m);
-            keep_score(m, u != 0u && u >= t);
+            keep_score(m, (kWhole || u != 0u) && u >= t);
         }
     } else {
         int above = 0;
@@ -188,7 +194,7 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     for (int m = 0; m < n_slots; ++m) {
         const int r = lane + 32 * m;
         const float s = score(m);
-        if (r < W) put(m, probability(s, row.lse_hi, row.lse_lo));
+        if (kWhole || r < W) put(m, probability(s, row.lse_hi, row.lse_lo));
     }
     return row;
 }
