@@ -92,8 +92,20 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     };
     auto count_at_least = [&](unsigned cand) {
         int n = 0;
+        if constexpr (kSlots > 0) {
+            // key + (2^32 - cand) carries out exactly when key >= cand (cand > 0 in the search,
+            // and empty slots hold key 0, which never carries): an add that sets the carry and
+            // an add of the carry to the count, two instructions a key.
+            const unsigned minus_cand = 0u - cand;
 #pragma unroll
-        for (int m = 0; m < n_slots; ++m) n += key(m) >= cand;
+            for (int m = 0; m < kSlots; ++m) {
+                asm("{\n\t.reg .u32 sum;\n\tadd.cc.u32 sum, %1, %2;\n\taddc.u32 %0, %0, 0;\n\t}"
+                    : "+r"(n)
+                    : "r"(keys[m]), "r"(minus_cand));
+            }
+        } else {
+            for (int m = 0; m < n_slots; ++m) n += key(m) >= cand;
+        }
         return n;
     };
 
