@@ -346,6 +346,15 @@ __device__ __forceinline__ void start_rows_bf16(uint16_t* __restrict__ dst,
         // product per call instead of one per copy).
         const uint16_t* from = src + static_cast<int64_t>(row0 + row) * stride + d;
         const int64_t step = static_cast<int64_t>(kRowStep) * stride;
+        if (row0 >= 0 && row0 + kRows <= T && D == kD) {
+            // Every row and dim of the chunk is in (most chunks of a long sequence): no tests.
+#pragma unroll
+            for (int n = 0; n < kPer; ++n) {
+                copy_async<16>(dst + (row + n * kRowStep) * (kD + kMmaPad) + d, from + n * step,
+                               true);
+            }
+            return;
+        }
 #pragma unroll
         for (int n = 0; n < kPer; ++n) {
             const int r = row0 + row + n * kRowStep;
