@@ -184,7 +184,7 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
         row["train_batch"] = B;
         row["train_step_ms"] = t;
         row["train_images_per_s"] = B / (t / 1000.0);
-        row["train_peak_gib"] = peak_memory_gib(device);
+        if (device.is_cuda()) row["train_peak_gib"] = peak_memory_gib(device);  // GPU only
         const double peak = peak_bf16_flops(device);
         if (peak > 0) row["train_mfu"] = flops * B / (t / 1000.0) / peak;
     }
@@ -357,8 +357,8 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
     nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B},
                           {"H", H}, {"T", T}, {"D", D}, {"W", config.window},
                           {"K", config.top_k}, {"dtype", cuda ? "bf16" : "fp32"},
-                          {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd},
-                          {"peak_gib", peak_memory_gib(device)}};
+                          {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd}};
+    if (device.is_cuda()) row["peak_gib"] = peak_memory_gib(device);  // the allocator's, GPU only
     if (!validated.empty()) row["validated"] = validated;
     if (attention == "krause" || attention == "krause-ref") {
         row["path"] = path_name(krause_path(kernels, q, config.window));
@@ -383,19 +383,27 @@ void add_op_ratios(nlohmann::json& ops) {
     }
 }
 
+// Prints the run's tables, each only where the run measured it; a figure the run did not
+// measure (a part not asked for, GPU memory on the CPU) shows as "-".
 // extra_precisions: the sampling precisions after the first, one column each.
 void print_table(const nlohmann::json& result, const std::vector<std::string>& extra_precisions) {
     fmt::print("device: {}   date: {}   repeats: {} (median)\n", result["device"].get<std::string>(),
                result["date"].get<std::string>(), result["repeats"].get<int>());
-    fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}", "preset",
-               "attention", "batch", "train img/s", "peak GiB", "MFU", "fwd b", "fwd img/s",
-               "smp b", "sample im/s");
-    for (const auto& p : extra_precisions) fmt::print(" {:>11}", p + " im/s");
-    fmt::print("\n");
     auto num = [](const nlohmann::json& r, const char* key, const char* format) -> std::string {
         if (!r.contains(key)) return "-";
         return fmt::format(fmt::runtime(format), r[key].get<double>());
     };
+    auto count = [](const nlohmann::json& r, const char* key) -> std::string {
+        return r.contains(key) ? std::to_string(r[key].get<int64_t>()) : "-";
+    };
+    bool extrapolated = false;
+    if (!result["models"].empty()) {
+        fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}", "preset",
+                   "attention", "batch", "train img/s", "peak GiB", "MFU", "fwd b", "fwd img/s",
+                   "smp b", "sample im/s");
+        for (const auto& p : extra_precisions) fmt::print(" {:>11}", p + " im/s");
+        fmt::print("\n");
+    }
     for (const auto& r : result["models"]) {
         if (r.contains("error")) {
             fmt::print("{:<8} {:<11} failed: {}\n", r["preset"].get<std::string>(),
@@ -403,12 +411,13 @@ void print_table(const nlohmann::json& result, const std::vector<std::string>& e
             continue;
         }
         const std::string star = r.value("sample_extrapolated", false) ? "*" : "";
+        extrapolated = extrapolated || !star.empty();
         fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}",
                    r["preset"].get<std::string>(), r["attention"].get<std::string>(),
-                   r.value("train_batch", 0), num(r, "train_images_per_s", "{:.1f}"),
+                   count(r, "train_batch"), num(r, "train_images_per_s", "{:.1f}"),
                    num(r, "train_peak_gib", "{:.2f}"), num(r, "train_mfu", "{:.3f}"),
-                   r.value("forward_batch", 0), num(r, "forward_images_per_s", "{:.1f}"),
-                   r.value("sample_batch", 0), num(r, "sample_images_per_s", "{:.2f}") + star);
+                   count(r, "forward_batch"), num(r, "forward_images_per_s", "{:.1f}"),
+                   count(r, "sample_batch"), num(r, "sample_images_per_s", "{:.2f}") + star);
         for (const auto& p : extra_precisions) {
             const auto key = "sample_" + p + "_images_per_s";
             fmt::print(" {:>11}", r.contains(key) ? num(r, key.c_str(), "{:.2f}") + star : "-");
@@ -429,17 +438,17 @@ void print_table(const nlohmann::json& result, const std::vector<std::string>& e
                 continue;
             }
             fmt::print("{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10.3f} "
-                       "{:>10.3f} {:>9.2f} {:>7} {:>7}\n",
+                       "{:>10.3f} {:>9} {:>7} {:>7}\n",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
                        r["D"].get<int64_t>(), r["W"].get<int64_t>(), r["K"].get<int64_t>(),
                        r["dtype"].get<std::string>(),
                        r["fwd_ms"].get<double>(), r["fwd_bwd_ms"].get<double>(),
-                       r["peak_gib"].get<double>(), num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
+                       num(r, "peak_gib", "{:.2f}"), num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
                        num(r, "fwd_bwd_ms_over_flash-window", "{:.2f}"));
         }
     }
-    fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");
+    if (extrapolated) fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");
     // What validation measured before timing: each fused result's error against fp64 and the
     // bound of the tests' rule (twice the ATen path's error plus a floor).
     for (const char* part : {"models", "ops"}) {

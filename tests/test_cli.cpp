@@ -141,6 +141,53 @@ TEST_F(Cli, BenchTimesTheOpAtAChosenWindowAndTopK) {
     }
 }
 
+// The tables show what the run measured: an op-only run prints no model table and no sampling
+// note; the CPU does not measure peak memory, so it is "-" in the tables and absent from the
+// JSON, as are the batches of parts not run; a shortened sampling run carries its note.
+TEST_F(Cli, BenchTablesShowOnlyWhatTheRunMeasured) {
+    const auto npos = std::string::npos;
+    const std::string op = "bench --what op --preset mnist-tiny --attention krause --device cpu "
+                           "--op-batch 1 --repeats 1 --warmup 0";
+    auto r = krause_cli(op, dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("attention op"), npos) << r.out;
+    EXPECT_EQ(r.out.find("train img/s"), npos) << r.out;
+    EXPECT_EQ(r.out.find("extrapolated"), npos) << r.out;
+    r = krause_cli(op + " --json", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(nlohmann::json::parse(r.out)["ops"].at(0).contains("peak_gib")) << r.out;
+
+    const std::string train = "bench --what train --preset mnist-tiny --attention krause "
+                              "--device cpu --batch 1 --repeats 1 --warmup 0";
+    r = krause_cli(train, dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::vector<std::string> fields;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("mnist-tiny", 0) != 0) continue;
+        std::istringstream words(line);
+        for (std::string w; words >> w;) fields.push_back(w);
+    }
+    // preset, attention, batch, train img/s, peak GiB, MFU, fwd b, fwd img/s, smp b, sample
+    ASSERT_EQ(fields.size(), 10u) << r.out;
+    EXPECT_EQ(fields[2], "1") << r.out;
+    EXPECT_EQ(fields[4], "-") << r.out;
+    EXPECT_EQ(fields[6], "-") << r.out;
+    EXPECT_EQ(fields[8], "-") << r.out;
+    EXPECT_EQ(r.out.find("extrapolated"), npos) << r.out;
+    r = krause_cli(train + " --json", dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto row = nlohmann::json::parse(r.out)["models"].at(0);
+    EXPECT_GT(row["train_images_per_s"].get<double>(), 0.0) << row;
+    EXPECT_FALSE(row.contains("train_peak_gib")) << row;
+
+    r = krause_cli("bench --what sample --preset mnist-tiny --attention krause --device cpu "
+                   "--sample-batch 1 --sample-tokens 3 --repeats 1 --warmup 0",
+                   dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("extrapolated"), npos) << r.out;
+}
+
 // Sampling at several precisions: the first is the row's figure, each further one its own where
 // it applies (fp8 rings need Krause on a GPU, so on the CPU the default's fp8 is not timed).
 TEST_F(Cli, BenchSamplesAtEachListedPrecision) {
