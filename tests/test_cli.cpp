@@ -141,6 +141,18 @@ TEST_F(Cli, BenchTimesTheOpAtAChosenWindowAndTopK) {
     }
 }
 
+// Without --preset a GPU times the paper's presets and a CPU the small MNIST model, where the
+// paper's shapes would take minutes a row.
+TEST_F(Cli, BenchOnTheCpuTimesTheSmallModelByDefault) {
+    const auto r = krause_cli("bench --what op --attention krause --device cpu --op-batch 1 "
+                              "--repeats 1 --warmup 0 --json",
+                              dir_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto rows = nlohmann::json::parse(r.out)["ops"];
+    ASSERT_EQ(rows.size(), 1u) << r.out;
+    EXPECT_EQ(rows.at(0)["preset"], "mnist-small") << r.out;
+}
+
 // The tables show what the run measured: an op-only run prints no model table and no sampling
 // note; the CPU does not measure peak memory, so it is "-" in the tables and absent from the
 // JSON, as are the batches of parts not run; a shortened sampling run carries its note.
