@@ -385,8 +385,9 @@ void add_op_ratios(nlohmann::json& ops) {
 
 // Prints the run's tables, each only where the run measured it; a figure the run did not
 // measure (a part not asked for, GPU memory on the CPU) shows as "-".
-// extra_precisions: the sampling precisions after the first, one column each.
-void print_table(const nlohmann::json& result, const std::vector<std::string>& extra_precisions) {
+// extra_precisions: the sampling precisions after the first, one column each where a row has
+// a figure for it (fp8 rings: none on a CPU).
+void print_table(const nlohmann::json& result, std::vector<std::string> extra_precisions) {
     fmt::print("device: {}   date: {}   repeats: {} (median)\n", result["device"].get<std::string>(),
                result["date"].get<std::string>(), result["repeats"].get<int>());
     auto num = [](const nlohmann::json& r, const char* key, const char* format) -> std::string {
@@ -396,9 +397,19 @@ void print_table(const nlohmann::json& result, const std::vector<std::string>& e
     auto count = [](const nlohmann::json& r, const char* key) -> std::string {
         return r.contains(key) ? std::to_string(r[key].get<int64_t>()) : "-";
     };
+    auto any_row = [](const nlohmann::json& rows, const std::string& key) {
+        return std::any_of(rows.begin(), rows.end(),
+                           [&](const nlohmann::json& r) { return r.contains(key); });
+    };
+    extra_precisions.erase(
+        std::remove_if(extra_precisions.begin(), extra_precisions.end(),
+                       [&](const std::string& p) {
+                           return !any_row(result["models"], "sample_" + p + "_images_per_s");
+                       }),
+        extra_precisions.end());
     bool extrapolated = false;
     if (!result["models"].empty()) {
-        fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}", "preset",
+        fmt::print("{:<13} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}", "preset",
                    "attention", "batch", "train img/s", "peak GiB", "MFU", "fwd b", "fwd img/s",
                    "smp b", "sample im/s");
         for (const auto& p : extra_precisions) fmt::print(" {:>11}", p + " im/s");
@@ -406,13 +417,13 @@ void print_table(const nlohmann::json& result, const std::vector<std::string>& e
     }
     for (const auto& r : result["models"]) {
         if (r.contains("error")) {
-            fmt::print("{:<8} {:<11} failed: {}\n", r["preset"].get<std::string>(),
+            fmt::print("{:<13} {:<11} failed: {}\n", r["preset"].get<std::string>(),
                        r["attention"].get<std::string>(), r["error"].get<std::string>());
             continue;
         }
         const std::string star = r.value("sample_extrapolated", false) ? "*" : "";
         extrapolated = extrapolated || !star.empty();
-        fmt::print("{:<8} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}",
+        fmt::print("{:<13} {:<11} {:>6} {:>11} {:>9} {:>7} {:>6} {:>11} {:>7} {:>11}",
                    r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                    count(r, "train_batch"), num(r, "train_images_per_s", "{:.1f}"),
                    num(r, "train_peak_gib", "{:.2f}"), num(r, "train_mfu", "{:.3f}"),
@@ -424,28 +435,34 @@ void print_table(const nlohmann::json& result, const std::vector<std::string>& e
         }
         fmt::print("\n");
     }
+    // The ratio columns where the run had a yardstick (sdpa, flash-window: GPU only).
+    const bool ratios = any_row(result["ops"], "fwd_bwd_ms_over_sdpa") ||
+                        any_row(result["ops"], "fwd_bwd_ms_over_flash-window");
     if (!result["ops"].empty()) {
         fmt::print(
-            "\nattention op, forward and forward + backward (f+b over this run's yardsticks):\n"
-            "{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10} {:>10} {:>9} {:>7} "
-            "{:>7}\n",
-            "preset", "attention", "B", "H", "T", "D", "W", "K", "dtype", "fwd ms", "f+b ms",
-            "peak GiB", "/sdpa", "/flashW");
+            "\nattention op, forward and forward + backward{}:\n"
+            "{:<13} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10} {:>10} {:>9}",
+            ratios ? " (f+b over this run's yardsticks)" : "", "preset", "attention", "B", "H",
+            "T", "D", "W", "K", "dtype", "fwd ms", "f+b ms", "peak GiB");
+        fmt::print("{}\n", ratios ? fmt::format(" {:>7} {:>7}", "/sdpa", "/flashW") : "");
         for (const auto& r : result["ops"]) {
             if (r.contains("error")) {
-                fmt::print("{:<8} {:<12} failed: {}\n", r["preset"].get<std::string>(),
+                fmt::print("{:<13} {:<12} failed: {}\n", r["preset"].get<std::string>(),
                            r["attention"].get<std::string>(), r["error"].get<std::string>());
                 continue;
             }
-            fmt::print("{:<8} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10.3f} "
-                       "{:>10.3f} {:>9} {:>7} {:>7}\n",
+            fmt::print("{:<13} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10.3f} "
+                       "{:>10.3f} {:>9}",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
                        r["D"].get<int64_t>(), r["W"].get<int64_t>(), r["K"].get<int64_t>(),
-                       r["dtype"].get<std::string>(),
-                       r["fwd_ms"].get<double>(), r["fwd_bwd_ms"].get<double>(),
-                       num(r, "peak_gib", "{:.2f}"), num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
-                       num(r, "fwd_bwd_ms_over_flash-window", "{:.2f}"));
+                       r["dtype"].get<std::string>(), r["fwd_ms"].get<double>(),
+                       r["fwd_bwd_ms"].get<double>(), num(r, "peak_gib", "{:.2f}"));
+            if (ratios) {
+                fmt::print(" {:>7} {:>7}", num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
+                           num(r, "fwd_bwd_ms_over_flash-window", "{:.2f}"));
+            }
+            fmt::print("\n");
         }
     }
     if (extrapolated) fmt::print("(* sampling extrapolated from a timed prefix of each image)\n");

@@ -155,7 +155,8 @@ TEST_F(Cli, BenchOnTheCpuTimesTheSmallModelByDefault) {
 
 // The tables show what the run measured: an op-only run prints no model table and no sampling
 // note; the CPU does not measure peak memory, so it is "-" in the tables and absent from the
-// JSON, as are the batches of parts not run; a shortened sampling run carries its note.
+// JSON, as are the batches of parts not run; a shortened sampling run carries its note; columns
+// no row can fill on a CPU (fp8 sampling, the GPU yardsticks' ratios) are left out.
 TEST_F(Cli, BenchTablesShowOnlyWhatTheRunMeasured) {
     const auto npos = std::string::npos;
     const std::string op = "bench --what op --preset mnist-tiny --attention krause --device cpu "
@@ -165,6 +166,7 @@ TEST_F(Cli, BenchTablesShowOnlyWhatTheRunMeasured) {
     EXPECT_NE(r.out.find("attention op"), npos) << r.out;
     EXPECT_EQ(r.out.find("train img/s"), npos) << r.out;
     EXPECT_EQ(r.out.find("extrapolated"), npos) << r.out;
+    EXPECT_EQ(r.out.find("/sdpa"), npos) << r.out;
     r = krause_cli(op + " --json", dir_);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_FALSE(nlohmann::json::parse(r.out)["ops"].at(0).contains("peak_gib")) << r.out;
@@ -198,6 +200,8 @@ TEST_F(Cli, BenchTablesShowOnlyWhatTheRunMeasured) {
                    dir_);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("extrapolated"), npos) << r.out;
+    EXPECT_NE(r.out.find("sample im/s"), npos) << r.out;
+    EXPECT_EQ(r.out.find("fp8 im/s"), npos) << r.out;  // the default lists fp8: GPU only
 }
 
 // Sampling at several precisions: the first is the row's figure, each further one its own where
