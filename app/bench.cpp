@@ -149,7 +149,8 @@ nlohmann::json bench_model(const BenchOptions& o, const std::string& preset_name
     }
     const int64_t big = preset_name == "mnist" ? 64 : 32;
     const int64_t B = o.train_batch > 0 ? o.train_batch : (cuda ? big : 8);
-    const auto images = at::randint(0, 256, {B, T}, at::TensorOptions().device(device).dtype(at::kLong));
+    const auto images =
+        at::randint(0, 256, {B, T}, at::TensorOptions().device(device).dtype(at::kLong));
     const double flops = training_flops_per_image(config);
     row["train_flops_per_image"] = flops;
 
@@ -388,8 +389,9 @@ void add_op_ratios(nlohmann::json& ops) {
 // extra_precisions: the sampling precisions after the first, one column each where a row has
 // a figure for it (fp8 rings: none on a CPU).
 void print_table(const nlohmann::json& result, std::vector<std::string> extra_precisions) {
-    fmt::print("device: {}   date: {}   repeats: {} (median)\n", result["device"].get<std::string>(),
-               result["date"].get<std::string>(), result["repeats"].get<int>());
+    fmt::print("device: {}   date: {}   repeats: {} (median)\n",
+               result["device"].get<std::string>(), result["date"].get<std::string>(),
+               result["repeats"].get<int>());
     auto num = [](const nlohmann::json& r, const char* key, const char* format) -> std::string {
         if (!r.contains(key)) return "-";
         return fmt::format(fmt::runtime(format), r[key].get<double>());
@@ -472,7 +474,8 @@ void print_table(const nlohmann::json& result, std::vector<std::string> extra_pr
         for (const auto& r : result[part]) {
             if (r.contains("validated")) {
                 fmt::print("validated {} {} {}: {}\n", r["preset"].get<std::string>(),
-                           r["attention"].get<std::string>(), part == std::string("ops") ? "op" : "model",
+                           r["attention"].get<std::string>(),
+                           part == std::string("ops") ? "op" : "model",
                            r["validated"].get<std::string>());
             }
         }
