@@ -221,17 +221,18 @@ struct Shape {
 };
 
 // The scores of query q against n keys, key_row(j) for j = 0 .. n - 1:
-// -||q - k||^2 / (2 sigma^2). Returns whether any is NaN.
+// -||q - k||^2 / (2 sigma^2). Returns whether any is NaN, found by a pass of its own over the
+// scores (which vectorises) rather than a flag in the score loop, which the compiler kept in
+// memory: a store per key.
 template <typename T, typename KeyRow>
 bool scores_of(const T* q, int64_t n, KeyRow key_row, int64_t D, T coef, T* s) {
-    bool nan = false;
     for (int64_t j = 0; j < n; ++j) {
         // + 0 turns the -0 of a zero distance into +0, which the order keys need (-0 == +0).
-        const T x = -coef * squared_distance(q, key_row(j), D) + T(0);
-        nan = nan || std::isnan(x);
-        s[j] = x;
+        s[j] = -coef * squared_distance(q, key_row(j), D) + T(0);
     }
-    return nan;
+    int nan = 0;
+    for (int64_t j = 0; j < n; ++j) nan |= s[j] != s[j];
+    return nan != 0;
 }
 
 // A row's buffers, one set per thread.
