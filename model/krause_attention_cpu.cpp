@@ -235,6 +235,63 @@ bool scores_of(const T* q, int64_t n, KeyRow key_row, int64_t D, T coef, T* s) {
     return nan != 0;
 }
 
+// A slice's keys transposed, kt[d * T + j] = k_j[d], so that one vector load brings dim d of
+// consecutive keys.
+template <typename T>
+void transpose_keys(const Rows<const T>& k, int64_t b, int64_t h, int64_t T_len, int64_t D,
+                    T* kt) {
+    for (int64_t j = 0; j < T_len; ++j) {
+        const T* row = k.row(b, h, j);
+        for (int64_t d = 0; d < D; ++d) kt[d * T_len + j] = row[d];
+    }
+}
+
+// scores_of for keys lo .. lo + n - 1 of a slice held transposed (kt, T_len keys a dim): a
+// vector of keys at a time, each lane forming its key's distance with the partial sums, the
+// order and the roundings of squared_distance (eight sums over the dims d = l mod 8, added in
+// the same tree, then the tail), so every score has the bits scores_of gives; the remaining
+// keys take scores_of. Where scores_of sums each key across a vector and then within it, a
+// chain of dependent additions per key, this adds whole vectors.
+template <typename T, typename KeyRow>
+bool scores_of_transposed(const T* q, const T* kt, int64_t T_len, int64_t lo, int64_t n,
+                          KeyRow key_row, int64_t D, T coef, T* s) {
+    using V = typename Vector32<T>::type;
+    constexpr int64_t kLanes = 32 / sizeof(T);
+    // Dim d of keys j .. j + kLanes - 1 into x (a copy: no vector crosses a call, whose ABI
+    // would differ between the two compiled copies).
+    auto load = [&](int64_t d, int64_t j, V& x) {
+        std::memcpy(&x, kt + d * T_len + lo + j, sizeof(V));
+    };
+    const int64_t d8 = D - D % 8;
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes) {
+        V acc[8] = {};
+        for (int64_t d = 0; d < d8; d += 8) {
+            for (int l = 0; l < 8; ++l) {
+                V k;
+                load(d + l, j, k);
+                const V t = q[d + l] - k;
+                acc[l] += t * t;
+            }
+        }
+        V tail = {};
+        for (int64_t d = d8; d < D; ++d) {
+            V k;
+            load(d, j, k);
+            const V t = q[d] - k;
+            tail += t * t;
+        }
+        const V dist = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                       ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+        const V x = -coef * dist + T(0);  // + 0: the -0 of a zero distance becomes +0
+        std::memcpy(s + j, &x, sizeof(V));
+    }
+    scores_of(q, n - j, [&](int64_t x) { return key_row(j + x); }, D, coef, s + j);
+    int nan = 0;
+    for (int64_t x = 0; x < n; ++x) nan |= s[x] != s[x];
+    return nan != 0;
+}
+
 // A row's buffers, one set per thread.
 template <typename T>
 struct RowScratch {
@@ -340,14 +397,17 @@ template <typename T>
 void forward_slices(const ForwardArgs<T>& a, int64_t begin, int64_t end) {
     const Shape& sh = a.sh;
     RowScratch<T> scratch(sh.W);
+    std::vector<T> kt(sh.D * sh.T);
     for (int64_t bh = begin; bh < end; ++bh) {
         const int64_t b = bh / sh.H, h = bh % sh.H;
+        transpose_keys(a.k, b, h, sh.T, sh.D, kt.data());
         for (int64_t i = 0; i < sh.T; ++i) {
             const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
             const int64_t row = bh * sh.T + i;
-            const bool nan = scores_of(
-                a.q.row(b, h, i), n, [&](int64_t j) { return a.k.row(b, h, lo + j); }, sh.D,
-                a.coef[h], scratch.s.data());
+            const bool nan = scores_of_transposed(
+                a.q.row(b, h, i), kt.data(), sh.T, lo, n,
+                [&](int64_t j) { return a.k.row(b, h, lo + j); }, sh.D, a.coef[h],
+                scratch.s.data());
             const RowStats<T> stats = attend_row(
                 scratch, n, sh.K, nan, [&](int64_t j) { return a.v.row(b, h, lo + j); }, sh.D,
                 a.out.row(b, h, i));
@@ -408,10 +468,11 @@ struct BackwardArgs {
 template <typename T>
 void backward_slices(const BackwardArgs<T>& a, int64_t begin, int64_t end) {
     const Shape& sh = a.sh;
-    std::vector<T> s(sh.W), p(sh.W), dp(sh.W), dq(sh.D);
+    std::vector<T> s(sh.W), p(sh.W), dp(sh.W), dq(sh.D), kt(sh.D * sh.T);
     std::vector<int64_t> kept(sh.W);
     for (int64_t bh = begin; bh < end; ++bh) {
         const int64_t b = bh / sh.H, h = bh % sh.H;
+        transpose_keys(a.k, b, h, sh.T, sh.D, kt.data());
         const T two_coef = 2 * a.coef[h];
         double dls = 0.0;
         for (int64_t i = 0; i < sh.T; ++i) {
@@ -419,9 +480,9 @@ void backward_slices(const BackwardArgs<T>& a, int64_t begin, int64_t end) {
             const int64_t row = bh * sh.T + i;
             const T* qi = a.q.row(b, h, i);
             const T* gi = a.dout.row(b, h, i);
-            scores_of(
-                qi, n, [&](int64_t j) { return a.k.row(b, h, lo + j); }, sh.D, a.coef[h],
-                s.data());
+            scores_of_transposed(
+                qi, kt.data(), sh.T, lo, n, [&](int64_t j) { return a.k.row(b, h, lo + j); },
+                sh.D, a.coef[h], s.data());
             const Selection<T> sel{a.row_t[row], a.row_quota[row]};
             const int64_t n_kept = kept_keys(s.data(), n, sel, kept.data());
             T delta = 0;
