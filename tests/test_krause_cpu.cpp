@@ -278,6 +278,29 @@ TEST(KrauseCpuDecode, MatchesTheAtenStep) {
     }
 }
 
+// The forward forms a vector of keys' scores at a time (the keys held transposed), a decoding
+// step one key at a time: with the same partial sums in the same order, the forward's last row
+// and the step over the same keys agree bit for bit, head sizes with a tail of dims beyond a
+// multiple of eight included.
+TEST(KrauseCpuDecode, StepEqualsTheForwardsLastRowBitForBit) {
+    for (const int64_t D : {16, 37}) {
+        const uint64_t seed = fresh_seed();
+        SCOPED_TRACE(::testing::Message() << "D" << D << " seed " << seed);
+        auto gen = at::detail::createCPUGenerator(seed);
+        const int64_t T = 20, S = 24, K = 7;  // the ring not yet wrapped: slot j holds key j
+        const auto q = at::randn({2, 3, T, D}, gen, at::kFloat);
+        const auto keys = at::randn({2, 3, S, D}, gen, at::kFloat);
+        const auto values = at::randn({2, 3, S, D}, gen, at::kFloat);
+        const auto ls = at::rand({3}, gen, at::kFloat) * 0.8 + 0.3;
+        auto first = [&](const at::Tensor& x) { return x.narrow(2, 0, T).contiguous(); };
+        const auto out = krause_attention_cpu(q, first(keys), first(values), ls, S, K);
+        const auto step = krause_decode_ring_cpu(q.narrow(2, T - 1, 1).contiguous(), keys,
+                                                 values, T - 1, ls, K);
+        const auto last = out.narrow(2, T - 1, 1);
+        EXPECT_TRUE(step.equal(last)) << max_abs_diff(step, last);
+    }
+}
+
 // Keys of few distinct values make many exactly equal scores: after the ring wraps, ties must
 // go to the oldest keys (by position, not by slot), as in the ATen step.
 TEST(KrauseCpuDecode, TiesKeepTheOldestKeysAfterTheRingWraps) {
