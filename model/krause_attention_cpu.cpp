@@ -221,15 +221,19 @@ struct Shape {
 };
 
 // The scores of query q against n keys, key_row(j) for j = 0 .. n - 1:
-// -||q - k||^2 / (2 sigma^2). Returns whether any is NaN, found by a pass of its own over the
-// scores (which vectorises) rather than a flag in the score loop, which the compiler kept in
-// memory: a store per key.
+// -||q - k||^2 / (2 sigma^2).
 template <typename T, typename KeyRow>
-bool scores_of(const T* q, int64_t n, KeyRow key_row, int64_t D, T coef, T* s) {
+void scores_of(const T* q, int64_t n, KeyRow key_row, int64_t D, T coef, T* s) {
     for (int64_t j = 0; j < n; ++j) {
         // + 0 turns the -0 of a zero distance into +0, which the order keys need (-0 == +0).
         s[j] = -coef * squared_distance(q, key_row(j), D) + T(0);
     }
+}
+
+// Whether any of n scores is NaN: a pass of its own, which vectorises (a flag kept in the score
+// loop, the compiler held in memory: a store per key).
+template <typename T>
+bool any_nan(const T* s, int64_t n) {
     int nan = 0;
     for (int64_t j = 0; j < n; ++j) nan |= s[j] != s[j];
     return nan != 0;
@@ -253,7 +257,7 @@ void transpose_keys(const Rows<const T>& k, int64_t b, int64_t h, int64_t T_len,
 // keys take scores_of. Where scores_of sums each key across a vector and then within it, a
 // chain of dependent additions per key, this adds whole vectors.
 template <typename T, typename KeyRow>
-bool scores_of_transposed(const T* q, const T* kt, int64_t T_len, int64_t lo, int64_t n,
+void scores_of_transposed(const T* q, const T* kt, int64_t T_len, int64_t lo, int64_t n,
                           KeyRow key_row, int64_t D, T coef, T* s) {
     using V = typename Vector32<T>::type;
     constexpr int64_t kLanes = 32 / sizeof(T);
@@ -287,9 +291,6 @@ bool scores_of_transposed(const T* q, const T* kt, int64_t T_len, int64_t lo, in
         std::memcpy(s + j, &x, sizeof(V));
     }
     scores_of(q, n - j, [&](int64_t x) { return key_row(j + x); }, D, coef, s + j);
-    int nan = 0;
-    for (int64_t x = 0; x < n; ++x) nan |= s[x] != s[x];
-    return nan != 0;
 }
 
 // A row's buffers, one set per thread.
@@ -312,9 +313,9 @@ struct RowStats {
 // largest score is always kept, so it is the softmax's maximum. A row with a NaN score gives
 // NaN (no selection of NaNs is attempted).
 template <typename T, typename ValueRow>
-RowStats<T> attend_row(RowScratch<T>& scratch, int64_t n, int64_t top_k, bool nan,
-                       ValueRow value_row, int64_t D, T* out) {
-    if (nan) {
+RowStats<T> attend_row(RowScratch<T>& scratch, int64_t n, int64_t top_k, ValueRow value_row,
+                       int64_t D, T* out) {
+    if (any_nan(scratch.s.data(), n)) {
         const T x = std::numeric_limits<T>::quiet_NaN();
         std::fill(out, out + D, x);
         return {x, x, {x, 0}};
@@ -404,12 +405,12 @@ void forward_slices(const ForwardArgs<T>& a, int64_t begin, int64_t end) {
         for (int64_t i = 0; i < sh.T; ++i) {
             const int64_t lo = std::max<int64_t>(0, i - sh.W + 1), n = i - lo + 1;
             const int64_t row = bh * sh.T + i;
-            const bool nan = scores_of_transposed(
+            scores_of_transposed(
                 a.q.row(b, h, i), kt.data(), sh.T, lo, n,
                 [&](int64_t j) { return a.k.row(b, h, lo + j); }, sh.D, a.coef[h],
                 scratch.s.data());
             const RowStats<T> stats = attend_row(
-                scratch, n, sh.K, nan, [&](int64_t j) { return a.v.row(b, h, lo + j); }, sh.D,
+                scratch, n, sh.K, [&](int64_t j) { return a.v.row(b, h, lo + j); }, sh.D,
                 a.out.row(b, h, i));
             a.row_max[row] = stats.max;
             a.row_inv[row] = stats.inv_sum;
@@ -596,12 +597,12 @@ void decode_slices(const DecodeArgs<T>& a, int64_t begin, int64_t end) {
     RowScratch<T> scratch(a.n);
     for (int64_t bh = begin; bh < end; ++bh) {
         const int64_t b = bh / a.H, h = bh % a.H;
-        const bool nan = scores_of(
+        scores_of(
             a.q.row(b, h, 0), a.n, [&](int64_t age) { return a.k.row(b, h, slot(age)); }, a.D,
             a.coef[h], scratch.s.data());
         attend_row(
-            scratch, a.n, a.top_k, nan, [&](int64_t age) { return a.v.row(b, h, slot(age)); },
-            a.D, a.out.row(b, h, 0));
+            scratch, a.n, a.top_k, [&](int64_t age) { return a.v.row(b, h, slot(age)); }, a.D,
+            a.out.row(b, h, 0));
     }
 }
 
