@@ -189,11 +189,16 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     const float mx = score_of_key(hi_key);
     float sum = 0.f;
 #pragma unroll
-    for (int m = 0; m < n_slots; ++m) sum += fast_exp(score(m) - mx);
+    for (int m = 0; m < n_slots; ++m) {
+        const float e = fast_exp(score(m) - mx);
+        if constexpr (kSlots > 0) cache[m] = e;  // a cached window keeps its weights
+        sum += e;
+    }
     // lse = mx + log(sum) as an fp32 pair: mx is exact, log(sum) (sum in [1, W]) one fp32 log,
     // and the pair holds their sum exactly (a two-sum), so its error is the fp32 log's, below the
     // rounding of the fp32 sum itself (an fp64 log of that sum added no accuracy, only fp64 work).
-    const float log_sum = logf(warp_sum(sum));
+    const float total = warp_sum(sum);
+    const float log_sum = logf(total);
     RowStats row;
     row.lse_hi = __fadd_rn(mx, log_sum);
     const float part = __fsub_rn(row.lse_hi, mx);
@@ -202,11 +207,20 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     // tie was broken.
     row.tau = t;
     row.r_last = exact ? W : static_cast<int>(warp_max(last_tie)) - 1;
+    // A cached window's probabilities are its weights over their sum, as the decode step forms
+    // them (a multiply where exp(s - lse) takes two subtractions, a multiply and an ex2): within
+    // about two fp32 units of the backward's exp(s - lse), and the backward reads only lse.
+    const float inv_total = __frcp_rn(total);
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) {
         const int r = lane + 32 * m;
-        const float s = score(m);
-        if (kWhole || r < W) put(m, probability(s, row.lse_hi, row.lse_lo));
+        if (kWhole || r < W) {
+            if constexpr (kSlots > 0) {
+                put(m, __fmul_rn(cache[m], inv_total));
+            } else {
+                put(m, probability(score(m), row.lse_hi, row.lse_lo));
+            }
+        }
     }
     return row;
 }
