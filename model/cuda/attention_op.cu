@@ -177,6 +177,7 @@ ForwardResult krause_forward(const at::Tensor& q, const at::Tensor& k, const at:
         p.lk = layout_of(kc);
         p.lv = layout_of(vc);
         p.lo = layout_of(r.out);
+        p.B = static_cast<int>(B);
         p.H = static_cast<int>(H);
         p.T = static_cast<int>(T);
         p.D = static_cast<int>(D);

@@ -237,13 +237,15 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
     const auto* p_hi = reinterpret_cast<const uint16_t*>(scores);
     const uint16_t* p_lo = p_hi + p.n_cols;
 
-    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
-        const QueryTile queries = query_tile(p, tile);
-        const int bh = queries.bh, i0 = queries.i0, key0 = queries.key0;
-        const float coef = queries.coef;
+    // The grid is (query tile, head, image), the images past 65535 looped over: a block finds its
+    // slices without dividing a tile index.
+    const int h = blockIdx.y, i0 = blockIdx.x * kFwdRows, key0 = i0 - p.W + 1;
+    const float coef = 0.5f * expf(-2.f * p.log_sigma[h]);
+    for (int b = blockIdx.z; b < p.B; b += gridDim.z) {
+        const int bh = b * p.H + h;
         const int64_t slice0 = static_cast<int64_t>(bh) * p.T;  // (b, h) in the per-row arrays
-        const uint16_t* k_rows = k_src + p.lk.slice(bh, p.H);   // row 0 of the (b, h) keys
-        const uint16_t* v_rows = v_src + p.lv.slice(bh, p.H);
+        const uint16_t* k_rows = k_src + p.lk.slice_of(b, h);   // row 0 of the (b, h) keys
+        const uint16_t* v_rows = v_src + p.lv.slice_of(b, h);
         // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
         auto start_chunk = [&](int j) {
             const bool keys = j < n_chunks;
@@ -258,8 +260,8 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
         };
 
         __syncthreads();  // the previous tile is done with every buffer
-        start_rows_bf16<kD, kFwdRows, kWide, kBy>(q_tile, q_src + p.lq.slice(bh, p.H), p.lq.t,
-                                                  i0, p.T, p.D);
+        start_rows_bf16<kD, kFwdRows, kWide, kBy>(q_tile, q_src + p.lq.slice_of(b, h), p.lq.t, i0,
+                                                  p.T, p.D);
         start_row_values<kFwdRows>(q_norm, p.q_norm + slice0, i0, p.T);
         start_chunk(0);  // its group holds the query rows and norms too
         for (int c = 0; c < n_chunks; ++c) {
@@ -330,7 +332,7 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
         for (int x = 0; x < 2; ++x) {
             const int i = i0 + m0 + g + 8 * x;
             if (i >= p.T) continue;
-            const int64_t row_at = p.lo.at(bh, p.H, i);
+            const int64_t row_at = p.lo.slice_of(b, h) + static_cast<int64_t>(i) * p.lo.t;
 #pragma unroll
             for (int nt = 0; nt < kNt; ++nt) {
 #pragma unroll
@@ -450,11 +452,16 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
                 TORCH_CHECK(in_shared && p.W <= kTensorCoreMaxWindow,
                             "krause forward: the tensor-core kernel takes windows of at most ",
                             kTensorCoreMaxWindow, " keys, got ", p.W);
+                TORCH_CHECK(p.H <= 65535, "krause forward: the tensor-core kernel takes at most "
+                            "65535 heads, got ", p.H);
                 kernel = p.wide ? krause_forward_mma_kernel<kD, true>
                                 : krause_forward_mma_kernel<kD, false>;
             }
         }
-        launch(kernel, grid, mma ? kMmaFwdThreads : kFwdThreads, bytes, stream, p);
+        // The tensor-core kernel: one block per (query tile, head, image), 65535 images at most
+        // at a time; the CUDA-core one: `grid` blocks over the tiles.
+        const dim3 blocks = mma ? dim3(p.n_qtiles, p.H, std::min(p.B, 65535)) : dim3(grid);
+        launch(kernel, blocks, mma ? kMmaFwdThreads : kFwdThreads, bytes, stream, p);
     });
 }
 

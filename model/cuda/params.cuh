@@ -28,7 +28,7 @@ struct ForwardParams {
     const float* q_norm;     // (B, H, T) squared norms of the rows of q and k (launch_row_norms),
     const float* k_norm;     // read by the tensor-core kernel; null for the CUDA-core one
     Layout lq, lk, lv, lo;   // of q, k, v and of out / out_f32
-    int H, T, D, W, K;
+    int B, H, T, D, W, K;
     bool wide;     // rows of q, k, v 16-byte aligned and D % 8 == 0: 16-byte copies (tiles.cuh)
     int n_qtiles;  // ceil(T / kFwdRows) query tiles per (b, h)
     int n_tiles;   // B * H * n_qtiles

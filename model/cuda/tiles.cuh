@@ -40,8 +40,11 @@ __device__ __forceinline__ float to_float(T x) {
 // projection, so the kernels read and write heads in place instead of through transposed copies.
 struct Layout {
     int64_t b, h, t;
+    __device__ __forceinline__ int64_t slice_of(int image, int head) const {
+        return static_cast<int64_t>(image) * b + static_cast<int64_t>(head) * h;
+    }
     __device__ __forceinline__ int64_t slice(int bh, int H) const {
-        return static_cast<int64_t>(bh / H) * b + static_cast<int64_t>(bh % H) * h;
+        return slice_of(bh / H, bh % H);
     }
     __device__ __forceinline__ int64_t at(int bh, int H, int i) const {
         return slice(bh, H) + static_cast<int64_t>(i) * t;
