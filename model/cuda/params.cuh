@@ -76,7 +76,7 @@ __device__ __forceinline__ RowTile backward_tile(const BackwardParams<scalar_t>&
 // for a slot that holds a key: the caller checks 0 <= r < W and that the key is not before
 // position 0 (such slots read zero rows, whose scores are finite and could pass the test).
 __device__ __forceinline__ bool kept(float s, int r, uint2 th) {
-    return is_kept(order_key(s), r, th.x, static_cast<int>(th.y));
+    return is_kept(score_key(s), r, th.x, static_cast<int>(th.y));
 }
 
 // The squared norms of the rows of q and k, (B, H, T) each, for the tensor-core kernels: formed

@@ -80,14 +80,14 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
 #pragma unroll
         for (int m = 0; m < kSlots; ++m) {
             cache[m] = in_window(m) ? slot0[m * m_stride] : -INFINITY;
-            keys[m] = in_window(m) ? order_key(cache[m]) : 0u;
+            keys[m] = in_window(m) ? score_key(cache[m]) : 0u;
         }
     }
     auto key = [&](int m) -> unsigned {
         if constexpr (kSlots > 0) {
             return keys[m];
         } else {
-            return in_window(m) ? order_key(score(m)) : 0u;
+            return in_window(m) ? score_key(score(m)) : 0u;
         }
     };
     auto count_at_least = [&](unsigned cand) {
@@ -186,7 +186,7 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
             keep_score(m, keep);
         }
     }
-    const float mx = score_of_key(hi_key);
+    const float mx = score_of_score_key(hi_key);
     float sum = 0.f;
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) {

@@ -52,6 +52,16 @@ __device__ __forceinline__ double warp_sum(double x) {
     return x;
 }
 
+// The order key of a training score s = -||q - k||^2 / (2 sigma^2), which is never positive
+// (-0 for a zero distance): for a set sign bit order_key is the complement of the bits, one
+// instruction here where order_key takes two or three. The forward's top-K and the backward's
+// kept tests form every key by this one function, so they agree on every kept set whatever the
+// score; for s <= 0 (and -0) the keys equal order_key's bit for bit.
+__device__ __forceinline__ unsigned score_key(float s) { return ~__float_as_uint(s); }
+
+// The score whose score_key is u: its inverse.
+__device__ __forceinline__ float score_of_score_key(unsigned u) { return __uint_as_float(~u); }
+
 // e^x as 2^(x log2 e) by the hardware's ex2: two instructions where expf takes about nine (it
 // splits off the integer part in extended precision first). Rounding x log2 e costs up to
 // |x| 2^-24 relative, per element and never common to a row (x = s - lse is near 0 for the
