@@ -96,6 +96,26 @@ fi
 prefix="$torch_prefix"
 if [ -n "${KRAUSE_EXTRA_PREFIX:-}" ]; then
     prefix="$prefix;$KRAUSE_EXTRA_PREFIX"
+    # A dev package's lib<name>.so links to its runtime library. Where the system has a runtime
+    # library of the same soname, the link goes to the system's: the system's own libraries
+    # (libcurl's TLS library, say) were built against it and may need symbols an older unpacked
+    # copy lacks, and a link left dangling (its runtime package not unpacked) would make CMake
+    # take the static archive instead.
+    for p in "${extra[@]}"; do
+        for link in "$p"/lib/*/lib*.so "$p"/lib/lib*.so; do
+            [ -L "$link" ] || continue
+            soname="$(basename "$(readlink "$link")" | sed -E 's/(\.so\.[0-9]+).*/\1/')"
+            [[ "$soname" == *.so.* ]] || continue
+            for d in "/lib/$multiarch" "/usr/lib/$multiarch" /lib64 /usr/lib64; do
+                [ -e "$d/$soname" ] || continue
+                if [ "$(readlink -f "$link")" != "$(readlink -f "$d/$soname")" ]; then
+                    ln -sfn "$d/$soname" "$link"
+                    echo "== $link -> $d/$soname (the system's)"
+                fi
+                break
+            done
+        done
+    done
     # The pkg-config files of an unpacked tree still say prefix=/usr: copies that name the tree
     # take their place (CMake would otherwise add the originals to pkg-config's search path, in
     # an order that differs between its versions); CMake finds the CMake packages by itself.
