@@ -7,11 +7,14 @@
 # Usage: scripts/bench-ab.sh REV[,REV...] [ROUNDS] -- BENCH OPTIONS...
 #   e.g. scripts/bench-ab.sh main 2 -- --what op --preset cifar10 --attention krause,sdpa
 #        scripts/bench-ab.sh main~2,main 3 -- --what op    (two befores and the working tree)
-# REV: git revisions of this repository (the "befores"); ROUNDS: alternations, default 2.
-# With LibTorch 2.x and CUDA (the torch Python package or $LIBTORCH_DIR) the builds go through
-# scripts/build-cuda.sh, else through a CPU build with the system's LibTorch.
+#        scripts/bench-ab.sh a.patch,b.patch 3 -- --what op  (the working tree with each patch)
+# REV: git revisions of this repository, or patch files (a diff the working tree takes with
+# patch -p1, e.g. from git diff), each a build beside the working tree's; ROUNDS: alternations,
+# default 2. With LibTorch 2.x and CUDA (the torch Python package or $LIBTORCH_DIR) the builds go
+# through scripts/build-cuda.sh, else through a CPU build with the system's LibTorch.
 # Env: KRAUSE_AB_DIR (work folder, default /tmp/krause-ab), KRAUSE_BUILD_DIR (the working tree's
-# build, default build-cuda or build).
+# build, default build-cuda or build), KRAUSE_AB_TESTS (a GoogleTest filter, e.g. 'Cuda*': every
+# build also builds krause_tests and runs those tests before any timing; a failure stops it).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,9 +30,13 @@ fail() { echo "bench-ab: $2" >&2; exit "$1"; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || fail 2 "ROUNDS must be a positive number"
 [ ${#revs[@]} -ge 1 ] || usage
 for rev in "${revs[@]}"; do
-    git -C "$root" rev-parse --verify --quiet "$rev^{commit}" >/dev/null ||
-        fail 2 "'$rev' is no revision of $root"
+    [[ "$rev" == *.patch && -f "$rev" ]] ||
+        git -C "$root" rev-parse --verify --quiet "$rev^{commit}" >/dev/null ||
+        fail 2 "'$rev' is neither a revision of $root nor a patch file"
 done
+tests="${KRAUSE_AB_TESTS:-}"
+targets=(--target krause)
+if [ -n "$tests" ]; then targets+=(krause_tests); fi
 
 work="${KRAUSE_AB_DIR:-/tmp/krause-ab}"
 mkdir -p "$work"
@@ -37,16 +44,28 @@ mkdir -p "$work"
 if python3 -c 'import torch, sys; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null ||
     [ -n "${LIBTORCH_DIR:-}" ]; then
     new_build="${KRAUSE_BUILD_DIR:-$root/build-cuda}"
-    build() { KRAUSE_BUILD_DIR="$2" "$1/scripts/build-cuda.sh" --target krause; }
+    build() { KRAUSE_BUILD_DIR="$2" "$1/scripts/build-cuda.sh" "${targets[@]}"; }
 else
     new_build="${KRAUSE_BUILD_DIR:-$root/build}"
     build() {  # a build folder configured before keeps its options (the GUI, say)
         if [ ! -f "$2/CMakeCache.txt" ]; then
             cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DKRAUSE_BUILD_GUI=OFF >/dev/null
         fi
-        cmake --build "$2" -j"$(nproc)" --target krause
+        cmake --build "$2" -j"$(nproc)" "${targets[@]}"
     }
 fi
+
+# The working tree's files without the bundled models: git's tracked and untracked ones that it
+# does not ignore, or, where there is no git repository, all but build and run folders.
+copy_working_tree() {
+    if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+        git -C "$root" ls-files -z -co --exclude-standard -- . ':!assets/models' |
+            tar -C "$root" --null --ignore-failed-read -T - -cf - | tar -x -C "$1"
+    else
+        tar -C "$root" --exclude='./build*' --exclude=./runs --exclude=./assets/models -cf - . |
+            tar -x -C "$1"
+    fi
+}
 
 # Build n (0 ..) is revision n, the last one the working tree; all build at once.
 names=()
@@ -65,8 +84,14 @@ for i in "${!revs[@]}"; do
     src="$work/rev$i"
     rm -rf "$src"
     mkdir -p "$src"
-    # The revision's tracked files without the bundled models (the bench needs none).
-    git -C "$root" archive "${revs[$i]}" -- . ':!assets/models' | tar -x -C "$src"
+    if [[ "${revs[$i]}" == *.patch ]]; then
+        copy_working_tree "$src"
+        patch -d "$src" -p1 -s < "$(realpath "${revs[$i]}")" ||
+            fail 1 "${revs[$i]} does not apply to the working tree"
+    else
+        # The revision's tracked files without the bundled models (the bench needs none).
+        git -C "$root" archive "${revs[$i]}" -- . ':!assets/models' | tar -x -C "$src"
+    fi
     start_build "${revs[$i]}" "$src" "$work/rev$i-build" "$work/rev$i-build.log"
 done
 start_build "working tree" "$root" "$new_build" "$work/new-build.log"
@@ -79,6 +104,19 @@ for i in "${!pids[@]}"; do
     fi
 done
 [ "$failed" = 0 ] || exit 1
+
+if [ -n "$tests" ]; then
+    for i in "${!bins[@]}"; do
+        echo "== tests of ${names[$i]}: $tests" >&2
+        log="$work/build$i-tests.log"
+        if ! "$(dirname "${bins[$i]}")/../tests/krause_tests" --gtest_filter="$tests" >"$log" 2>&1
+        then
+            grep -E '^\[  FAILED' "$log" >&2 || tail -5 "$log" >&2
+            fail 1 "the tests of ${names[$i]} failed"
+        fi
+        grep -E '^\[  PASSED' "$log" >&2
+    done
+fi
 
 for ((round = 1; round <= rounds; ++round)); do
     for i in "${!bins[@]}"; do
