@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
             commit_copies();
         };
 
-        __syncthreads();  // the previous tile is done with every buffer
+        __syncthreads();  // the previous image's tile is done with every buffer
         start_rows_bf16<kD, kFwdRows, kWide, kBy>(q_tile, q_src + p.lq.slice_of(b, h), p.lq.t, i0,
                                                   p.T, p.D);
         start_row_values<kFwdRows>(q_norm, p.q_norm + slice0, i0, p.T);
@@ -332,7 +332,7 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
         for (int x = 0; x < 2; ++x) {
             const int i = i0 + m0 + g + 8 * x;
             if (i >= p.T) continue;
-            const int64_t row_at = p.lo.slice_of(b, h) + static_cast<int64_t>(i) * p.lo.t;
+            const int64_t row_at = p.lo.at_of(b, h, i);
 #pragma unroll
             for (int nt = 0; nt < kNt; ++nt) {
 #pragma unroll

@@ -46,8 +46,11 @@ struct Layout {
     __device__ __forceinline__ int64_t slice(int bh, int H) const {
         return slice_of(bh / H, bh % H);
     }
+    __device__ __forceinline__ int64_t at_of(int image, int head, int i) const {
+        return slice_of(image, head) + static_cast<int64_t>(i) * t;
+    }
     __device__ __forceinline__ int64_t at(int bh, int H, int i) const {
-        return slice(bh, H) + static_cast<int64_t>(i) * t;
+        return at_of(bh / H, bh % H, i);
     }
 };
 
