@@ -186,7 +186,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         __syncthreads();
         // This thread's two query rows: m0 + g and m0 + g + 8.
         float2 lse[2];
-        uint2 threshold[2];
+        unsigned not_tau[2];  // ~tau of the row's threshold (kept_bits)
+        int r_last[2];
         float delta[2], qn[2];
         bool live[2];
 #pragma unroll
@@ -195,7 +196,9 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             live[x] = i < p.T;
             const int64_t at = static_cast<int64_t>(bh) * p.T + min(i, p.T - 1);
             lse[x] = p.lse[at];
-            threshold[x] = p.threshold[at];
+            const uint2 threshold = p.threshold[at];
+            not_tau[x] = ~threshold.x;
+            r_last[x] = static_cast<int>(threshold.y);
             delta[x] = delta_tile[row];
             qn[x] = q_norm[row];
         }
@@ -232,7 +235,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                             const bool in =
                                 decltype(all_in)::value || (live[x] && key && r >= 0 && r < p.W);
                             float gr = 0.f;
-                            if (in && kept(sc, r, threshold[x])) {
+                            if (in && kept_bits(sc, r, not_tau[x], r_last[x])) {
                                 gr = kept_pair_ds(sc, dp[h][e], delta[x], lse[x], ds_logp[x],
                                                   p_logp[x]);
                             }
@@ -394,7 +397,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                             const bool in =
                                 decltype(all_in)::value || (i < p.T && r >= 0 && r < p.W);
                             float pr = 0.f, gr = 0.f;
-                            if (in && kept(sc, r, threshold_tile[col])) {
+                            const uint2 th = threshold_tile[col];
+                            if (in && kept_bits(sc, r, ~th.x, static_cast<int>(th.y))) {
                                 pr = probability(sc, lse_tile[col].x, lse_tile[col].y);
                                 gr = pr * (dp[h][e] - delta_tile[col]);
                             }

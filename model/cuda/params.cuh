@@ -79,6 +79,13 @@ __device__ __forceinline__ bool kept(float s, int r, uint2 th) {
     return is_kept(score_key(s), r, th.x, static_cast<int>(th.y));
 }
 
+// The same test on the score's bits b: score_key(s) = ~b is above tau exactly when b is below
+// ~tau, so a caller that forms not_tau = ~tau once per query complements no score.
+__device__ __forceinline__ bool kept_bits(float s, int r, unsigned not_tau, int r_last) {
+    const unsigned b = __float_as_uint(s);
+    return b < not_tau || (b == not_tau && r <= r_last);
+}
+
 // The squared norms of the rows of q and k, (B, H, T) each, for the tensor-core kernels: formed
 // once per row by one kernel (forward.cu), so that the forward and both backward passes read the
 // same bits. q and k are bf16 with layouts lq and lk, n_bh = B * H; wide: every row of q and k

@@ -386,9 +386,10 @@ __device__ __forceinline__ void start_row_values(V* __restrict__ dst, const V* v
 }
 
 // ||a - b||^2 from the two norms and the tensor-core product a.b, rounded the same way wherever
-// it is formed (no contraction into an fma; the sum of the norms is symmetric).
+// it is formed (the sum of the norms is symmetric). 2 a.b is exact, so one fma forms
+// (|a|^2 + |b|^2) - 2 a.b with the one rounding a subtraction of 2 a.b would give.
 __device__ __forceinline__ float expanded_distance(float norm_a, float norm_b, float dot) {
-    return fmaxf(__fsub_rn(__fadd_rn(norm_a, norm_b), __fmul_rn(2.f, dot)), 0.f);
+    return fmaxf(__fmaf_rn(-2.f, dot, __fadd_rn(norm_a, norm_b)), 0.f);
 }
 
 
