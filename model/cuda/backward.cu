@@ -54,18 +54,19 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         __syncthreads();
         float2 lse[4];
         uint2 threshold[4];
-        float delta[4];
+        float delta[4], lo2[4];
 #pragma unroll
         for (int a = 0; a < 4; ++a) {
             const int64_t at = static_cast<int64_t>(bh) * p.T + min(i0 + tr * 4 + a, p.T - 1);
             lse[a] = p.lse[at];
+            lo2[a] = lse_lo_log2(lse[a].y);
             threshold[a] = p.threshold[at];
             delta[a] = delta_tile[tr * 4 + a];
         }
 
         float acc[4][S::kE] = {};
         float rowsum[4] = {};
-        float ds_logp[4] = {}, p_logp[4] = {};  // this thread's keys' sum_j ds log p, p log p
+        float ds_log2p[4] = {}, p_log2p[4] = {};  // this thread's sum_j ds log2 p, p log2 p
         for (int c = 0; c < n_chunks; ++c) {
             // Two blocks share a multiprocessor: one's loads overlap the other's arithmetic.
             __syncthreads();
@@ -88,7 +89,8 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     const float s = -dist[a][b] * coef;
                     float g = 0.f;
                     if (live && key && r >= 0 && r < p.W && kept(s, r, threshold[a])) {
-                        g = kept_pair_ds(s, dp[a][b], delta[a], lse[a], ds_logp[a], p_logp[a]);
+                        g = kept_pair_ds(s, dp[a][b], delta[a], lse[a].x, lo2[a], ds_log2p[a],
+                                         p_log2p[a]);
                     }
                     ds[a][b] = g;
                 }
@@ -116,14 +118,14 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
         double dls = 0.0;
 #pragma unroll
         for (int a = 0; a < 4; ++a) {
-            float x = ds_logp[a], m = p_logp[a];
+            float x = ds_log2p[a], m = p_log2p[a];
             for (int o = 8; o > 0; o >>= 1) {  // over the 16 threads that share query a
                 x += __shfl_xor_sync(kFull, x, o);
                 m += __shfl_xor_sync(kFull, m, o);
             }
             if (tc == 0) dls += static_cast<double>(x) - static_cast<double>(m) * rowsum[a];
         }
-        dls = -2.0 * warp_sum(dls);
+        dls = -2.0 * kLn2 * warp_sum(dls);  // the sums were of log2 p
         if (lane == 0) warp_part[warp] = dls;
         __syncthreads();
         if (threadIdx.x == 0) {
@@ -182,6 +184,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                 const bool live = i < p.T;
                 const int64_t row = static_cast<int64_t>(bh) * p.T + min(i, p.T - 1);
                 const float2 lse = p.lse[row];
+                const float lo2 = lse_lo_log2(lse.y);
                 const uint2 threshold = p.threshold[row];
                 const float delta = p.delta[row];
 #pragma unroll
@@ -190,7 +193,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
                     const float s = -dist[a][b] * coef;
                     float pr = 0.f, g = 0.f;
                     if (live && r >= 0 && r < p.W && kept(s, r, threshold)) {
-                        pr = probability(s, lse.x, lse.y);
+                        pr = probability2(s, lse.x, lo2);
                         g = pr * (dp[a][b] - delta);
                     }
                     pv[a][b] = pr;

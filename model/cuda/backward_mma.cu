@@ -185,8 +185,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         }
         __syncthreads();
         // This thread's two query rows: m0 + g and m0 + g + 8.
-        float2 lse[2];
-        unsigned not_tau[2];  // ~tau of the row's threshold (kept_bits)
+        float lse_hi[2], lo2[2];  // the row's lse pair as (hi, lo log2 e)
+        unsigned not_tau[2];      // ~tau of the row's threshold (kept_bits)
         int r_last[2];
         float delta[2], qn[2];
         bool live[2];
@@ -195,7 +195,9 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             const int row = m0 + g + 8 * x, i = i0 + row;
             live[x] = i < p.T;
             const int64_t at = static_cast<int64_t>(bh) * p.T + min(i, p.T - 1);
-            lse[x] = p.lse[at];
+            const float2 pair = p.lse[at];
+            lse_hi[x] = pair.x;
+            lo2[x] = lse_lo_log2(pair.y);
             const uint2 threshold = p.threshold[at];
             not_tau[x] = ~threshold.x;
             r_last[x] = static_cast<int>(threshold.y);
@@ -204,7 +206,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         }
 
         float acc[kD / 8][4] = {};
-        float rowsum[2] = {}, ds_logp[2] = {}, p_logp[2] = {};
+        float rowsum[2] = {}, ds_log2p[2] = {}, p_log2p[2] = {};
         for (int c = 0; c < n_chunks; ++c) {
             copies_landed<0>();
             __syncthreads();  // chunk c is in; the other buffers (chunk c - 1, O) are done with
@@ -236,8 +238,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                                 decltype(all_in)::value || (live[x] && key && r >= 0 && r < p.W);
                             float gr = 0.f;
                             if (in && kept_bits(sc, r, not_tau[x], r_last[x])) {
-                                gr = kept_pair_ds(sc, dp[h][e], delta[x], lse[x], ds_logp[x],
-                                                  p_logp[x]);
+                                gr = kept_pair_ds(sc, dp[h][e], delta[x], lse_hi[x], lo2[x],
+                                                  ds_log2p[x], p_log2p[x]);
                             }
                             ds[h][e] = gr;
                             rowsum[x] += gr;
@@ -259,7 +261,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
 #pragma unroll
         for (int x = 0; x < 2; ++x) {
             rowsum[x] = quad_sum(rowsum[x]);
-            const float xs = quad_sum(ds_logp[x]), m = quad_sum(p_logp[x]);
+            const float xs = quad_sum(ds_log2p[x]), m = quad_sum(p_log2p[x]);
             if (t == 0) dls += static_cast<double>(xs) - static_cast<double>(m) * rowsum[x];
         }
         // Each thread writes dims 8 n + 2 t + c of its two rows (accumulator e = 2 x + c).
@@ -281,7 +283,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                 }
             }
         }
-        dls = -2.0 * warp_sum(dls);
+        dls = -2.0 * kLn2 * warp_sum(dls);  // the sums were of log2 p
         if (lane == 0) warp_part[warp] = dls;
         __syncthreads();
         if (threadIdx.x == 0) {
@@ -399,7 +401,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                             float pr = 0.f, gr = 0.f;
                             const uint2 th = threshold_tile[col];
                             if (in && kept_bits(sc, r, ~th.x, static_cast<int>(th.y))) {
-                                pr = probability(sc, lse_tile[col].x, lse_tile[col].y);
+                                const float2 lse = lse_tile[col];
+                                pr = probability2(sc, lse.x, lse_lo_log2(lse.y));
                                 gr = pr * (dp[h][e] - delta_tile[col]);
                             }
                             pv[h][e] = pr;

@@ -37,15 +37,28 @@ __device__ __forceinline__ float probability(float s, float lse_hi, float lse_lo
     return fast_exp(log_probability(s, lse_hi, lse_lo));
 }
 
-// The query passes' term of a kept pair: returns ds = p (dp - delta) and adds ds log p and
-// p log p to the row's sums for d log_sigma.
-__device__ __forceinline__ float kept_pair_ds(float s, float dp, float delta, float2 lse,
-                                              float& ds_logp, float& p_logp) {
-    const float log_p = log_probability(s, lse.x, lse.y);
-    const float pr = fast_exp(log_p);
+// The backward's form: log2 p = (s - hi) log2 e - lo log2 e in one fma, s - hi exact as above and
+// lo2 = lo log2 e formed once per query, so one rounding where log_probability and the ex2's
+// scaling take two. The backward passes take p = 2^log2 p, within rounding of the forward's p.
+__device__ __forceinline__ float lse_lo_log2(float lse_lo) { return lse_lo * kLog2e; }
+
+__device__ __forceinline__ float log2_probability(float s, float lse_hi, float lo2) {
+    return __fmaf_rn(__fsub_rn(s, lse_hi), kLog2e, -lo2);
+}
+
+__device__ __forceinline__ float probability2(float s, float lse_hi, float lo2) {
+    return fast_exp2(log2_probability(s, lse_hi, lo2));
+}
+
+// The query passes' term of a kept pair: returns ds = p (dp - delta) and adds ds log2 p and
+// p log2 p to the row's sums for d log_sigma (which take a factor ln 2 at the end).
+__device__ __forceinline__ float kept_pair_ds(float s, float dp, float delta, float lse_hi,
+                                              float lo2, float& ds_log2p, float& p_log2p) {
+    const float log2_p = log2_probability(s, lse_hi, lo2);
+    const float pr = fast_exp2(log2_p);
     const float ds = pr * (dp - delta);
-    ds_logp = __fmaf_rn(ds, log_p, ds_logp);
-    p_logp = __fmaf_rn(pr, log_p, p_logp);
+    ds_log2p = __fmaf_rn(ds, log2_p, ds_log2p);
+    p_log2p = __fmaf_rn(pr, log2_p, p_log2p);
     return ds;
 }
 

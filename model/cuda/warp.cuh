@@ -62,14 +62,20 @@ __device__ __forceinline__ unsigned score_key(float s) { return ~__float_as_uint
 // The score whose score_key is u: its inverse.
 __device__ __forceinline__ float score_of_score_key(unsigned u) { return __uint_as_float(~u); }
 
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr double kLn2 = 0.69314718055994531;
+
+// 2^x by the hardware's ex2 (results below 2^-126 flush to 0, and 2^-inf = 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // e^x as 2^(x log2 e) by the hardware's ex2: two instructions where expf takes about nine (it
 // splits off the integer part in extended precision first). Rounding x log2 e costs up to
 // |x| 2^-24 relative, per element and never common to a row (x = s - lse is near 0 for the
 // probabilities that carry the mass); results below 2^-126 flush to 0, and e^-inf = 0.
-__device__ __forceinline__ float fast_exp(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x * 1.4426950408889634f));
-    return y;
-}
+__device__ __forceinline__ float fast_exp(float x) { return fast_exp2(x * kLog2e); }
 
 }  // namespace krause
