@@ -29,6 +29,9 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
             const auto ring = fp8_rings ? options.dtype(at::kByte) : options;  // 0: fp8 +0.0
             cache.keys = at::zeros({batch, H, W, D}, ring);
             cache.values = at::zeros({batch, H, W, D}, ring);
+            if (krause_decode_fused(kernels, at::empty({0}, options))) {  // what step_at runs
+                cache.key_norms = at::zeros({batch, H, W}, options.dtype(at::kFloat));
+            }
             break;
         }
         case AttentionKind::Softmax:
@@ -59,6 +62,10 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             const int64_t slot = position % W;
             cache.keys.narrow(2, slot, 1).copy_(k);
             cache.values.narrow(2, slot, 1).copy_(v);
+            if (cache.key_norms.defined()) {  // kept for a later step_at on the same cache
+                cache.key_norms.narrow(2, slot, 1)
+                    .copy_(cache.keys.narrow(2, slot, 1).to(at::kFloat).pow(2).sum(-1));
+            }
             const DecodePath path = krause_decode_path(kernels, q);
             if (const auto loops = cpu_loops_of(path)) {
                 out = krause_decode_ring_cpu(q, cache.keys, cache.values, position, log_sigma,
@@ -106,7 +113,8 @@ at::Tensor AttentionImpl::step_at(const at::Tensor& x, LayerCache& cache,
 #ifdef KRAUSE_WITH_CUDA
             if (krause_decode_fused(kernels, q)) {
                 out = krause_decode_step_cuda(q, k, v, cache.keys, cache.values, position,
-                                              log_sigma, config_.top_k, kernels.decode_warps);
+                                              log_sigma, config_.top_k, kernels.decode_warps,
+                                              cache.key_norms);
                 break;
             }
 #endif

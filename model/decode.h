@@ -14,6 +14,9 @@ namespace krause {
 struct LayerCache {
     at::Tensor keys;
     at::Tensor values;
+    // Krause with the fused CUDA decode step: the squared norm of each ring key as stored,
+    // (B, H, W) fp32, which lets the step form its distances on tensor cores.
+    at::Tensor key_norms;
     at::Tensor state;
     at::Tensor norm;
     // The q, k and v projections stacked, (3 d, d) and (3 d), taken when the cache is made: one

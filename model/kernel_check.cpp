@@ -121,6 +121,23 @@ std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tens
     KernelCheck c{"decode", relative_error(mine, exact), relative_error(aten, exact), 0.0};
     c.bound = 2.0 * c.aten + kernel_error_floor(ring_keys.scalar_type());
     checks.push_back(c);
+#ifdef KRAUSE_WITH_CUDA
+    if (path == DecodePath::Fused) {
+        // The replayable step with key norms, as sampling runs it (tensor cores where the ring
+        // allows): it stores slot position % S again with that slot's own key and value, so it
+        // reads the rings given. Its result is in the ring's dtype.
+        const int64_t slot = position % ring_keys.size(2);
+        auto keys = ring_keys.clone(at::MemoryFormat::Contiguous);
+        auto values = ring_values.clone(at::MemoryFormat::Contiguous);
+        const auto k = keys.narrow(2, slot, 1).clone(), v = values.narrow(2, slot, 1).clone();
+        const auto norms = keys.to(at::kFloat).pow(2).sum(-1).contiguous();
+        const auto pos = at::full({1}, position, q.options().dtype(at::kLong));
+        const auto step = krause_decode_step_cuda(q.to(keys.scalar_type()), k, v, keys, values,
+                                                  pos, log_sigma, top_k, kernels.decode_warps,
+                                                  norms);
+        checks.push_back({"decode step", relative_error(step, exact), c.aten, c.bound});
+    }
+#endif
     return checks;
 }
 

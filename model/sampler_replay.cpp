@@ -50,7 +50,7 @@ void step(PixelTransformer& model, DecodeState& state, Buffers& b) {
 
 void reset_caches(DecodeState& state) {
     for (auto& layer : state.layers) {
-        for (auto* t : {&layer.keys, &layer.values, &layer.state, &layer.norm}) {
+        for (auto* t : {&layer.keys, &layer.values, &layer.key_norms, &layer.state, &layer.norm}) {
             if (t->defined()) t->zero_();
         }
     }

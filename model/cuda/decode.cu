@@ -5,6 +5,7 @@
 
 #include "model/attention.h"
 #include "model/cuda/decode_select.cuh"
+#include "model/cuda/mma.cuh"
 #include "model/cuda/warp.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
@@ -41,6 +42,10 @@ struct DecodeParams {
     const float* log_sigma;           // (H) in fp32, or
     const scalar_t* log_sigma_typed;  // (H) in the step's dtype (a model in that dtype)
     out_t* out;                       // (B, H, D)
+    // The squared norms of the ring's keys as stored, (B, H, S) fp32, or null. With them the
+    // scores run on tensor cores where the ring type and head size allow (kMmaRing), and a step
+    // that stores a key stores its norm too.
+    float* key_norms;
     // The position being decoded, when it lives on the device (a replayable step): slots
     // 0 .. min(position + 1, S) - 1 hold keys. Null: n_valid says it.
     const int64_t* position;
@@ -98,6 +103,167 @@ __device__ __forceinline__ void load8(const cache_t* __restrict__ src, float (&x
     }
 }
 
+// The scores of slots 0 .. n_valid - 1 into w in the direct form ||q - k||^2: threads (rank r
+// of a group of kSize) own slots, so a warp reads 32 consecutive key rows at once.
+template <typename cache_t, int kSize, bool kVector, int kD>
+__device__ __forceinline__ void scores_direct(const cache_t* keys, const float* q, float coef,
+                                              int n_valid, int dims, int r, float* w) {
+    const int D = kD > 0 ? kD : dims;
+    // Row pointers advance by a constant step instead of being formed from s at every slot.
+    const int64_t key_step = static_cast<int64_t>(kSize) * D;
+    const cache_t* key = keys + static_cast<int64_t>(r) * D;
+#pragma unroll 4
+    for (int s = r; s < n_valid; s += kSize, key += key_step) {
+        float acc = 0.f;
+        // Blocks of 8 dims are summed apart before they join the running sum, which then
+        // rounds an eighth as often.
+        if constexpr (kVector) {
+#pragma unroll
+            for (int d = 0; d < D; d += 8) {
+                float k8[8];
+                load8(key + d, k8);
+                const float4 qa = *reinterpret_cast<const float4*>(q + d);
+                const float4 qb = *reinterpret_cast<const float4*>(q + d + 4);
+                const float q8[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+                float t[8];
+#pragma unroll
+                for (int i = 0; i < 8; ++i) t[i] = q8[i] - k8[i];
+                const float a = __fmaf_rn(t[1], t[1], __fmul_rn(t[0], t[0]));
+                const float b = __fmaf_rn(t[3], t[3], __fmul_rn(t[2], t[2]));
+                const float c = __fmaf_rn(t[5], t[5], __fmul_rn(t[4], t[4]));
+                const float e = __fmaf_rn(t[7], t[7], __fmul_rn(t[6], t[6]));
+                acc = __fadd_rn(acc, __fadd_rn(__fadd_rn(a, b), __fadd_rn(c, e)));
+            }
+        } else {
+            for (int d = 0; d < D; ++d) {
+                const float t = q[d] - to_float(key[d]);
+                acc = __fmaf_rn(t, t, acc);
+            }
+        }
+        w[s] = -acc * coef;
+    }
+}
+
+// ---- Scores on tensor cores ----
+// A ring's keys are the A operand of mma_16816 (16 slots by 16 dims a tile) and the query the B
+// operand's first column, so each product gives 16 dot products q.k, and with the key norms
+// stored beside the ring the distance is the training kernels' expanded_distance. The operands:
+// fp8 and fp16 keys are exact in fp16, bf16 keys in bf16. A bf16 query in fp16 is split into
+// two columns, hi + lo, after scaling by a power of two that keeps it below fp16's largest
+// value, so both operands are exact and the products are formed without rounding.
+template <typename cache_t>
+constexpr bool kMmaRing = std::is_same_v<cache_t, E4M3> || std::is_same_v<cache_t, c10::Half> ||
+                          std::is_same_v<cache_t, c10::BFloat16>;
+template <typename cache_t>
+constexpr bool kHalfOperands = !std::is_same_v<cache_t, c10::BFloat16>;
+
+// Dims may be assigned to the product's k indices in any order, the query's in the same: lane
+// (g, t) takes the kD / 4 dims from t kD / 4 of its rows, and k-step j the four from 4j of them
+// (two registers: dims 4j, 4j + 1 at k = 2t, 2t + 1 and 4j + 2, 4j + 3 at k = 2t + 8, 2t + 9).
+// So a lane's share of a row is one contiguous load. key_operand: those dims of one key row as
+// kD / 8 registers, k-step j's in 2j and 2j + 1; zeros where !valid.
+template <typename cache_t, int kD>
+__device__ __forceinline__ void key_operand(const cache_t* __restrict__ src, bool valid,
+                                            unsigned (&r)[kD / 8]) {
+    if constexpr (std::is_same_v<cache_t, E4M3>) {  // kD / 4 bytes: 8 or 16
+        unsigned w[kD / 16] = {};
+        if (valid) {
+            if constexpr (kD == 32) {
+                const uint2 x = *reinterpret_cast<const uint2*>(src);
+                w[0] = x.x, w[1] = x.y;
+            } else {
+                const uint4 x = *reinterpret_cast<const uint4*>(src);
+                w[0] = x.x, w[1] = x.y, w[2] = x.z, w[3] = x.w;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < kD / 16; ++j) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const auto pair = static_cast<__nv_fp8x2_storage_t>(w[j] >> (16 * h));
+                const __half2_raw x = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
+                r[2 * j + h] = static_cast<unsigned>(x.x) | (static_cast<unsigned>(x.y) << 16);
+            }
+        }
+    } else {  // kD / 2 bytes of 16-bit elements: 16 or 32
+#pragma unroll
+        for (int i = 0; i < kD / 32; ++i) {
+            const uint4 x = valid ? *(reinterpret_cast<const uint4*>(src) + i) : uint4{};
+            r[4 * i] = x.x, r[4 * i + 1] = x.y, r[4 * i + 2] = x.z, r[4 * i + 3] = x.w;
+        }
+    }
+}
+
+// The query as the B operand (column g of lane (g, t)): column 0 holds q (times `scale`), for
+// fp16 operands column 1 what fp16 rounded off, the other columns zeros. q: the query in
+// shared memory, fp32; two registers per k-step, as key_operand's.
+template <typename cache_t, int kD>
+__device__ __forceinline__ void query_operand(const float* q, float scale, int lane,
+                                              unsigned (&b)[kD / 8]) {
+    const int g = lane / 4, t = lane % 4;
+    const float* mine = q + t * (kD / 4);
+#pragma unroll
+    for (int i = 0; i < kD / 8; ++i) {
+        const float x = mine[2 * i] * scale, y = mine[2 * i + 1] * scale;
+        if constexpr (kHalfOperands<cache_t>) {
+            const __half2 hi = __floats2half2_rn(x, y);
+            const float2 back = __half22float2(hi);
+            b[i] = g == 0   ? *reinterpret_cast<const unsigned*>(&hi)
+                   : g == 1 ? pack_half(__fsub_rn(x, back.x), __fsub_rn(y, back.y))
+                            : 0u;
+        } else {
+            b[i] = g == 0 ? pack_bf16(x, y) : 0u;
+        }
+    }
+}
+
+// The scores of slots 0 .. n_valid - 1 into w on tensor cores: warp `warp` of a group of
+// kGroupWarps takes every kGroupWarps-th tile of 16 slots; lanes t = 0 hold a tile's dot
+// products (column 0, plus column 1's remainder) and store its scores.
+template <typename cache_t, int kD, int kGroupWarps>
+__device__ __forceinline__ void scores_on_tensor_cores(const cache_t* keys, const float* norms,
+                                                       const float* q, float coef, int n_valid,
+                                                       int warp, int lane, float* w) {
+    const int g = lane / 4, t = lane % 4;
+    // |q|^2 in fp32, and a power of two that keeps fp16 operands finite (2^15 > |q|)
+    float part = 0.f, big = 0.f;
+    for (int d = lane; d < kD; d += 32) {
+        part = __fmaf_rn(q[d], q[d], part);
+        big = fmaxf(big, fabsf(q[d]));
+    }
+    const float q_norm = warp_sum(part);
+    int exponent = 0;
+    if constexpr (kHalfOperands<cache_t>) frexpf(warp_max(big), &exponent);
+    const int shift = max(exponent - 15, 0);
+    unsigned b[kD / 8];
+    query_operand<cache_t, kD>(q, ldexpf(1.f, -shift), lane, b);
+    const float unscale = ldexpf(1.f, shift);
+    const cache_t* lane_key = keys + static_cast<int64_t>(g) * kD + t * (kD / 4);
+#pragma unroll 2
+    for (int s0 = 16 * warp; s0 < n_valid; s0 += 16 * kGroupWarps) {
+        unsigned lo[kD / 8], hi[kD / 8];  // rows g and g + 8 of the tile
+        key_operand<cache_t, kD>(lane_key + static_cast<int64_t>(s0) * kD, s0 + g < n_valid, lo);
+        key_operand<cache_t, kD>(lane_key + static_cast<int64_t>(s0 + 8) * kD,
+                                 s0 + g + 8 < n_valid, hi);
+        float c[4] = {};
+#pragma unroll
+        for (int j = 0; j < kD / 16; ++j) {
+            const unsigned a[4] = {lo[2 * j], hi[2 * j], lo[2 * j + 1], hi[2 * j + 1]};
+            mma_16816<kHalfOperands<cache_t>>(c, a, b[2 * j], b[2 * j + 1]);
+        }
+        if (t == 0) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int s = s0 + g + 8 * h;
+                if (s < n_valid) {
+                    const float dot = __fmul_rn(__fadd_rn(c[2 * h], c[2 * h + 1]), unscale);
+                    w[s] = -expanded_distance(q_norm, norms[s], dot) * coef;
+                }
+            }
+        }
+    }
+}
+
 // Words (4 bytes) of shared memory one group needs: the selection's (kSelectWords), q (D), the
 // scores (capacity) and, for a group of several warps, each warp's partial weighted sum
 // (warps x D); rounded up to 16 bytes, so that the histogram and q (D % 8 == 0) are read in
@@ -113,7 +279,7 @@ __host__ __device__ constexpr int group_words(int D, int capacity, int warps) {
 // group selects the top-K, then lanes own head dims for the weighted sum of values (a warp reads
 // each of its value rows once, coalesced) and the warps of a group add their sums.
 template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector,
-          int kD>
+          int kD, bool kMma>
 __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     krause_decode_kernel(const DecodeParams<scalar_t, cache_t, out_t> p) {
     using Group = std::conditional_t<kGroupWarps == 1, WarpGroup, BlockGroup<kGroupWarps>>;
@@ -149,47 +315,31 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
     cache_t* values = p.values + static_cast<int64_t>(bh) * p.S * D;
     const int64_t row = (bh / p.H) * p.row_stride + (bh % p.H) * D;
 
+    float* norms = p.key_norms;  // (S) of this (b, h), or null
+    if (norms != nullptr) norms += static_cast<int64_t>(bh) * p.S;
     if (p.k_new != nullptr) {
-        const int64_t slot = (*p.position % p.S) * D;
+        const int64_t slot = *p.position % p.S;
         for (int d = r; d < D; d += Group::kSize) {
-            keys[slot + d] = to_cache<cache_t>(p.k_new[row + d]);
-            values[slot + d] = to_cache<cache_t>(p.v_new[row + d]);
+            keys[slot * D + d] = to_cache<cache_t>(p.k_new[row + d]);
+            values[slot * D + d] = to_cache<cache_t>(p.v_new[row + d]);
+        }
+        if (norms != nullptr && warp == 0) {  // the norm of the key as stored
+            float part = 0.f;
+            for (int d = lane; d < D; d += 32) {
+                const float x = to_float(to_cache<cache_t>(p.k_new[row + d]));
+                part = __fmaf_rn(x, x, part);
+            }
+            part = warp_sum(part);
+            if (lane == 0) norms[slot] = part;
         }
     }
     for (int d = r; d < D; d += Group::kSize) q[d] = to_float(p.q[row + d]);
     group.sync();  // orders the stores above before the reads below, within the group
-    // Row pointers advance by a constant step instead of being formed from s at every slot.
-    const int64_t key_step = static_cast<int64_t>(Group::kSize) * D;
-    const cache_t* key = keys + static_cast<int64_t>(r) * D;
-#pragma unroll 4
-    for (int s = r; s < n_valid; s += Group::kSize, key += key_step) {
-        float acc = 0.f;
-        // Blocks of 8 dims are summed apart before they join the running sum, which then
-        // rounds an eighth as often.
-        if constexpr (kVector) {
-#pragma unroll
-            for (int d = 0; d < D; d += 8) {
-                float k8[8];
-                load8(key + d, k8);
-                const float4 qa = *reinterpret_cast<const float4*>(q + d);
-                const float4 qb = *reinterpret_cast<const float4*>(q + d + 4);
-                const float q8[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
-                float t[8];
-#pragma unroll
-                for (int i = 0; i < 8; ++i) t[i] = q8[i] - k8[i];
-                const float a = __fmaf_rn(t[1], t[1], __fmul_rn(t[0], t[0]));
-                const float b = __fmaf_rn(t[3], t[3], __fmul_rn(t[2], t[2]));
-                const float c = __fmaf_rn(t[5], t[5], __fmul_rn(t[4], t[4]));
-                const float e = __fmaf_rn(t[7], t[7], __fmul_rn(t[6], t[6]));
-                acc = __fadd_rn(acc, __fadd_rn(__fadd_rn(a, b), __fadd_rn(c, e)));
-            }
-        } else {
-            for (int d = 0; d < D; ++d) {
-                const float t = q[d] - to_float(key[d]);
-                acc = __fmaf_rn(t, t, acc);
-            }
-        }
-        w[s] = -acc * coef;
+    if constexpr (kMma) {
+        scores_on_tensor_cores<cache_t, kD, kGroupWarps>(keys, norms, q, coef, n_valid, warp, lane,
+                                                         w);
+    } else {
+        scores_direct<cache_t, Group::kSize, kVector, kD>(keys, q, coef, n_valid, D, r, w);
     }
     group.sync();
     top_k_weights(group, w, n_valid, top_k, oldest, select_words);
@@ -259,7 +409,7 @@ __global__ void __launch_bounds__(kGroupWarps == 1 ? 256 : 32 * kGroupWarps)
 }
 
 template <typename scalar_t, typename cache_t, typename out_t, int kGroupWarps, bool kVector,
-          int kD>
+          int kD, bool kMma>
 void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t stream) {
     constexpr int kGroupsPerBlock = kGroupWarps == 1 ? 8 : 1;
     const int grid = (p.BH + kGroupsPerBlock - 1) / kGroupsPerBlock;
@@ -268,7 +418,7 @@ void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t
     TORCH_CHECK(bytes <= at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin,
                 "krause_decode_cuda: ", p.capacity, " slots of head size ", p.D,
                 " exceed shared memory");
-    auto* kernel = krause_decode_kernel<scalar_t, cache_t, out_t, kGroupWarps, kVector, kD>;
+    auto* kernel = krause_decode_kernel<scalar_t, cache_t, out_t, kGroupWarps, kVector, kD, kMma>;
     // Raised per device only when a launch needs more than before: a step being captured into
     // a CUDA graph then makes no calls besides the launch.
     static std::array<std::atomic<size_t>, 64> allowed{};
@@ -295,27 +445,49 @@ int group_warps_for(int64_t queries, int64_t slots) {
 template <typename scalar_t, typename cache_t, typename out_t>
 void dispatch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, int group_warps,
                      cudaStream_t stream) {
-    // kVector: head dims in blocks of 8; kD: the head size when fixed at compile time (0: any).
-    auto go = [&](auto vector, auto dims) {
+    // kVector: head dims in blocks of 8; kD: the head size when fixed at compile time (0: any);
+    // kMma: the scores on tensor cores (key norms given, a ring type and head size that allow
+    // them, compute capability 8.0 or newer).
+    auto go = [&](auto vector, auto dims, auto mma) {
         constexpr bool kVector = decltype(vector)::value;
         constexpr int kD = decltype(dims)::value;
+        constexpr bool kMma = decltype(mma)::value;
         switch (group_warps) {
-            case 1: launch_decode<scalar_t, cache_t, out_t, 1, kVector, kD>(p, stream); break;
-            case 2: launch_decode<scalar_t, cache_t, out_t, 2, kVector, kD>(p, stream); break;
-            case 4: launch_decode<scalar_t, cache_t, out_t, 4, kVector, kD>(p, stream); break;
-            case 8: launch_decode<scalar_t, cache_t, out_t, 8, kVector, kD>(p, stream); break;
+            case 1:
+                launch_decode<scalar_t, cache_t, out_t, 1, kVector, kD, kMma>(p, stream);
+                break;
+            case 2:
+                launch_decode<scalar_t, cache_t, out_t, 2, kVector, kD, kMma>(p, stream);
+                break;
+            case 4:
+                launch_decode<scalar_t, cache_t, out_t, 4, kVector, kD, kMma>(p, stream);
+                break;
+            case 8:
+                launch_decode<scalar_t, cache_t, out_t, 8, kVector, kD, kMma>(p, stream);
+                break;
             default: TORCH_CHECK(false, "krause_decode_cuda: warps per query must be 1, 2, 4 or 8");
         }
     };
     using Any = std::integral_constant<int, 0>;
+    using No = std::false_type;
+    // Only the replayable step passes key norms, and it returns the step's dtype.
+    constexpr bool kMmaAllowed = kMmaRing<cache_t> && std::is_same_v<out_t, scalar_t>;
+    const bool mma = kMmaAllowed && p.key_norms != nullptr &&
+                     at::cuda::getCurrentDeviceProperties()->major >= 8;
+    auto fixed = [&](auto dims) {
+        if constexpr (kMmaAllowed) {
+            if (mma) return go(std::true_type{}, dims, std::true_type{});
+        }
+        go(std::true_type{}, dims, No{});
+    };
     if (p.D == 32) {
-        go(std::true_type{}, std::integral_constant<int, 32>{});
+        fixed(std::integral_constant<int, 32>{});
     } else if (p.D == 64) {
-        go(std::true_type{}, std::integral_constant<int, 64>{});
+        fixed(std::integral_constant<int, 64>{});
     } else if (p.D % 8 == 0) {
-        go(std::true_type{}, Any{});
+        go(std::true_type{}, Any{}, No{});
     } else {
-        go(std::false_type{}, Any{});
+        go(std::false_type{}, Any{}, No{});
     }
 }
 
@@ -354,12 +526,12 @@ at::ScalarType step_type(at::ScalarType ring) { return ring == at::kByte ? at::k
 // with unit dim stride, head stride D and one batch stride; k_new/v_new undefined when nothing is
 // stored. The slot count and the oldest key's slot are n_valid and oldest, or follow from
 // `position` on the device when that is defined.
-// out_type: fp32, or the step's dtype.
+// out_type: fp32, or the step's dtype. key_norms: (B, H, S) fp32 or undefined (DecodeParams).
 at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new,
                          const at::Tensor& ring_keys, const at::Tensor& ring_values,
                          int64_t n_valid, int64_t oldest, const at::Tensor& position,
                          const at::Tensor& log_sigma, int64_t top_k, at::ScalarType out_type,
-                         int decode_warps) {
+                         int decode_warps, const at::Tensor& key_norms) {
     const c10::cuda::CUDAGuard guard(q.device());
     const int64_t B = q.size(0), H = q.size(1), S = ring_keys.size(2), D = q.size(3);
     // log_sigma in the step's dtype is read as it is (no conversion kernel per step).
@@ -391,6 +563,7 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
         p.log_sigma = typed ? nullptr : ls.data_ptr<float>();
         p.log_sigma_typed = typed ? ls.data_ptr<scalar_t>() : nullptr;
         p.out = out.data_ptr<out_t>();
+        p.key_norms = key_norms.defined() ? key_norms.data_ptr<float>() : nullptr;
         p.position = position.defined() ? position.data_ptr<int64_t>() : nullptr;
         p.BH = static_cast<int>(B * H);
         p.H = static_cast<int>(H);
@@ -436,14 +609,15 @@ at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
     const int64_t oldest = position + 1 > S ? (position + 1) % S : 0;
     return decode_launch(q.to(step_type(ring_keys.scalar_type())).contiguous(), at::Tensor(),
                          at::Tensor(), ring_keys.contiguous(), ring_values.contiguous(), n_valid,
-                         oldest, at::Tensor(), log_sigma, top_k, at::kFloat, decode_warps);
+                         oldest, at::Tensor(), log_sigma, top_k, at::kFloat, decode_warps,
+                         at::Tensor());
 }
 
 at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                                    const at::Tensor& v_new, at::Tensor& ring_keys,
                                    at::Tensor& ring_values, const at::Tensor& position,
                                    const at::Tensor& log_sigma, int64_t top_k,
-                                   int decode_warps) {
+                                   int decode_warps, const at::Tensor& key_norms) {
     check_decode_args("krause_decode_step_cuda", q, ring_keys, ring_values, log_sigma, top_k,
                       decode_warps);
     TORCH_CHECK(k_new.sizes() == q.sizes() && v_new.sizes() == q.sizes(),
@@ -454,6 +628,12 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
     TORCH_CHECK(ring_keys.is_contiguous() && ring_values.is_contiguous(),
                 "krause_decode_step_cuda: the ring buffers are written in place and must be "
                 "contiguous");
+    TORCH_CHECK(!key_norms.defined() ||
+                    (key_norms.scalar_type() == at::kFloat && key_norms.is_contiguous() &&
+                     key_norms.device() == q.device() &&
+                     key_norms.sizes() == ring_keys.sizes().slice(0, 3)),
+                "krause_decode_step_cuda: key norms must be contiguous fp32 (B, H, S) on the GPU "
+                "of the rings ", ring_keys.sizes());
     const auto type = step_type(ring_keys.scalar_type());
     // The three step tensors are read in place when they share one row layout (the q, k and v
     // thirds of a fused projection); otherwise from compact copies.
@@ -463,7 +643,7 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                           v_new.stride(0) == q.stride(0);
     auto compact = [&](const at::Tensor& t) { return in_place ? t : t.to(type).contiguous(); };
     return decode_launch(compact(q), compact(k_new), compact(v_new), ring_keys, ring_values, 0, 0,
-                         position, log_sigma, top_k, type, decode_warps);
+                         position, log_sigma, top_k, type, decode_warps, key_norms);
 }
 
 }  // namespace krause

@@ -3,6 +3,7 @@
 // the per-pair products on CUDA cores and the bf16 fragments and products on tensor cores.
 #pragma once
 
+#include "model/cuda/mma.cuh"
 #include "model/cuda/warp.cuh"
 
 #include <c10/util/BFloat16.h>
@@ -193,26 +194,8 @@ __device__ __forceinline__ void store_patch(float* tile, const float (&v)[4][4])
     }
 }
 
-// ---- Tensor cores (bf16 operands, compute capability 8.0+): mma.sync m16n8k16 ----
+// ---- Tensor cores (bf16 operands, compute capability 8.0+; the products in mma.cuh) ----
 constexpr int kMmaPad = 8;  // bf16 per row beyond kD: fragment loads then hit 32 distinct banks
-
-__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0,
-                                         unsigned b1) {
-#if __CUDA_ARCH__ >= 800
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-    __trap();
-#endif
-}
-
-// x (the lower k index of a fragment) and y rounded to one bf16 pair, x in the low half.
-__device__ __forceinline__ unsigned pack_bf16(float x, float y) {
-    const __nv_bfloat162 b = __floats2bfloat162_rn(x, y);
-    return *reinterpret_cast<const unsigned*>(&b);
-}
 
 // ---- Fragments from shared memory (ldmatrix) ----
 // One ldmatrix.x4 moves four 8 x 8 blocks of a bf16 tile into four registers per thread, each
@@ -384,14 +367,6 @@ __device__ __forceinline__ void start_row_values(V* __restrict__ dst, const V* v
         copy_async<sizeof(V)>(dst + threadIdx.x, values + r, true);
     }
 }
-
-// ||a - b||^2 from the two norms and the tensor-core product a.b, rounded the same way wherever
-// it is formed (the sum of the norms is symmetric). 2 a.b is exact, so one fma forms
-// (|a|^2 + |b|^2) - 2 a.b with the one rounding a subtraction of 2 a.b would give.
-__device__ __forceinline__ float expanded_distance(float norm_a, float norm_b, float dot) {
-    return fmaxf(__fmaf_rn(-2.f, dot, __fadd_rn(norm_a, norm_b)), 0.f);
-}
-
 
 // Sum over the four lanes of a fragment row group (the lanes that share g).
 __device__ __forceinline__ float quad_sum(float x) {
