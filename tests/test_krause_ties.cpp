@@ -240,11 +240,13 @@ TEST(KrauseTies, DecodeStepOnTensorCoresKeepsTheOldestKeys) {
     const auto o = at::TensorOptions().device(at::kCUDA);
     for (auto ring : rings) {
         SCOPED_TRACE(::testing::Message() << "ring " << ring);
-        // The values the ring holds: bf16, or fp8 for fp8 rings (the keys are exact in both).
-        auto held = v.to(at::kBFloat16).to(at::kDouble);
+        // The values the ring holds: the step's bf16 rows, rounded again to fp8 for fp8 rings
+        // (the keys are exact in both).
+        auto held = v.to(at::kBFloat16).to(at::kFloat);
 #ifdef KRAUSE_TEST_HAS_FP8
-        if (ring == at::kByte) held = test::fp8_rounded(v).to(at::kDouble);
+        if (ring == at::kByte) held = test::fp8_rounded(held);
 #endif
+        held = held.to(at::kDouble);
         const auto forward = krause_attention_reference(q, k, held, ls, s.W, s.K);
         auto keys = at::zeros({s.B, s.H, s.W, s.D}, o.dtype(ring));
         auto values = at::zeros_like(keys);
