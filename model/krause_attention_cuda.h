@@ -41,10 +41,10 @@ at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
 // so every position launches the same work. q, k_new and v_new are read in place when they are
 // the thirds of one fused projection. Returns (B, H, 1, D) in the ring's dtype.
 // key_norms: undefined, or (B, H, S) fp32 holding the squared norm of each stored key as the
-// ring holds it (fp8 or 16-bit), written in place as well (slot position % S): then, for bf16,
-// fp16 and fp8 rings at head size 32 or 64 on compute capability 8.0 or newer, the distances
-// are formed as ||q||^2 + ||k||^2 - 2 q.k with q.k on tensor cores, as the training kernels form
-// them, instead of ||q - k||^2 on CUDA cores (the scores differ in the last bits).
+// ring holds it, written in place as well (slot position % S): then, for bf16 and fp16 rings at
+// head size 64 on compute capability 8.0 or newer, the distances are formed as ||q||^2 +
+// ||k||^2 - 2 q.k with q.k on tensor cores, as the training kernels form them, instead of
+// ||q - k||^2 on CUDA cores (the scores differ in the last bits).
 at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                                    const at::Tensor& v_new, at::Tensor& ring_keys,
                                    at::Tensor& ring_values, const at::Tensor& position,

@@ -197,10 +197,10 @@ TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
 
 #ifdef KRAUSE_WITH_CUDA
 // With key norms the replayable step stores each new key's squared norm beside the ring and,
-// for bf16, fp16 and fp8 rings at head sizes 32 and 64, forms its distances on tensor cores as
-// ||q||^2 + ||k||^2 - 2 q.k: its output stays within a rounding of the step's dtype (or the swap
-// of a least kept key on a near tie) of the direct form's. Where the tensor cores do not apply
-// (fp32 rings, head size 20) the output is the direct form's bit for bit.
+// for bf16 and fp16 rings at head size 64, forms its distances on tensor cores as ||q||^2 +
+// ||k||^2 - 2 q.k: its output stays within a rounding of the step's dtype (or the swap of a least
+// kept key on a near tie) of the direct form's. Elsewhere (fp32 and fp8 rings, head sizes 32 and
+// 20) the output is the direct form's bit for bit.
 TEST(SamplingLoops, CudaDecodeStepWithKeyNorms) {
     SKIP_WITHOUT_GPU();
     const int64_t S = 40, K = 12, H = 4;
@@ -224,7 +224,7 @@ TEST(SamplingLoops, CudaDecodeStepWithKeyNorms) {
 #endif
                 return r.to(at::kFloat);
             };
-            const bool exact = ring == at::kFloat || D == 20;
+            const bool exact = !((ring == at::kBFloat16 || ring == at::kHalf) && D == 64);
             for (int warps : test::kDecodeWarpChoices) {
                 auto keys = stored(at::randn({3, H, S, D}, o));
                 auto values = stored(at::randn({3, H, S, D}, o));
@@ -265,7 +265,9 @@ TEST(SamplingLoops, CudaDecodeStepWithKeyNorms) {
                     total += diff.mean().item<double>();
                 }
                 // Typically a few units in the last place of the step's dtype, on average far less.
-                if (!exact) EXPECT_LT(total / 7, 2e-3) << "worst " << worst;
+                if (!exact) {
+                    EXPECT_LT(total / 7, 2e-3) << "worst " << worst;
+                }
             }
         }
     }

@@ -43,8 +43,8 @@ struct DecodeParams {
     const scalar_t* log_sigma_typed;  // (H) in the step's dtype (a model in that dtype)
     out_t* out;                       // (B, H, D)
     // The squared norms of the ring's keys as stored, (B, H, S) fp32, or null. With them the
-    // scores run on tensor cores where the ring type and head size allow (kMmaRing), and a step
-    // that stores a key stores its norm too.
+    // scores run on tensor cores for the ring types and head size that gain (kMmaRing), and a
+    // step that stores a key stores its norm too.
     float* key_norms;
     // The position being decoded, when it lives on the device (a replayable step): slots
     // 0 .. min(position + 1, S) - 1 hold keys. Null: n_valid says it.
@@ -147,97 +147,62 @@ __device__ __forceinline__ void scores_direct(const cache_t* keys, const float* 
 // ---- Scores on tensor cores ----
 // A ring's keys are the A operand of mma_16816 (16 slots by 16 dims a tile) and the query the B
 // operand's first column, so each product gives 16 dot products q.k, and with the key norms
-// stored beside the ring the distance is the training kernels' expanded_distance. The operands:
-// fp8 and fp16 keys are exact in fp16, bf16 keys in bf16. A bf16 query in fp16 is split into
-// two columns, hi + lo, after scaling by a power of two that keeps it below fp16's largest
-// value, so both operands are exact and the products are formed without rounding.
+// stored beside the ring the distance is the training kernels' expanded_distance. bf16 and fp16
+// rings only, whose keys and queries (the step's dtype) are the operands exactly, so the
+// products are formed without rounding; and head size 64 only, where this wins: at head size 32
+// (MNIST's shape, one warp per query) and for fp8 rings it was slower than the direct form
+// (docs/kernels.md, "The decode step on tensor cores").
 template <typename cache_t>
-constexpr bool kMmaRing = std::is_same_v<cache_t, E4M3> || std::is_same_v<cache_t, c10::Half> ||
-                          std::is_same_v<cache_t, c10::BFloat16>;
-template <typename cache_t>
-constexpr bool kHalfOperands = !std::is_same_v<cache_t, c10::BFloat16>;
+constexpr bool kMmaRing =
+    std::is_same_v<cache_t, c10::Half> || std::is_same_v<cache_t, c10::BFloat16>;
 
 // Dims may be assigned to the product's k indices in any order, the query's in the same: lane
 // (g, t) takes the kD / 4 dims from t kD / 4 of its rows, and k-step j the four from 4j of them
 // (two registers: dims 4j, 4j + 1 at k = 2t, 2t + 1 and 4j + 2, 4j + 3 at k = 2t + 8, 2t + 9).
 // So a lane's share of a row is one contiguous load. key_operand: those dims of one key row as
-// kD / 8 registers, k-step j's in 2j and 2j + 1; zeros where !valid.
+// kD / 8 registers of element pairs, k-step j's in 2j and 2j + 1; zeros where !valid.
 template <typename cache_t, int kD>
 __device__ __forceinline__ void key_operand(const cache_t* __restrict__ src, bool valid,
                                             unsigned (&r)[kD / 8]) {
-    if constexpr (std::is_same_v<cache_t, E4M3>) {  // kD / 4 bytes: 8 or 16
-        unsigned w[kD / 16] = {};
-        if (valid) {
-            if constexpr (kD == 32) {
-                const uint2 x = *reinterpret_cast<const uint2*>(src);
-                w[0] = x.x, w[1] = x.y;
-            } else {
-                const uint4 x = *reinterpret_cast<const uint4*>(src);
-                w[0] = x.x, w[1] = x.y, w[2] = x.z, w[3] = x.w;
-            }
-        }
 #pragma unroll
-        for (int j = 0; j < kD / 16; ++j) {
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const auto pair = static_cast<__nv_fp8x2_storage_t>(w[j] >> (16 * h));
-                const __half2_raw x = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
-                r[2 * j + h] = static_cast<unsigned>(x.x) | (static_cast<unsigned>(x.y) << 16);
-            }
-        }
-    } else {  // kD / 2 bytes of 16-bit elements: 16 or 32
-#pragma unroll
-        for (int i = 0; i < kD / 32; ++i) {
-            const uint4 x = valid ? *(reinterpret_cast<const uint4*>(src) + i) : uint4{};
-            r[4 * i] = x.x, r[4 * i + 1] = x.y, r[4 * i + 2] = x.z, r[4 * i + 3] = x.w;
-        }
+    for (int i = 0; i < kD / 32; ++i) {  // kD / 2 bytes
+        const uint4 x = valid ? *(reinterpret_cast<const uint4*>(src) + i) : uint4{};
+        r[4 * i] = x.x, r[4 * i + 1] = x.y, r[4 * i + 2] = x.z, r[4 * i + 3] = x.w;
     }
 }
 
-// The query as the B operand (column g of lane (g, t)): column 0 holds q (times `scale`), for
-// fp16 operands column 1 what fp16 rounded off, the other columns zeros. q: the query in
-// shared memory, fp32; two registers per k-step, as key_operand's.
+// The query as the B operand: column 0 (lanes g = 0) holds q, the other columns zeros. q: the
+// query in shared memory as fp32 (exact in the ring's dtype); two registers per k-step, as
+// key_operand's.
 template <typename cache_t, int kD>
-__device__ __forceinline__ void query_operand(const float* q, float scale, int lane,
-                                              unsigned (&b)[kD / 8]) {
-    const int g = lane / 4, t = lane % 4;
-    const float* mine = q + t * (kD / 4);
+__device__ __forceinline__ void query_operand(const float* q, int lane, unsigned (&b)[kD / 8]) {
+    const float* mine = q + (lane % 4) * (kD / 4);
 #pragma unroll
     for (int i = 0; i < kD / 8; ++i) {
-        const float x = mine[2 * i] * scale, y = mine[2 * i + 1] * scale;
-        if constexpr (kHalfOperands<cache_t>) {
-            const __half2 hi = __floats2half2_rn(x, y);
-            const float2 back = __half22float2(hi);
-            b[i] = g == 0   ? *reinterpret_cast<const unsigned*>(&hi)
-                   : g == 1 ? pack_half(__fsub_rn(x, back.x), __fsub_rn(y, back.y))
-                            : 0u;
+        const float x = mine[2 * i], y = mine[2 * i + 1];
+        unsigned pair;
+        if constexpr (std::is_same_v<cache_t, c10::Half>) {
+            pair = pack_half(x, y);
         } else {
-            b[i] = g == 0 ? pack_bf16(x, y) : 0u;
+            pair = pack_bf16(x, y);
         }
+        b[i] = lane / 4 == 0 ? pair : 0u;
     }
 }
 
 // The scores of slots 0 .. n_valid - 1 into w on tensor cores: warp `warp` of a group of
 // kGroupWarps takes every kGroupWarps-th tile of 16 slots; lanes t = 0 hold a tile's dot
-// products (column 0, plus column 1's remainder) and store its scores.
+// products (column 0) and store its scores.
 template <typename cache_t, int kD, int kGroupWarps>
 __device__ __forceinline__ void scores_on_tensor_cores(const cache_t* keys, const float* norms,
                                                        const float* q, float coef, int n_valid,
                                                        int warp, int lane, float* w) {
     const int g = lane / 4, t = lane % 4;
-    // |q|^2 in fp32, and a power of two that keeps fp16 operands finite (2^15 > |q|)
-    float part = 0.f, big = 0.f;
-    for (int d = lane; d < kD; d += 32) {
-        part = __fmaf_rn(q[d], q[d], part);
-        big = fmaxf(big, fabsf(q[d]));
-    }
+    float part = 0.f;
+    for (int d = lane; d < kD; d += 32) part = __fmaf_rn(q[d], q[d], part);
     const float q_norm = warp_sum(part);
-    int exponent = 0;
-    if constexpr (kHalfOperands<cache_t>) frexpf(warp_max(big), &exponent);
-    const int shift = max(exponent - 15, 0);
     unsigned b[kD / 8];
-    query_operand<cache_t, kD>(q, ldexpf(1.f, -shift), lane, b);
-    const float unscale = ldexpf(1.f, shift);
+    query_operand<cache_t, kD>(q, lane, b);
     const cache_t* lane_key = keys + static_cast<int64_t>(g) * kD + t * (kD / 4);
 #pragma unroll 2
     for (int s0 = 16 * warp; s0 < n_valid; s0 += 16 * kGroupWarps) {
@@ -249,16 +214,13 @@ __device__ __forceinline__ void scores_on_tensor_cores(const cache_t* keys, cons
 #pragma unroll
         for (int j = 0; j < kD / 16; ++j) {
             const unsigned a[4] = {lo[2 * j], hi[2 * j], lo[2 * j + 1], hi[2 * j + 1]};
-            mma_16816<kHalfOperands<cache_t>>(c, a, b[2 * j], b[2 * j + 1]);
+            mma_16816<std::is_same_v<cache_t, c10::Half>>(c, a, b[2 * j], b[2 * j + 1]);
         }
         if (t == 0) {
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const int s = s0 + g + 8 * h;
-                if (s < n_valid) {
-                    const float dot = __fmul_rn(__fadd_rn(c[2 * h], c[2 * h + 1]), unscale);
-                    w[s] = -expanded_distance(q_norm, norms[s], dot) * coef;
-                }
+                if (s < n_valid) w[s] = -expanded_distance(q_norm, norms[s], c[2 * h]) * coef;
             }
         }
     }
@@ -446,7 +408,7 @@ template <typename scalar_t, typename cache_t, typename out_t>
 void dispatch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, int group_warps,
                      cudaStream_t stream) {
     // kVector: head dims in blocks of 8; kD: the head size when fixed at compile time (0: any);
-    // kMma: the scores on tensor cores (key norms given, a ring type and head size that allow
+    // kMma: the scores on tensor cores (key norms given, a ring type and head size that use
     // them, compute capability 8.0 or newer).
     auto go = [&](auto vector, auto dims, auto mma) {
         constexpr bool kVector = decltype(vector)::value;
@@ -474,16 +436,14 @@ void dispatch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, int group_
     constexpr bool kMmaAllowed = kMmaRing<cache_t> && std::is_same_v<out_t, scalar_t>;
     const bool mma = kMmaAllowed && p.key_norms != nullptr &&
                      at::cuda::getCurrentDeviceProperties()->major >= 8;
-    auto fixed = [&](auto dims) {
-        if constexpr (kMmaAllowed) {
-            if (mma) return go(std::true_type{}, dims, std::true_type{});
-        }
-        go(std::true_type{}, dims, No{});
-    };
+    using D64 = std::integral_constant<int, 64>;
     if (p.D == 32) {
-        fixed(std::integral_constant<int, 32>{});
+        go(std::true_type{}, std::integral_constant<int, 32>{}, No{});
     } else if (p.D == 64) {
-        fixed(std::integral_constant<int, 64>{});
+        if constexpr (kMmaAllowed) {  // head size 64 only: see kMmaRing
+            if (mma) return go(std::true_type{}, D64{}, std::true_type{});
+        }
+        go(std::true_type{}, D64{}, No{});
     } else if (p.D % 8 == 0) {
         go(std::true_type{}, Any{}, No{});
     } else {
