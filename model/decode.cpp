@@ -29,9 +29,13 @@ LayerCache AttentionImpl::empty_cache(int64_t batch, const at::TensorOptions& op
             const auto ring = fp8_rings ? options.dtype(at::kByte) : options;  // 0: fp8 +0.0
             cache.keys = at::zeros({batch, H, W, D}, ring);
             cache.values = at::zeros({batch, H, W, D}, ring);
-            if (krause_decode_fused(kernels, at::empty({0}, options))) {  // what step_at runs
+#ifdef KRAUSE_WITH_CUDA
+            // Where step_at runs the fused step and it reads key norms.
+            if (krause_decode_fused(kernels, at::empty({0}, options)) &&
+                krause_decode_uses_key_norms(ring.dtype().toScalarType(), D)) {
                 cache.key_norms = at::zeros({batch, H, W}, options.dtype(at::kFloat));
             }
+#endif
             break;
         }
         case AttentionKind::Softmax:

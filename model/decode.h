@@ -14,8 +14,8 @@ namespace krause {
 struct LayerCache {
     at::Tensor keys;
     at::Tensor values;
-    // Krause with the fused CUDA decode step: the squared norm of each ring key as stored,
-    // (B, H, W) fp32, which lets the step form its distances on tensor cores.
+    // Krause, where the fused CUDA decode step forms its distances on tensor cores
+    // (krause_decode_uses_key_norms): the squared norm of each ring key as stored, (B, H, W) fp32.
     at::Tensor key_norms;
     at::Tensor state;
     at::Tensor norm;

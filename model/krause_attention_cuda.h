@@ -52,4 +52,9 @@ at::Tensor krause_decode_step_cuda(const at::Tensor& q, const at::Tensor& k_new,
                                    int decode_warps = 0,
                                    const at::Tensor& key_norms = at::Tensor());
 
+// Whether krause_decode_step_cuda forms its distances on tensor cores, given key norms, for rings
+// of dtype `ring` (kByte: fp8) and head size head_dim on the current GPU: where key norms are
+// worth keeping.
+bool krause_decode_uses_key_norms(at::ScalarType ring, int64_t head_dim);
+
 }  // namespace krause

@@ -339,5 +339,44 @@ TEST(SamplingLoops, Bf16AndFp8DecodeStayCloseToTheFp32Forward) {
     EXPECT_THROW(sample(model, options), std::invalid_argument);
 }
 
+#ifdef KRAUSE_WITH_CUDA
+// A bf16 model of head size 64 keeps the squared norms of its ring keys (its decode step forms
+// distances on tensor cores) and decodes, at every position, what the fp32 forward pass computes
+// to bf16's precision; with fp8 rings it keeps none.
+TEST(SamplingLoops, KeyNormsWhereTheDecodeStepUsesThem) {
+    SKIP_WITHOUT_GPU();
+    torch::NoGradGuard no_grad;
+    auto config = tiny_config(AttentionKind::Krause, 8, 8, 1);
+    config.d_model = 128;
+    config.n_heads = 2;  // head size 64
+    PixelTransformer model(config);
+    model->to(at::kCUDA);
+    model->eval();
+    auto half = copy_model(model, at::kCUDA, at::kBFloat16);
+    EXPECT_FALSE(half->start_decode(2, true).layers[0].key_norms.defined());
+    auto state = half->start_decode(2, false);
+    const bool kept = krause_decode_uses_key_norms(at::kBFloat16, 64);
+    EXPECT_EQ(state.layers[0].key_norms.defined(), kept);
+    const int64_t T = config.seq_len();
+    const auto tokens =
+        at::randint(0, 256, {2, T}, at::TensorOptions().device(at::kCUDA).dtype(at::kLong));
+    const auto exact = at::log_softmax(model->forward(tokens.narrow(1, 0, T - 1)), -1);
+    auto position = at::zeros({1}, tokens.options());
+    std::vector<at::Tensor> steps;
+    for (int64_t p = 0; p + 1 < T; ++p) {
+        steps.push_back(half->decode_step_at(state, tokens.select(1, p), position).to(at::kFloat));
+        position.add_(1);
+    }
+    const auto approx = at::log_softmax(at::stack(steps, 1), -1);
+    EXPECT_LT((approx - exact).abs().mean().item<double>(), 0.02);
+    if (kept) {
+        for (const auto& layer : state.layers) {
+            const auto norms = layer.keys.to(at::kFloat).pow(2).sum(-1);
+            EXPECT_TRUE(at::allclose(layer.key_norms, norms, 1e-5, 1e-6));
+        }
+    }
+}
+#endif
+
 }  // namespace
 }  // namespace krause

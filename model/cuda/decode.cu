@@ -151,7 +151,8 @@ __device__ __forceinline__ void scores_direct(const cache_t* keys, const float* 
 // rings only, whose keys and queries (the step's dtype) are the operands exactly, so the
 // products are formed without rounding; and head size 64 only, where this wins: at head size 32
 // (MNIST's shape, one warp per query) and for fp8 rings it was slower than the direct form
-// (docs/kernels.md, "The decode step on tensor cores").
+// (docs/kernels.md, "The decode step on tensor cores"). krause_decode_uses_key_norms states the
+// same rule by dtype.
 template <typename cache_t>
 constexpr bool kMmaRing =
     std::is_same_v<cache_t, c10::Half> || std::is_same_v<cache_t, c10::BFloat16>;
@@ -557,6 +558,12 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
 bool row_layout(const at::Tensor& t) { return t.stride(3) == 1 && t.stride(1) == t.size(3); }
 
 }  // namespace
+
+bool krause_decode_uses_key_norms(at::ScalarType ring, int64_t head_dim) {
+    // kMmaRing's rule, by dtype
+    return (ring == at::kBFloat16 || ring == at::kHalf) && head_dim == 64 &&
+           at::cuda::getCurrentDeviceProperties()->major >= 8;
+}
 
 at::Tensor krause_decode_cuda(const at::Tensor& q, const at::Tensor& ring_keys,
                               const at::Tensor& ring_values, int64_t position,
