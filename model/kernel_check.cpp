@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <tuple>
@@ -97,6 +98,52 @@ std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tenso
     return checks;
 }
 
+float e4m3_value(uint8_t byte) {
+    const int exponent = (byte >> 3) & 15, mantissa = byte & 7;
+    if ((byte & 0x7f) == 0x7f) return std::nanf("");
+    const float magnitude = exponent == 0 ? std::ldexp(mantissa / 8.f, -6)
+                                          : std::ldexp(1.f + mantissa / 8.f, exponent - 7);
+    return byte & 0x80 ? -magnitude : magnitude;
+}
+
+namespace {
+
+// e4m3_value of every byte, by byte.
+std::vector<float> e4m3_values() {
+    std::vector<float> all(256);
+    for (int b = 0; b < 256; ++b) all[b] = e4m3_value(static_cast<uint8_t>(b));
+    return all;
+}
+
+}  // namespace
+
+at::Tensor e4m3_bytes(const at::Tensor& x) {
+    // The finite values in ascending order (one zero), with their bytes.
+    static const auto table = [] {
+        const auto all = e4m3_values();
+        std::vector<std::pair<float, int64_t>> finite;
+        for (int b = 0; b < 256; ++b) {
+            if (b != 0x80 && (b & 0x7f) != 0x7f) finite.emplace_back(all[b], b);
+        }
+        std::sort(finite.begin(), finite.end());
+        std::vector<float> values;
+        std::vector<int64_t> bytes;
+        for (const auto& [v, b] : finite) values.push_back(v), bytes.push_back(b);
+        return std::make_pair(values, bytes);
+    }();
+    const auto on = at::TensorOptions().device(x.device());
+    const auto n = static_cast<int64_t>(table.first.size());
+    const auto values = at::tensor(table.first, on.dtype(at::kFloat));
+    const auto bytes = at::tensor(table.second, on.dtype(at::kLong));
+    const auto flat = x.to(at::kFloat).contiguous().view(-1).clamp(-448.0, 448.0);
+    const auto above = at::searchsorted(values, flat).clamp_max(n - 1);  // first value >= x
+    const auto below = (above - 1).clamp_min(0);
+    const auto nearer_below = (flat - values.index_select(0, below)).abs() <
+                              (values.index_select(0, above) - flat).abs();
+    const auto pick = at::where(nearer_below, below, above);
+    return bytes.index_select(0, pick).to(at::kByte).view(x.sizes());
+}
+
 std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tensor& ring_keys,
                                              const at::Tensor& ring_values, int64_t position,
                                              const at::Tensor& log_sigma, int64_t top_k,
@@ -140,6 +187,26 @@ std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tens
         const double rounding = relative_error(exact.to(step.scalar_type()), exact);
         checks.push_back(
             {"decode step", relative_error(step, exact), c.aten, c.bound + 2.0 * rounding});
+
+        // fp8 rings, as `--precision fp8` samples with: the references in fp32 and fp64 on the
+        // values the bytes hold.
+        const auto key_bytes = e4m3_bytes(ring_keys), value_bytes = e4m3_bytes(ring_values);
+        const auto of_byte = at::tensor(e4m3_values(), q.options().dtype(at::kFloat));
+        auto held = [&](const at::Tensor& b) {
+            return of_byte.index_select(0, b.to(at::kLong).view(-1)).view(b.sizes());
+        };
+        const auto q16 = q.to(at::kBFloat16);
+        const auto f = [](const at::Tensor& t) { return t.to(at::kFloat); };
+        const auto exact8 = krause_decode_ring(d(q16), d(held(key_bytes)), d(held(value_bytes)),
+                                               position, d(log_sigma), top_k);
+        const auto aten8 = krause_decode_ring(f(q16), held(key_bytes), held(value_bytes), position,
+                                              f(log_sigma), top_k);
+        const auto mine8 = krause_decode_cuda(q16, key_bytes, value_bytes, position, log_sigma,
+                                              top_k, kernels.decode_warps);
+        KernelCheck c8{"decode fp8", relative_error(mine8, exact8), relative_error(aten8, exact8),
+                       0.0};
+        c8.bound = 2.0 * c8.aten + kernel_error_floor(at::kBFloat16);
+        checks.push_back(c8);
     }
 #endif
     return checks;

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -62,11 +63,22 @@ std::vector<KernelCheck> check_krause_fused(const at::Tensor& q, const at::Tenso
 
 // The fused decoding step (q (B, H, 1, D) over the rings (B, H, S, D) at `position`) against
 // krause_decode_ring in the rings' precision and in fp64, with kernels.decode_warps. Empty where
-// `kernels` chooses the ATen step.
+// `kernels` chooses the ATen step. On a GPU also the replayable step with key norms ("decode
+// step") and the rings rounded to fp8 bytes ("decode fp8": the references read the values those
+// bytes hold, q in bf16 as the kernel reads it).
 std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tensor& ring_keys,
                                              const at::Tensor& ring_values, int64_t position,
                                              const at::Tensor& log_sigma, int64_t top_k,
                                              const KernelOptions& kernels = {});
+
+// The value of an fp8 e4m3 byte, the element of fp8 ring buffers: sign, 4 exponent bits of bias
+// 7, 3 mantissa bits, subnormals below 2^-6, no infinities; 0x7f and 0xff are NaN.
+float e4m3_value(uint8_t byte);
+
+// x's elements as e4m3 bytes (kByte, x's shape, on x's device): each the byte of a nearest finite
+// e4m3 value (either one at a tie), saturating at +-448. Inputs for checks; the kernels round on
+// store themselves.
+at::Tensor e4m3_bytes(const at::Tensor& x);
 
 // "out 1.2e-03 <= 2.5e-03, dq ..." for messages.
 std::string describe(const std::vector<KernelCheck>& checks);

@@ -260,5 +260,50 @@ TEST(KernelCheck, RelativeErrorIsPerRowAndLeavesOutTheWorstThousandth) {
     EXPECT_EQ(describe({good, bad}), "out 1.00e-03 <= 1.20e-03, dq 5.00e-03 > 1.20e-03");
 }
 
+// fp8 e4m3 as the decode kernel's rings hold it, for the bench's fp8 check: known bytes decode
+// to their values, every finite value goes back to a byte of that value, and any value (beyond
+// the range too) to a nearest finite one.
+TEST(KernelCheck, E4M3ValuesAndNearestBytes) {
+    EXPECT_EQ(e4m3_value(0x38), 1.0f);
+    EXPECT_EQ(e4m3_value(0x3c), 1.5f);
+    EXPECT_EQ(e4m3_value(0x7e), 448.0f);
+    EXPECT_EQ(e4m3_value(0xfe), -448.0f);
+    EXPECT_EQ(e4m3_value(0x08), std::ldexp(1.0f, -6));  // the smallest normal
+    EXPECT_EQ(e4m3_value(0x01), std::ldexp(1.0f, -9));  // the smallest subnormal
+    EXPECT_EQ(e4m3_value(0x00), 0.0f);
+    EXPECT_TRUE(std::isnan(e4m3_value(0x7f)));
+    EXPECT_TRUE(std::isnan(e4m3_value(0xff)));
+    std::vector<float> finite;
+    for (int b = 0; b < 256; ++b) {
+        if (!std::isnan(e4m3_value(static_cast<uint8_t>(b)))) {
+            finite.push_back(e4m3_value(static_cast<uint8_t>(b)));
+        }
+    }
+    ASSERT_EQ(finite.size(), 254u);
+    const auto back = e4m3_bytes(at::tensor(finite));
+    for (size_t i = 0; i < finite.size(); ++i) {
+        EXPECT_EQ(e4m3_value(back[i].item<uint8_t>()), finite[i]);
+    }
+    const auto x = at::cat({at::randn({2000}, at::kDouble) * 30.0,
+                            at::tensor({-1000.0, 500.0, 1e-4, -3e-3}, at::kDouble)});
+    const auto bytes = e4m3_bytes(x);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        const double want = std::clamp(x[i].item<double>(), -448.0, 448.0);
+        double nearest = 1e9;
+        for (float v : finite) nearest = std::min(nearest, std::abs(v - want));
+        EXPECT_LE(std::abs(e4m3_value(bytes[i].item<uint8_t>()) - want), nearest) << want;
+    }
+#ifdef KRAUSE_TEST_HAS_FP8
+    // PyTorch's own float8 type agrees on every byte.
+    const auto all = at::arange(256, at::kInt).to(at::kByte);
+    const auto theirs = all.view(at::kFloat8_e4m3fn).to(at::kFloat);
+    for (int b = 0; b < 256; ++b) {
+        const float mine = e4m3_value(static_cast<uint8_t>(b));
+        const float t = theirs[b].item<float>();
+        EXPECT_TRUE(std::isnan(mine) ? std::isnan(t) : mine == t) << "byte " << b;
+    }
+#endif
+}
+
 }  // namespace
 }  // namespace krause
