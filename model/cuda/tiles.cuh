@@ -1,6 +1,6 @@
 // The building blocks of the fused Krause attention kernels (included by their .cu files only):
 // block shapes, where rows of a (B, H, T, D) operand lie, loads of row chunks into shared memory,
-// the per-pair products on CUDA cores and the bf16 fragments and products on tensor cores.
+// the per-pair products on CUDA cores and the bf16 fragments for tensor cores (mma.cuh multiplies).
 #pragma once
 
 #include "model/cuda/mma.cuh"
