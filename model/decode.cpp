@@ -66,10 +66,9 @@ at::Tensor AttentionImpl::step(const at::Tensor& x, LayerCache& cache, int64_t p
             const int64_t slot = position % W;
             cache.keys.narrow(2, slot, 1).copy_(k);
             cache.values.narrow(2, slot, 1).copy_(v);
-            if (cache.key_norms.defined()) {  // kept for a later step_at on the same cache
-                cache.key_norms.narrow(2, slot, 1)
-                    .copy_(cache.keys.narrow(2, slot, 1).to(at::kFloat).pow(2).sum(-1));
-            }
+            // Keys stored here have no norms: a later step_at on this cache forms its
+            // distances directly.
+            cache.key_norms.reset();
             const DecodePath path = krause_decode_path(kernels, q);
             if (const auto loops = cpu_loops_of(path)) {
                 out = krause_decode_ring_cpu(q, cache.keys, cache.values, position, log_sigma,

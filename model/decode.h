@@ -16,6 +16,7 @@ struct LayerCache {
     at::Tensor values;
     // Krause, where the fused CUDA decode step forms its distances on tensor cores
     // (krause_decode_uses_key_norms): the squared norm of each ring key as stored, (B, H, W) fp32.
+    // Undefined once a host-position step has stored a key.
     at::Tensor key_norms;
     at::Tensor state;
     at::Tensor norm;

@@ -40,6 +40,20 @@ at::Tensor small_integers(at::IntArrayRef shape, at::Generator& gen) {
     return at::randint(-1, 2, shape, gen, at::TensorOptions().dtype(at::kDouble));
 }
 
+// fp64 inputs of shape s whose scores tie often: q and k of small integers, v normal, one sigma
+// for every head.
+struct TieInputs {
+    at::Tensor q, k, v, ls;
+};
+TieInputs tie_inputs(const TieShape& s, at::Generator& gen) {
+    TieInputs x;
+    x.q = small_integers({s.B, s.H, s.T, s.D}, gen);
+    x.k = small_integers({s.B, s.H, s.T, s.D}, gen);
+    x.v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
+    x.ls = at::full({s.H}, 0.2, at::kDouble);
+    return x;
+}
+
 // The fused forward where it exists (fp32 inputs on a GPU), else the windowed CPU path.
 at::Tensor forward_on(const at::Device& device, const at::Tensor& q, const at::Tensor& k,
                       const at::Tensor& v, const at::Tensor& ls, int64_t W, int64_t K) {
@@ -86,10 +100,7 @@ TEST(KrauseTies, ManyEqualScoresPickTheSameKeysInEveryForwardPath) {
                          TieShape{2, 2, 64, 3, 8, 1}}) {
         SCOPED_TRACE(::testing::Message() << "T" << s.T << " D" << s.D << " W" << s.W << " K"
                                           << s.K);
-        const auto q = small_integers({s.B, s.H, s.T, s.D}, gen);
-        const auto k = small_integers({s.B, s.H, s.T, s.D}, gen);
-        const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
-        const auto ls = at::full({s.H}, 0.2, at::kDouble);
+        const auto [q, k, v, ls] = tie_inputs(s, gen);
         const auto ref = krause_attention_reference(q, k, v, ls, s.W, s.K);
         EXPECT_LT(max_abs_diff(krause_attention_windowed(q, k, v, ls, s.W, s.K), ref), 1e-12);
         for (const auto& device : devices()) {
@@ -181,10 +192,7 @@ TEST(KrauseTies, DecodingAfterTheRingWrapsKeepsTheOldestKeysLikeTheForward) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     auto gen = at::detail::createCPUGenerator(seed);
     const TieShape s{2, 2, 50, 3, 8, 3};
-    const auto q = small_integers({s.B, s.H, s.T, s.D}, gen);
-    const auto k = small_integers({s.B, s.H, s.T, s.D}, gen);
-    const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
-    const auto ls = at::full({s.H}, 0.2, at::kDouble);
+    const auto [q, k, v, ls] = tie_inputs(s, gen);
     const auto forward = krause_attention_reference(q, k, v, ls, s.W, s.K);
     for (const auto& device : devices()) {
         SCOPED_TRACE(device.str());
@@ -229,10 +237,7 @@ TEST(KrauseTies, DecodeStepOnTensorCoresKeepsTheOldestKeys) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     auto gen = at::detail::createCPUGenerator(seed);
     const TieShape s{2, 2, 60, 64, 16, 5};
-    const auto q = small_integers({s.B, s.H, s.T, s.D}, gen);
-    const auto k = small_integers({s.B, s.H, s.T, s.D}, gen);
-    const auto v = at::randn({s.B, s.H, s.T, s.D}, gen, at::TensorOptions().dtype(at::kDouble));
-    const auto ls = at::full({s.H}, 0.2, at::kDouble);
+    const auto [q, k, v, ls] = tie_inputs(s, gen);
     const auto o = at::TensorOptions().device(at::kCUDA);
     for (auto ring : {at::kBFloat16, at::kHalf}) {
         SCOPED_TRACE(::testing::Message() << "ring " << ring);

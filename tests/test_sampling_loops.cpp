@@ -148,125 +148,87 @@ TEST(SamplingLoops, OptionsAreChecked) {
 // The replayable step stores the new key and value in their ring slot and reads the slot count
 // on the GPU; it must equal storing them by hand and calling the host-count kernel, at every
 // position before and after the ring fills, with q, k, v as thirds of one projection.
+// With key norms it also stores each new key's squared norm beside the ring and, for bf16 and
+// fp16 rings at head size 64, forms its distances on tensor cores as ||q||^2 + ||k||^2 - 2 q.k:
+// there its output stays within a rounding of the step's dtype (or the swap of a least kept key
+// on a near tie) of the direct form's; elsewhere (fp32 and fp8 rings, head sizes 32 and 20) it
+// is the direct form's bit for bit.
 TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
-    SKIP_WITHOUT_GPU();
-    const int64_t S = 40, K = 12, H = 4;
-    std::vector<at::ScalarType> rings = {at::kFloat, at::kBFloat16};
-#ifdef KRAUSE_TEST_HAS_FP8
-    rings.push_back(at::kByte);  // fp8 rings, bf16 steps
-#endif
-    for (int64_t D : {32, 64, 20}) {
-        for (auto ring : rings) {
-            const auto type = ring == at::kByte ? at::kBFloat16 : ring;  // the step's dtype
-            // What a ring slot holds for a step row: the row, or its fp8 bytes.
-            auto stored = [&](const at::Tensor& t) {
-#ifdef KRAUSE_TEST_HAS_FP8
-                if (ring == at::kByte) return test::fp8_bytes(t);
-#endif
-                return t.to(ring);
-            };
-            const auto o = at::TensorOptions().device(at::kCUDA);
-            for (int warps : test::kDecodeWarpChoices) {
-                auto keys = stored(at::randn({3, H, S, D}, o));
-                auto values = stored(at::randn({3, H, S, D}, o));
-                const auto ls = at::rand({H}, o) * 0.8 + 0.3;
-                for (int64_t p : {0, 5, 11, 12, 39, 40, 77}) {
-                    SCOPED_TRACE(::testing::Message() << "D " << D << " ring " << ring << " warps "
-                                                      << warps << " position " << p);
-                    const auto qkv = at::randn({3, 1, 3 * H * D}, o).to(type);
-                    auto split = [&](int64_t i) {
-                        return qkv.narrow(2, i * H * D, H * D).view({3, 1, H, D}).transpose(1, 2);
-                    };
-                    auto ref_keys = keys.clone(), ref_values = values.clone();
-                    ref_keys.narrow(2, p % S, 1).copy_(stored(split(1)));
-                    ref_values.narrow(2, p % S, 1).copy_(stored(split(2)));
-                    const auto expect = krause_decode_cuda(split(0), ref_keys, ref_values, p,
-                                                           ls, K, warps);
-                    const auto position = at::full({1}, p, o.dtype(at::kLong));
-                    const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
-                                                             values, position, ls, K, warps);
-                    EXPECT_TRUE(at::equal(keys, ref_keys));
-                    EXPECT_TRUE(at::equal(values, ref_values));
-                    EXPECT_TRUE(at::equal(got, expect.to(type)));
-                }
-            }
-        }
-    }
-}
-#endif
-
-#ifdef KRAUSE_WITH_CUDA
-// With key norms the replayable step stores each new key's squared norm beside the ring and,
-// for bf16 and fp16 rings at head size 64, forms its distances on tensor cores as ||q||^2 +
-// ||k||^2 - 2 q.k: its output stays within a rounding of the step's dtype (or the swap of a least
-// kept key on a near tie) of the direct form's. Elsewhere (fp32 and fp8 rings, head sizes 32 and
-// 20) the output is the direct form's bit for bit.
-TEST(SamplingLoops, CudaDecodeStepWithKeyNorms) {
     SKIP_WITHOUT_GPU();
     const int64_t S = 40, K = 12, H = 4;
     std::vector<at::ScalarType> rings = {at::kFloat, at::kBFloat16, at::kHalf};
 #ifdef KRAUSE_TEST_HAS_FP8
-    rings.push_back(at::kByte);
+    rings.push_back(at::kByte);  // fp8 rings, bf16 steps
 #endif
     const auto o = at::TensorOptions().device(at::kCUDA);
-    for (int64_t D : {32, 64, 20}) {
-        for (auto ring : rings) {
-            const auto type = ring == at::kByte ? at::kBFloat16 : ring;
-            auto stored = [&](const at::Tensor& t) {
+    for (bool with_norms : {false, true}) {
+        for (int64_t D : {32, 64, 20}) {
+            for (auto ring : rings) {
+                const auto type = ring == at::kByte ? at::kBFloat16 : ring;  // the step's dtype
+                // What a ring slot holds for a step row: the row, or its fp8 bytes; and back.
+                auto stored = [&](const at::Tensor& t) {
 #ifdef KRAUSE_TEST_HAS_FP8
-                if (ring == at::kByte) return test::fp8_bytes(t);
+                    if (ring == at::kByte) return test::fp8_bytes(t);
 #endif
-                return t.to(ring);
-            };
-            auto floats = [&](const at::Tensor& r) {  // what a ring holds, as fp32
+                    return t.to(ring);
+                };
+                auto floats = [&](const at::Tensor& r) {
 #ifdef KRAUSE_TEST_HAS_FP8
-                if (ring == at::kByte) return r.view(at::kFloat8_e4m3fn).to(at::kFloat);
+                    if (ring == at::kByte) return r.view(at::kFloat8_e4m3fn).to(at::kFloat);
 #endif
-                return r.to(at::kFloat);
-            };
-            const bool exact = !((ring == at::kBFloat16 || ring == at::kHalf) && D == 64);
-            for (int warps : test::kDecodeWarpChoices) {
-                auto keys = stored(at::randn({3, H, S, D}, o));
-                auto values = stored(at::randn({3, H, S, D}, o));
-                auto norms = floats(keys).pow(2).sum(-1);
-                const auto ls = at::rand({H}, o) * 0.8 + 0.3;
-                double worst = 0.0, total = 0.0;
-                for (int64_t p : {0, 5, 11, 12, 39, 40, 77}) {
-                    SCOPED_TRACE(::testing::Message() << "D " << D << " ring " << ring << " warps "
-                                                      << warps << " position " << p);
-                    const auto qkv = at::randn({3, 1, 3 * H * D}, o).to(type);
-                    auto split = [&](int64_t i) {
-                        return qkv.narrow(2, i * H * D, H * D).view({3, 1, H, D}).transpose(1, 2);
-                    };
-                    auto ref_keys = keys.clone(), ref_values = values.clone();
-                    ref_keys.narrow(2, p % S, 1).copy_(stored(split(1)));
-                    ref_values.narrow(2, p % S, 1).copy_(stored(split(2)));
-                    const auto expect =
-                        krause_decode_cuda(split(0), ref_keys, ref_values, p, ls, K, warps)
-                            .to(type);
-                    const auto position = at::full({1}, p, o.dtype(at::kLong));
-                    const auto got = krause_decode_step_cuda(split(0), split(1), split(2), keys,
-                                                             values, position, ls, K, warps,
-                                                             norms);
-                    EXPECT_TRUE(at::equal(keys, ref_keys));
-                    EXPECT_TRUE(at::equal(values, ref_values));
-                    const auto new_norm = floats(ref_keys.narrow(2, p % S, 1)).pow(2).sum(-1);
-                    EXPECT_LT(test::max_abs_diff(norms.narrow(2, p % S, 1), new_norm),
-                              1e-6 * (1.0 + new_norm.abs().max().item<double>()));
-                    if (exact) {
-                        EXPECT_TRUE(at::equal(got, expect));
-                        continue;
+                    return r.to(at::kFloat);
+                };
+                const bool exact =
+                    !with_norms || !((ring == at::kBFloat16 || ring == at::kHalf) && D == 64);
+                for (int warps : test::kDecodeWarpChoices) {
+                    auto keys = stored(at::randn({3, H, S, D}, o));
+                    auto values = stored(at::randn({3, H, S, D}, o));
+                    auto norms = with_norms ? floats(keys).pow(2).sum(-1) : at::Tensor();
+                    const auto ls = at::rand({H}, o) * 0.8 + 0.3;
+                    double worst = 0.0, total = 0.0;
+                    for (int64_t p : {0, 5, 11, 12, 39, 40, 77}) {
+                        SCOPED_TRACE(::testing::Message()
+                                     << "norms " << with_norms << " D " << D << " ring " << ring
+                                     << " warps " << warps << " position " << p);
+                        const auto qkv = at::randn({3, 1, 3 * H * D}, o).to(type);
+                        auto split = [&](int64_t i) {
+                            return qkv.narrow(2, i * H * D, H * D)
+                                .view({3, 1, H, D})
+                                .transpose(1, 2);
+                        };
+                        auto ref_keys = keys.clone(), ref_values = values.clone();
+                        ref_keys.narrow(2, p % S, 1).copy_(stored(split(1)));
+                        ref_values.narrow(2, p % S, 1).copy_(stored(split(2)));
+                        const auto expect =
+                            krause_decode_cuda(split(0), ref_keys, ref_values, p, ls, K, warps)
+                                .to(type);
+                        const auto position = at::full({1}, p, o.dtype(at::kLong));
+                        const auto got =
+                            krause_decode_step_cuda(split(0), split(1), split(2), keys, values,
+                                                    position, ls, K, warps, norms);
+                        EXPECT_TRUE(at::equal(keys, ref_keys));
+                        EXPECT_TRUE(at::equal(values, ref_values));
+                        if (with_norms) {
+                            const auto added = floats(ref_keys.narrow(2, p % S, 1)).pow(2).sum(-1);
+                            EXPECT_LT(test::max_abs_diff(norms.narrow(2, p % S, 1), added),
+                                      1e-6 * (1.0 + added.abs().max().item<double>()));
+                        }
+                        if (exact) {
+                            EXPECT_TRUE(at::equal(got, expect));
+                            continue;
+                        }
+                        const auto diff = (got.to(at::kFloat) - expect.to(at::kFloat)).abs();
+                        const auto bound = expect.to(at::kFloat).abs() * 0.01 + 0.02;
+                        EXPECT_TRUE(diff.le(bound).all().item<bool>())
+                            << "largest difference " << diff.max().item<double>();
+                        worst = std::max(worst, diff.max().item<double>());
+                        total += diff.mean().item<double>();
                     }
-                    const auto diff = (got.to(at::kFloat) - expect.to(at::kFloat)).abs();
-                    const auto bound = expect.to(at::kFloat).abs() * 0.01 + 0.02;
-                    EXPECT_TRUE(diff.le(bound).all().item<bool>())
-                        << "largest difference " << diff.max().item<double>();
-                    worst = std::max(worst, diff.max().item<double>());
-                    total += diff.mean().item<double>();
-                }
-                // Typically a few units in the last place of the step's dtype, on average far less.
-                if (!exact) {
-                    EXPECT_LT(total / 7, 2e-3) << "worst " << worst;
+                    // Typically a few units in the last place of the step's dtype, on average
+                    // far less.
+                    if (!exact) {
+                        EXPECT_LT(total / 7, 2e-3) << "worst " << worst;
+                    }
                 }
             }
         }

@@ -35,8 +35,8 @@ struct DecodeParams {
     const scalar_t* log_sigma_typed;  // (H) in the step's dtype (a model in that dtype)
     out_t* out;                       // (B, H, D)
     // The squared norms of the ring's keys as stored, (B, H, S) fp32, or null. With them the
-    // scores run on tensor cores for the ring types and head size that gain (kMmaRing), and a
-    // step that stores a key stores its norm too.
+    // scores run on tensor cores where krause_decode_uses_key_norms says so, and a step that
+    // stores a key stores its norm too.
     float* key_norms;
     // The position being decoded, when it lives on the device (a replayable step): slots
     // 0 .. min(position + 1, S) - 1 hold keys. Null: n_valid says it.
@@ -226,44 +226,36 @@ int group_warps_for(int64_t queries, int64_t slots) {
     return warps;
 }
 
+// tensor_cores: the scores on tensor cores (krause_decode_uses_key_norms, with key norms given).
 template <typename scalar_t, typename cache_t, typename out_t>
 void dispatch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, int group_warps,
-                     cudaStream_t stream) {
+                     bool tensor_cores, cudaStream_t stream) {
     // kVector: head dims in blocks of 8; kD: the head size when fixed at compile time (0: any);
-    // kMma: the scores on tensor cores (key norms given, a ring type and head size that use
-    // them, compute capability 8.0 or newer).
+    // kMma: the scores on tensor cores.
     auto go = [&](auto vector, auto dims, auto mma) {
-        constexpr bool kVector = decltype(vector)::value;
-        constexpr int kD = decltype(dims)::value;
-        constexpr bool kMma = decltype(mma)::value;
+        auto launch = [&](auto warps) {
+            launch_decode<scalar_t, cache_t, out_t, decltype(warps)::value,
+                          decltype(vector)::value, decltype(dims)::value, decltype(mma)::value>(
+                p, stream);
+        };
         switch (group_warps) {
-            case 1:
-                launch_decode<scalar_t, cache_t, out_t, 1, kVector, kD, kMma>(p, stream);
-                break;
-            case 2:
-                launch_decode<scalar_t, cache_t, out_t, 2, kVector, kD, kMma>(p, stream);
-                break;
-            case 4:
-                launch_decode<scalar_t, cache_t, out_t, 4, kVector, kD, kMma>(p, stream);
-                break;
-            case 8:
-                launch_decode<scalar_t, cache_t, out_t, 8, kVector, kD, kMma>(p, stream);
-                break;
+            case 1: return launch(std::integral_constant<int, 1>{});
+            case 2: return launch(std::integral_constant<int, 2>{});
+            case 4: return launch(std::integral_constant<int, 4>{});
+            case 8: return launch(std::integral_constant<int, 8>{});
             default: TORCH_CHECK(false, "krause_decode_cuda: warps per query must be 1, 2, 4 or 8");
         }
     };
     using Any = std::integral_constant<int, 0>;
     using No = std::false_type;
-    // Only the replayable step passes key norms, and it returns the step's dtype.
-    constexpr bool kMmaAllowed = kMmaRing<cache_t> && std::is_same_v<out_t, scalar_t>;
-    const bool mma = kMmaAllowed && p.key_norms != nullptr &&
-                     at::cuda::getCurrentDeviceProperties()->major >= 8;
     using D64 = std::integral_constant<int, 64>;
     if (p.D == 32) {
         go(std::true_type{}, std::integral_constant<int, 32>{}, No{});
     } else if (p.D == 64) {
-        if constexpr (kMmaAllowed) {  // head size 64 only: see kMmaRing
-            if (mma) return go(std::true_type{}, D64{}, std::true_type{});
+        // Instantiated for the ring types of kMmaRing, and only the step (which returns the
+        // step's dtype) passes key norms.
+        if constexpr (kMmaRing<cache_t> && std::is_same_v<out_t, scalar_t>) {
+            if (tensor_cores) return go(std::true_type{}, D64{}, std::true_type{});
         }
         go(std::true_type{}, D64{}, No{});
     } else if (p.D % 8 == 0) {
@@ -325,6 +317,8 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
     const int64_t capacity = position.defined() ? S : n_valid;
     // By the ring's size, not the slots in use: both entry points launch the same kernel.
     const int group_warps = decode_warps > 0 ? decode_warps : group_warps_for(B * H, S);
+    const bool tensor_cores =
+        key_norms.defined() && krause_decode_uses_key_norms(ring_keys.scalar_type(), D);
     const auto stream = at::cuda::getCurrentCUDAStream();
     auto fill = [&](auto step_tag, auto cache_tag, auto out_tag) {
         using scalar_t = decltype(step_tag);
@@ -355,7 +349,7 @@ at::Tensor decode_launch(const at::Tensor& q, const at::Tensor& k_new, const at:
         p.oldest = static_cast<int>(oldest);
         p.capacity = static_cast<int>(capacity);
         p.top_k = static_cast<int>(std::min<int64_t>(top_k, S));
-        dispatch_decode(p, group_warps, stream.stream());
+        dispatch_decode(p, group_warps, tensor_cores, stream.stream());
     };
     auto with_out = [&](auto step_tag, auto cache_tag) {
         if (out_type == at::kFloat) {
@@ -381,7 +375,7 @@ bool row_layout(const at::Tensor& t) { return t.stride(3) == 1 && t.stride(1) ==
 }  // namespace
 
 bool krause_decode_uses_key_norms(at::ScalarType ring, int64_t head_dim) {
-    // kMmaRing's rule, by dtype
+    // The one rule for the tensor-core scores (decode_scores.cuh says why); the dispatch reads it.
     return (ring == at::kBFloat16 || ring == at::kHalf) && head_dim == 64 &&
            at::cuda::getCurrentDeviceProperties()->major >= 8;
 }

@@ -119,8 +119,8 @@ __device__ __forceinline__ void scores_direct(const cache_t* keys, const float* 
 // rings only, whose keys and queries (the step's dtype) are the operands exactly, so the
 // products are formed without rounding; and head size 64 only, where this wins: at head size 32
 // (MNIST's shape, one warp per query) and for fp8 rings it was slower than the direct form
-// (docs/kernels.md, "The decode step on tensor cores"). krause_decode_uses_key_norms states the
-// same rule by dtype.
+// (docs/kernels.md, "The decode step on tensor cores"). krause_decode_uses_key_norms (decode.cu)
+// is that rule; kMmaRing only limits which ring types the kernel is compiled for on this path.
 template <typename cache_t>
 constexpr bool kMmaRing =
     std::is_same_v<cache_t, c10::Half> || std::is_same_v<cache_t, c10::BFloat16>;
