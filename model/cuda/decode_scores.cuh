@@ -173,23 +173,39 @@ __device__ __forceinline__ void scores_on_tensor_cores(const cache_t* keys, cons
     unsigned b[kD / 8];
     query_operand<cache_t, kD>(q, lane, b);
     const cache_t* lane_key = keys + static_cast<int64_t>(g) * kD + t * (kD / 4);
-#pragma unroll 2
-    for (int s0 = 16 * warp; s0 < n_valid; s0 += 16 * kGroupWarps) {
-        unsigned lo[kD / 8], hi[kD / 8];  // rows g and g + 8 of the tile
-        key_operand<cache_t, kD>(lane_key + static_cast<int64_t>(s0) * kD, s0 + g < n_valid, lo);
-        key_operand<cache_t, kD>(lane_key + static_cast<int64_t>(s0 + 8) * kD,
-                                 s0 + g + 8 < n_valid, hi);
-        float c[4] = {};
+    // Tiles in batches whose loads (keys and norms) are all issued before the first product:
+    // 128 bytes of keys in flight per lane, as the direct form's unrolled loop keeps; one tile at
+    // a time kept too few (docs/kernels.md, "The decode step on tensor cores").
+    constexpr int kBatch = 128 / (2 * kD / 4 * 2);  // 2 tiles at head size 64
+    constexpr int kStride = 16 * kGroupWarps;
+    for (int s0 = 16 * warp; s0 < n_valid; s0 += kStride * kBatch) {
+        unsigned a[kBatch][2][kD / 8];  // rows g and g + 8 of each tile
+        float kn[kBatch][2];
 #pragma unroll
-        for (int j = 0; j < kD / 16; ++j) {
-            const unsigned a[4] = {lo[2 * j], hi[2 * j], lo[2 * j + 1], hi[2 * j + 1]};
-            mma_16816<std::is_same_v<cache_t, c10::Half>>(c, a, b[2 * j], b[2 * j + 1]);
-        }
-        if (t == 0) {
+        for (int i = 0; i < kBatch; ++i) {
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
-                const int s = s0 + g + 8 * h;
-                if (s < n_valid) w[s] = -expanded_distance(q_norm, norms[s], c[2 * h]) * coef;
+                const int s = s0 + i * kStride + g + 8 * h;
+                key_operand<cache_t, kD>(lane_key + static_cast<int64_t>(s - g) * kD,
+                                         s < n_valid, a[i][h]);
+                kn[i][h] = t == 0 && s < n_valid ? norms[s] : 0.f;
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < kBatch; ++i) {
+            float c[4] = {};
+#pragma unroll
+            for (int j = 0; j < kD / 16; ++j) {
+                const unsigned x[4] = {a[i][0][2 * j], a[i][1][2 * j], a[i][0][2 * j + 1],
+                                       a[i][1][2 * j + 1]};
+                mma_16816<std::is_same_v<cache_t, c10::Half>>(c, x, b[2 * j], b[2 * j + 1]);
+            }
+            if (t == 0) {
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int s = s0 + i * kStride + g + 8 * h;
+                    if (s < n_valid) w[s] = -expanded_distance(q_norm, kn[i][h], c[2 * h]) * coef;
+                }
             }
         }
     }
