@@ -176,7 +176,8 @@ __device__ __forceinline__ void scores_on_tensor_cores(const cache_t* keys, cons
     // Tiles in batches whose loads (keys and norms) are all issued before the first product:
     // 128 bytes of keys in flight per lane, as the direct form's unrolled loop keeps; one tile at
     // a time kept too few (docs/kernels.md, "The decode step on tensor cores").
-    constexpr int kBatch = 128 / (2 * kD / 4 * 2);  // 2 tiles at head size 64
+    // A lane loads kD bytes of keys a tile (two rows of kD / 4 dims of 2 bytes): 2 tiles at 64.
+    constexpr int kBatch = 128 / kD;
     constexpr int kStride = 16 * kGroupWarps;
     for (int s0 = 16 * warp; s0 < n_valid; s0 += kStride * kBatch) {
         unsigned a[kBatch][2][kD / 8];  // rows g and g + 8 of each tile
