@@ -196,11 +196,12 @@ std::vector<KernelCheck> check_krause_decode(const at::Tensor& q, const at::Tens
             return of_byte.index_select(0, b.to(at::kLong).view(-1)).view(b.sizes());
         };
         const auto q16 = q.to(at::kBFloat16);
+        const auto keys8 = held(key_bytes), values8 = held(value_bytes);
         const auto f = [](const at::Tensor& t) { return t.to(at::kFloat); };
-        const auto exact8 = krause_decode_ring(d(q16), d(held(key_bytes)), d(held(value_bytes)),
-                                               position, d(log_sigma), top_k);
-        const auto aten8 = krause_decode_ring(f(q16), held(key_bytes), held(value_bytes), position,
-                                              f(log_sigma), top_k);
+        const auto exact8 = krause_decode_ring(d(q16), d(keys8), d(values8), position,
+                                               d(log_sigma), top_k);
+        const auto aten8 =
+            krause_decode_ring(f(q16), keys8, values8, position, f(log_sigma), top_k);
         const auto mine8 = krause_decode_cuda(q16, key_bytes, value_bytes, position, log_sigma,
                                               top_k, kernels.decode_warps);
         KernelCheck c8{"decode fp8", relative_error(mine8, exact8), relative_error(aten8, exact8),

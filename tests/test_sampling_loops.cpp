@@ -148,8 +148,9 @@ TEST(SamplingLoops, OptionsAreChecked) {
 // The replayable step stores the new key and value in their ring slot and reads the slot count
 // on the GPU; it must equal storing them by hand and calling the host-count kernel, at every
 // position before and after the ring fills, with q, k, v as thirds of one projection.
-// With key norms it also stores each new key's squared norm beside the ring and, for bf16 and
-// fp16 rings at head size 64, forms its distances on tensor cores as ||q||^2 + ||k||^2 - 2 q.k:
+// With key norms it also stores each new key's squared norm beside the ring and, where
+// krause_decode_uses_key_norms says so (bf16 and fp16 rings at head size 64), forms its distances
+// on tensor cores as ||q||^2 + ||k||^2 - 2 q.k:
 // there its output stays within a rounding of the step's dtype (or the swap of a least kept key
 // on a near tie) of the direct form's; elsewhere (fp32 and fp8 rings, head sizes 32 and 20) it
 // is the direct form's bit for bit.
@@ -178,8 +179,7 @@ TEST(SamplingLoops, CudaDecodeStepEqualsStoreThenDecode) {
 #endif
                     return r.to(at::kFloat);
                 };
-                const bool exact =
-                    !with_norms || !((ring == at::kBFloat16 || ring == at::kHalf) && D == 64);
+                const bool exact = !with_norms || !krause_decode_uses_key_norms(ring, D);
                 for (int warps : test::kDecodeWarpChoices) {
                     auto keys = stored(at::randn({3, H, S, D}, o));
                     auto values = stored(at::randn({3, H, S, D}, o));
@@ -304,7 +304,7 @@ TEST(SamplingLoops, Bf16AndFp8DecodeStayCloseToTheFp32Forward) {
 #ifdef KRAUSE_WITH_CUDA
 // A bf16 model of head size 64 keeps the squared norms of its ring keys (its decode step forms
 // distances on tensor cores) and decodes, at every position, what the fp32 forward pass computes
-// to bf16's precision; with fp8 rings it keeps none.
+// to bf16's precision; with fp8 rings it keeps them as krause_decode_uses_key_norms rules.
 TEST(SamplingLoops, KeyNormsWhereTheDecodeStepUsesThem) {
     SKIP_WITHOUT_GPU();
     torch::NoGradGuard no_grad;
@@ -315,7 +315,8 @@ TEST(SamplingLoops, KeyNormsWhereTheDecodeStepUsesThem) {
     model->to(at::kCUDA);
     model->eval();
     auto half = copy_model(model, at::kCUDA, at::kBFloat16);
-    EXPECT_FALSE(half->start_decode(2, true).layers[0].key_norms.defined());
+    EXPECT_EQ(half->start_decode(2, true).layers[0].key_norms.defined(),
+              krause_decode_uses_key_norms(at::kByte, 64));
     auto state = half->start_decode(2, false);
     const bool kept = krause_decode_uses_key_norms(at::kBFloat16, 64);
     EXPECT_EQ(state.layers[0].key_norms.defined(), kept);
