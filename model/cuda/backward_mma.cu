@@ -216,6 +216,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             const float* k_norm = k_norms[c % 2];
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
+                if (!query_step_live(i0, m0, c * kTile + 16 * s, p.W, p.T)) continue;
                 float dot[2][4], dp[2][4], ds[2][4];
                 if constexpr (!kHoldRows) {
                     row_fragments<kD>(q_tile, m0, qa);
@@ -378,6 +379,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             const float* q_norm = q_norms[c % 2];
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
+                if (!key_step_live(j0, m0, c * kTile + 16 * s, p.W, p.T)) continue;
                 float dot[2][4], dp[2][4], pv[2][4], ds[2][4];
                 if constexpr (!kHoldRows) {
                     row_fragments<kD>(k_tile, m0, ka);

@@ -3,14 +3,10 @@
 // against a sort. Plain C++ apart from the __host__ __device__ marks, so a CPU build includes it.
 #pragma once
 
+#include "model/cuda/host_device.h"
+
 #include <cmath>
 #include <cstring>
-
-#if defined(__CUDACC__)
-#define KRAUSE_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define KRAUSE_HOST_DEVICE inline
-#endif
 
 namespace krause {
 

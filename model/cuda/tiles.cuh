@@ -3,6 +3,7 @@
 // the per-pair products on CUDA cores and the bf16 fragments for tensor cores (mma.cuh multiplies).
 #pragma once
 
+#include "model/cuda/band.h"
 #include "model/cuda/mma.cuh"
 #include "model/cuda/warp.cuh"
 
