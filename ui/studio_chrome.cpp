@@ -1,6 +1,7 @@
 // The window around the panels: keyboard shortcuts, the View settings (text size, theme), the
 // confirmation before a training run of hours, and the banner of a failed script step.
 #include "ui/actions.h"
+#include "ui/messages.h"
 #include "ui/panels.h"
 
 #include <GLFW/glfw3.h>
@@ -135,7 +136,8 @@ void view_settings_button(StudioState& state) {
 void draw_overlays(StudioState& state) {
     long_run_dialog(state);
     if (state.script_error.empty()) return;
-    // A failed script step ends the run; its screenshot must say why.
+    // A failed script step ends the run; its screenshot must say why, in the studio's words (the
+    // step's message on stderr keeps the engine's).
     const ImGuiViewport* viewport = ImGui::GetMainViewport();
     ImGui::SetNextWindowPos(ImVec2(viewport->WorkPos.x + viewport->WorkSize.x * 0.5f,
                                    viewport->WorkPos.y + viewport->WorkSize.y - 60),
@@ -149,7 +151,7 @@ void draw_overlays(StudioState& state) {
                  ImGuiWindowFlags_NoCollapse | ImGuiWindowFlags_NoMove |
                      ImGuiWindowFlags_NoResize | ImGuiWindowFlags_AlwaysAutoResize |
                      ImGuiWindowFlags_NoSavedSettings);
-    ImGui::TextWrapped("%s", state.script_error.c_str());
+    ImGui::TextWrapped("%s", for_studio(state.script_error).c_str());
     ImGui::End();
     ImGui::PopStyleColor(4);
 }
