@@ -11,8 +11,8 @@
 # TRAIN OPTIONS go to every `krause train` (leave out --attention, --minutes, --steps, --epochs
 # and --out). --eval-limit 0 evaluates on the whole test set. Env: KRAUSE (the CLI; default
 # build-cuda/app/krause, else build/app/krause), KRAUSE_ATTENTIONS (default "krause softmax"),
-# KRAUSE_GPUS (e.g. "0,1": with a GPU per kind, the kinds train at once, each alone on its GPU;
-# otherwise one after another).
+# KRAUSE_GPUS (e.g. "0,1": with a GPU per kind, each kind trains alone on its GPU, all at once;
+# with fewer GPUs than kinds, one kind after another).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,7 +59,7 @@ run_kind() {
     echo "$kind $start $end" > "$out/$kind.run"
 }
 
-if [ "${#gpus[@]}" -ge "${#kinds[@]}" ] && [ "${#kinds[@]}" -gt 1 ]; then
+if [ "${#gpus[@]}" -ge "${#kinds[@]}" ]; then
     pids=()
     for i in "${!kinds[@]}"; do
         echo "== ${kinds[$i]} on GPU ${gpus[$i]}" >&2
