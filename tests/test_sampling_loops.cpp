@@ -6,6 +6,8 @@
 
 #ifdef KRAUSE_WITH_CUDA
 #include "model/krause_attention_cuda.h"
+
+#include <ATen/cuda/CUDAContext.h>
 #endif
 
 #include <gtest/gtest.h>
@@ -308,6 +310,14 @@ TEST(SamplingLoops, Bf16AndFp8DecodeStayCloseToTheFp32Forward) {
 TEST(SamplingLoops, KeyNormsWhereTheDecodeStepUsesThem) {
     SKIP_WITHOUT_GPU();
     torch::NoGradGuard no_grad;
+    // The rule itself: tensor cores for bf16 and fp16 rings at head size 64 (compute capability
+    // 8.0+), the direct form for fp8 and fp32 rings and for other head sizes.
+    const bool mma = at::cuda::getCurrentDeviceProperties()->major >= 8;
+    EXPECT_EQ(krause_decode_uses_key_norms(at::kBFloat16, 64), mma);
+    EXPECT_EQ(krause_decode_uses_key_norms(at::kHalf, 64), mma);
+    EXPECT_FALSE(krause_decode_uses_key_norms(at::kByte, 64));
+    EXPECT_FALSE(krause_decode_uses_key_norms(at::kFloat, 64));
+    EXPECT_FALSE(krause_decode_uses_key_norms(at::kBFloat16, 32));
     auto config = tiny_config(AttentionKind::Krause, 8, 8, 1);
     config.d_model = 128;
     config.n_heads = 2;  // head size 64
