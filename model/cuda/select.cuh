@@ -209,9 +209,10 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     }
     // lse = mx + log(sum) as an fp32 pair: mx is exact, log(sum) (sum in [1, W]) one fp32 log,
     // and the pair holds their sum exactly (a two-sum), so its error is the fp32 log's, below the
-    // rounding of the fp32 sum itself (an fp64 log of that sum added no accuracy, only fp64 work).
+    // rounding of the fp32 sum itself (an fp64 log of that sum added no accuracy, only fp64 work;
+    // log_at_least_one is as accurate as logf here).
     const float total = warp_sum(sum);
-    const float log_sum = logf(total);
+    const float log_sum = log_at_least_one(total);
     RowStats row;
     row.lse_hi = __fadd_rn(mx, log_sum);
     const float part = __fsub_rn(row.lse_hi, mx);
@@ -222,8 +223,8 @@ __device__ RowStats top_k_softmax(float* slot0, int m_stride, int lo, int W, int
     row.r_last = exact ? W : static_cast<int>(warp_max(last_tie)) - 1;
     // A cached window's probabilities are its weights over their sum, as the decode step forms
     // them (a multiply where exp(s - lse) takes two subtractions, a multiply and an ex2): within
-    // about two fp32 units of the backward's exp(s - lse), and the backward reads only lse.
-    const float inv_total = __frcp_rn(total);
+    // about three fp32 units of the backward's exp(s - lse), and the backward reads only lse.
+    const float inv_total = fast_reciprocal(total);
 #pragma unroll
     for (int m = 0; m < n_slots; ++m) {
         const int r = lane + 32 * m;
