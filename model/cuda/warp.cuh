@@ -1,9 +1,11 @@
 // Warp-level helpers shared by the CUDA kernels (included by .cu files only): reductions over
-// the 32 lanes of a full warp, and the exponential, logarithm and reciprocal of the softmaxes. The integer order of fp32
+// the 32 lanes of a full warp, and the exponential and reciprocal of the softmaxes (their log is
+// fast_math.h's, which the CPU tests replay). The integer order of fp32
 // scores that top-K selects on (order_key, score_of_key) comes from threshold.h, which the CPU
 // loops share.
 #pragma once
 
+#include "model/cuda/fast_math.h"
 #include "model/cuda/threshold.h"
 
 namespace krause {
@@ -77,23 +79,6 @@ __device__ __forceinline__ float fast_exp2(float x) {
 // |x| 2^-24 relative, per element and never common to a row (x = s - lse is near 0 for the
 // probabilities that carry the mass); results below 2^-126 flush to 0, and e^-inf = 0.
 __device__ __forceinline__ float fast_exp(float x) { return fast_exp2(x * kLog2e); }
-
-// ln x for x >= 1 (a softmax's sum of weights, whose largest weight is 1): the exponent e and the
-// mantissa m in [1, 2) apart, ln m as the hardware's log2 of m (absolute error at most 2^-22 on
-// [0.5, 2]) times ln 2, and e ln 2 added in a high and a low part. Replayed on the host over every
-// float in [1, 256) with the log2 off by up to 2^-22 either way, it stays within 4.7e-7 of ln x:
-// logf's bound (one fp32 unit, 4.8e-7 in [4, 8)), in eight instructions where logf takes 27.
-__device__ __forceinline__ float log_at_least_one(float x) {
-    const unsigned bits = __float_as_uint(x);
-    const float e = static_cast<float>(static_cast<int>(bits >> 23) - 127);
-    const float m = __uint_as_float((bits & 0x007fffffu) | 0x3f800000u);
-    float log2_m;
-    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(log2_m) : "f"(m));
-    constexpr float kLn2f = 0.693147180559945309f;
-    constexpr float kLn2Hi = 0.693145751953125f;  // its low nine mantissa bits are 0
-    constexpr float kLn2Lo = 1.42860682028622680e-6f;  // ln 2 - kLn2Hi
-    return __fmaf_rn(e, kLn2Hi, __fmaf_rn(e, kLn2Lo, log2_m * kLn2f));
-}
 
 // 1 / x by the hardware's reciprocal, within one fp32 unit (__frcp_rn's half a unit takes a
 // refinement and a range check, about nine instructions more); results below 2^-126 flush to 0.
