@@ -50,6 +50,15 @@ TEST(TrainForm, SettingsOfferEveryOptionWithTheTableChecks) {
     EXPECT_FALSE(check_setting("train.data", "imagenet", &error));
 }
 
+TEST(TrainForm, DataDirFollowsTheDataFolder) {
+    StudioState state;
+    state.data.dir = "/found/mnist";
+    std::string error;
+    EXPECT_FALSE(apply_setting(state, "data.dir", "/elsewhere/mnist", &error));
+    EXPECT_EQ(error, "data.dir follows the data folder: choose that with data-folder PATH");
+    EXPECT_EQ(state.data.dir, "/found/mnist") << "the folder shown stays the one loaded from";
+}
+
 TEST(TrainForm, StartRefusesBadOptionsWithTheCliMessage) {
     StudioState state;
     std::string error;

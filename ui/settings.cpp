@@ -134,7 +134,13 @@ std::map<std::string, Setter> panel_settings() {
              s.data.dir = data_dir_for(s, v);
              return true;
          }},
-        {"data.dir", text(field(&StudioState::data, &DataState::dir))},
+        // The kind's folder follows the data folder, as in the Data window, so that the folder
+        // shown is the one loaded from; a script chooses the data folder itself.
+        {"data.dir",
+         [](StudioState&, const std::string&, std::string* e) {
+             *e = "follows the data folder: choose that with data-folder PATH";
+             return false;
+         }},
         {"data.index", integer(field(&StudioState::data, &DataState::selected), 0, kBig)},
         {"complete.rows", integer(field(&StudioState::complete, &CompleteState::rows), 1, 1024)},
         {"complete.count", integer(field(&StudioState::complete, &CompleteState::count), 1, 16)},
