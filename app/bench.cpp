@@ -351,15 +351,19 @@ nlohmann::json bench_op(const BenchOptions& o, const std::string& preset_name,
         attend(attention, config, q, k, v, log_sigma, kernels);
     });
     reset_peak_memory(device);
-    const auto fwd_bwd = median_ms(o.repeats, o.warmup, cuda, [&] {
+    const auto forward_backward = [&] {
         const auto out = attend(attention, config, q, k, v, log_sigma, kernels);
         torch::autograd::grad({out}, {q, k, v}, {dout});
-    });
+    };
+    const auto fwd_bwd = median_ms(o.repeats, o.warmup, cuda, forward_backward);
     nlohmann::json row = {{"preset", preset_name}, {"attention", attention}, {"B", B},
                           {"H", H}, {"T", T}, {"D", D}, {"W", config.window},
                           {"K", config.top_k}, {"dtype", cuda ? "bf16" : "fp32"},
                           {"fwd_ms", fwd}, {"fwd_bwd_ms", fwd_bwd}};
-    if (device.is_cuda()) row["peak_gib"] = peak_memory_gib(device);  // the allocator's, GPU only
+    if (cuda) {
+        row["peak_gib"] = peak_memory_gib(device);  // the allocator's, GPU only
+        row["fwd_bwd_queued_ms"] = queued_median_ms(o.repeats, forward_backward);
+    }
     if (!validated.empty()) row["validated"] = validated;
     if (attention == "krause" || attention == "krause-ref") {
         row["path"] = path_name(krause_path(kernels, q, config.window));
@@ -376,7 +380,8 @@ void add_op_ratios(nlohmann::json& ops) {
             if (base.contains("error") || !yardstick(name) || base["preset"] != row["preset"]) {
                 continue;
             }
-            for (const char* key : {"fwd_ms", "fwd_bwd_ms"}) {
+            for (const char* key : {"fwd_ms", "fwd_bwd_ms", "fwd_bwd_queued_ms"}) {
+                if (!row.contains(key) || !base.contains(key)) continue;
                 row[std::string(key) + "_over_" + name] =
                     row[key].get<double>() / base[key].get<double>();
             }
@@ -437,16 +442,23 @@ void print_table(const nlohmann::json& result, std::vector<std::string> extra_pr
         }
         fmt::print("\n");
     }
-    // The ratio columns where the run had a yardstick (sdpa, flash-window: GPU only).
+    // The queued time and the ratio columns where the run measured them (GPU only; the ratios
+    // need a yardstick: sdpa, flash-window).
+    const bool queued = any_row(result["ops"], "fwd_bwd_queued_ms");
     const bool ratios = any_row(result["ops"], "fwd_bwd_ms_over_sdpa") ||
                         any_row(result["ops"], "fwd_bwd_ms_over_flash-window");
+    const bool queued_ratio = any_row(result["ops"], "fwd_bwd_queued_ms_over_sdpa");
     if (!result["ops"].empty()) {
         fmt::print(
             "\nattention op, forward and forward + backward{}:\n"
-            "{:<13} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10} {:>10} {:>9}",
+            "{:<13} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10} {:>10}",
             ratios ? " (f+b over this run's yardsticks)" : "", "preset", "attention", "B", "H",
-            "T", "D", "W", "K", "dtype", "fwd ms", "f+b ms", "peak GiB");
-        fmt::print("{}\n", ratios ? fmt::format(" {:>7} {:>7}", "/sdpa", "/flashW") : "");
+            "T", "D", "W", "K", "dtype", "fwd ms", "f+b ms");
+        if (queued) fmt::print(" {:>10}", "queued ms");
+        fmt::print(" {:>9}", "peak GiB");
+        if (ratios) fmt::print(" {:>7} {:>7}", "/sdpa", "/flashW");
+        if (queued_ratio) fmt::print(" {:>8}", "q /sdpa");
+        fmt::print("\n");
         for (const auto& r : result["ops"]) {
             if (r.contains("error")) {
                 fmt::print("{:<13} {:<12} failed: {}\n", r["preset"].get<std::string>(),
@@ -454,16 +466,19 @@ void print_table(const nlohmann::json& result, std::vector<std::string> extra_pr
                 continue;
             }
             fmt::print("{:<13} {:<12} {:>4} {:>3} {:>6} {:>4} {:>5} {:>5} {:>6} {:>10.3f} "
-                       "{:>10.3f} {:>9}",
+                       "{:>10.3f}",
                        r["preset"].get<std::string>(), r["attention"].get<std::string>(),
                        r["B"].get<int64_t>(), r["H"].get<int64_t>(), r["T"].get<int64_t>(),
                        r["D"].get<int64_t>(), r["W"].get<int64_t>(), r["K"].get<int64_t>(),
                        r["dtype"].get<std::string>(), r["fwd_ms"].get<double>(),
-                       r["fwd_bwd_ms"].get<double>(), num(r, "peak_gib", "{:.2f}"));
+                       r["fwd_bwd_ms"].get<double>());
+            if (queued) fmt::print(" {:>10}", num(r, "fwd_bwd_queued_ms", "{:.3f}"));
+            fmt::print(" {:>9}", num(r, "peak_gib", "{:.2f}"));
             if (ratios) {
                 fmt::print(" {:>7} {:>7}", num(r, "fwd_bwd_ms_over_sdpa", "{:.2f}"),
                            num(r, "fwd_bwd_ms_over_flash-window", "{:.2f}"));
             }
+            if (queued_ratio) fmt::print(" {:>8}", num(r, "fwd_bwd_queued_ms_over_sdpa", "{:.2f}"));
             fmt::print("\n");
         }
     }

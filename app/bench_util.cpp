@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -16,6 +17,16 @@
 #endif
 
 namespace krause::cli {
+
+namespace {
+
+double median(std::vector<double> times) {
+    std::sort(times.begin(), times.end());
+    const size_t n = times.size();
+    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
+
+}  // namespace
 
 double median_ms(int repeats, int warmup, bool cuda, const std::function<void()>& fn) {
     for (int i = 0; i < warmup; ++i) fn();
@@ -38,9 +49,27 @@ double median_ms(int repeats, int warmup, bool cuda, const std::function<void()>
         times.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
-    std::sort(times.begin(), times.end());
-    const size_t n = times.size();
-    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    return median(times);
+}
+
+double queued_median_ms(int repeats, const std::function<void()>& fn) {
+#ifdef KRAUSE_WITH_CUDA
+    std::vector<double> times;
+    for (int i = 0; i < repeats; ++i) {
+        at::cuda::CUDAEvent start(cudaEventDefault), end(cudaEventDefault);
+        fn();  // still running on the GPU when the batch starts
+        start.record();
+        for (int n = 0; n < kQueuedRuns; ++n) fn();
+        end.record();
+        end.synchronize();
+        times.push_back(start.elapsed_time(end) / kQueuedRuns);
+    }
+    return median(times);
+#else
+    (void)repeats;
+    (void)fn;
+    throw std::logic_error("queued_median_ms times GPU work only");
+#endif
 }
 
 void reset_peak_memory(const at::Device& device) {
