@@ -250,9 +250,15 @@ void draw_inspect_panel(StudioState& state) {
     InspectState& in = state.inspect;
     show_error(in.message);
     if (!in.has_target) {
-        ImGui::TextWrapped(
-            "Click a pixel of any image (Sample, Complete, the data set or the "
-            "training preview) to see which earlier pixels it attends to.");
+        // The images sampled last are here to click, so that no trip to the Sample tab is needed.
+        const bool samples = !state.sample.grid.empty();
+        ImGui::TextWrapped(samples ? "Click a pixel of a sampled image below (or of any image: "
+                                     "Complete, the data set, the training preview) to see "
+                                     "which earlier pixels it attends to."
+                                   : "Click a pixel of any image (Sample, Complete, the data set "
+                                     "or the training preview) to see which earlier pixels it "
+                                     "attends to.");
+        if (samples) draw_sample_grid(state, "inspect_samples", "inspect_samples");
         return;
     }
     arrow_keys(state);

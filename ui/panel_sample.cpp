@@ -10,6 +10,30 @@
 
 namespace krause::ui {
 
+void draw_sample_grid(StudioState& state, const char* id, const char* region) {
+    const ImageGrid& grid = state.sample.grid;
+    const int n = grid.count();
+    const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
+    const ImVec2 avail = ImGui::GetContentRegionAvail();
+    const Images& images = grid.images();
+    const float scale = fit_scale(avail, n, columns, images.height, images.width);
+    PixelRef clicked;
+    PixelRef mark;
+    if (state.inspect.has_target && state.inspect.target.source == "sample") {
+        mark = PixelRef{state.inspect.target.image, state.inspect.target.row,
+                        state.inspect.target.col};
+    }
+    ImVec4 rect;
+    if (grid.draw(id, scale, columns, &clicked, mark, &rect)) {
+        std::string error;
+        if (!inspect_pixel(state, "sample", clicked.image, clicked.row, clicked.col,
+                           state.inspect.channel, &error)) {
+            state.inspect.message = error;
+        }
+    }
+    record_region(state, region, rect);
+}
+
 void draw_sample_panel(StudioState& state) {
     SampleState& s = state.sample;
     const bool running = s.job && !s.job->done();
@@ -52,25 +76,7 @@ void draw_sample_panel(StudioState& state) {
                                                  : "Open a model first (Model panel).");
         return;
     }
-    const int n = s.grid.count();
-    const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
-    const ImVec2 avail = ImGui::GetContentRegionAvail();
-    const Images& images = s.grid.images();
-    const float scale = fit_scale(avail, n, columns, images.height, images.width);
-    PixelRef clicked;
-    PixelRef mark;
-    if (state.inspect.has_target && state.inspect.target.source == "sample") {
-        mark = PixelRef{state.inspect.target.image, state.inspect.target.row,
-                        state.inspect.target.col};
-    }
-    ImVec4 rect;
-    if (s.grid.draw("samples", scale, columns, &clicked, mark, &rect)) {
-        if (!inspect_pixel(state, "sample", clicked.image, clicked.row, clicked.col,
-                           state.inspect.channel, &error)) {
-            state.inspect.message = error;
-        }
-    }
-    record_region(state, "sample_grid", rect);
+    draw_sample_grid(state, "samples", "sample_grid");
 }
 
 }  // namespace krause::ui

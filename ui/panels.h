@@ -14,6 +14,10 @@ void draw_studio(StudioState& state);
 
 void draw_model_panel(StudioState& state);
 void draw_sample_panel(StudioState& state);
+// The sample grid filling the space left, where a click on a pixel inspects it; `region` names
+// its rectangle in the scripts' state dump. Sample tab, and the Inspect tab before a pixel is
+// chosen.
+void draw_sample_grid(StudioState& state, const char* id, const char* region);
 void draw_complete_panel(StudioState& state);
 void draw_inspect_panel(StudioState& state);
 void draw_compare_panel(StudioState& state);
