@@ -155,8 +155,9 @@ TEST_F(Cli, BenchOnTheCpuTimesTheSmallModelByDefault) {
 
 // The tables show what the run measured: an op-only run prints no model table and no sampling
 // note; the CPU does not measure peak memory or the queued op time, so they are "-" or left out
-// of the tables and absent from the JSON, as are the batches of parts not run; a shortened sampling run carries its note; columns
-// no row can fill on a CPU (fp8 sampling, the GPU yardsticks' ratios) are left out.
+// of the tables and absent from the JSON, as are the batches of parts not run; a shortened
+// sampling run carries its note; columns no row can fill on a CPU (fp8 sampling, the GPU
+// yardsticks' ratios) are left out.
 TEST_F(Cli, BenchTablesShowOnlyWhatTheRunMeasured) {
     const auto npos = std::string::npos;
     const std::string op = "bench --what op --preset mnist-tiny --attention krause --device cpu "
@@ -170,9 +171,9 @@ TEST_F(Cli, BenchTablesShowOnlyWhatTheRunMeasured) {
     EXPECT_EQ(r.out.find("queued"), npos) << r.out;
     r = krause_cli(op + " --json", dir_);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_FALSE(nlohmann::json::parse(r.out)["ops"].at(0).contains("peak_gib")) << r.out;
-    EXPECT_FALSE(nlohmann::json::parse(r.out)["ops"].at(0).contains("fwd_bwd_queued_ms"))
-        << r.out;
+    const auto op_row = nlohmann::json::parse(r.out)["ops"].at(0);
+    EXPECT_FALSE(op_row.contains("peak_gib")) << r.out;
+    EXPECT_FALSE(op_row.contains("fwd_bwd_queued_ms")) << r.out;
 
     const std::string train = "bench --what train --preset mnist-tiny --attention krause "
                               "--device cpu --batch 1 --repeats 1 --warmup 0";

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -57,6 +58,8 @@ TEST(TrainForm, DataDirFollowsTheDataFolder) {
     EXPECT_FALSE(apply_setting(state, "data.dir", "/elsewhere/mnist", &error));
     EXPECT_EQ(error, "data.dir follows the data folder: choose that with data-folder PATH");
     EXPECT_EQ(state.data.dir, "/found/mnist") << "the folder shown stays the one loaded from";
+    const auto names = setting_names();  // what `krause-studio --help` offers for `set`
+    EXPECT_EQ(std::count(names.begin(), names.end(), "data.dir"), 0);
 }
 
 TEST(TrainForm, StartRefusesBadOptionsWithTheCliMessage) {

@@ -252,12 +252,9 @@ void draw_inspect_panel(StudioState& state) {
     if (!in.has_target) {
         // The images sampled last are here to click, so that no trip to the Sample tab is needed.
         const bool samples = !state.sample.grid.empty();
-        ImGui::TextWrapped(samples ? "Click a pixel of a sampled image below (or of any image: "
-                                     "Complete, the data set, the training preview) to see "
-                                     "which earlier pixels it attends to."
-                                   : "Click a pixel of any image (Sample, Complete, the data set "
-                                     "or the training preview) to see which earlier pixels it "
-                                     "attends to.");
+        ImGui::TextWrapped("Click a pixel of any image (%s, Complete, the data set or the "
+                           "training preview) to see which earlier pixels it attends to.",
+                           samples ? "the samples below" : "Sample");
         if (samples) draw_sample_grid(state, "inspect_samples", "inspect_samples");
         return;
     }

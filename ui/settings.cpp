@@ -134,13 +134,6 @@ std::map<std::string, Setter> panel_settings() {
              s.data.dir = data_dir_for(s, v);
              return true;
          }},
-        // The kind's folder follows the data folder, as in the Data window, so that the folder
-        // shown is the one loaded from; a script chooses the data folder itself.
-        {"data.dir",
-         [](StudioState&, const std::string&, std::string* e) {
-             *e = "follows the data folder: choose that with data-folder PATH";
-             return false;
-         }},
         {"data.index", integer(field(&StudioState::data, &DataState::selected), 0, kBig)},
         {"complete.rows", integer(field(&StudioState::complete, &CompleteState::rows), 1, 1024)},
         {"complete.count", integer(field(&StudioState::complete, &CompleteState::count), 1, 16)},
@@ -276,13 +269,25 @@ const std::map<std::string, Setter>& table() {
     return settings;
 }
 
+// Parts of the state a script sees in the dump but cannot set, and what to do instead. The
+// kind's folder follows the data folder, as in the Data window, so that the folder shown is the
+// one loaded from.
+const std::map<std::string, std::string>& derived_settings() {
+    static const std::map<std::string, std::string> derived = {
+        {"data.dir", "follows the data folder: choose that with data-folder PATH"},
+    };
+    return derived;
+}
+
 }  // namespace
 
 bool apply_setting(StudioState& state, const std::string& key, const std::string& value,
                    std::string* error) {
     const auto it = table().find(key);
     if (it == table().end()) {
-        *error = "unknown setting '" + key + "'";
+        const auto why = derived_settings().find(key);
+        *error = why != derived_settings().end() ? key + " " + why->second
+                                                 : "unknown setting '" + key + "'";
         return false;
     }
     if (!it->second(state, value, error)) {

@@ -10,6 +10,8 @@
 
 namespace krause {
 
+constexpr double kLn2 = 0.69314718055994531;
+
 // log2 m for m in [1, 2): the hardware's lg2.approx on the device (absolute error at most 2^-22
 // on [0.5, 2]), std::log2 on the host.
 KRAUSE_HOST_DEVICE float mantissa_log2(float m) {
@@ -43,7 +45,7 @@ KRAUSE_HOST_DEVICE float log_at_least_one(float x) {
     const unsigned m_bits = (bits & 0x007fffffu) | 0x3f800000u;
     float m;
     std::memcpy(&m, &m_bits, sizeof m);
-    constexpr float kLn2f = 0.693147180559945309f;
+    constexpr float kLn2f = static_cast<float>(kLn2);
     constexpr float kLn2Hi = 0.693145751953125f;       // its low nine mantissa bits are 0
     constexpr float kLn2Lo = 1.42860682028622680e-6f;  // ln 2 - kLn2Hi
     const float ln_m = mantissa_log2(m) * kLn2f;

@@ -65,7 +65,6 @@ __device__ __forceinline__ unsigned score_key(float s) { return ~__float_as_uint
 __device__ __forceinline__ float score_of_score_key(unsigned u) { return __uint_as_float(~u); }
 
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr double kLn2 = 0.69314718055994531;
 
 // 2^x by the hardware's ex2 (results below 2^-126 flush to 0, and 2^-inf = 0).
 __device__ __forceinline__ float fast_exp2(float x) {
