@@ -228,46 +228,49 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
                                   norms.numel() == 2 * B * H * T),
                 "krause_attention_cuda backward: the forward's row norms are missing");
     const auto delta = at::empty({B, H, T}, q.options().dtype(at::kFloat));  // (B, H, T)
-    const auto parts = at::zeros({B, H, n_qtiles}, q.options().dtype(at::kDouble));
-    if (n_tiles > 0) {
-        const auto stream = at::cuda::getCurrentCUDAStream();
-        dispatch_dtype(qc.scalar_type(), [&](auto tag) {
-            using scalar_t = decltype(tag);
-            BackwardParams<scalar_t> p;
-            p.q = qc.data_ptr<scalar_t>();
-            p.k = kc.data_ptr<scalar_t>();
-            p.v = vc.data_ptr<scalar_t>();
-            p.out = oc.data_ptr<float>();
-            p.dout = gc.data_ptr<scalar_t>();
-            p.log_sigma = ls.data_ptr<float>();
-            p.threshold = reinterpret_cast<const uint2*>(threshold.data_ptr<int32_t>());
-            p.lse = reinterpret_cast<const float2*>(lse.data_ptr<float>());
-            p.delta = delta.data_ptr<float>();
-            p.dq = dq.data_ptr<scalar_t>();
-            p.dk = dk.data_ptr<scalar_t>();
-            p.dv = dv.data_ptr<scalar_t>();
-            p.dlog_sigma = parts.data_ptr<double>();
-            p.q_norm = tensor_cores ? norms.data_ptr<float>() : nullptr;
-            p.k_norm = tensor_cores ? norms.data_ptr<float>() + B * H * T : nullptr;
-            p.lq = layout_of(qc);
-            p.lk = layout_of(kc);
-            p.lv = layout_of(vc);
-            p.lo = layout_of(oc);
-            p.lg = layout_of(gc);
-            p.ld = ld;
-            p.H = static_cast<int>(H);
-            p.T = static_cast<int>(T);
-            p.D = static_cast<int>(D);
-            p.W = W;
-            p.wide = rows_16_byte({&qc, &kc, &vc, &gc});
-            p.n_qtiles = n_qtiles;
-            p.n_tiles = n_tiles;
-            p.n_cols = n_cols;
-            launch_backward(p, kd, tensor_cores, stream.stream());
-        });
-    }
-    // Per-tile partial sums in fp64, reduced in a fixed order: deterministic.
-    return parts.sum(at::IntArrayRef{0, 2}).to(at::kFloat);
+    // Every query tile writes its partial sum of d log_sigma (so no zero fill); launch_backward
+    // reduces them per head into dls.
+    const auto parts = at::empty({B, H, n_qtiles}, q.options().dtype(at::kDouble));
+    if (n_tiles == 0) return at::zeros({H}, q.options().dtype(at::kFloat));
+    const auto dls = at::empty({H}, q.options().dtype(at::kFloat));
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    dispatch_dtype(qc.scalar_type(), [&](auto tag) {
+        using scalar_t = decltype(tag);
+        BackwardParams<scalar_t> p;
+        p.q = qc.data_ptr<scalar_t>();
+        p.k = kc.data_ptr<scalar_t>();
+        p.v = vc.data_ptr<scalar_t>();
+        p.out = oc.data_ptr<float>();
+        p.dout = gc.data_ptr<scalar_t>();
+        p.log_sigma = ls.data_ptr<float>();
+        p.threshold = reinterpret_cast<const uint2*>(threshold.data_ptr<int32_t>());
+        p.lse = reinterpret_cast<const float2*>(lse.data_ptr<float>());
+        p.delta = delta.data_ptr<float>();
+        p.dq = dq.data_ptr<scalar_t>();
+        p.dk = dk.data_ptr<scalar_t>();
+        p.dv = dv.data_ptr<scalar_t>();
+        p.dlog_sigma = parts.data_ptr<double>();
+        p.dlog_sigma_sum = dls.data_ptr<float>();
+        p.q_norm = tensor_cores ? norms.data_ptr<float>() : nullptr;
+        p.k_norm = tensor_cores ? norms.data_ptr<float>() + B * H * T : nullptr;
+        p.lq = layout_of(qc);
+        p.lk = layout_of(kc);
+        p.lv = layout_of(vc);
+        p.lo = layout_of(oc);
+        p.lg = layout_of(gc);
+        p.ld = ld;
+        p.B = static_cast<int>(B);
+        p.H = static_cast<int>(H);
+        p.T = static_cast<int>(T);
+        p.D = static_cast<int>(D);
+        p.W = W;
+        p.wide = rows_16_byte({&qc, &kc, &vc, &gc});
+        p.n_qtiles = n_qtiles;
+        p.n_tiles = n_tiles;
+        p.n_cols = n_cols;
+        launch_backward(p, kd, tensor_cores, stream.stream());
+    });
+    return dls;
 }
 
 // q, k, v (B, H, T, D) as separate tensors.

@@ -1,6 +1,7 @@
 // The backward kernels of fused Krause attention on CUDA cores (every dtype): a query-centric
-// pass (dq, delta, d log_sigma) and a key-centric pass (dk, dv), each recomputing the forward's
-// scores of the kept keys. The tensor-core passes are in backward_mma.cu.
+// pass (dq, delta, d log_sigma per tile) and a key-centric pass (dk, dv), each recomputing the
+// forward's scores of the kept keys, and the per-head sum of d log_sigma that follows either
+// kind of passes. The tensor-core passes are in backward_mma.cu.
 #include "model/cuda/params.cuh"
 
 namespace krause::fused {
@@ -225,6 +226,30 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
 }
 
 
+// d log_sigma of each head: the query pass's per-tile partial sums (B, H, n_qtiles) summed in
+// fp64 in a fixed order (each thread a fixed stride of them, then each warp's fixed tree and the
+// warps in turn), so the gradient is the same bits on every run. One block a head.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kThreads)
+    krause_sum_log_sigma_kernel(const BackwardParams<scalar_t> p) {
+    __shared__ double warp_part[kWarps];
+    const int h = blockIdx.x, n = p.B * p.n_qtiles;
+    double sum = 0.0;
+#pragma unroll 4
+    for (int m = threadIdx.x; m < n; m += kThreads) {
+        const int b = m / p.n_qtiles, t = m - b * p.n_qtiles;
+        sum += p.dlog_sigma[(static_cast<int64_t>(b) * p.H + h) * p.n_qtiles + t];
+    }
+    sum = warp_sum(sum);
+    if (threadIdx.x % 32 == 0) warp_part[threadIdx.x / 32] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double total = 0.0;
+        for (int w = 0; w < kWarps; ++w) total += warp_part[w];
+        p.dlog_sigma_sum[h] = static_cast<float>(total);
+    }
+}
+
 size_t query_pass_shared_bytes(int kd) {
     return sizeof(float) * (4 * kTile * (kd + 4) + kTile * kPitchS);
 }
@@ -237,19 +262,21 @@ size_t key_pass_shared_bytes(int kd) {
 
 template <typename scalar_t>
 void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaStream_t stream) {
+    bool on_tensor_cores = false;
     if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
-        if (mma && kd <= 64) {
-            launch_backward_mma(p, kd, stream);
-            return;
-        }
+        on_tensor_cores = mma && kd <= 64;
+        if (on_tensor_cores) launch_backward_mma(p, kd, stream);
     }
-    dispatch_head_dim(kd, [&](auto head) {
-        constexpr int kD = decltype(head)::value;
-        launch(krause_backward_query_kernel<scalar_t, kD>, p.n_tiles, kThreads,
-               query_pass_shared_bytes(kD), stream, p);
-        launch(krause_backward_key_kernel<scalar_t, kD>, p.n_tiles, kThreads,
-               key_pass_shared_bytes(kD), stream, p);
-    });
+    if (!on_tensor_cores) {
+        dispatch_head_dim(kd, [&](auto head) {
+            constexpr int kD = decltype(head)::value;
+            launch(krause_backward_query_kernel<scalar_t, kD>, p.n_tiles, kThreads,
+                   query_pass_shared_bytes(kD), stream, p);
+            launch(krause_backward_key_kernel<scalar_t, kD>, p.n_tiles, kThreads,
+                   key_pass_shared_bytes(kD), stream, p);
+        });
+    }
+    launch(krause_sum_log_sigma_kernel<scalar_t>, p.H, kThreads, 0, stream, p);
 }
 
 template void launch_backward(const BackwardParams<float>&, int, bool, cudaStream_t);

@@ -50,11 +50,12 @@ struct BackwardParams {
     scalar_t* dk;            // (B, H, T, D)
     scalar_t* dv;            // (B, H, T, D)
     double* dlog_sigma;      // (B, H, n_qtiles) one partial sum per query tile
+    float* dlog_sigma_sum;   // (H) their sums per head
     const float* q_norm;     // (B, H, T) the forward's row norms (tensor-core passes only)
     const float* k_norm;     // (B, H, T)
     Layout lq, lk, lv;       // of q, k, v
     Layout lo, lg, ld;       // of out, of dout, and of dq, dk, dv
-    int H, T, D, W;
+    int B, H, T, D, W;
     bool wide;             // rows of q, k, v and dout 16-byte aligned and D % 8 == 0
     int n_qtiles, n_tiles, n_cols;
 };
