@@ -227,7 +227,11 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
     TORCH_CHECK(!tensor_cores || (norms.scalar_type() == at::kFloat && norms.is_contiguous() &&
                                   norms.numel() == 2 * B * H * T),
                 "krause_attention_cuda backward: the forward's row norms are missing");
-    const auto delta = at::empty({B, H, T}, q.options().dtype(at::kFloat));  // (B, H, T)
+    // What the query pass hands its key pass: delta on CUDA cores, each query's 16-byte record
+    // on tensor cores (BackwardParams::query_stats; the forward ran there, so the backward does).
+    const auto delta = at::empty({tensor_cores ? 0 : B * H * T}, q.options().dtype(at::kFloat));
+    const auto query_stats = at::empty({tensor_cores ? B * H * T * 4 : 0},
+                                       q.options().dtype(at::kFloat));
     // Every query tile writes its partial sum of d log_sigma (so no zero fill); launch_backward
     // reduces them per head into dls.
     const auto parts = at::empty({B, H, n_qtiles}, q.options().dtype(at::kDouble));
@@ -246,6 +250,7 @@ at::Tensor krause_backward(const at::Tensor& dout, const at::Tensor& q, const at
         p.threshold = reinterpret_cast<const uint2*>(threshold.data_ptr<int32_t>());
         p.lse = reinterpret_cast<const float2*>(lse.data_ptr<float>());
         p.delta = delta.data_ptr<float>();
+        p.query_stats = reinterpret_cast<float4*>(query_stats.data_ptr<float>());
         p.dq = dq.data_ptr<scalar_t>();
         p.dk = dk.data_ptr<scalar_t>();
         p.dv = dv.data_ptr<scalar_t>();

@@ -105,7 +105,8 @@ constexpr int backward_blocks(int kD, bool kWide) {
 size_t mma_backward_shared_bytes(int kd) { return sizeof(uint16_t) * 6 * kTile * (kd + kMmaPad); }
 
 // Query pass on tensor cores: what krause_backward_query_kernel computes (dq, delta, the
-// per-tile d log_sigma), from the fragments described above.
+// per-tile d log_sigma), from the fragments described above; delta goes to the key pass in each
+// query's record (BackwardParams::query_stats) instead of p.delta.
 template <int kD, bool kWide>
 __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     krause_backward_query_mma_kernel(const BackwardParams<c10::BFloat16> p) {
@@ -179,7 +180,6 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                     const int row = m0 + g + 8 * x;
                     const float d = hi[x][2 * x + g % 2] + lo[x][2 * x + g % 2];
                     delta_tile[row] = d;
-                    if (i0 + row < p.T) p.delta[static_cast<int64_t>(bh) * p.T + i0 + row] = d;
                 }
             }
         }
@@ -203,6 +203,10 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             r_last[x] = static_cast<int>(threshold.y);
             delta[x] = delta_tile[row];
             qn[x] = q_norm[row];
+            // The key pass reads a query's four values as one 16-byte record.
+            if (t == 0 && live[x]) {
+                p.query_stats[at] = make_float4(lse_hi[x], lo2[x], delta[x], qn[x]);
+            }
         }
 
         float acc[kD / 8][4] = {};
@@ -312,8 +316,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     uint16_t* v_tile = k_tile + kTile * kPq;                   // (kTile, kPq) their values
     uint16_t* q_tiles = v_tile + kTile * kPq;                  // 2 x (kTile, kPq) query chunks
     uint16_t* do_tiles = q_tiles + 2 * kTile * kPq;            // 2 x (kTile, kPq) their dO
-    __shared__ float q_norms[2][kTile], k_norm[kTile], delta_tiles[2][kTile];
-    __shared__ float2 lse_tiles[2][kTile];
+    __shared__ float k_norm[kTile];
+    __shared__ float4 stats_tiles[2][kTile];  // the query pass's records (BackwardParams)
     __shared__ uint2 threshold_tiles[2][kTile];
     const auto* q_src = reinterpret_cast<const uint16_t*>(p.q);
     const auto* k_src = reinterpret_cast<const uint16_t*>(p.k);
@@ -340,10 +344,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             start_rows_bf16<kD, kTile, kWide>(do_tiles + b * kTile * kPq,
                                               g_src + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T,
                                               p.D);
-            start_row_values<kTile>(lse_tiles[b], p.lse + slice0, ibase, p.T);
+            start_row_values<kTile>(stats_tiles[b], p.query_stats + slice0, ibase, p.T);
             start_row_values<kTile>(threshold_tiles[b], p.threshold + slice0, ibase, p.T);
-            start_row_values<kTile>(delta_tiles[b], p.delta + slice0, ibase, p.T);
-            start_row_values<kTile>(q_norms[b], p.q_norm + slice0, ibase, p.T);
             commit_copies();
         };
 
@@ -373,10 +375,8 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             if (c + 1 < n_chunks) start_chunk(c + 1);
             const uint16_t* q_tile = q_tiles + c % 2 * kTile * kPq;
             const uint16_t* do_tile = do_tiles + c % 2 * kTile * kPq;
-            const float2* lse_tile = lse_tiles[c % 2];
+            const float4* stats_tile = stats_tiles[c % 2];
             const uint2* threshold_tile = threshold_tiles[c % 2];
-            const float* delta_tile = delta_tiles[c % 2];
-            const float* q_norm = q_norms[c % 2];
 #pragma unroll 1
             for (int s = 0; s < kTile / 16; ++s) {
                 if (!key_step_live(j0, m0, c * kTile + 16 * s, p.W, p.T)) continue;
@@ -396,16 +396,16 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                             const int col = 16 * s + 8 * h + 2 * t + e % 2;  // query of the chunk
                             const int i = ibase + col;
                             const int r = j0 + m0 + g + 8 * x - i + p.W - 1;  // the key's slot
-                            const float dist = expanded_distance(q_norm[col], kn[x], dot[h][e]);
+                            const float4 q = stats_tile[col];  // lse hi, lo log2 e, delta, norm
+                            const float dist = expanded_distance(q.w, kn[x], dot[h][e]);
                             const float sc = -dist * coef;
                             const bool in =
                                 decltype(all_in)::value || (i < p.T && r >= 0 && r < p.W);
                             float pr = 0.f, gr = 0.f;
                             const uint2 th = threshold_tile[col];
                             if (in && kept_bits(sc, r, ~th.x, static_cast<int>(th.y))) {
-                                const float2 lse = lse_tile[col];
-                                pr = probability2(sc, lse.x, lse_lo_log2(lse.y));
-                                gr = pr * (dp[h][e] - delta_tile[col]);
+                                pr = probability2(sc, q.x, q.y);
+                                gr = pr * (dp[h][e] - q.z);
                             }
                             pv[h][e] = pr;
                             ds[h][e] = gr;

@@ -45,7 +45,10 @@ struct BackwardParams {
     const float* log_sigma;  // (H)
     const uint2* threshold;  // (B, H, T) (tau, r_last) of the forward (RowStats)
     const float2* lse;       // (B, H, T) (hi, lo)
-    float* delta;            // (B, H, T) dO_i . O_i, written by the query pass for the key pass
+    float* delta;            // (B, H, T) dO_i . O_i, by the CUDA-core query pass for its key pass
+    // (B, H, T) per query (lse hi, lse lo times log2 e, delta, |q|^2): what the tensor-core query
+    // pass hands its key pass, one 16-byte record instead of delta, lse and the norm apart
+    float4* query_stats;
     scalar_t* dq;            // (B, H, T, D)
     scalar_t* dk;            // (B, H, T, D)
     scalar_t* dv;            // (B, H, T, D)
