@@ -396,16 +396,16 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
                             const int col = 16 * s + 8 * h + 2 * t + e % 2;  // query of the chunk
                             const int i = ibase + col;
                             const int r = j0 + m0 + g + 8 * x - i + p.W - 1;  // the key's slot
-                            const float4 q = stats_tile[col];  // lse hi, lo log2 e, delta, norm
-                            const float dist = expanded_distance(q.w, kn[x], dot[h][e]);
+                            const float4 query = stats_tile[col];  // lse hi, lo log2 e, delta, norm
+                            const float dist = expanded_distance(query.w, kn[x], dot[h][e]);
                             const float sc = -dist * coef;
                             const bool in =
                                 decltype(all_in)::value || (i < p.T && r >= 0 && r < p.W);
                             float pr = 0.f, gr = 0.f;
                             const uint2 th = threshold_tile[col];
                             if (in && kept_bits(sc, r, ~th.x, static_cast<int>(th.y))) {
-                                pr = probability2(sc, q.x, q.y);
-                                gr = pr * (dp[h][e] - q.z);
+                                pr = probability2(sc, query.x, query.y);
+                                gr = pr * (dp[h][e] - query.z);
                             }
                             pv[h][e] = pr;
                             ds[h][e] = gr;
