@@ -228,7 +228,10 @@ __global__ void __launch_bounds__(kThreads, kD <= 64 ? 2 : 1)
 
 // d log_sigma of each head: the query pass's per-tile partial sums (B, H, n_qtiles) summed in
 // fp64 in a fixed order (each thread a fixed stride of them, then each warp's fixed tree and the
-// warps in turn), so the gradient is the same bits on every run. One block a head.
+// warps in turn), so the gradient is the same bits on every run. One block a head. Launched early
+// after the key pass, which lets it start only once the query pass has finished: it reads the
+// partials at once, and waits for the key pass before it writes, so that a kernel after it finds
+// both passes done.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     krause_sum_log_sigma_kernel(const BackwardParams<scalar_t> p) {
@@ -243,6 +246,7 @@ __global__ void __launch_bounds__(kThreads)
     sum = warp_sum(sum);
     if (threadIdx.x % 32 == 0) warp_part[threadIdx.x / 32] = sum;
     __syncthreads();
+    wait_for_previous_grid();
     if (threadIdx.x == 0) {
         double total = 0.0;
         for (int w = 0; w < kWarps; ++w) total += warp_part[w];
@@ -276,7 +280,7 @@ void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaSt
                    key_pass_shared_bytes(kD), stream, p);
         });
     }
-    launch(krause_sum_log_sigma_kernel<scalar_t>, p.H, kThreads, 0, stream, p);
+    launch(krause_sum_log_sigma_kernel<scalar_t>, p.H, kThreads, 0, stream, p, true);
 }
 
 template void launch_backward(const BackwardParams<float>&, int, bool, cudaStream_t);

@@ -129,6 +129,9 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
     const int g = lane / 4, t = lane % 4;
     const int m0 = 16 * warp;
     const int n_chunks = p.n_cols / kTile;
+    // Launched early: dO may come from the kernel just before, the rest from the forward.
+    wait_for_previous_grid();
+    let_next_grid_start();
 
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) {
         const RowTile rows = backward_tile(p, tile);
@@ -344,8 +347,11 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
             start_rows_bf16<kD, kTile, kWide>(do_tiles + b * kTile * kPq,
                                               g_src + p.lg.slice(bh, p.H), p.lg.t, ibase, p.T,
                                               p.D);
-            start_row_values<kTile>(stats_tiles[b], p.query_stats + slice0, ibase, p.T);
             start_row_values<kTile>(threshold_tiles[b], p.threshold + slice0, ibase, p.T);
+            // Launched early: the records come from the query pass, which may still run; all
+            // else was written before it started.
+            wait_for_previous_grid();
+            start_row_values<kTile>(stats_tiles[b], p.query_stats + slice0, ibase, p.T);
             commit_copies();
         };
 
@@ -357,6 +363,7 @@ __global__ void __launch_bounds__(kFwdThreads, backward_blocks(kD, kWide))
         start_row_values<kTile>(k_norm, p.k_norm + slice0, j0, p.T);
         commit_copies();
         start_chunk(0);
+        let_next_grid_start();  // after the wait in start_chunk
         copies_landed<1>();  // the block's keys, values and norms; chunk 0 may still be in flight
         __syncthreads();
         unsigned ka[kD / 16][4], va[kD / 16][4];
@@ -464,9 +471,9 @@ void launch_backward_mma(const BackwardParams<c10::BFloat16>& p, int kd, cudaStr
         constexpr int kD = decltype(head)::value;
         constexpr bool kWide = decltype(wide)::value;
         launch(krause_backward_query_mma_kernel<kD, kWide>, p.n_tiles, kFwdThreads, bytes, stream,
-               p);
+               p, true);
         launch(krause_backward_key_mma_kernel<kD, kWide>, p.n_tiles, kFwdThreads, bytes, stream,
-               p);
+               p, true);
     };
     using Wide = std::true_type;
     using Narrow = std::false_type;

@@ -247,23 +247,34 @@ __global__ void __launch_bounds__(kMmaFwdThreads, kD <= 32 ? 4 : kD <= 64 ? 3 : 
         const uint16_t* k_rows = k_src + p.lk.slice_of(b, h);   // row 0 of the (b, h) keys
         const uint16_t* v_rows = v_src + p.lv.slice_of(b, h);
         // Chunk j of the tile: the key chunks 0 .. n_chunks - 1, then the value chunks.
-        auto start_chunk = [&](int j) {
+        auto start_rows = [&](int j) {
             const bool keys = j < n_chunks;
             start_rows_bf16<kD, kTile, kWide, kBy>(
                 buffer(j), keys ? k_rows : v_rows, keys ? p.lk.t : p.lv.t,
                 key0 + (keys ? j : j - n_chunks) * kTile, p.T, p.D);
-            if (keys) {
+        };
+        auto start_norms = [&](int j) {
+            if (j < n_chunks) {
                 start_row_values<kTile>(k_norms + j % 2 * kTile, p.k_norm + slice0,
                                         key0 + j * kTile, p.T);
             }
+        };
+        auto start_chunk = [&](int j) {
+            start_rows(j);
+            start_norms(j);
             commit_copies();
         };
 
         __syncthreads();  // the previous image's tile is done with every buffer
         start_rows_bf16<kD, kFwdRows, kWide, kBy>(q_tile, q_src + p.lq.slice_of(b, h), p.lq.t, i0,
                                                   p.T, p.D);
+        start_rows(0);
+        // The rows' norms come from the kernel before this one (launched early, see tiles.cuh).
+        wait_for_previous_grid();
+        let_next_grid_start();
         start_row_values<kFwdRows>(q_norm, p.q_norm + slice0, i0, p.T);
-        start_chunk(0);  // its group holds the query rows and norms too
+        start_norms(0);
+        commit_copies();  // one group: the query rows and norms, and key chunk 0
         for (int c = 0; c < n_chunks; ++c) {
             copies_landed<0>();
             __syncthreads();  // chunk c is in; chunk c - 1 (the other buffer) is done with
@@ -371,6 +382,7 @@ __global__ void __launch_bounds__(256) krause_row_norms_kernel(const NormsParams
     constexpr int kPerLoad = 32 / kLanes;  // rows of a warp per group
     constexpr int kLoads = 4;
     constexpr int kRows = 256 / 32 * kPerLoad * kLoads;  // rows of a block per pass
+    let_next_grid_start();  // the forward may start; it waits for these norms before it reads them
     const int bh = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int d0 = 8 * (lane % kLanes);  // this lane's first dim
     const bool keys = blockIdx.z == 1;
@@ -461,7 +473,9 @@ void launch_forward(const ForwardParams<scalar_t>& p, int kd, bool mma, bool in_
         // The tensor-core kernel: one block per (query tile, head, image), 65535 images at most
         // at a time; the CUDA-core one: `grid` blocks over the tiles.
         const dim3 blocks = mma ? dim3(p.n_qtiles, p.H, std::min(p.B, 65535)) : dim3(grid);
-        launch(kernel, blocks, mma ? kMmaFwdThreads : kFwdThreads, bytes, stream, p);
+        // The tensor-core kernel waits for the row norms (launched just before it) where it needs
+        // them, so it may start early.
+        launch(kernel, blocks, mma ? kMmaFwdThreads : kFwdThreads, bytes, stream, p, mma);
     });
 }
 

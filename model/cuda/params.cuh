@@ -125,12 +125,35 @@ void set_shared_limit(Kernel kernel, size_t bytes) {
 }
 
 // Sets the kernel's dynamic shared memory limit, launches it on the stream, checks the launch.
+// early: the kernel follows the rules of wait_for_previous_grid (tiles.cuh), so it may start
+// while the kernel before it finishes; that takes its code built for compute capability 9.0 or
+// newer (the GPU's own), where those calls are compiled in. Otherwise it starts after.
 template <typename Params>
 void launch(void (*kernel)(Params), dim3 grid, int threads, size_t bytes, cudaStream_t stream,
-            const Params& p) {
+            const Params& p, bool early = false) {
     set_shared_limit(kernel, bytes);
+#if CUDART_VERSION >= 11080
+    bool overlapped = false;
+    if (early) {
+        cudaFuncAttributes built{};
+        C10_CUDA_CHECK(cudaFuncGetAttributes(&built, kernel));
+        overlapped = built.binaryVersion >= 90;
+    }
+    cudaLaunchAttribute overlap{};
+    overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    overlap.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config{};
+    config.gridDim = grid;
+    config.blockDim = dim3(threads);
+    config.dynamicSmemBytes = bytes;
+    config.stream = stream;
+    config.attrs = overlapped ? &overlap : nullptr;
+    config.numAttrs = overlapped ? 1 : 0;
+    C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
+#else
     kernel<<<grid, threads, bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
+#endif
 }
 
 // Calls f with std::integral_constant<int, kD> for a padded head size kd (32, 64 or 128).

@@ -315,6 +315,26 @@ __device__ __forceinline__ void copies_landed() {
 #endif
 }
 
+// ---- Overlapped launches (programmatic dependent launch, compute capability 9.0+) ----
+// A kernel launched with launch(..., early = true) may start while the kernel before it on the
+// stream still runs. Before it reads what that kernel writes (or writes what it reads), it calls
+// wait_for_previous_grid(), which returns once that kernel has finished and its writes are
+// visible (at once on later calls, and on older GPUs, where nothing starts early). A kernel lets
+// the next one start with let_next_grid_start(), which it calls only after its own wait (or
+// anywhere, when it is not launched early itself): so a kernel that has started may read
+// whatever the kernels before its predecessor wrote.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void let_next_grid_start() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 // The rows of load_rows_bf16, without waiting where kWide (every row of src 16-byte aligned and D
 // a multiple of 8, Params::wide): one 16-byte copy per eight dims (rows outside [0, T) and dims
 // past D zero-filled). Other tiles load synchronously through load_rows_bf16, so that a kernel
