@@ -317,7 +317,8 @@ __device__ __forceinline__ void copies_landed() {
 
 // ---- Overlapped launches (programmatic dependent launch, compute capability 9.0+) ----
 // A kernel launched with launch(..., early = true) may start while the kernel before it on the
-// stream still runs. Before it reads what that kernel writes (or writes what it reads), it calls
+// stream still runs. Before it reads what that kernel writes, and before it writes global memory
+// at all (the allocator may hand out again memory that the kernel before still uses), it calls
 // wait_for_previous_grid(), which returns once that kernel has finished and its writes are
 // visible (at once on later calls, and on older GPUs, where nothing starts early). A kernel lets
 // the next one start with let_next_grid_start(), which it calls only after its own wait (or
