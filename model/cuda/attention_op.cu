@@ -15,8 +15,38 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <utility>
 
 namespace krause {
+namespace fused {
+
+bool prepare_launch(const void* kernel, size_t bytes) {
+    struct Facts {
+        size_t shared_limit = 0;  // the dynamic shared memory limit set so far
+        int binary_version = -1;  // of the kernel's code on the device (90: sm_90)
+    };
+    static std::mutex mutex;
+    static std::map<std::pair<const void*, int>, Facts> known;
+    const int device = c10::cuda::current_device();
+    const std::lock_guard<std::mutex> lock(mutex);
+    Facts& facts = known[{kernel, device}];
+    if (facts.binary_version < 0) {
+        cudaFuncAttributes attributes{};
+        C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+        facts.binary_version = attributes.binaryVersion;
+    }
+    if (bytes > facts.shared_limit) {
+        C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(bytes)));
+        facts.shared_limit = bytes;
+    }
+    return facts.binary_version >= 90;
+}
+
+}  // namespace fused
+
 namespace {
 
 using namespace fused;

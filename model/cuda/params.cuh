@@ -118,27 +118,20 @@ void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaSt
 // The tensor-core backward passes (backward_mma.cu) for head sizes 32 and 64.
 void launch_backward_mma(const BackwardParams<c10::BFloat16>& p, int kd, cudaStream_t stream);
 
-template <typename Kernel>
-void set_shared_limit(Kernel kernel, size_t bytes) {
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(bytes)));
-}
+// Raises the kernel's dynamic shared memory limit to bytes where a launch on the current device
+// needs more than any before, and says whether the kernel's code on this device was built for
+// compute capability 9.0 or newer (where the calls of an early launch are compiled in). The
+// driver is asked once per kernel and device; later launches make no calls besides their own.
+bool prepare_launch(const void* kernel, size_t bytes);
 
-// Sets the kernel's dynamic shared memory limit, launches it on the stream, checks the launch.
-// early: the kernel follows the rules of wait_for_previous_grid (tiles.cuh), so it may start
-// while the kernel before it finishes; that takes its code built for compute capability 9.0 or
-// newer (the GPU's own), where those calls are compiled in. Otherwise it starts after.
+// Launches the kernel on the stream and checks the launch. early: the kernel follows the rules of
+// wait_for_previous_grid (tiles.cuh), so it may start while the kernel before it finishes, where
+// its code was built for compute capability 9.0 or newer. Otherwise it starts after.
 template <typename Params>
 void launch(void (*kernel)(Params), dim3 grid, int threads, size_t bytes, cudaStream_t stream,
             const Params& p, bool early = false) {
-    set_shared_limit(kernel, bytes);
+    const bool overlapped = prepare_launch(reinterpret_cast<const void*>(kernel), bytes) && early;
 #if CUDART_VERSION >= 11080
-    bool overlapped = false;
-    if (early) {
-        cudaFuncAttributes built{};
-        C10_CUDA_CHECK(cudaFuncGetAttributes(&built, kernel));
-        overlapped = built.binaryVersion >= 90;
-    }
     cudaLaunchAttribute overlap{};
     overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     overlap.val.programmaticStreamSerializationAllowed = 1;
@@ -151,6 +144,7 @@ void launch(void (*kernel)(Params), dim3 grid, int threads, size_t bytes, cudaSt
     config.numAttrs = overlapped ? 1 : 0;
     C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
 #else
+    (void)overlapped;  // before CUDA 11.8, no early launches
     kernel<<<grid, threads, bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
 #endif
