@@ -6,6 +6,7 @@
 #include "model/attention.h"
 #include "model/cuda/decode_scores.cuh"
 #include "model/cuda/decode_select.cuh"
+#include "model/cuda/launch.h"
 #include "model/cuda/warp.cuh"
 
 #include <ATen/cuda/CUDAContext.h>
@@ -13,8 +14,6 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -203,15 +202,7 @@ void launch_decode(const DecodeParams<scalar_t, cache_t, out_t>& p, cudaStream_t
                 "krause_decode_cuda: ", p.capacity, " slots of head size ", p.D,
                 " exceed shared memory");
     auto* kernel = krause_decode_kernel<scalar_t, cache_t, out_t, kGroupWarps, kVector, kD, kMma>;
-    // Raised per device only when a launch needs more than before: a step being captured into
-    // a CUDA graph then makes no calls besides the launch.
-    static std::array<std::atomic<size_t>, 64> allowed{};
-    auto& mine = allowed[static_cast<size_t>(c10::cuda::current_device()) % allowed.size()];
-    if (bytes > mine.load()) {
-        C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(bytes)));
-        mine = bytes;
-    }
+    fused::prepare_launch(reinterpret_cast<const void*>(kernel), bytes);
     kernel<<<grid, kGroupsPerBlock * 32 * kGroupWarps, bytes, stream>>>(p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

@@ -3,6 +3,7 @@
 // share. Included by .cu files only.
 #pragma once
 
+#include "model/cuda/launch.h"
 #include "model/cuda/select.cuh"
 #include "model/cuda/tiles.cuh"
 
@@ -117,12 +118,6 @@ void launch_backward(const BackwardParams<scalar_t>& p, int kd, bool mma, cudaSt
 
 // The tensor-core backward passes (backward_mma.cu) for head sizes 32 and 64.
 void launch_backward_mma(const BackwardParams<c10::BFloat16>& p, int kd, cudaStream_t stream);
-
-// Raises the kernel's dynamic shared memory limit to bytes where a launch on the current device
-// needs more than any before, and says whether the kernel's code on this device was built for
-// compute capability 9.0 or newer (where the calls of an early launch are compiled in). The
-// driver is asked once per kernel and device; later launches make no calls besides their own.
-bool prepare_launch(const void* kernel, size_t bytes);
 
 // Launches the kernel on the stream and checks the launch. early: the kernel follows the rules of
 // wait_for_previous_grid (tiles.cuh), so it may start while the kernel before it finishes, where
